@@ -1,0 +1,33 @@
+//! # kqueue-lab
+//!
+//! An interactive kqueue teaching lab, following Part 7 ("Kqueue") of the series *TCP Server in
+//! Zig*. Each stage runs live with a built-in client and prints an annotated trace of every
+//! kevent call: changes in, events out, decoded, and explained.
+//!
+//! # Layout
+//!
+//! - [`kq`]: the portable kqueue API. `native.rs` is the real kqueue (macOS, BSDs) through
+//!   `libc`; `emulated/` is the lab's emulation over epoll on Linux, with FreeBSD semantics.
+//! - [`trace`]: the records of a run (the JSON contract) and their text and JSON renderers.
+//! - [`term`]: the terminal guard, key reading and TTY detection.
+//! - [`stages`]: `flood`, `oneshot`, `dispatch`, `clear`, one file each, plus the harness they
+//!   share (listener, built-in client, actions and scripts).
+//! - [`server`]: the tutorial's full echo server: the loop, the client, the reader, the batched
+//!   changelist; `lab client`; and the raw epoll twin.
+//! - [`bench`]: `lab bench`, the load generator.
+//! - [`lessons`]: the workshop, embedded from `lessons/`, with progress and predictions.
+//! - [`replay`]: render a saved `--json` trace as annotated text.
+//! - [`cli`]: clap types only; [`error`]: the failures and their exit statuses.
+
+pub mod bench;
+pub mod cli;
+pub mod error;
+pub mod kq;
+pub mod lessons;
+pub mod replay;
+pub mod server;
+pub mod stages;
+pub mod term;
+pub mod trace;
+
+pub use error::{Error, Result};

@@ -1,0 +1,1 @@
+//! The terminal: guard, keys, TTY detection. PLACEHOLDER: being written.

@@ -1,0 +1,1 @@
+//! Conformance suite B1–B26.

@@ -6,3 +6,15 @@ mod support;
 
 /// The kqueue conformance suite: one narrative test per behaviour B1–B26 of the spec.
 mod conformance;
+
+/// The flag stages (flood, oneshot, dispatch, clear): default tours, scripts, keys, terminal.
+mod stages;
+
+/// `lab server` and `lab client`: the echo server over real sockets.
+mod server;
+
+/// `lab bench` and the epoll backend: correctness of the load generator.
+mod bench;
+
+/// The workshop: lessons, progress, predictions, replay, and every command in the lessons.
+mod lessons;

@@ -143,3 +143,91 @@ pub struct Entry {
     pub t: f64,
     pub record: Record,
 }
+
+/// Where trace entries go: the text renderer, the JSON renderer, or nowhere (`--quiet`).
+pub trait Sink {
+    /// Write one entry. A broken pipe is reported as an error and ends the run quietly.
+    fn write(&mut self, entry: &Entry) -> std::io::Result<()>;
+    /// Flush whatever is buffered (called at the end of the run and before blocking waits).
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A sink that drops everything (`--quiet`, benchmarks). The summary is still counted.
+pub struct NullSink;
+
+impl Sink for NullSink {
+    fn write(&mut self, _entry: &Entry) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The recorder every stage and the server write to.
+///
+/// It stamps each record with the time since the start, keeps the summary's counts exact
+/// (every kevent call, change and event is counted, including collapsed repeats), and hands
+/// entries to its sink.
+pub struct Tracer {
+    start: std::time::Instant,
+    sink: Box<dyn Sink>,
+    summary: Summary,
+}
+
+impl Tracer {
+    pub fn new(sink: Box<dyn Sink>) -> Tracer {
+        Tracer {
+            start: std::time::Instant::now(),
+            sink,
+            summary: Summary::default(),
+        }
+    }
+
+    /// Seconds since the tracer was made (the `t` of every record).
+    pub fn elapsed(&self) -> f64 {
+        self.start.elapsed().as_secs_f64()
+    }
+
+    /// Record one entry, counting it into the summary.
+    pub fn emit(&mut self, record: Record) -> std::io::Result<()> {
+        if let Record::Kevent(call) = &record {
+            self.count(call);
+        }
+        let entry = Entry {
+            t: self.elapsed(),
+            record,
+        };
+        self.sink.write(&entry)
+    }
+
+    fn count(&mut self, call: &KeventCall) {
+        self.summary.kevent_calls += call.repeat;
+        self.summary.changes += call.changes.len() as u64 * call.repeat;
+        self.summary.events += call.events.len() as u64 * call.repeat;
+        for event in &call.events {
+            let key = format!(
+                "{} {}",
+                event.label,
+                crate::kq::filter_name(event.kevent.filter)
+            );
+            match self.summary.by_label.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, n)) => *n += call.repeat,
+                None => self.summary.by_label.push((key, call.repeat)),
+            }
+        }
+    }
+
+    /// The counts so far.
+    pub fn summary(&self) -> &Summary {
+        &self.summary
+    }
+
+    /// End the run: write the summary record (with the server's extra counts, if any) and flush.
+    pub fn finish(mut self, server: Option<ServerSummary>) -> std::io::Result<Summary> {
+        self.summary.server = server;
+        let summary = self.summary.clone();
+        self.emit(Record::Summary(summary.clone()))?;
+        self.sink.flush()?;
+        Ok(summary)
+    }
+}

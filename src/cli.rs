@@ -134,6 +134,10 @@ pub struct ServerArgs {
     /// Ask the lesson's question first, run the default tour, then compare your answer
     #[arg(long)]
     pub predict: bool,
+    /// SO_SNDBUF for accepted sockets, so a slow reader makes writes block sooner (the tour uses
+    /// 8192); default: the OS's own, which Linux grows to megabytes on loopback
+    #[arg(long)]
+    pub sndbuf: Option<usize>,
 }
 
 #[derive(Clone, Debug, Args)]

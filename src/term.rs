@@ -1,1 +1,262 @@
-//! The terminal: guard, keys, TTY detection. PLACEHOLDER: being written.
+//! The terminal: TTY detection and colour choice, the raw-mode guard that always restores the
+//! terminal, SIGINT/SIGTERM as a readable descriptor, and the key reader thread.
+//!
+//! Terminal state is a resource (STYLE.md habit 5): [`TerminalGuard`] enters raw mode and its
+//! `Drop` cannot fail; a panic hook restores the terminal first and then calls the previous hook;
+//! so `q`, Ctrl-C, an error (`?`) and a panic all leave a usable shell.
+
+use std::io::{IsTerminal, Write};
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Once};
+use std::thread;
+use std::time::Duration;
+
+use crate::cli::ColorChoice;
+
+/// True when stdout is a terminal (not a pipe or a file).
+pub fn stdout_is_terminal() -> bool {
+    std::io::stdout().is_terminal()
+}
+
+/// True when stdin is a terminal.
+pub fn stdin_is_terminal() -> bool {
+    std::io::stdin().is_terminal()
+}
+
+/// Whether to colour: `always`, `never`, or `auto` = stdout is a terminal and NO_COLOR is unset
+/// or empty (https://no-color.org).
+pub fn use_color(choice: ColorChoice) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+            !no_color && stdout_is_terminal()
+        }
+    }
+}
+
+/// Put the terminal back the way the shell wants it: cooked mode, echo, a visible cursor.
+/// Safe to call at any time, any number of times; errors are ignored (nothing better to do).
+pub fn restore_terminal() {
+    let _ = crossterm::terminal::disable_raw_mode();
+    if stdout_is_terminal() {
+        // Never an escape code into a pipe or a file.
+        let mut out = std::io::stdout();
+        let _ = crossterm::execute!(out, crossterm::cursor::Show);
+        let _ = out.flush();
+    }
+}
+
+/// Install, once per process, a panic hook that restores the terminal and then runs the
+/// previous hook (so the panic message is printed on a sane terminal).
+pub fn install_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if RAW.load(Ordering::SeqCst) {
+                restore_terminal();
+                // The cursor rests on the footer: start the message on a fresh line.
+                let _ = std::io::stderr().write_all(b"\r\n");
+            }
+            previous(info);
+        }));
+    });
+}
+
+/// True while a [`TerminalGuard`] holds the terminal in raw mode.
+static RAW: AtomicBool = AtomicBool::new(false);
+
+/// Raw mode for as long as the guard lives. Dropping it restores the terminal; the drop cannot
+/// fail and runs on every exit path, including `?` and unwinding panics.
+pub struct TerminalGuard {
+    _private: (),
+}
+
+impl TerminalGuard {
+    /// Enter raw mode (keys arrive one at a time, unechoed; Ctrl-C becomes a key).
+    pub fn enter() -> std::io::Result<TerminalGuard> {
+        install_panic_hook();
+        crossterm::terminal::enable_raw_mode()?;
+        RAW.store(true, Ordering::SeqCst);
+        Ok(TerminalGuard { _private: () })
+    }
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        RAW.store(false, Ordering::SeqCst);
+        restore_terminal();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// SIGINT / SIGTERM
+
+/// The write end of the signal pipe, for the handler (-1 until installed).
+static SIGNAL_PIPE_WRITE: AtomicI32 = AtomicI32::new(-1);
+/// The read end, handed to whoever waits for signals.
+static SIGNAL_PIPE_READ: AtomicI32 = AtomicI32::new(-1);
+/// Set by the handler: a SIGINT or SIGTERM arrived.
+static SIGNALLED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_sig: libc::c_int) {
+    SIGNALLED.store(true, Ordering::SeqCst);
+    let fd = SIGNAL_PIPE_WRITE.load(Ordering::SeqCst);
+    if fd >= 0 {
+        let byte = 1u8;
+        // SAFETY: write(2) is async-signal-safe; the pipe is non-blocking, so a full pipe
+        // (a burst of signals) loses a byte instead of blocking the handler.
+        unsafe {
+            libc::write(fd, (&byte as *const u8).cast(), 1);
+        }
+    }
+}
+
+/// Catch SIGINT and SIGTERM (the "self-pipe trick"): each one sets a flag and makes a pipe
+/// readable. Returns the pipe's read end, which an event loop registers as an EVFILT_READ knote,
+/// so a signal wakes `kevent` like any other event. (The wait itself may also end with EINTR,
+/// B11.) Calling it again returns the same descriptor.
+pub fn catch_interrupts() -> std::io::Result<RawFd> {
+    let existing = SIGNAL_PIPE_READ.load(Ordering::SeqCst);
+    if existing >= 0 {
+        return Ok(existing);
+    }
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: pipe(2) writes two descriptors into the array we own.
+    if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    for fd in fds {
+        // SAFETY: fcntl on descriptors we just created.
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFL);
+            libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
+            libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+        }
+    }
+    SIGNAL_PIPE_WRITE.store(fds[1], Ordering::SeqCst);
+    SIGNAL_PIPE_READ.store(fds[0], Ordering::SeqCst);
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: a zeroed sigaction is valid; the handler only does async-signal-safe work.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
+            libc::sigemptyset(&mut action.sa_mask);
+            action.sa_flags = 0;
+            if libc::sigaction(sig, &action, std::ptr::null_mut()) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+    }
+    Ok(fds[0])
+}
+
+/// True once a SIGINT or SIGTERM has arrived (after [`catch_interrupts`]).
+pub fn interrupted() -> bool {
+    SIGNALLED.load(Ordering::SeqCst)
+}
+
+/// Empty the signal pipe after its knote fired (level-triggered, it would fire again).
+pub fn drain_signal_pipe() {
+    let fd = SIGNAL_PIPE_READ.load(Ordering::SeqCst);
+    if fd < 0 {
+        return;
+    }
+    let mut buf = [0u8; 64];
+    // SAFETY: read(2) into a buffer we own, on our non-blocking pipe.
+    while unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keys
+
+/// One key press, as the stages need it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Key {
+    /// A printable character.
+    Char(char),
+    /// Ctrl-C (in raw mode the terminal does not turn it into SIGINT).
+    Interrupt,
+}
+
+/// A thread that reads keys from the terminal and hands each one to the event loop: it sends the
+/// key on a channel, then calls `wake` (the stages pass a closure that NOTE_TRIGGERs an
+/// EVFILT_USER knote, so the loop blocks in `kevent` and never polls on a timer).
+pub struct KeyReader {
+    stop: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl KeyReader {
+    pub fn spawn(wake: impl Fn() + Send + 'static) -> (KeyReader, mpsc::Receiver<Key>) {
+        let (tx, rx) = mpsc::channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop_flag = Arc::clone(&stop);
+        let thread = thread::spawn(move || {
+            use crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
+            // Poll with a short timeout only so that the thread can notice `stop`; the event
+            // loop itself is woken by `wake`, never by this timer.
+            while !stop_flag.load(Ordering::SeqCst) {
+                match event::poll(Duration::from_millis(50)) {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(_) => break,
+                }
+                let key = match event::read() {
+                    Ok(Event::Key(k)) if k.kind != KeyEventKind::Release => k,
+                    Ok(_) => continue,
+                    Err(_) => break,
+                };
+                let key = match key.code {
+                    KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                        Key::Interrupt
+                    }
+                    KeyCode::Char(c) => Key::Char(c),
+                    KeyCode::Esc => Key::Char('q'),
+                    _ => continue,
+                };
+                if tx.send(key).is_err() {
+                    break;
+                }
+                wake();
+            }
+        });
+        (
+            KeyReader {
+                stop,
+                thread: Some(thread),
+            },
+            rx,
+        )
+    }
+}
+
+impl Drop for KeyReader {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn never_and_always_override_the_terminal() {
+        assert!(!use_color(ColorChoice::Never));
+        assert!(use_color(ColorChoice::Always));
+    }
+
+    #[test]
+    fn restoring_an_unraw_terminal_is_harmless() {
+        restore_terminal();
+        restore_terminal();
+    }
+}

@@ -1,7 +1,468 @@
-//! The tutorial's full echo server. PLACEHOLDER: being written.
-pub mod client;
-use crate::cli::ServerArgs;
+//! `lab server`: the appendix of Part 7, a length-prefixed echo server with a batched changelist.
+//!
+//! Hold these files next to the tutorial:
+//!
+//! | tutorial                      | here                                                      |
+//! |-------------------------------|-----------------------------------------------------------|
+//! | `Server` (run, accept, closeClient, enforceTimeout) | [`server`](self::server)            |
+//! | `Client` (to_write, writeMessage, write)            | [`client`]                          |
+//! | `Reader` (readMessage, bufferedMessage, ensureSpace) | [`reader`]                         |
+//! | `KQueue` (change_list, queueChange, wait, readMode, writeMode) | [`kqueue`]               |
+//! | `read_timeout_list`                                  | [`timeouts`]                       |
+//! | `@intFromPtr(client)` in udata                       | [`token`] (generation-checked)     |
+//! | the 4-byte length prefix (Part 2)                    | [`framing`]                        |
+//!
+//! Beyond the tutorial: [`poller`] is the seam the loop is written over (so a raw-epoll twin can
+//! reuse everything else), [`recorder`] what the loop tells the trace, [`tour`] the built-in
+//! demo clients, and [`echo_client`] the `lab client` command.
+//!
+//! [`spawn`] runs a server in a thread, for the tests and `lab bench`.
 
-pub fn run(_args: &ServerArgs) -> crate::Result<()> {
-    Err(crate::Error::runtime("lab server is not built yet"))
+pub mod client;
+pub mod echo_client;
+pub mod framing;
+pub mod kqueue;
+pub mod poller;
+pub mod reader;
+pub mod recorder;
+#[allow(clippy::module_inception)]
+pub mod server;
+pub mod timeouts;
+pub mod token;
+pub mod tour;
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::cli::{ServerArgs, ServerBackend};
+use crate::kq::Backend;
+use crate::trace::{Entry, Record, Sink, Tracer};
+use crate::{Error, Result};
+
+use self::kqueue::{KQueue, KQueueConfig};
+use self::poller::{OsCallCounter, Poller, Waker};
+pub use self::recorder::Stats;
+use self::recorder::{Counters, Recorder};
+
+/// The read timeout the default tour uses, so the idle client is closed within the tour.
+pub const TOUR_READ_TIMEOUT: Duration = Duration::from_millis(1500);
+
+/// SO_SNDBUF the default tour gives accepted sockets: small, so the slow reader's echoes fill it
+/// within a few messages (Linux would otherwise grow a loopback send buffer to megabytes).
+pub const TOUR_SEND_BUFFER: usize = 8192;
+
+/// The server's validated settings (STYLE.md habit 7: parsed flags are not the config).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub host: String,
+    /// 0 picks a free port.
+    pub port: u16,
+    /// When this many clients are connected the listener is disabled.
+    pub max_clients: usize,
+    /// A client that sends no complete message for this long is closed.
+    pub read_timeout: Duration,
+    /// Per-client read buffer and write buffer; the largest message is 4 bytes less.
+    pub buffer_size: usize,
+    /// Staged changes before an early flush.
+    pub change_list: usize,
+    /// Eventlist capacity.
+    pub event_list: usize,
+    /// Apply every change with its own kevent call.
+    pub no_batch: bool,
+    /// Keep the published bugs (errata 4, 5, 8; show where 9 and 11 would strike).
+    pub as_published: bool,
+    /// SO_SNDBUF for accepted sockets; `None` keeps the OS's (self-tuning) size.
+    pub send_buffer: Option<usize>,
+}
+
+impl Default for Config {
+    /// The contract's defaults, on port 0.
+    fn default() -> Config {
+        Config {
+            host: "127.0.0.1".into(),
+            port: 0,
+            max_clients: 4096,
+            read_timeout: Duration::from_millis(60_000),
+            buffer_size: 4096,
+            change_list: 16,
+            event_list: 128,
+            no_batch: false,
+            as_published: false,
+            send_buffer: None,
+        }
+    }
+}
+
+impl Config {
+    /// Validate the command line. `tour` says whether the default tour will run, which
+    /// shortens the read timeout unless one was given.
+    pub fn from_args(args: &ServerArgs, tour: bool) -> Result<Config> {
+        if args.max_clients == 0 {
+            return Err(Error::usage("--max-clients must be at least 1"));
+        }
+        if args.buffer_size < framing::PREFIX_LEN + 1 {
+            return Err(Error::usage(
+                "--buffer-size must be at least 5 (a 4-byte length prefix and one byte)",
+            ));
+        }
+        if args.buffer_size > 64 * 1024 * 1024 {
+            return Err(Error::usage("--buffer-size must be at most 67108864 (64 MiB)"));
+        }
+        if args.changelist == 0 || args.eventlist == 0 {
+            return Err(Error::usage(
+                "--changelist and --eventlist must be at least 1",
+            ));
+        }
+        if args.read_timeout_ms == Some(0) {
+            return Err(Error::usage("--read-timeout-ms must be at least 1"));
+        }
+        let read_timeout = match args.read_timeout_ms {
+            Some(ms) => Duration::from_millis(ms),
+            None if tour => TOUR_READ_TIMEOUT,
+            None => Config::default().read_timeout,
+        };
+        Ok(Config {
+            host: args.common.host.clone(),
+            port: args.common.port,
+            max_clients: args.max_clients,
+            read_timeout,
+            buffer_size: args.buffer_size,
+            change_list: args.changelist,
+            event_list: args.eventlist,
+            no_batch: args.no_batch,
+            as_published: args.as_published,
+            send_buffer: match args.sndbuf {
+                Some(0) => return Err(Error::usage("--sndbuf must be at least 1")),
+                Some(n) => Some(n),
+                None if tour => Some(TOUR_SEND_BUFFER),
+                None => None,
+            },
+        })
+    }
+
+    fn kqueue_config(&self) -> KQueueConfig {
+        KQueueConfig {
+            change_list: self.change_list,
+            event_list: self.event_list,
+            no_batch: self.no_batch,
+            as_published: self.as_published,
+        }
+    }
+
+    /// Bind the listening socket (std sets SO_REUSEADDR, as the tutorial does).
+    pub fn bind(&self) -> Result<TcpListener> {
+        let addrs: Vec<SocketAddr> = (self.host.as_str(), self.port)
+            .to_socket_addrs()
+            .map_err(|err| {
+                Error::usage(format!("--host {}: not an address ({err})", self.host))
+            })?
+            .collect();
+        TcpListener::bind(&addrs[..]).map_err(|err| match err.kind() {
+            io::ErrorKind::AddrInUse => Error::runtime(format!(
+                "port {} on {} is in use: try --port 0 (any free port)",
+                self.port, self.host
+            )),
+            io::ErrorKind::AddrNotAvailable => Error::runtime(format!(
+                "cannot listen on {}: not an address of this machine (try --host 127.0.0.1)",
+                self.host
+            )),
+            io::ErrorKind::PermissionDenied => Error::runtime(format!(
+                "not allowed to listen on port {}: try a port above 1023, or --port 0",
+                self.port
+            )),
+            _ => Error::runtime(format!(
+                "cannot listen on {}:{}: {err}",
+                self.host, self.port
+            )),
+        })
+    }
+}
+
+/// `lab server`.
+pub fn run(args: &ServerArgs) -> Result<()> {
+    if args.backend == ServerBackend::Epoll {
+        return Err(Error::usage(
+            "--backend epoll is not available in this build yet: run `lab server` with the \
+             default --backend kqueue",
+        ));
+    }
+    let script = match &args.common.script {
+        Some(text) => Some(tour::parse_script(text, args.common.external)?),
+        None => None,
+    };
+    let external = args.common.external;
+    let tour = !external && script.is_none();
+    let config = Config::from_args(args, tour)?;
+    let clients = if external {
+        0
+    } else {
+        args.clients.unwrap_or(3)
+    };
+    let listener = config.bind()?;
+    let addr = listener
+        .local_addr()
+        .map_err(|err| crate::error::io_context("reading the bound address", err))?;
+
+    let sink: Box<dyn Sink> = if args.quiet {
+        Box::new(SummaryOnly(crate::trace::sink_for(&args.common)))
+    } else {
+        crate::trace::sink_for(&args.common)
+    };
+    let mut tracer = Tracer::new(sink);
+    let _ = tracer.emit(Record::Start {
+        stage: "server".into(),
+        backend: Backend::CURRENT.json_name().into(),
+        os: crate::kq::os_name().into(),
+        addr: addr.to_string(),
+    });
+    let counters = Arc::new(Counters::default());
+    let mut rec = Recorder::new(Some(tracer), !args.common.hide_os_calls, Arc::clone(&counters));
+    intro_notes(&config, args, tour, clients, &mut rec);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let poller = KQueue::new(config.kqueue_config(), Arc::clone(&counters), &mut rec)
+        .map_err(|err| kqueue_error("kqueue()", err))?;
+    let mut server = server::Server::new(config.clone(), poller, rec, listener, Arc::clone(&stop))
+        .map_err(|err| crate::error::io_context("setting up the listener", err))?;
+    let interrupts = crate::term::catch_interrupts()
+        .map_err(|err| crate::error::io_context("catching SIGINT/SIGTERM", err))?;
+    server
+        .poller
+        .watch_interrupts(interrupts, &mut server.rec)
+        .map_err(|err| kqueue_error("watching the signal pipe", err))?;
+    let waker = server
+        .poller
+        .waker()
+        .map_err(|err| kqueue_error("EVFILT_USER", err))?;
+
+    // The traffic: the tour's clients, the script's actions, or (with --external) nobody.
+    let driver: Option<JoinHandle<()>> = if let Some(actions) = script {
+        let stop = Arc::clone(&stop);
+        let waker = waker.clone();
+        Some(std::thread::spawn(move || {
+            tour::run_script(addr, &actions, external, &stop);
+            finish_driver(&stop, &waker);
+        }))
+    } else if tour {
+        let stop = Arc::clone(&stop);
+        let waker = waker.clone();
+        let plan = tour::TourPlan {
+            clients,
+            buffer_size: config.buffer_size,
+            read_timeout: config.read_timeout,
+        };
+        Some(std::thread::spawn(move || {
+            tour::run_tour(addr, &plan, &stop);
+            finish_driver(&stop, &waker);
+        }))
+    } else {
+        None
+    };
+
+    let outcome = server.run();
+    stop.store(true, Ordering::SeqCst);
+    server.close_all();
+    if let Some(driver) = driver {
+        // The clients end on their own once the server's sockets are closed.
+        let _ = driver.join();
+    }
+    let os_calls = server.poller.os_call_counter().get();
+    let stats = counters.snapshot(os_calls);
+    let server::Server { rec, .. } = server;
+    rec.finish(&stats);
+    outcome.map_err(|err| kqueue_error("kevent", err))
+}
+
+/// The tour or script is over: stop the loop.
+fn finish_driver(stop: &AtomicBool, waker: &Waker) {
+    stop.store(true, Ordering::SeqCst);
+    let _ = waker.wake();
+}
+
+fn kqueue_error(what: &str, err: io::Error) -> Error {
+    if err.raw_os_error() == Some(libc::ENOSYS) {
+        Error::runtime(format!(
+            "{what}: the kqueue backend is not available in this build ({err})"
+        ))
+    } else {
+        crate::error::io_context(what, err)
+    }
+}
+
+/// What the trace says before the first kevent call.
+fn intro_notes(config: &Config, args: &ServerArgs, tour: bool, clients: usize, rec: &mut Recorder) {
+    if !rec.on() {
+        return;
+    }
+    rec.note(format!(
+        "echo server: 4-byte little-endian length + message, echoed back. change_list {} \
+         (flushed by the next wait, or early when full), eventlist {}, max {} clients, \
+         {}-byte buffers",
+        config.change_list, config.event_list, config.max_clients, config.buffer_size
+    ));
+    if config.no_batch {
+        rec.note("--no-batch: every change is applied by its own kevent call, like one epoll_ctl each");
+    }
+    if config.as_published {
+        rec.note(
+            "--as-published: the tutorial's bugs are kept: connected is never decremented \
+             (errata 4), the listener is never re-enabled (5), an idle wait is a 999 ms timeout \
+             (8); the trace points out where stale receipts (9) and PendingMessage (11) would strike",
+        );
+    }
+    if tour {
+        if args.read_timeout_ms.is_none() {
+            rec.note(format!(
+                "tour: the read timeout is shortened to {} ms so the idle client is closed during \
+                 the tour (--read-timeout-ms sets it; the server's default is 60000)",
+                config.read_timeout.as_millis()
+            ));
+        }
+        if args.sndbuf.is_none() {
+            rec.note(format!(
+                "tour: accepted sockets get SO_SNDBUF {TOUR_SEND_BUFFER} (--sndbuf) so the slow \
+                 reader fills it quickly; Linux would grow a loopback send buffer to megabytes"
+            ));
+        }
+        rec.note(tour::describe(clients));
+    } else if args.common.external {
+        rec.note(format!(
+            "serving real clients until Ctrl-C: try `lab client --port {} hello world`",
+            args.common.port
+        ));
+    }
+}
+
+/// `--quiet`: only the summary reaches the real sink.
+struct SummaryOnly(Box<dyn Sink>);
+
+impl Sink for SummaryOnly {
+    fn write(&mut self, entry: &Entry) -> io::Result<()> {
+        if matches!(entry.record, Record::Summary(_)) {
+            self.0.write(entry)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// A server running in a thread of this process (tests, `lab bench`). No trace is built.
+pub struct ServerHandle {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    waker: Waker,
+    counters: Arc<Counters>,
+    os_calls: OsCallCounter,
+    thread: Option<JoinHandle<io::Result<()>>>,
+}
+
+impl ServerHandle {
+    /// The address the server listens on (port 0 resolved).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The counters now, while the server runs.
+    pub fn stats(&self) -> Stats {
+        self.counters.snapshot(self.os_calls.get())
+    }
+
+    /// Stop the loop (EVFILT_USER + NOTE_TRIGGER wakes it), wait for its thread, and return the
+    /// final counters.
+    pub fn stop(mut self) -> Result<Stats> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> Result<Stats> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.waker
+            .wake()
+            .map_err(|err| crate::error::io_context("waking the server loop", err))?;
+        if let Some(thread) = self.thread.take() {
+            match thread.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => return Err(kqueue_error("server loop", err)),
+                Err(_) => return Err(Error::runtime("the server thread panicked")),
+            }
+        }
+        Ok(self.stats())
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            let _ = self.shutdown();
+        }
+    }
+}
+
+/// Start a server on `config` in a new thread, without a trace. Binds before returning, so
+/// `handle.addr()` is ready for clients.
+pub fn spawn(config: Config) -> Result<ServerHandle> {
+    let listener = config.bind()?;
+    let addr = listener
+        .local_addr()
+        .map_err(|err| crate::error::io_context("reading the bound address", err))?;
+    let counters = Arc::new(Counters::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ready_tx, ready_rx) = mpsc::channel::<io::Result<(Waker, OsCallCounter)>>();
+    let thread = {
+        let counters = Arc::clone(&counters);
+        let stop = Arc::clone(&stop);
+        std::thread::Builder::new()
+            .name("lab-server".into())
+            .spawn(move || -> io::Result<()> {
+                // Built in this thread: the recorder and the queue stay here.
+                let mut rec = Recorder::new(None, false, Arc::clone(&counters));
+                let setup = KQueue::new(config.kqueue_config(), Arc::clone(&counters), &mut rec)
+                    .and_then(|poller| {
+                        server::Server::new(config, poller, rec, listener, Arc::clone(&stop))
+                    })
+                    .and_then(|server| {
+                        let handles = (server.poller.waker()?, server.poller.os_call_counter());
+                        Ok((server, handles))
+                    });
+                let mut server = match setup {
+                    Ok((server, handles)) => {
+                        let _ = ready_tx.send(Ok(handles));
+                        server
+                    }
+                    Err(err) => {
+                        let _ = ready_tx.send(Err(io::Error::new(err.kind(), err.to_string())));
+                        return Err(err);
+                    }
+                };
+                let outcome = server.run();
+                server.close_all();
+                outcome
+            })
+            .map_err(|err| crate::error::io_context("starting the server thread", err))?
+    };
+    match ready_rx.recv() {
+        Ok(Ok((waker, os_calls))) => Ok(ServerHandle {
+            addr,
+            stop,
+            waker,
+            counters,
+            os_calls,
+            thread: Some(thread),
+        }),
+        Ok(Err(err)) => {
+            let _ = thread.join();
+            Err(kqueue_error("starting the server", err))
+        }
+        Err(_) => {
+            let _ = thread.join();
+            Err(Error::runtime("the server thread ended before it started"))
+        }
+    }
 }

@@ -6,6 +6,12 @@
 
 use crate::kq::{Kevent, OsCall};
 
+pub mod json;
+pub mod text;
+
+pub use json::JsonSink;
+pub use text::TextSink;
+
 /// A kevent entry with the names a person needs: what its ident is (`listener`, `conn1`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct LabeledKevent {
@@ -152,6 +158,18 @@ pub trait Sink {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+    /// A kevent record that may still grow: identical calls are being collapsed into it and
+    /// `repeat` is the count so far. The text renderer shows the call at once and keeps a live
+    /// count; the JSON renderer waits for the final record, which arrives through `write`.
+    /// `now` is the time of the latest repeat, in seconds since the start.
+    fn progress(&mut self, _entry: &Entry, _now: f64) -> std::io::Result<()> {
+        Ok(())
+    }
+    /// Interactive mode: the key footer to keep visible under the trace (and the terminal is in
+    /// raw mode, so lines end with `\r\n`); `None` when not interactive.
+    fn set_footer(&mut self, _footer: Option<String>) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// A sink that drops everything (`--quiet`, benchmarks). The summary is still counted.
@@ -168,11 +186,30 @@ impl Sink for NullSink {
 /// It stamps each record with the time since the start, keeps the summary's counts exact
 /// (every kevent call, change and event is counted, including collapsed repeats), and hands
 /// entries to its sink.
+///
+/// Collapsing (contract: `repeat`): a kevent call that applies no changes is held back as
+/// *pending*; each following call with no changes and the same events only increments its
+/// `repeat`. The pending record is written when anything else is emitted, on `flush` and at
+/// `finish`. While it grows, the sink hears about it through `Sink::progress` (at once, then at
+/// most every [`PROGRESS_EVERY_S`]), so the text renderer can show a live count.
 pub struct Tracer {
     start: std::time::Instant,
     sink: Box<dyn Sink>,
     summary: Summary,
+    /// The change-free kevent call that identical calls are being collapsed into.
+    pending: Option<Entry>,
+    /// When the sink last heard about the pending call (seconds since the start).
+    last_progress: f64,
+    /// For each event of the pending call, its index in `summary.by_label` (so a repeat is
+    /// counted without formatting a key).
+    pending_by_label: Vec<usize>,
+    /// The time of the pending call's latest repeat.
+    pending_last: f64,
 }
+
+/// How often a growing collapsed call is reported to the sink: a few times a second is enough
+/// for a live count, and keeps a flat-out flood cheap (display at most a few dozen lines/s).
+pub const PROGRESS_EVERY_S: f64 = 0.1;
 
 impl Tracer {
     pub fn new(sink: Box<dyn Sink>) -> Tracer {
@@ -180,6 +217,10 @@ impl Tracer {
             start: std::time::Instant::now(),
             sink,
             summary: Summary::default(),
+            pending: None,
+            last_progress: 0.0,
+            pending_by_label: Vec::new(),
+            pending_last: 0.0,
         }
     }
 
@@ -188,16 +229,143 @@ impl Tracer {
         self.start.elapsed().as_secs_f64()
     }
 
+    /// The instant the run started (the zero of every `t`).
+    pub fn start_instant(&self) -> std::time::Instant {
+        self.start
+    }
+
     /// Record one entry, counting it into the summary.
     pub fn emit(&mut self, record: Record) -> std::io::Result<()> {
         if let Record::Kevent(call) = &record {
             self.count(call);
+            if call.changes.is_empty() {
+                let same = match &self.pending {
+                    Some(Entry {
+                        record: Record::Kevent(p),
+                        ..
+                    }) => same_events(&p.events, &call.events),
+                    _ => false,
+                };
+                if same {
+                    let blocked = call.blocked_s;
+                    let repeat = call.repeat;
+                    return self.grow_pending(repeat, blocked);
+                }
+                self.flush_pending()?;
+                let now = self.elapsed();
+                self.pending_by_label = call
+                    .events
+                    .iter()
+                    .map(|e| {
+                        let key =
+                            format!("{} {}", e.label, crate::kq::filter_name(e.kevent.filter));
+                        // `count` above has just made sure the key exists.
+                        self.summary
+                            .by_label
+                            .iter()
+                            .position(|(k, _)| *k == key)
+                            .unwrap_or(0)
+                    })
+                    .collect();
+                self.pending = Some(Entry { t: now, record });
+                self.last_progress = now;
+                self.pending_last = now;
+                let entry = self.pending.as_ref().expect("just set");
+                return self.sink.progress(entry, now);
+            }
         }
+        self.flush_pending()?;
         let entry = Entry {
             t: self.elapsed(),
             record,
         };
         self.sink.write(&entry)
+    }
+
+    /// The fast path for a flat-out loop: if a kevent call with no changes returned exactly
+    /// the `events` of the pending collapsed call, count it as one more repeat and return true
+    /// (nothing is allocated or formatted). Otherwise return false, and the caller emits the
+    /// call in full with [`Tracer::emit`].
+    pub fn repeat_if_same(&mut self, events: &[Kevent], blocked_s: f64) -> std::io::Result<bool> {
+        let same = match &self.pending {
+            Some(Entry {
+                record: Record::Kevent(p),
+                ..
+            }) => {
+                p.events.len() == events.len()
+                    && p.events.iter().zip(events).all(|(a, b)| a.kevent == *b)
+            }
+            _ => false,
+        };
+        if !same {
+            return Ok(false);
+        }
+        // Count exactly as `count` would for a call with these events and no changes.
+        self.summary.kevent_calls += 1;
+        self.summary.events += events.len() as u64;
+        for &i in &self.pending_by_label {
+            self.summary.by_label[i].1 += 1;
+        }
+        self.grow_pending(1, blocked_s)?;
+        Ok(true)
+    }
+
+    fn grow_pending(&mut self, repeat: u64, blocked_s: f64) -> std::io::Result<()> {
+        let now = self.elapsed();
+        self.pending_last = now;
+        if let Some(Entry {
+            record: Record::Kevent(p),
+            ..
+        }) = &mut self.pending
+        {
+            p.repeat += repeat;
+            p.blocked_s += blocked_s;
+        }
+        if now - self.last_progress >= PROGRESS_EVERY_S {
+            self.last_progress = now;
+            if let Some(entry) = &self.pending {
+                return self.sink.progress(entry, now);
+            }
+        }
+        Ok(())
+    }
+
+    /// Write the pending collapsed call, if any, as its final record (after one last exact
+    /// `progress`, so a live count ends on the true number and time span).
+    fn flush_pending(&mut self) -> std::io::Result<()> {
+        match self.pending.take() {
+            Some(entry) => {
+                if let Record::Kevent(call) = &entry.record {
+                    if call.repeat > 1 {
+                        self.sink.progress(&entry, self.pending_last)?;
+                    }
+                }
+                self.sink.write(&entry)
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Write everything held back and flush the sink (before a long blocking wait, say).
+    pub fn flush(&mut self) -> std::io::Result<()> {
+        self.flush_pending()?;
+        self.sink.flush()
+    }
+
+    /// Show the live count of the pending collapsed call now, whatever the time since the
+    /// last report (the stage calls this when a wait ends, so the screen shows the final count).
+    pub fn show_progress(&mut self) -> std::io::Result<()> {
+        let now = self.elapsed();
+        self.last_progress = now;
+        match &self.pending {
+            Some(entry) => self.sink.progress(entry, now),
+            None => Ok(()),
+        }
+    }
+
+    /// Interactive mode: keep this key footer visible under the trace (see [`Sink::set_footer`]).
+    pub fn set_footer(&mut self, footer: Option<String>) -> std::io::Result<()> {
+        self.sink.set_footer(footer)
     }
 
     fn count(&mut self, call: &KeventCall) {
@@ -224,10 +392,98 @@ impl Tracer {
 
     /// End the run: write the summary record (with the server's extra counts, if any) and flush.
     pub fn finish(mut self, server: Option<ServerSummary>) -> std::io::Result<Summary> {
+        self.flush_pending()?;
         self.summary.server = server;
         let summary = self.summary.clone();
         self.emit(Record::Summary(summary.clone()))?;
         self.sink.flush()?;
         Ok(summary)
+    }
+}
+
+/// Two eventlists are the same result when every entry is identical (ident, filter, flags,
+/// fflags, data, udata) in the same order.
+fn same_events(a: &[LabeledKevent], b: &[LabeledKevent]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.kevent == y.kevent)
+}
+
+/// Choose the sink for a run from the shared options: JSON lines with `--json`, otherwise the
+/// annotated text, coloured per `--color` (auto: only when stdout is a terminal and NO_COLOR is
+/// unset), with the epoll twin unless `--hide-os-calls`.
+pub fn sink_for(common: &crate::cli::CommonArgs) -> Box<dyn Sink> {
+    if common.json {
+        Box::new(JsonSink::stdout())
+    } else {
+        let color = crate::term::use_color(common.color);
+        Box::new(TextSink::stdout(color, !common.hide_os_calls))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kq;
+    use std::sync::{Arc, Mutex};
+
+    /// A sink that keeps what it was given, for inspection.
+    struct Keep(Arc<Mutex<Vec<(bool, Entry)>>>);
+
+    impl Sink for Keep {
+        fn write(&mut self, entry: &Entry) -> std::io::Result<()> {
+            self.0.lock().unwrap().push((true, entry.clone()));
+            Ok(())
+        }
+        fn progress(&mut self, entry: &Entry, _now: f64) -> std::io::Result<()> {
+            self.0.lock().unwrap().push((false, entry.clone()));
+            Ok(())
+        }
+    }
+
+    fn call(n: u64, changes: usize, data: &[i64]) -> KeventCall {
+        let ev = |d: i64| LabeledKevent {
+            kevent: Kevent::new(7, kq::EVFILT_READ, 0).with_fflags_data(0, d),
+            label: "conn1".into(),
+        };
+        KeventCall {
+            call: n,
+            changes: (0..changes).map(|_| ev(0)).collect(),
+            nevents: 8,
+            timeout_ms: None,
+            events: data.iter().map(|&d| ev(d)).collect(),
+            repeat: 1,
+            blocked_s: 0.0,
+            os_calls: vec![],
+            notes: vec![],
+        }
+    }
+
+    #[test]
+    fn identical_calls_collapse_into_one_record_and_the_counts_stay_exact() {
+        let kept = Arc::new(Mutex::new(Vec::new()));
+        let mut tracer = Tracer::new(Box::new(Keep(Arc::clone(&kept))));
+        tracer.emit(Record::Kevent(call(1, 1, &[]))).unwrap();
+        tracer.emit(Record::Kevent(call(2, 0, &[5]))).unwrap();
+        tracer.emit(Record::Kevent(call(3, 0, &[5]))).unwrap();
+        let raw = [Kevent::new(7, kq::EVFILT_READ, 0).with_fflags_data(0, 5)];
+        assert!(tracer.repeat_if_same(&raw, 0.0).unwrap());
+        let other = [Kevent::new(7, kq::EVFILT_READ, 0).with_fflags_data(0, 6)];
+        assert!(!tracer.repeat_if_same(&other, 0.0).unwrap());
+        tracer.emit(Record::Kevent(call(5, 0, &[6]))).unwrap();
+        let summary = tracer.finish(None).unwrap();
+        assert_eq!(summary.kevent_calls, 5);
+        assert_eq!(summary.changes, 1);
+        assert_eq!(summary.events, 4);
+        assert_eq!(summary.by_label, vec![("conn1 READ".to_string(), 4)]);
+        let written: Vec<(u64, u64)> = kept
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(final_, _)| *final_)
+            .filter_map(|(_, e)| match &e.record {
+                Record::Kevent(c) => Some((c.call, c.repeat)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(written, vec![(1, 1), (2, 3), (5, 1)]);
     }
 }

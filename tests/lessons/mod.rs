@@ -1,1 +1,23 @@
-//! Integration tests: lessons.
+//! The workshop: the lessons as files (every command in them runs, every trace excerpt matches a
+//! real run), `lab lessons` / `lab lesson`, progress, `--predict` and `lab replay`.
+//!
+//! Every test points LAB_STATE_DIR at a temporary directory of its own: no test reads or writes
+//! the real progress file in the user's home.
+
+/// Helpers: a temporary state directory, running `lab` with a deadline, reading the lessons.
+mod harness;
+
+/// Every `lab ...` command in the lessons' `sh` blocks runs and exits 0.
+mod commands;
+
+/// Every trace excerpt in the lessons agrees with a real run of its command.
+mod excerpts;
+
+/// `lab lessons`, `lab lesson N`, answers, progress across processes, `--reset`.
+mod listing;
+
+/// `lab <stage> --predict`: the question, the answer on stdin, the verdict.
+mod predict;
+
+/// `lab replay FILE`: a saved `--json` trace redrawn as text; bad files give one-line errors.
+mod replay;

@@ -1,1 +1,25 @@
-//! Integration tests: stages.
+//! Integration tests: the flag stages (flood, oneshot, dispatch, clear), driven through the real
+//! `lab` binary on port 0: the default tours and what each one proves, bad scripts and ports,
+//! `--external` with a real client, output that behaves in pipes, and the interactive mode in a
+//! real terminal (tmux).
+
+/// A small reader for the JSON trace lines.
+mod json;
+
+/// Running `lab` and reading its JSON trace: records, phases between actions, knote tables.
+mod run;
+
+/// Each stage's default tour with `--json`, asserting the stage's claim.
+mod tours;
+
+/// Mistakes: a bad script, a port in use.
+mod errors;
+
+/// `--external`: a plain TcpStream plays the client, SIGTERM ends the run.
+mod external;
+
+/// Output in pipes: no escape codes, `lab flood | head` ends quietly.
+mod output;
+
+/// Interactive mode in a real terminal (tmux): keys, footer, q and Ctrl-C, terminal restored.
+mod terminal;

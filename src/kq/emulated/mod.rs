@@ -1,10 +1,46 @@
-//! Linux: kqueue emulated over epoll, with FreeBSD semantics (spec §7).
-//! PLACEHOLDER while the emulation is being written: every call fails with ENOSYS.
+//! Linux: kqueue emulated over epoll, with FreeBSD 14 semantics (spec §7).
+//!
+//! # How it works
+//!
+//! - The kqueue descriptor IS an epoll descriptor, so it can be polled like a real kqueue
+//!   (B25). Inside its epoll set: one item per watched descriptor, one timerfd per timer, and
+//!   one eventfd that wakes waiters (EVFILT_USER triggers, leftovers for pollers).
+//! - Knotes live in user space (`knote.rs`), keyed by `(ident, filter)` (B1). The READ and WRITE
+//!   knotes of one descriptor share its single epoll item; its mask is derived from the enabled
+//!   knotes, and sent to epoll once per changelist, only when it really changes (`state.rs`).
+//! - A ready queue of knotes sits between epoll and the eventlist (`scan.rs`): epoll's reports
+//!   go in at the tail, the collect takes from the head, re-checks each knote with the BSD
+//!   filter's rule, and applies ONESHOT/DISPATCH/CLEAR.
+//! - Changes are applied one by one as FreeBSD's `kqueue_register` does (`register.rs`).
+//! - `data` is measured with ioctl/getsockopt (`data.rs`); timers and user events have their
+//!   own files (`timer.rs`, `user.rs`). Every system call goes through `os.rs`, which counts
+//!   and, on request, records it (`record.rs`).
+//!
+//! # Threads
+//!
+//! The state is behind a mutex that is never held across the blocking epoll_wait, so one thread
+//! may wait in `kevent` while another applies changes, for example a NOTE_TRIGGER that wakes the
+//! waiter through the eventfd (§7 Threads).
 
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use super::{Backend, Kevent, OsCall, OsCallCounts, Timespec};
+
+mod data;
+mod knote;
+mod os;
+mod record;
+mod register;
+mod scan;
+mod state;
+mod timer;
+mod user;
+
+use record::Recorder;
+use state::{Os, State};
 
 pub const BACKEND: Backend = Backend::Emulated;
 
@@ -37,34 +73,202 @@ pub mod consts {
     pub const NOTE_FFLAGSMASK: u32 = 0x00FF_FFFF;
 
     pub const NOTE_SECONDS: u32 = 0x0000_0001;
+    /// FreeBSD only (macOS has no NOTE_MSECONDS; its 0x2 means microseconds, spec §2).
+    pub const NOTE_MSECONDS: u32 = 0x0000_0002;
     pub const NOTE_USECONDS: u32 = 0x0000_0004;
     pub const NOTE_NSECONDS: u32 = 0x0000_0008;
 }
 
+use consts::*;
+
+/// How many epoll reports one epoll_wait takes in. More ready descriptors simply wait for the
+/// next call: epoll itself rotates through its ready list.
+const EPOLL_BATCH: usize = 64;
+
 pub struct Kqueue {
-    fd: RawFd,
+    /// The epoll instance: the kqueue descriptor the caller sees (B25).
+    epoll: OwnedFd,
+    /// The eventfd in the epoll set that wakes a waiter.
+    wake: OwnedFd,
+    state: Mutex<State>,
+    rec: Recorder,
 }
 
 impl Kqueue {
     pub fn new() -> io::Result<Kqueue> {
-        Ok(Kqueue { fd: -1 })
+        let rec = Recorder::default();
+        let epoll = os::epoll_create(&rec)?;
+        let wake = os::eventfd(&rec)?;
+        os::epoll_ctl(
+            &rec,
+            epoll.as_raw_fd(),
+            os::CtlOp::Add,
+            wake.as_raw_fd(),
+            os::IN,
+            os::WAKE_TOKEN,
+        )?;
+        Ok(Kqueue {
+            epoll,
+            wake,
+            state: Mutex::new(State::default()),
+            rec,
+        })
     }
+
+    fn os(&self) -> Os<'_> {
+        Os {
+            rec: &self.rec,
+            epfd: self.epoll.as_raw_fd(),
+            wakefd: self.wake.as_raw_fd(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves plain data behind; carry on with it.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     pub fn kevent(
         &self,
-        _changes: &[Kevent],
-        _events: &mut [Kevent],
-        _timeout: Option<Timespec>,
+        changes: &[Kevent],
+        events: &mut [Kevent],
+        timeout: Option<Timespec>,
     ) -> io::Result<usize> {
-        Err(io::Error::from_raw_os_error(libc::ENOSYS))
+        let os = self.os();
+        let mut state = self.lock();
+
+        // 1. Apply every change in order (B9), FreeBSD's `kqueue_kevent` loop.
+        let mut written = 0;
+        for change in changes {
+            // B7: FreeBSD skips entries whose filter is 0.
+            if change.filter == 0 {
+                continue;
+            }
+            let mut change = *change;
+            // B9: stale EV_EOF/EV_ERROR bits of a reused entry are ignored.
+            change.flags &= !EV_SYSFLAGS;
+            let errno = match register::register(&mut state, &os, &change) {
+                Ok(()) => 0,
+                Err(errno) => errno,
+            };
+            if errno == 0 && change.flags & EV_RECEIPT == 0 {
+                continue;
+            }
+            if written == events.len() {
+                // No room for the entry: FreeBSD stops at this change and returns its error
+                // (B7), or, for a receipt of a success, 0 (B8). Earlier changes stay applied,
+                // and entries already written are not reported.
+                state.sync(&os);
+                return if errno != 0 {
+                    Err(io::Error::from_raw_os_error(errno))
+                } else {
+                    Ok(0)
+                };
+            }
+            // B7/B8: flags are exactly EV_ERROR (FreeBSD overwrites them; macOS ORs), data is
+            // the errno (0 for a successful receipt); the rest comes from the change.
+            events[written] = Kevent {
+                flags: EV_ERROR,
+                data: i64::from(errno),
+                ..change
+            };
+            written += 1;
+        }
+        state.sync(&os);
+
+        // B7/B8: once an error or receipt entry is written, return without collecting.
+        if written > 0 {
+            return Ok(written);
+        }
+        // B9: no room for events: return at once, whatever the timeout.
+        if events.is_empty() {
+            return Ok(0);
+        }
+        // B10: FreeBSD validates the timeout in `kqueue_scan`, after the changes.
+        let wait = match timeout {
+            None => None,
+            Some(ts) => Some(
+                ts.to_duration()
+                    .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?,
+            ),
+        };
+        drop(state);
+        self.wait_and_collect(&os, events, wait)
     }
-    pub fn set_recording(&self, _on: bool) {}
+
+    /// 2. Wait (without the lock) and collect, until something is delivered or time is up.
+    fn wait_and_collect(
+        &self,
+        os: &Os,
+        events: &mut [Kevent],
+        wait: Option<Duration>,
+    ) -> io::Result<usize> {
+        // `None`: block until an event arrives (B10), also for timeouts too big for an Instant.
+        let deadline = wait.and_then(|wait| Instant::now().checked_add(wait));
+        let mut reports = [libc::epoll_event { events: 0, u64: 0 }; EPOLL_BATCH];
+        loop {
+            let timeout_ms = {
+                let mut state = self.lock();
+                // A change applied by another thread while this one waited.
+                state.sync(os);
+                if !state.ready.is_empty() {
+                    // Knotes already queued: only refresh from epoll, do not sleep. New reports
+                    // join the tail, which keeps the round-robin of B17.
+                    0
+                } else {
+                    match deadline {
+                        None => -1,
+                        Some(deadline) => epoll_timeout(deadline),
+                    }
+                }
+            };
+            // No lock held here (§7 Threads).
+            let ready = match os::epoll_wait(os.rec, os.epfd, &mut reports, timeout_ms) {
+                Ok(ready) => ready,
+                // B11: a signal ends the wait with EINTR; it is not restarted. The changes
+                // were applied and must not be resubmitted.
+                Err(err) => return Err(err),
+            };
+            let mut state = self.lock();
+            scan::intake(&mut state, os, &reports[..ready]);
+            let filled = scan::collect(&mut state, os, events);
+            if filled > 0 {
+                if !state.ready.is_empty() {
+                    // Entries left behind (small eventlist, level knotes on an edge registration):
+                    // keep the kqueue fd readable for anyone polling it (B25).
+                    state.wake(os);
+                }
+                return Ok(filled);
+            }
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                return Ok(0);
+            }
+        }
+    }
+
+    pub fn set_recording(&self, on: bool) {
+        self.rec.set_recording(on)
+    }
+
     pub fn take_os_calls(&self) -> Vec<OsCall> {
-        Vec::new()
+        self.rec.take()
     }
+
     pub fn os_call_counts(&self) -> OsCallCounts {
-        OsCallCounts::default()
+        self.rec.counts()
     }
+
     pub fn as_raw_fd(&self) -> RawFd {
-        self.fd
+        self.epoll.as_raw_fd()
     }
+}
+
+/// The time left until `deadline` as epoll_wait wants it: milliseconds rounded UP (a wait must
+/// never end early, B10), capped at i32::MAX (the loop simply waits again).
+fn epoll_timeout(deadline: Instant) -> i32 {
+    let left = deadline.saturating_duration_since(Instant::now());
+    let ms = left.as_nanos().div_ceil(1_000_000);
+    ms.min(i32::MAX as u128) as i32
 }

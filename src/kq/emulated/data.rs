@@ -1,0 +1,86 @@
+//! The `data` field of READ and WRITE events, measured at collect time as the BSD filters do
+//! ("the filter is also run when the user attempts to retrieve", B12).
+
+use std::io;
+use std::os::fd::RawFd;
+
+use super::os;
+use super::state::{FileKind, Os};
+
+/// What a measurement found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Measure {
+    /// The byte (or connection) count.
+    Count(i64),
+    /// This kind of file has no way to tell (FIONREAD unsupported): epoll's word is all there is.
+    Unknown,
+    /// The descriptor is closed (EBADF): its knotes must go and nothing may be reported (B22).
+    Gone,
+}
+
+fn failed(err: io::Error) -> Measure {
+    if err.raw_os_error() == Some(libc::EBADF) {
+        Measure::Gone
+    } else {
+        Measure::Unknown
+    }
+}
+
+/// EVFILT_READ data.
+/// - Connected socket: unread bytes, `ioctl(FIONREAD)` (B13; FreeBSD `sbavail`).
+/// - Listener: completed connections waiting for accept(), from TCP_INFO `tcpi_unacked`, which
+///   Linux fills with the accept-queue length on a LISTEN socket (B18; libkqueue reports 1).
+/// - Pipe and others: FIONREAD where the file supports it.
+pub(super) fn readable(os: &Os, fd: RawFd, kind: FileKind) -> Measure {
+    let result = match kind {
+        FileKind::Listener => os::tcp_accept_queue(os.rec, fd),
+        _ => os::ioctl_int(os.rec, fd, libc::FIONREAD, "FIONREAD").map(i64::from),
+    };
+    result.map(Measure::Count).unwrap_or_else(failed)
+}
+
+/// EVFILT_WRITE data: free space (B19).
+/// - Socket: `SO_SNDBUF − TIOCOUTQ`. An approximation of BSD's `sbspace(so_snd)`: Linux counts
+///   the buffer in bytes of truesize, TIOCOUTQ counts payload bytes not yet acknowledged.
+///   SO_SNDBUF is read at every measurement rather than cached at EV_ADD: Linux grows the send
+///   buffer by itself (tcp_sndbuf_expand) once data flows, and a stale small value would make a
+///   writable socket look full.
+/// - Listener: 0; epoll never reports a listener writable, as FreeBSD's `filt_sowrite`.
+/// - Pipe: capacity (F_GETPIPE_SZ) minus the bytes waiting in it.
+pub(super) fn writable(os: &Os, fd: RawFd, kind: FileKind) -> Measure {
+    match kind {
+        FileKind::Listener => Measure::Count(0),
+        FileKind::Socket => {
+            let sndbuf = match os::getsockopt_int(
+                os.rec,
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_SNDBUF,
+                "SO_SNDBUF",
+            ) {
+                Ok(size) => i64::from(size),
+                Err(err) => return failed(err),
+            };
+            match os::ioctl_int(os.rec, fd, libc::TIOCOUTQ, "TIOCOUTQ") {
+                Ok(queued) => Measure::Count((sndbuf - i64::from(queued)).max(0)),
+                Err(err) => failed(err),
+            }
+        }
+        FileKind::Pipe => {
+            let capacity = match os::pipe_capacity(os.rec, fd) {
+                Ok(size) => i64::from(size),
+                Err(err) => return failed(err),
+            };
+            match os::ioctl_int(os.rec, fd, libc::FIONREAD, "FIONREAD") {
+                Ok(queued) => Measure::Count((capacity - i64::from(queued)).max(0)),
+                Err(err) => failed(err),
+            }
+        }
+        FileKind::Other => Measure::Unknown,
+    }
+}
+
+/// The pending socket error, read (and, on Linux, cleared) with SO_ERROR.
+pub(super) fn socket_error(os: &Os, fd: RawFd) -> i32 {
+    os::getsockopt_int(os.rec, fd, libc::SOL_SOCKET, libc::SO_ERROR, "SO_ERROR").unwrap_or(0)
+}

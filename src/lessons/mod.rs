@@ -1,0 +1,134 @@
+//! The workshop: the lessons of `lessons/` embedded in the binary, rendered in the terminal,
+//! with a progress file and predict-then-run checkpoints.
+//!
+//! - [`catalog`]: the lessons, their numbers and names (`include_str!`);
+//! - [`render`]: Markdown → terminal text (headings, code, emphasis, wrapping, hidden answers);
+//! - [`progress`]: the plain progress file under the user's state directory;
+//! - [`predict`]: `lab <stage> --predict`, the question before the run and the verdict after.
+//!
+//! The stages and the server call [`stage_finished`] when a run reaches its end: that is what
+//! marks a lesson done.
+
+pub mod catalog;
+pub mod predict;
+pub mod progress;
+pub mod render;
+
+use std::io::Write;
+
+use crate::cli::{LessonArgs, LessonsArgs};
+
+/// `lab lessons [--reset]`: the list, with ✓ for the finished ones and the next step.
+pub fn list(args: &LessonsArgs) -> crate::Result<()> {
+    let mut out = String::new();
+    if args.reset {
+        progress::reset()?;
+        out.push_str("Progress cleared: every lesson is to do again.\n\n");
+    }
+    let done = progress::done();
+    let finished = catalog::LESSONS
+        .iter()
+        .filter(|l| done.iter().any(|d| d == l.name))
+        .count();
+    out.push_str(&format!(
+        "kqueue-lab workshop: {finished} of {} lessons done\n\n",
+        catalog::LESSONS.len()
+    ));
+    for lesson in &catalog::LESSONS {
+        let mark = if done.iter().any(|d| d == lesson.name) {
+            "✓"
+        } else {
+            " "
+        };
+        out.push_str(&format!(
+            " {mark} {:>2}  {:<12} {}\n",
+            lesson.number,
+            lesson.name,
+            lesson.title()
+        ));
+    }
+    out.push('\n');
+    match catalog::LESSONS
+        .iter()
+        .find(|l| !done.iter().any(|d| d == l.name))
+    {
+        Some(next) => out.push_str(&format!(
+            "next: lab lesson {}   (marked done by `{}` run to its end)\n",
+            next.number, next.done_by
+        )),
+        None => out.push_str("All done. `lab lessons --reset` starts again.\n"),
+    }
+    if let Some(path) = progress::file() {
+        out.push_str(&format!("progress file: {}\n", path.display()));
+    }
+    print_out(&out)
+}
+
+/// `lab lesson N|NAME [--answers]`: one lesson, rendered for the terminal.
+pub fn show(args: &LessonArgs) -> crate::Result<()> {
+    let lesson = catalog::find(&args.lesson).ok_or_else(|| {
+        crate::Error::usage(format!(
+            "unknown lesson '{}'; valid lessons: {}",
+            args.lesson,
+            catalog::valid_names()
+        ))
+    })?;
+    let opts = render::Options {
+        width: terminal_width(crate::term::stdout_is_terminal()),
+        color: crate::term::use_color(args.color),
+        answers: args.answers,
+        number: lesson.number,
+    };
+    let mut text = render::render(lesson.text, &opts);
+    text.push('\n');
+    let position = format!("lesson {} of {}", lesson.number, catalog::LESSONS.len() - 1);
+    match catalog::LESSONS.get(lesson.number + 1) {
+        Some(next) => text.push_str(&format!(
+            "── {position} · next: lab lesson {} ({}) ──\n",
+            next.number, next.name
+        )),
+        None => text.push_str(&format!("── {position} · the last one ──\n")),
+    }
+    print_out(&text)?;
+    // Lessons without a command of their own are done once read.
+    if lesson.done_by.starts_with("lab lesson") {
+        stage_finished(lesson.name);
+    }
+    Ok(())
+}
+
+/// Mark the lesson of a stage or server run as done, when the run reached its end. `name` is
+/// the lesson's name: `flood`, `oneshot`, `dispatch`, `clear`, `server`, `bug-hunt`, `epoll`.
+///
+/// Progress must never turn a good run into a failure, so a write error is only a warning.
+pub fn stage_finished(name: &str) {
+    if catalog::for_command(name).is_none() {
+        return;
+    }
+    if let Err(err) = progress::mark_done(name) {
+        eprintln!("lab: warning: progress not saved: {err}");
+    }
+}
+
+/// Wrap to the terminal, within reason; 80 columns when piped.
+fn terminal_width(is_terminal: bool) -> usize {
+    if is_terminal {
+        if let Ok((columns, _)) = crossterm::terminal::size() {
+            return usize::from(columns).clamp(40, 100);
+        }
+    }
+    80
+}
+
+/// Write to stdout; a closed pipe (`lab lesson 1 | head`) is success (STYLE.md habit 6).
+fn print_out(text: &str) -> crate::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(err) => Err(crate::error::io_context("cannot write the lesson", err)),
+    }
+}

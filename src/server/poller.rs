@@ -1,0 +1,113 @@
+//! The seam between the server and the event API underneath.
+//!
+//! The server (accept, close, timeouts, the echo protocol) is written against this small trait;
+//! [`KQueue`](super::kqueue::KQueue) implements it with a batched changelist. A raw-epoll twin
+//! (Part 6 style) implements the same trait with one `epoll_ctl` per change, and reuses the
+//! `Client`, the `Reader` and the protocol unchanged.
+//!
+//! The vocabulary is the tutorial's: `add_listener`/`remove_listener`, `new_client`,
+//! `read_mode`/`write_mode`, `wait`.
+
+use std::io;
+use std::os::fd::RawFd;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::recorder::Recorder;
+use super::token::Token;
+use crate::kq::OsCallCounts;
+
+/// One thing `wait` reported, already decoded from the event API's own entries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ready {
+    /// The listener has connections waiting (`queued` of them, when the API says).
+    Listener { queued: i64 },
+    /// A client's socket has `bytes` unread (B13); `eof` once the peer has closed (B21), with
+    /// the socket error (0 after an orderly close) in `error`.
+    Read {
+        token: Token,
+        bytes: i64,
+        eof: bool,
+        error: u32,
+    },
+    /// A client's socket has room to write.
+    Write { token: Token, eof: bool },
+    /// [`Waker::wake`] was called from another thread.
+    Wake,
+    /// SIGINT or SIGTERM arrived (the self-pipe from `term::catch_interrupts`).
+    Interrupt,
+    /// A change the server staged failed: an `EV_ERROR` entry in the eventlist (B7), not
+    /// readiness. `udata` is what the change carried.
+    ChangeFailed {
+        ident: usize,
+        filter: i16,
+        udata: usize,
+        errno: i64,
+    },
+}
+
+/// Wakes a `wait` blocked in another thread (Part 8: EVFILT_USER + NOTE_TRIGGER).
+#[derive(Clone)]
+pub struct Waker(Arc<dyn Fn() -> io::Result<()> + Send + Sync>);
+
+impl Waker {
+    pub fn new(wake: impl Fn() -> io::Result<()> + Send + Sync + 'static) -> Waker {
+        Waker(Arc::new(wake))
+    }
+
+    pub fn wake(&self) -> io::Result<()> {
+        (self.0)()
+    }
+}
+
+/// Reads the totals of the system calls an event API made (for `lab bench` and the tests).
+#[derive(Clone)]
+pub struct OsCallCounter(Arc<dyn Fn() -> OsCallCounts + Send + Sync>);
+
+impl OsCallCounter {
+    pub fn new(read: impl Fn() -> OsCallCounts + Send + Sync + 'static) -> OsCallCounter {
+        OsCallCounter(Arc::new(read))
+    }
+
+    pub fn get(&self) -> OsCallCounts {
+        (self.0)()
+    }
+}
+
+/// What the server needs from an event API. Every method may record what it does in `rec`.
+pub trait Poller {
+    /// Watch the listening socket for connections (udata 0, as in the tutorial).
+    fn add_listener(&mut self, fd: RawFd, rec: &mut Recorder) -> io::Result<()>;
+    /// Watch the read end of the signal self-pipe: a SIGINT/SIGTERM then wakes `wait`.
+    fn watch_interrupts(&mut self, fd: RawFd, rec: &mut Recorder) -> io::Result<()>;
+    /// Stop watching the listener without forgetting it: the connection limit was reached.
+    fn remove_listener(&mut self, fd: RawFd, rec: &mut Recorder) -> io::Result<()>;
+    /// Watch it again after [`remove_listener`](Self::remove_listener).
+    fn enable_listener(&mut self, fd: RawFd, rec: &mut Recorder) -> io::Result<()>;
+    /// Register a new client in read mode; `label` names it in the trace.
+    fn new_client(
+        &mut self,
+        fd: RawFd,
+        token: Token,
+        label: &str,
+        rec: &mut Recorder,
+    ) -> io::Result<()>;
+    /// Read enabled, write disabled.
+    fn read_mode(&mut self, fd: RawFd, token: Token, rec: &mut Recorder) -> io::Result<()>;
+    /// Read disabled, write enabled.
+    fn write_mode(&mut self, fd: RawFd, token: Token, rec: &mut Recorder) -> io::Result<()>;
+    /// The client on `fd` is about to be closed.
+    fn forget_client(&mut self, fd: RawFd, label: &str, rec: &mut Recorder);
+    /// Apply what is pending and wait up to `timeout` (`None`: until something happens),
+    /// replacing the contents of `ready`. An interrupted wait returns with nothing ready.
+    fn wait(
+        &mut self,
+        timeout: Option<Duration>,
+        ready: &mut Vec<Ready>,
+        rec: &mut Recorder,
+    ) -> io::Result<()>;
+    /// A handle that wakes `wait` from another thread.
+    fn waker(&self) -> io::Result<Waker>;
+    /// A handle that reads the system-call totals of the API underneath from any thread.
+    fn os_call_counter(&self) -> OsCallCounter;
+}

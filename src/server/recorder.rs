@@ -1,0 +1,195 @@
+//! What the server tells the trace, and the counters it keeps whether or not anyone watches.
+//!
+//! The server only *emits* records (`crate::trace`); the renderers format them. With the trace
+//! off (`spawn` for tests and `lab bench`) no record is even built, and the [`Counters`] alone
+//! keep count.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::kq::OsCallCounts;
+use crate::trace::{CloseReason, KeventCall, Record, ServerSummary, Summary, Tracer};
+
+/// Running totals, readable from another thread while the server runs (`ServerHandle::stats`).
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub kevent_calls: AtomicU64,
+    pub changes: AtomicU64,
+    pub events: AtomicU64,
+    pub messages: AtomicU64,
+    pub listener_disabled: AtomicU64,
+    pub accepted: AtomicU64,
+    pub closed: AtomicU64,
+    /// Clients connected now.
+    pub connected: AtomicU64,
+    /// Events and receipts whose udata named a client that no longer exists (errata 9).
+    pub stale: AtomicU64,
+    /// Changes that came back as EV_ERROR entries or failed a flush.
+    pub change_errors: AtomicU64,
+    /// The most bytes one client ever held in the server (unprocessed input + pending output).
+    pub max_held_bytes: AtomicU64,
+    /// Bytes all clients hold now.
+    pub held_bytes: AtomicU64,
+    /// Times a client went to write mode.
+    pub write_mode_flips: AtomicU64,
+}
+
+impl Counters {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn sub(counter: &AtomicU64, n: u64) {
+        counter.fetch_sub(n, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self, os_calls: OsCallCounts) -> Stats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        Stats {
+            kevent_calls: get(&self.kevent_calls),
+            changes: get(&self.changes),
+            events: get(&self.events),
+            messages: get(&self.messages),
+            listener_disabled: get(&self.listener_disabled),
+            accepted: get(&self.accepted),
+            closed: get(&self.closed),
+            connected: get(&self.connected),
+            stale: get(&self.stale),
+            change_errors: get(&self.change_errors),
+            max_held_bytes: get(&self.max_held_bytes),
+            held_bytes: get(&self.held_bytes),
+            write_mode_flips: get(&self.write_mode_flips),
+            os_calls,
+        }
+    }
+}
+
+/// A snapshot of the server's counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// kevent calls the server made (waits, early flushes, and with `--no-batch` one per change).
+    pub kevent_calls: u64,
+    /// Changes applied.
+    pub changes: u64,
+    /// Entries returned in eventlists (readiness and EV_ERROR receipts).
+    pub events: u64,
+    /// Messages echoed.
+    pub messages: u64,
+    pub listener_disabled: u64,
+    pub accepted: u64,
+    pub closed: u64,
+    pub connected: u64,
+    pub stale: u64,
+    pub change_errors: u64,
+    pub max_held_bytes: u64,
+    pub held_bytes: u64,
+    pub write_mode_flips: u64,
+    /// The system calls the kqueue made underneath (epoll_wait, epoll_ctl, ioctl... on Linux).
+    pub os_calls: OsCallCounts,
+}
+
+impl Stats {
+    /// Mean changes applied per kevent call.
+    pub fn changes_per_call(&self) -> f64 {
+        if self.kevent_calls == 0 {
+            0.0
+        } else {
+            self.changes as f64 / self.kevent_calls as f64
+        }
+    }
+}
+
+/// The server's side of the trace.
+pub struct Recorder {
+    tracer: Option<Tracer>,
+    /// Notes for the next kevent record ("why this timeout").
+    call_notes: Vec<String>,
+    /// Whether the OS calls under each kevent are recorded.
+    pub os_calls: bool,
+    /// The sink failed (a closed pipe): stop quietly.
+    pub broken: bool,
+    pub counters: Arc<Counters>,
+}
+
+impl Recorder {
+    pub fn new(tracer: Option<Tracer>, os_calls: bool, counters: Arc<Counters>) -> Recorder {
+        Recorder {
+            tracer,
+            call_notes: Vec::new(),
+            os_calls,
+            broken: false,
+            counters,
+        }
+    }
+
+    /// Whether records are being built. Callers test this before formatting a note.
+    pub fn on(&self) -> bool {
+        self.tracer.is_some() && !self.broken
+    }
+
+    pub fn emit(&mut self, record: Record) {
+        if self.broken {
+            return;
+        }
+        if let Some(tracer) = self.tracer.as_mut() {
+            if tracer.emit(record).is_err() {
+                self.broken = true;
+            }
+        }
+    }
+
+    /// A line a person reads.
+    pub fn note(&mut self, text: impl Into<String>) {
+        if self.on() {
+            self.emit(Record::Note { text: text.into() });
+        }
+    }
+
+    /// A sentence attached to the next kevent record.
+    pub fn call_note(&mut self, text: impl Into<String>) {
+        if self.on() {
+            self.call_notes.push(text.into());
+        }
+    }
+
+    /// Take the notes waiting for a kevent record.
+    pub fn take_call_notes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.call_notes)
+    }
+
+    pub fn kevent(&mut self, call: KeventCall) {
+        self.emit(Record::Kevent(call));
+    }
+
+    pub fn accepted(&mut self, conn: usize) {
+        if self.on() {
+            self.emit(Record::Client {
+                event: "accepted".into(),
+                conn,
+                reason: None,
+            });
+        }
+    }
+
+    pub fn closed(&mut self, conn: usize, reason: CloseReason) {
+        if self.on() {
+            self.emit(Record::Client {
+                event: "closed".into(),
+                conn,
+                reason: Some(reason),
+            });
+        }
+    }
+
+    /// End the trace with the summary record; `None` when there was no trace.
+    pub fn finish(self, stats: &Stats) -> Option<Summary> {
+        let tracer = self.tracer?;
+        tracer
+            .finish(Some(ServerSummary {
+                messages: stats.messages,
+                changes_per_call: stats.changes_per_call(),
+                listener_disabled: stats.listener_disabled,
+            }))
+            .ok()
+    }
+}

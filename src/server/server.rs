@@ -1,0 +1,709 @@
+//! The tutorial's `Server`: the loop, `accept`, `closeClient` and `enforceTimeout`.
+//!
+//! ```text
+//! loop {
+//!     timeout = enforce_timeout()        // close expired clients; the next deadline, or none
+//!     ready   = poller.wait(timeout)     // staged changes applied + eventlist, one kevent call
+//!     for each ready:
+//!         listener  -> accept()          // until WouldBlock or the connection limit
+//!         READ      -> read `data` bytes, echo every complete message
+//!         WRITE     -> finish the pending echo, then the messages still buffered
+//!         EV_ERROR  -> a staged change failed: show it, never treat it as readiness (errata 9)
+//! }
+//! ```
+//!
+//! The loop is generic over [`Poller`]: the kqueue wrapper with its batched changelist, or
+//! (later) raw epoll. Fixed here, each kept by `--as-published` where the brief says so:
+//! - errata 4 and 5: `connected` goes down on close, and the listener is re-enabled;
+//! - errata 9: udata is a generation-checked [`Token`]; EV_ERROR entries are recognised;
+//! - errata 11: a client with buffered messages and a pending write is not dropped; its
+//!   messages are taken once the write completes, without waiting for new bytes;
+//! - errata 12: TCP_NODELAY on every accepted socket.
+
+use std::io;
+use std::net::TcpListener;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::client::{Client, Mode, Written};
+use super::poller::{Poller, Ready};
+use super::recorder::{Counters, Recorder};
+use super::timeouts::TimeoutList;
+use super::token::{Slab, Token};
+use super::Config;
+use crate::trace::CloseReason;
+
+/// After accept fails with EMFILE/ENFILE the listener is disabled for this long, unless a client
+/// leaves first (pitfall P4: a level-triggered listener would otherwise fire, fail, fire...).
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+
+/// How serving a client's buffered messages ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Served {
+    /// Every complete message echoed; the client is in read mode.
+    Idle,
+    /// An echo is waiting for room: the client is in write mode.
+    Pending,
+    /// The client was closed.
+    Closed,
+}
+
+pub struct Server<P: Poller> {
+    config: Config,
+    pub poller: P,
+    pub rec: Recorder,
+    listener: TcpListener,
+    /// Whether the listener's knote is (or is staged to be) enabled.
+    listener_enabled: bool,
+    /// Set after EMFILE: when to try accepting again.
+    accept_retry_at: Option<Instant>,
+    clients: Slab<Client>,
+    read_timeout_list: TimeoutList,
+    /// The number of clients we currently have connected (errata 4: as published it only grows).
+    connected: usize,
+    /// Connections accepted so far: the N of `connN`.
+    accepted: usize,
+    /// Which client headed the timeout list when the last kevent timeout was explained.
+    explained_head: Option<Token>,
+    stop: Arc<AtomicBool>,
+    ready: Vec<Ready>,
+}
+
+impl<P: Poller> Server<P> {
+    pub fn new(
+        config: Config,
+        mut poller: P,
+        mut rec: Recorder,
+        listener: TcpListener,
+        stop: Arc<AtomicBool>,
+    ) -> io::Result<Server<P>> {
+        listener.set_nonblocking(true)?;
+        poller.add_listener(listener.as_raw_fd(), &mut rec)?;
+        Ok(Server {
+            config,
+            poller,
+            rec,
+            listener,
+            listener_enabled: true,
+            accept_retry_at: None,
+            clients: Slab::default(),
+            read_timeout_list: TimeoutList::default(),
+            connected: 0,
+            accepted: 0,
+            explained_head: None,
+            stop,
+            ready: Vec::new(),
+        })
+    }
+
+    /// Run until the stop flag is set (and the loop woken), SIGINT/SIGTERM, or the trace's
+    /// output goes away.
+    pub fn run(&mut self) -> io::Result<()> {
+        let mut ready = std::mem::take(&mut self.ready);
+        while !self.stop.load(Ordering::SeqCst) && !self.rec.broken {
+            let timeout = self.enforce_timeout();
+            self.poller.wait(timeout, &mut ready, &mut self.rec)?;
+            for event in ready.iter().copied() {
+                self.dispatch(event);
+            }
+        }
+        Ok(())
+    }
+
+    fn dispatch(&mut self, event: Ready) {
+        match event {
+            Ready::Listener { .. } => self.accept(),
+            Ready::Read {
+                token,
+                bytes,
+                eof,
+                error,
+            } => {
+                if self.known(token, "READ") {
+                    self.on_readable(token, bytes, eof, error);
+                }
+            }
+            Ready::Write { token, .. } => {
+                if self.known(token, "WRITE") {
+                    self.on_writable(token);
+                }
+            }
+            Ready::Wake => {}
+            Ready::Interrupt => {
+                crate::term::drain_signal_pipe();
+                self.rec.note("SIGINT/SIGTERM: stopping");
+                self.stop.store(true, Ordering::SeqCst);
+            }
+            Ready::ChangeFailed {
+                ident,
+                filter,
+                udata,
+                errno,
+            } => self.change_failed(ident, filter, udata, errno),
+        }
+    }
+
+    /// Whether `token` names a live client. A stale one (its client closed, the slot perhaps
+    /// reused) is counted and shown, never followed (errata 9).
+    fn known(&mut self, token: Token, filter: &str) -> bool {
+        if self.clients.get(token).is_some() {
+            return true;
+        }
+        Counters::add(&self.rec.counters.stale, 1);
+        if self.rec.on() {
+            let what = if self.config.as_published {
+                "as published, @ptrFromInt(udata) here would be a freed Client (errata 9)"
+            } else {
+                "its client has closed: the token's generation no longer matches, ignored"
+            };
+            self.rec
+                .note(format!("{filter} event with a stale udata ({token}): {what}"));
+        }
+        false
+    }
+
+    /// An EV_ERROR entry: the change named by ident/filter/udata failed with `errno` (B7).
+    fn change_failed(&mut self, ident: usize, filter: i16, udata: usize, errno: i64) {
+        Counters::add(&self.rec.counters.change_errors, 1);
+        if !self.rec.on() {
+            return;
+        }
+        let errno_name = crate::kq::errno_name(errno as i32);
+        let filter_name = crate::kq::filter_name(filter);
+        let what = if udata == super::kqueue::LISTENER_UDATA
+            && ident != self.listener.as_raw_fd() as usize
+        {
+            if self.config.as_published {
+                "as published, the loop never tests EV_ERROR: udata 0 sends this receipt to \
+                 accept() on the listener (errata 9)"
+                    .to_string()
+            } else {
+                "a receipt with udata 0 that is not the listener's: not readiness, ignored".into()
+            }
+        } else if self.clients.is_stale(Token::from_udata(udata)) {
+            if self.config.as_published {
+                "as published, the loop never tests EV_ERROR: it would call readMessage on the \
+                 freed Client behind this udata (errata 9)"
+                    .to_string()
+            } else {
+                "a change staged for a client that has since closed; recognised by the EV_ERROR \
+                 bit and its stale token, never dispatched (errata 9)"
+                    .to_string()
+            }
+        } else {
+            "the change did not take effect".to_string()
+        };
+        self.rec.note(format!(
+            "EV_ERROR entry: {filter_name} change for fd {ident} failed with {errno_name}: {what}"
+        ));
+    }
+
+    // ----- the timeout list ------------------------------------------------------------------
+
+    /// Close every client whose read deadline has passed; return how long the next wait may
+    /// block: until the earliest remaining deadline, or `None` (a NULL timeout, errata 8 fixed)
+    /// when no client has one.
+    fn enforce_timeout(&mut self) -> Option<Duration> {
+        let now = Instant::now();
+        let mut next = None;
+        while let Some((token, deadline)) = self.read_timeout_list.first() {
+            if deadline > now {
+                next = Some(deadline - now);
+                self.explain_timeout(token, deadline - now);
+                break;
+            }
+            // This client's deadline is in the past. (The tutorial calls shutdown(.recv) and
+            // lets the read path close it; we can close it directly.)
+            if self.rec.on() {
+                if let Some(client) = self.clients.get(token) {
+                    let text = format!(
+                        "{} sent no complete message for {} ms: closed",
+                        client.label(),
+                        self.config.read_timeout.as_millis()
+                    );
+                    self.rec.note(text);
+                }
+            }
+            self.close_client(token, CloseReason::Timeout);
+        }
+        if next.is_none() && self.explained_head.is_some() {
+            self.explained_head = None;
+            if !self.config.as_published {
+                self.rec.call_note(
+                    "no client has a read deadline: NULL timeout, kevent blocks until an event \
+                     (errata 8 fixed)",
+                );
+            }
+        }
+        if let Some(retry_at) = self.accept_retry_at {
+            if retry_at <= now {
+                self.accept_retry_at = None;
+                self.rec
+                    .note("retrying accept after EMFILE: listener enabled again");
+                self.enable_listener();
+            } else {
+                let until_retry = retry_at - now;
+                next = Some(next.map_or(until_retry, |n: Duration| n.min(until_retry)));
+            }
+        }
+        next
+    }
+
+    /// Say where the kevent timeout comes from, when the head of the list changes.
+    fn explain_timeout(&mut self, head: Token, wait: Duration) {
+        if self.explained_head == Some(head) || !self.rec.on() {
+            self.explained_head = Some(head);
+            return;
+        }
+        self.explained_head = Some(head);
+        if let Some(client) = self.clients.get(head) {
+            let text = format!(
+                "{} heads the read-timeout list: its deadline, {} ms away, becomes the kevent \
+                 timeout",
+                client.label(),
+                wait.as_millis()
+            );
+            self.rec.call_note(text);
+        }
+    }
+
+    // ----- accept and close -------------------------------------------------------------------
+
+    /// Accept until `WouldBlock` or until `max_clients` are connected; then disable the listener.
+    fn accept(&mut self) {
+        loop {
+            if self.connected >= self.config.max_clients {
+                // We've run out of space: stop monitoring the listening socket.
+                if self.listener_enabled {
+                    self.disable_listener();
+                }
+                return;
+            }
+            let (socket, address) = match self.listener.accept() {
+                Ok(accepted) => accepted,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                // The peer gave up before we accepted: nothing to do, try the next one.
+                Err(err) if err.kind() == io::ErrorKind::ConnectionAborted => continue,
+                Err(err)
+                    if matches!(err.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE)) =>
+                {
+                    // P4: out of descriptors. The connection stays queued, so a level-triggered
+                    // listener would fire again at once: disable it until a client leaves or
+                    // ACCEPT_RETRY has passed.
+                    self.rec.note(format!(
+                        "accept failed: {err}. Listener disabled until a client leaves or {} ms \
+                         pass (P4: no 100% CPU accept loop)",
+                        ACCEPT_RETRY.as_millis()
+                    ));
+                    self.accept_retry_at = Some(Instant::now() + ACCEPT_RETRY);
+                    if self.listener_enabled {
+                        self.disable_listener();
+                    }
+                    return;
+                }
+                Err(err) => {
+                    self.rec.note(format!("accept failed: {err}"));
+                    return;
+                }
+            };
+            if let Err(err) = self.new_client(socket, address) {
+                self.rec
+                    .note(format!("could not set up the accepted connection: {err}"));
+            }
+        }
+    }
+
+    fn new_client(
+        &mut self,
+        socket: std::net::TcpStream,
+        address: std::net::SocketAddr,
+    ) -> io::Result<()> {
+        socket.set_nonblocking(true)?;
+        // Errata 12: without TCP_NODELAY, Nagle holds back every small echo after the first
+        // until the peer's delayed ACK (~40 ms on Linux).
+        socket.set_nodelay(true)?;
+        if let Some(size) = self.config.send_buffer {
+            set_send_buffer(&socket, size)?;
+        }
+        self.accepted += 1;
+        let deadline = Instant::now() + self.config.read_timeout;
+        let client = Client::new(
+            socket,
+            address,
+            self.accepted,
+            self.config.buffer_size,
+            deadline,
+        );
+        let fd = client.fd();
+        let label = client.label();
+        let token = self.clients.insert(client);
+        if let Err(err) = self.poller.new_client(fd, token, &label, &mut self.rec) {
+            self.clients.remove(token);
+            return Err(err);
+        }
+        self.read_timeout_list.push_back(token, deadline);
+        self.connected += 1;
+        Counters::add(&self.rec.counters.accepted, 1);
+        Counters::add(&self.rec.counters.connected, 1);
+        self.rec.accepted(self.accepted);
+        if self.rec.on() {
+            self.rec.note(format!(
+                "{label} = fd {fd} from {address}: READ added, WRITE added disabled, udata = \
+                 token ({token}); connected {}/{}",
+                self.connected, self.config.max_clients
+            ));
+        }
+        Ok(())
+    }
+
+    fn disable_listener(&mut self) {
+        let fd = self.listener.as_raw_fd();
+        if let Err(err) = self.poller.remove_listener(fd, &mut self.rec) {
+            self.rec.note(format!("could not disable the listener: {err}"));
+            return;
+        }
+        self.listener_enabled = false;
+        Counters::add(&self.rec.counters.listener_disabled, 1);
+        if self.rec.on() {
+            self.rec.note(format!(
+                "connected {}/{}: listener disabled (EV_DISABLE); new connections wait in the \
+                 accept queue",
+                self.connected, self.config.max_clients
+            ));
+        }
+    }
+
+    fn enable_listener(&mut self) {
+        if self.listener_enabled {
+            return;
+        }
+        let fd = self.listener.as_raw_fd();
+        match self.poller.enable_listener(fd, &mut self.rec) {
+            Ok(()) => self.listener_enabled = true,
+            Err(err) => self
+                .rec
+                .note(format!("could not re-enable the listener: {err}")),
+        }
+    }
+
+    /// The tutorial's `closeClient`: off the timeout list, its staged changes dealt with, the
+    /// socket closed (which removes its knotes, B22), its slot freed (its token goes stale).
+    fn close_client(&mut self, token: Token, reason: CloseReason) {
+        let Some(client) = self.clients.remove(token) else {
+            return;
+        };
+        self.read_timeout_list.remove(token);
+        if self.explained_head == Some(token) {
+            self.explained_head = None;
+        }
+        let label = client.label();
+        self.poller.forget_client(client.fd(), &label, &mut self.rec);
+        Counters::sub(&self.rec.counters.held_bytes, client.held_bytes() as u64);
+        let conn = client.conn;
+        drop(client); // close(2)
+        Counters::add(&self.rec.counters.closed, 1);
+        self.rec.closed(conn, reason);
+        if self.config.as_published {
+            // Errata 4 and 5 kept: `connected` is never decremented and nothing re-enables the
+            // listener (its fd is a local of run(), out of closeClient's reach).
+            if !self.listener_enabled && self.rec.on() {
+                self.rec.note(format!(
+                    "as published, closeClient neither decrements connected (still {}) nor \
+                     re-enables the listener: it stays disabled for good (errata 4, 5)",
+                    self.connected
+                ));
+            }
+            return;
+        }
+        self.connected -= 1;
+        Counters::sub(&self.rec.counters.connected, 1);
+        if !self.listener_enabled {
+            self.accept_retry_at = None;
+            self.enable_listener();
+            if self.rec.on() {
+                self.rec.note(format!(
+                    "{label} left: connected {}/{}, listener re-enabled with EV_ENABLE (errata 4 \
+                     and 5 fixed)",
+                    self.connected, self.config.max_clients
+                ));
+            }
+        }
+    }
+
+    // ----- one client -------------------------------------------------------------------------
+
+    /// EVFILT_READ fired with `bytes` unread (B13). Read exactly those bytes (in buffer-sized
+    /// pieces), echoing as messages complete. While an echo is pending nothing more is read.
+    fn on_readable(&mut self, token: Token, bytes: i64, eof: bool, error: u32) {
+        let mut remaining = usize::try_from(bytes).unwrap_or(0);
+        // No count and no EOF: read once, as much as fits (a WouldBlock then costs one call).
+        let mut unknown = remaining == 0 && !eof;
+        loop {
+            let Some(client) = self.clients.get_mut(token) else {
+                return;
+            };
+            if client.to_write() > 0 {
+                return; // a write is pending: take nothing more (errata 11)
+            }
+            if remaining == 0 && !unknown {
+                break;
+            }
+            let limit = if unknown {
+                client.reader.free_space()
+            } else {
+                remaining
+            };
+            unknown = false;
+            let mut socket = &client.socket;
+            let before = client.held_bytes();
+            match client.reader.read_from(&mut socket, limit) {
+                Ok(0) => return self.close_client(token, CloseReason::Eof),
+                Ok(n) => {
+                    remaining = remaining.saturating_sub(n);
+                    let held = client.held_bytes();
+                    self.account_held(before, held);
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {
+                    unknown = remaining == 0;
+                    continue;
+                }
+                Err(err) => return self.close_client(token, close_reason(&err)),
+            }
+            match self.serve(token) {
+                Served::Idle => {}
+                Served::Pending | Served::Closed => return,
+            }
+        }
+        if eof {
+            // EV_EOF, and everything the peer sent before it has been read and echoed (P9).
+            let reason = if error == 0 {
+                CloseReason::Eof
+            } else if error as i32 == libc::ECONNRESET || error as i32 == libc::EPIPE {
+                CloseReason::Reset
+            } else {
+                CloseReason::Error
+            };
+            self.close_client(token, reason);
+        }
+    }
+
+    /// EVFILT_WRITE fired: finish the pending echo, then serve the messages still buffered.
+    fn on_writable(&mut self, token: Token) {
+        let Some(client) = self.clients.get_mut(token) else {
+            return;
+        };
+        let before = client.held_bytes();
+        match client.write() {
+            Ok(Written::All) => {
+                let held = client.held_bytes();
+                self.account_held(before, held);
+                if self.config.as_published {
+                    self.published_read_mode(token);
+                }
+                self.serve(token);
+            }
+            Ok(Written::Partly) => {
+                let held = client.held_bytes();
+                self.account_held(before, held);
+            }
+            Err(err) => self.close_client(token, close_reason(&err)),
+        }
+    }
+
+    /// Echo every complete message in the client's reader, in order. Stops at the first echo
+    /// that cannot be written completely (write mode); the remaining messages stay in the
+    /// reader until that write completes (errata 11: as published, the next `writeMessage`
+    /// returned `error.PendingMessage` and the client was closed).
+    fn serve(&mut self, token: Token) -> Served {
+        loop {
+            let Some(client) = self.clients.get_mut(token) else {
+                return Served::Closed;
+            };
+            let before = client.held_bytes();
+            let taken = match client.take_messages() {
+                Ok(taken) => taken,
+                Err(too_large) => {
+                    if self.rec.on() {
+                        let text = format!("{}: {too_large}: closed", client.label());
+                        self.rec.note(text);
+                    }
+                    self.close_client(token, CloseReason::TooLarge);
+                    return Served::Closed;
+                }
+            };
+            if taken > 0 {
+                Counters::add(&self.rec.counters.messages, taken);
+                // A complete message: this client's deadline moves, and so does its place in the
+                // list (the tutorial's remove + append).
+                client.read_deadline = Instant::now() + self.config.read_timeout;
+                let deadline = client.read_deadline;
+                self.read_timeout_list.push_back(token, deadline);
+            }
+            if client.to_write() == 0 {
+                break;
+            }
+            match client.write() {
+                Ok(Written::All) => {
+                    let held = client.held_bytes();
+                    self.account_held(before, held);
+                    if self.config.as_published {
+                        // As published, every completed write calls readMode: two changes
+                        // staged even when the client is already in read mode.
+                        self.published_read_mode(token);
+                    }
+                }
+                Ok(Written::Partly) => {
+                    let held = client.held_bytes();
+                    self.account_held(before, held);
+                    self.write_mode(token);
+                    return Served::Pending;
+                }
+                Err(err) => {
+                    self.close_client(token, close_reason(&err));
+                    return Served::Closed;
+                }
+            }
+        }
+        let Some(client) = self.clients.get_mut(token) else {
+            return Served::Closed;
+        };
+        if client.mode == Mode::Write {
+            // Only a client that was in write mode is flipped back: a change that changes
+            // nothing is not staged.
+            client.mode = Mode::Read;
+            let fd = client.fd();
+            let label = client.label();
+            if let Err(err) = self.poller.read_mode(fd, token, &mut self.rec) {
+                self.rec.note(format!("{label}: could not stage read mode: {err}"));
+            } else if self.rec.on() {
+                self.rec.note(format!(
+                    "{label}: echo finished, back to read mode (WRITE disabled, READ enabled)"
+                ));
+            }
+        }
+        Served::Idle
+    }
+
+    /// The echo could not be written completely: READ disabled, WRITE enabled.
+    fn write_mode(&mut self, token: Token) {
+        let as_published = self.config.as_published;
+        let Some(client) = self.clients.get_mut(token) else {
+            return;
+        };
+        let more_buffered = client.reader.peek_frame_len().is_some_and(|len| len <= client.reader.buffered());
+        let pending = client.to_write();
+        let fd = client.fd();
+        let label = client.label();
+        if client.mode == Mode::Write {
+            return;
+        }
+        client.mode = Mode::Write;
+        Counters::add(&self.rec.counters.write_mode_flips, 1);
+        if let Err(err) = self.poller.write_mode(fd, token, &mut self.rec) {
+            self.rec
+                .note(format!("{label}: could not stage write mode: {err}"));
+            return;
+        }
+        if self.rec.on() {
+            self.rec.note(format!(
+                "{label}: write hit WouldBlock with {pending} bytes left: write mode (READ \
+                 disabled, WRITE enabled); nothing more is read from it until the echo is out"
+            ));
+            if more_buffered {
+                let text = if as_published {
+                    format!(
+                        "as published, the read loop would go on to {label}'s next buffered \
+                         message and writeMessage would return error.PendingMessage, closing it \
+                         (errata 11); this build keeps the message until the write completes"
+                    )
+                } else {
+                    format!(
+                        "{label} has more complete messages buffered: they wait for the write to \
+                         complete, then are served without waiting for new bytes (errata 11)"
+                    )
+                };
+                self.rec.note(text);
+            }
+        }
+    }
+
+    /// As published: `readMode` after every completed write, whatever the mode.
+    fn published_read_mode(&mut self, token: Token) {
+        let Some(client) = self.clients.get_mut(token) else {
+            return;
+        };
+        client.mode = Mode::Read;
+        let fd = client.fd();
+        if let Err(err) = self.poller.read_mode(fd, token, &mut self.rec) {
+            self.rec.note(format!("could not stage read mode: {err}"));
+        }
+    }
+
+    /// Keep the memory counters: bytes held now, and the most one client ever held.
+    fn account_held(&mut self, before: usize, after: usize) {
+        let counters = &self.rec.counters;
+        if after >= before {
+            Counters::add(&counters.held_bytes, (after - before) as u64);
+        } else {
+            Counters::sub(&counters.held_bytes, (before - after) as u64);
+        }
+        counters
+            .max_held_bytes
+            .fetch_max(after as u64, Ordering::Relaxed);
+    }
+
+    /// The server is stopping: close the clients still connected (no `client` records: they
+    /// did not leave, the server did).
+    pub fn close_all(&mut self) {
+        let tokens: Vec<Token> = self.clients.iter().map(|(t, _)| t).collect();
+        if !tokens.is_empty() && self.rec.on() {
+            self.rec.note(format!(
+                "server stopping: closing the {} connected client(s)",
+                tokens.len()
+            ));
+        }
+        for token in tokens {
+            if let Some(client) = self.clients.remove(token) {
+                Counters::sub(&self.rec.counters.held_bytes, client.held_bytes() as u64);
+            }
+        }
+    }
+
+    pub fn listener_fd(&self) -> RawFd {
+        self.listener.as_raw_fd()
+    }
+}
+
+/// The close reason for a failed read or write.
+fn close_reason(err: &io::Error) -> CloseReason {
+    match err.kind() {
+        io::ErrorKind::ConnectionReset
+        | io::ErrorKind::BrokenPipe
+        | io::ErrorKind::ConnectionAborted => CloseReason::Reset,
+        _ => CloseReason::Error,
+    }
+}
+
+/// setsockopt(SO_SNDBUF): a fixed send buffer (the kernel may round or double it).
+fn set_send_buffer(socket: &std::net::TcpStream, size: usize) -> io::Result<()> {
+    let size = libc::c_int::try_from(size).unwrap_or(libc::c_int::MAX);
+    // SAFETY: setsockopt(2) on a socket we own, reading a c_int we own, with its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}

@@ -1,0 +1,908 @@
+//! What the flag stages share: the listener, the built-in client, the event loop, and the
+//! actions (by script, by key, or the default tour).
+//!
+//! The loop is the simplest one that is faithful: one thread, one kqueue. A script runs in
+//! order; each action happens at once (the client writes on its own socket, the server reads on
+//! its side, `rearm` applies the stage's change), and `wait MS` runs the event loop for MS
+//! milliseconds. Every kevent call is traced: changes in, events out, the knote table when it
+//! changes.
+//!
+//! In interactive mode a key reader thread sends each key on a channel and then NOTE_TRIGGERs
+//! an EVFILT_USER knote (label `keys`, B24): the loop blocks in `kevent` with no timeout and
+//! wakes for a key exactly as it wakes for a socket, and the wake-up is in the trace.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::mpsc::Receiver;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::script::{self, Action};
+use super::{Rearm, Stage};
+use crate::cli::{CommonArgs, StageArgs};
+use crate::error::Error;
+use crate::kq::{self, Kevent, Kqueue, Timespec};
+use crate::term::{self, Key, KeyReader, TerminalGuard};
+use crate::trace::{
+    self, KeventCall, KnoteRow, KnoteState, LabeledKevent, Record, Summary, Tracer,
+};
+
+/// Eventlist capacity: room for every knote a stage has, so one call can return a socket's
+/// event *and* a key press together.
+const NEVENTS: usize = 8;
+
+/// The EVFILT_USER ident of the key reader's knote (USER idents are plain numbers in their
+/// own namespace, B1).
+const KEYS: usize = 1;
+
+/// How long `connect` waits for the server to accept the new connection.
+const ACCEPT_DEADLINE: Duration = Duration::from_secs(2);
+
+/// How a run is driven.
+enum Drive {
+    /// A script (`--script`, or the default tour).
+    Script(Vec<Action>),
+    /// Keys, in a terminal.
+    Keys,
+    /// `--external` without a terminal or a script: serve until SIGINT/SIGTERM.
+    Serve,
+}
+
+/// The server side of one accepted connection, `connN`.
+struct Conn {
+    n: usize,
+    fd: usize,
+    /// `None` once the server closed it.
+    stream: Option<TcpStream>,
+}
+
+/// A stage in progress.
+struct Lab {
+    stage: &'static Stage,
+    kq: Arc<Kqueue>,
+    listener: TcpListener,
+    listener_fd: usize,
+    addr: SocketAddr,
+    signal_fd: RawFd,
+    /// Server side: conn N is `conns[N - 1]`.
+    conns: Vec<Conn>,
+    /// The built-in client's side: its connection N is `clients[N - 1]`; `None` once closed.
+    clients: Vec<Option<TcpStream>>,
+    /// The current connection (1-based; 0 before any).
+    current: usize,
+    external: bool,
+    tracer: Tracer,
+    /// The knote table as the lab knows it: every change applied and every delivery seen.
+    knotes: Vec<KnoteRow>,
+    eventlist: [Kevent; NEVENTS],
+    calls: u64,
+    /// Idents whose flood note was already said (cleared when the server reads).
+    flood_noted: Vec<usize>,
+    keys: Option<Receiver<Key>>,
+    record_os_calls: bool,
+    interactive: bool,
+    quit: bool,
+}
+
+/// Why a run stopped early without being a failure.
+enum Stop {
+    /// stdout is gone (`lab flood | head`): end quietly, exit 0.
+    BrokenPipe,
+    Fail(Error),
+}
+
+impl From<Error> for Stop {
+    fn from(e: Error) -> Stop {
+        Stop::Fail(e)
+    }
+}
+
+impl From<io::Error> for Stop {
+    /// Trace output failed. A closed pipe is a normal way for a reader to stop listening.
+    fn from(e: io::Error) -> Stop {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            Stop::BrokenPipe
+        } else {
+            Stop::Fail(Error::runtime(format!("cannot write the trace: {e}")))
+        }
+    }
+}
+
+type Step<T = ()> = std::result::Result<T, Stop>;
+
+/// Run a stage to the end and return its summary.
+pub fn run(stage: &'static Stage, args: &StageArgs) -> crate::Result<Summary> {
+    let common = &args.common;
+    let interactive =
+        common.script.is_none() && term::stdin_is_terminal() && term::stdout_is_terminal();
+    // A bad script is an error before anything runs (contract).
+    let drive = match &common.script {
+        Some(s) => Drive::Script(script::parse(s, common.external)?),
+        None if interactive => Drive::Keys,
+        None if common.external => Drive::Serve,
+        None => Drive::Script(script::parse(stage.tour, false)?),
+    };
+
+    let listener = bind(common)?;
+    let kq = Kqueue::new().map_err(|e| Error::runtime(format!("kqueue() failed: {e}")))?;
+    let record_os_calls = !common.hide_os_calls;
+    kq.set_recording(record_os_calls);
+    let signal_fd = term::catch_interrupts()
+        .map_err(|e| Error::runtime(format!("cannot catch SIGINT/SIGTERM: {e}")))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::runtime(format!("cannot read the listening address: {e}")))?;
+    let mut lab = Lab {
+        stage,
+        kq: Arc::new(kq),
+        listener_fd: listener.as_raw_fd() as usize,
+        listener,
+        addr,
+        signal_fd,
+        conns: Vec::new(),
+        clients: Vec::new(),
+        current: 0,
+        external: common.external,
+        tracer: Tracer::new(trace::sink_for(common)),
+        knotes: Vec::new(),
+        eventlist: [Kevent::default(); NEVENTS],
+        calls: 0,
+        flood_noted: Vec::new(),
+        keys: None,
+        record_os_calls,
+        interactive,
+        quit: false,
+    };
+
+    // Raw mode only for keys; the guard restores the terminal on every way out of this
+    // function, and the key reader is stopped before it.
+    let guard = match drive {
+        Drive::Keys => Some(
+            TerminalGuard::enter()
+                .map_err(|e| Error::runtime(format!("cannot put the terminal in raw mode: {e}")))?,
+        ),
+        _ => None,
+    };
+    let mut key_reader = None;
+    let outcome = lab.drive(drive, &mut key_reader);
+    drop(key_reader);
+    let _ = lab.tracer.set_footer(None);
+    drop(guard);
+    match outcome {
+        Ok(()) => {}
+        Err(Stop::BrokenPipe) => return Ok(lab.tracer.summary().clone()),
+        Err(Stop::Fail(e)) => {
+            let _ = lab.tracer.flush();
+            return Err(e);
+        }
+    }
+    let summary = lab.tracer.summary().clone();
+    match lab.tracer.finish(None) {
+        Ok(summary) => Ok(summary),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(summary),
+        Err(e) => Err(Error::runtime(format!("cannot write the trace: {e}"))),
+    }
+}
+
+/// The tutorial's listener: non-blocking, SO_REUSEADDR (Rust's `TcpListener::bind` sets it on
+/// Unix, Part 1's "address in use" lesson), bound to --host:--port.
+fn bind(common: &CommonArgs) -> crate::Result<TcpListener> {
+    let where_ = format!("{}:{}", common.host, common.port);
+    let listener = TcpListener::bind((common.host.as_str(), common.port)).map_err(|e| {
+        if e.kind() == io::ErrorKind::AddrInUse {
+            Error::runtime(format!(
+                "cannot listen on {where_}: the port is in use (another lab running?); try --port 0"
+            ))
+        } else {
+            Error::runtime(format!(
+                "cannot listen on {where_}: {e}; try --host 127.0.0.1 --port 0"
+            ))
+        }
+    })?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| Error::runtime(format!("cannot make the listener non-blocking: {e}")))?;
+    Ok(listener)
+}
+
+impl Lab {
+    fn drive(&mut self, drive: Drive, key_reader: &mut Option<KeyReader>) -> Step {
+        // In raw mode every line needs the footer machinery (and `\r\n`) from the first one.
+        self.update_footer()?;
+        self.tracer.emit(Record::Start {
+            stage: self.stage.name.to_string(),
+            backend: kq::Backend::CURRENT.json_name().to_string(),
+            os: kq::os_name().to_string(),
+            addr: self.addr.to_string(),
+        })?;
+        self.note(self.stage.teaches.to_string())?;
+
+        // Register the listener (the tutorial's first kevent call), plus the signal pipe and,
+        // in interactive mode, the key knote: several changes, one system call.
+        let mut changes = vec![
+            Kevent::new(self.listener_fd, kq::EVFILT_READ, kq::EV_ADD).with_udata(self.listener_fd),
+            Kevent::new(self.signal_fd as usize, kq::EVFILT_READ, kq::EV_ADD)
+                .with_udata(self.signal_fd as usize),
+        ];
+        if let Drive::Keys = drive {
+            // EV_CLEAR: each trigger is delivered once (B24), the waker idiom of mio.
+            changes.push(
+                Kevent::new(KEYS, kq::EVFILT_USER, kq::EV_ADD | kq::EV_CLEAR).with_udata(KEYS),
+            );
+        }
+        self.kevent(&changes, false, None)?;
+
+        if let Drive::Keys = drive {
+            let kq = Arc::clone(&self.kq);
+            let (reader, rx) = KeyReader::spawn(move || {
+                // NOTE_TRIGGER wakes the loop blocked in kevent (B24). The udata goes along
+                // because FreeBSD stores the udata of every change (B4).
+                let trigger = Kevent::new(KEYS, kq::EVFILT_USER, 0)
+                    .with_fflags_data(kq::NOTE_TRIGGER, 0)
+                    .with_udata(KEYS);
+                let _ = kq.kevent(&[trigger], &mut [], None);
+            });
+            *key_reader = Some(reader);
+            self.keys = Some(rx);
+        }
+
+        if !self.external {
+            self.perform(&Action::Connect)?;
+        } else {
+            self.note(format!(
+                "--external: no built-in client; connect yourself, e.g. `nc {} {}`",
+                self.addr.ip(),
+                self.addr.port()
+            ))?;
+        }
+
+        match drive {
+            Drive::Script(actions) => {
+                for action in &actions {
+                    if self.quit {
+                        break;
+                    }
+                    self.perform(action)?;
+                }
+            }
+            Drive::Keys | Drive::Serve => {
+                while !self.quit {
+                    self.poll(None)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn note(&mut self, text: String) -> Step {
+        self.tracer.emit(Record::Note { text })?;
+        Ok(())
+    }
+
+    fn action(&mut self, action: &Action, conn: Option<usize>, bytes: Option<usize>) -> Step {
+        self.tracer.emit(Record::Action {
+            action: action.name().to_string(),
+            conn,
+            bytes,
+        })?;
+        Ok(())
+    }
+
+    /// What an ident is, for the trace.
+    fn label(&self, k: &Kevent) -> String {
+        if k.filter == kq::EVFILT_USER {
+            return if k.ident == KEYS {
+                "keys".to_string()
+            } else {
+                format!("user{}", k.ident)
+            };
+        }
+        if k.ident == self.listener_fd {
+            return "listener".to_string();
+        }
+        if k.ident == self.signal_fd as usize {
+            return "signal".to_string();
+        }
+        // The newest connection with this fd (a closed one's number may be reused).
+        match self.conns.iter().rev().find(|c| c.fd == k.ident) {
+            Some(c) => format!("conn{}", c.n),
+            None => format!("fd{}", k.ident),
+        }
+    }
+
+    fn labeled(&self, k: &Kevent) -> LabeledKevent {
+        LabeledKevent {
+            kevent: *k,
+            label: self.label(k),
+        }
+    }
+
+    /// One traced kevent call. `collect` chooses between the eventlist and an empty one (which
+    /// makes the call return at once after the changes, B9). Returns how many events arrived;
+    /// they are in `self.eventlist`.
+    fn kevent(
+        &mut self,
+        changes: &[Kevent],
+        collect: bool,
+        timeout: Option<Duration>,
+    ) -> Step<usize> {
+        let nevents = if collect { NEVENTS } else { 0 };
+        let ts = timeout.map(Timespec::from_duration);
+        let began = Instant::now();
+        let result = self.kq.kevent(changes, &mut self.eventlist[..nevents], ts);
+        let blocked_s = began.elapsed().as_secs_f64();
+        self.calls += 1;
+        let mut notes = Vec::new();
+        // After -1/errno we cannot tell which changes were applied (B7): leave the table be.
+        let mut applied = true;
+        let n = match result {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                notes.push(
+                    "kevent returned EINTR: a signal arrived during the wait (B11); the changes \
+                     were applied and are not resubmitted"
+                        .to_string(),
+                );
+                0
+            }
+            Err(e) if !collect && e.raw_os_error().is_some() => {
+                // With no room in the eventlist a failing change comes back as -1/errno (B7).
+                notes.push(format!(
+                    "kevent failed with {}: with an empty eventlist a failing change is \
+                     reported as -1/errno, not as an EV_ERROR entry (B7)",
+                    kq::errno_name(e.raw_os_error().unwrap_or(0))
+                ));
+                applied = false;
+                0
+            }
+            Err(e) => {
+                return Err(Stop::Fail(Error::runtime(format!(
+                    "kevent failed: {e} (backend: {})",
+                    kq::Backend::CURRENT.describe()
+                ))))
+            }
+        };
+
+        // The flood's hot path: same events as the call before, nothing to build or say.
+        if changes.is_empty()
+            && notes.is_empty()
+            && self
+                .tracer
+                .repeat_if_same(&self.eventlist[..n], blocked_s)?
+        {
+            if self.record_os_calls {
+                drop(self.kq.take_os_calls());
+            }
+            return Ok(n);
+        }
+
+        let events: Vec<Kevent> = self.eventlist[..n].to_vec();
+        let knotes_changed = applied && self.learn(changes, &events, &mut notes);
+        let call = KeventCall {
+            call: self.calls,
+            changes: changes.iter().map(|c| self.labeled(c)).collect(),
+            nevents,
+            timeout_ms: ts.map(|t| t.as_millis_ceil()),
+            events: events.iter().map(|e| self.labeled(e)).collect(),
+            repeat: 1,
+            blocked_s,
+            os_calls: if self.record_os_calls {
+                self.kq.take_os_calls()
+            } else {
+                Vec::new()
+            },
+            notes,
+        };
+        self.tracer.emit(Record::Kevent(call))?;
+        if knotes_changed {
+            self.emit_knotes()?;
+        }
+        Ok(n)
+    }
+
+    fn emit_knotes(&mut self) -> Step {
+        self.tracer.emit(Record::Knotes {
+            knotes: self.knotes.clone(),
+        })?;
+        Ok(())
+    }
+
+    /// Keep the knote table in step with what kqueue did, and say what is worth noticing.
+    /// Returns true when the table changed (a change applied, or a delivery that deleted,
+    /// disabled or reset a knote).
+    fn learn(&mut self, changes: &[Kevent], events: &[Kevent], notes: &mut Vec<String>) -> bool {
+        let mut changed = false;
+        let failed: Vec<&Kevent> = events.iter().filter(|e| e.is_failure()).collect();
+        for change in changes {
+            // A change that came back as an EV_ERROR entry was not applied (B7).
+            if failed
+                .iter()
+                .any(|e| e.ident == change.ident && e.filter == change.filter)
+            {
+                continue;
+            }
+            self.apply_change(change);
+            changed = true;
+        }
+        for event in events {
+            if event.is_error() {
+                if event.is_failure() {
+                    notes.push(format!(
+                        "{} {} failed with {}: an EV_ERROR entry in the eventlist (B7)",
+                        self.label(event),
+                        kq::filter_name(event.filter),
+                        kq::errno_name(event.data as i32)
+                    ));
+                }
+                continue;
+            }
+            let label = self.label(event);
+            let Some(row) = self.knotes.iter_mut().find(|r| {
+                r.ident == event.ident
+                    && r.filter == kq::filter_name(event.filter)
+                    && r.state != KnoteState::Deleted
+            }) else {
+                continue;
+            };
+            let is_conn = label.starts_with("conn");
+            if row.mode.iter().any(|m| m == "ONESHOT") {
+                row.state = KnoteState::Deleted; // B15: deleted at delivery
+                changed = true;
+            } else if row.mode.iter().any(|m| m == "DISPATCH") {
+                row.state = KnoteState::Disabled; // B16: disabled at delivery
+                changed = true;
+            } else if row.mode.iter().any(|m| m == "CLEAR") && is_conn {
+                changed = true; // B14: state reset at delivery
+            }
+            if is_conn && event.is_eof() {
+                notes.push(format!(
+                    "EV_EOF (B21): the client closed {label}{}; the server deletes the knote, \
+                     then closes its socket (EV_DELETE before close, B22)",
+                    if event.data > 0 {
+                        format!(" with {} byte(s) still unread", event.data)
+                    } else {
+                        String::new()
+                    }
+                ));
+            } else if is_conn && event.filter == kq::EVFILT_READ {
+                let level = row.mode.is_empty();
+                if !level || !self.flood_noted.contains(&event.ident) {
+                    if level {
+                        self.flood_noted.push(event.ident);
+                    }
+                    if let Some(note) = (self.stage.delivered)(&label, event.data) {
+                        notes.push(note);
+                    }
+                }
+            } else if label == "keys" {
+                notes.push(
+                    "the key reader thread NOTE_TRIGGERed the `keys` EVFILT_USER knote (B24): \
+                     that is how a key press wakes kevent"
+                        .to_string(),
+                );
+            }
+        }
+        changed
+    }
+
+    /// Apply one change to the knote table as kqueue does (B2–B6, B15, B16).
+    fn apply_change(&mut self, change: &Kevent) {
+        let filter = kq::filter_name(change.filter);
+        let live = self.knotes.iter().position(|r| {
+            r.ident == change.ident && r.filter == filter && r.state != KnoteState::Deleted
+        });
+        if change.flags & kq::EV_DELETE != 0 {
+            if let Some(i) = live {
+                self.knotes[i].state = KnoteState::Deleted;
+            }
+            return;
+        }
+        match live {
+            None if change.flags & kq::EV_ADD != 0 => {
+                // A deleted knote stays listed until its ident is reused (contract).
+                self.knotes
+                    .retain(|r| !(r.ident == change.ident && r.state == KnoteState::Deleted));
+                let mode = [
+                    (kq::EV_ONESHOT, "ONESHOT"),
+                    (kq::EV_DISPATCH, "DISPATCH"),
+                    (kq::EV_CLEAR, "CLEAR"),
+                ]
+                .iter()
+                .filter(|(bit, _)| change.flags & bit != 0)
+                .map(|(_, name)| name.to_string())
+                .collect();
+                self.knotes.push(KnoteRow {
+                    ident: change.ident,
+                    label: self.label(change),
+                    filter,
+                    mode,
+                    state: if change.flags & kq::EV_DISABLE != 0 {
+                        KnoteState::Disabled
+                    } else {
+                        KnoteState::Enabled
+                    },
+                    udata: change.udata,
+                });
+            }
+            None => {}
+            Some(i) => {
+                // A modification keeps the mode chosen at creation (B3) and takes the udata (B4).
+                let row = &mut self.knotes[i];
+                row.udata = change.udata;
+                if change.flags & kq::EV_ENABLE != 0 {
+                    row.state = KnoteState::Enabled;
+                }
+                if change.flags & kq::EV_DISABLE != 0 {
+                    row.state = KnoteState::Disabled;
+                }
+            }
+        }
+    }
+
+    /// One turn of the event loop: collect, then handle what arrived.
+    fn poll(&mut self, timeout: Option<Duration>) -> Step {
+        let n = self.kevent(&[], true, timeout)?;
+        let events = self.eventlist;
+        for event in &events[..n] {
+            if event.is_error() {
+                continue;
+            }
+            if event.filter == kq::EVFILT_USER && event.ident == KEYS {
+                self.take_keys()?;
+            } else if event.ident == self.listener_fd {
+                self.accept_all()?;
+            } else if event.ident == self.signal_fd as usize {
+                term::drain_signal_pipe();
+                self.note("SIGINT/SIGTERM received: ending the stage".to_string())?;
+                self.quit = true;
+            } else if event.is_eof() {
+                self.close_server_side(event.ident)?;
+            }
+            // Any other READ event: the stage's server never reads unless told (`read`).
+        }
+        Ok(())
+    }
+
+    /// Run the loop for `duration` (the `wait` action), then show the final live count.
+    fn run_for(&mut self, duration: Duration) -> Step {
+        let deadline = Instant::now() + duration;
+        while !self.quit {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            self.poll(Some(deadline - now))?;
+        }
+        self.tracer.show_progress()?;
+        Ok(())
+    }
+
+    /// Accept every waiting connection (the listener is level-triggered: looping until
+    /// WouldBlock and accepting one per event both work, Part 5a), and add each one's READ
+    /// knote with the stage's flags, udata = its fd (as the tutorial does).
+    fn accept_all(&mut self) -> Step {
+        loop {
+            match self.listener.accept() {
+                Ok((stream, peer)) => {
+                    stream.set_nonblocking(true).map_err(|e| {
+                        Error::runtime(format!("cannot make a connection non-blocking: {e}"))
+                    })?;
+                    let fd = stream.as_raw_fd() as usize;
+                    let n = self.conns.len() + 1;
+                    self.conns.push(Conn {
+                        n,
+                        fd,
+                        stream: Some(stream),
+                    });
+                    self.flood_noted.retain(|&i| i != fd);
+                    self.note(format!(
+                        "accepted conn{n} (fd {fd}) from {peer}; adding its READ knote with {}",
+                        kq::describe_flags(self.stage.flags)
+                    ))?;
+                    let change = Kevent::new(fd, kq::EVFILT_READ, self.stage.flags).with_udata(fd);
+                    self.kevent(&[change], false, None)?;
+                    if self.external && self.current == 0 {
+                        self.current = n;
+                        self.update_footer()?;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.note(format!("accept failed: {e}"))?;
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// The peer closed: delete the knote (unless a delivery already did), then close (B22).
+    fn close_server_side(&mut self, fd: usize) -> Step {
+        let Some(i) = self
+            .conns
+            .iter()
+            .rposition(|c| c.fd == fd && c.stream.is_some())
+        else {
+            return Ok(());
+        };
+        let live = self
+            .knotes
+            .iter()
+            .any(|r| r.ident == fd && r.filter == "READ" && r.state != KnoteState::Deleted);
+        if live {
+            self.kevent(
+                &[Kevent::new(fd, kq::EVFILT_READ, kq::EV_DELETE)],
+                false,
+                None,
+            )?;
+        }
+        self.conns[i].stream = None;
+        let n = self.conns[i].n;
+        self.note(format!("the server closed conn{n} (fd {fd})"))?;
+        Ok(())
+    }
+
+    /// Deliver the keys that woke the loop, as actions.
+    fn take_keys(&mut self) -> Step {
+        let mut keys = Vec::new();
+        if let Some(rx) = &self.keys {
+            while let Ok(key) = rx.try_recv() {
+                keys.push(key);
+            }
+        }
+        for key in keys {
+            let action = match key {
+                Key::Interrupt | Key::Char('q') => Some(Action::Quit),
+                Key::Char('c') => Some(Action::Connect),
+                Key::Char('s') => Some(Action::Send(b"ping".to_vec())),
+                Key::Char('r') => Some(Action::Read(None)),
+                Key::Char('a') => Some(Action::Rearm),
+                Key::Char('x') => Some(Action::Close),
+                Key::Char(d @ '1'..='9') => Some(Action::Use(d as usize - '0' as usize)),
+                Key::Char('k') => {
+                    self.emit_knotes()?;
+                    None
+                }
+                Key::Char(other) => {
+                    self.note(format!(
+                        "key {other:?} does nothing; the keys are in the footer"
+                    ))?;
+                    None
+                }
+            };
+            if let Some(action) = action {
+                self.perform(&action)?;
+            }
+            if self.quit {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn update_footer(&mut self) -> Step {
+        if !self.interactive {
+            return Ok(());
+        }
+        let width = crossterm::terminal::size()
+            .map(|(w, _)| w as usize)
+            .unwrap_or(80)
+            .max(20);
+        let current = if self.current == 0 {
+            "none yet".to_string()
+        } else {
+            format!("conn{}", self.current)
+        };
+        let line1 = format!(
+            "── lab {} · READ knotes added with {} · current: {current} ",
+            self.stage.name,
+            kq::describe_flags(self.stage.flags)
+        );
+        let line1 = format!("{line1:─<width$}");
+        let line2 = "c connect  1-9 use  s send ping  r read  a rearm  x close  k knotes  q quit";
+        let cut = |s: &str| s.chars().take(width - 1).collect::<String>();
+        self.tracer
+            .set_footer(Some(format!("{}\n{}", cut(&line1), cut(line2))))?;
+        Ok(())
+    }
+
+    /// The built-in client's stream for the current connection, if it is open.
+    fn client(&mut self) -> Option<&mut TcpStream> {
+        self.clients
+            .get_mut(self.current.checked_sub(1)?)
+            .and_then(Option::as_mut)
+    }
+
+    /// Perform one action (from a script or a key).
+    fn perform(&mut self, action: &Action) -> Step {
+        let conn = (self.current > 0).then_some(self.current);
+        match action {
+            Action::Connect => {
+                if self.external {
+                    return self
+                        .note("--external: there is no built-in client to connect".to_string());
+                }
+                let stream = TcpStream::connect(self.addr).map_err(|e| {
+                    Error::runtime(format!(
+                        "the built-in client cannot connect to {}: {e}",
+                        self.addr
+                    ))
+                })?;
+                stream.set_nonblocking(true).map_err(|e| {
+                    Error::runtime(format!("cannot make the client non-blocking: {e}"))
+                })?;
+                self.clients.push(Some(stream));
+                let n = self.clients.len();
+                self.current = n;
+                self.action(action, Some(n), None)?;
+                self.update_footer()?;
+                // Let the server accept it, so that `read` and `rearm` find connN.
+                let deadline = Instant::now() + ACCEPT_DEADLINE;
+                while self.conns.len() < n && !self.quit {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return Err(Stop::Fail(Error::runtime(format!(
+                            "the server did not accept connection {n} within {} s",
+                            ACCEPT_DEADLINE.as_secs()
+                        ))));
+                    }
+                    self.poll(Some(deadline - now))?;
+                }
+            }
+            Action::Use(n) => {
+                let exists = if self.external {
+                    *n <= self.conns.len()
+                } else {
+                    *n <= self.clients.len()
+                };
+                if !exists {
+                    return self.note(format!("there is no connection {n}; `c` opens a new one"));
+                }
+                self.current = *n;
+                self.action(action, Some(*n), None)?;
+                self.update_footer()?;
+            }
+            Action::Send(bytes) => {
+                let Some(stream) = self.client() else {
+                    return self.note("no open client connection to send on".to_string());
+                };
+                let sent = write_some(stream, bytes);
+                self.action(action, conn, Some(sent))?;
+                if sent < bytes.len() {
+                    self.note(format!(
+                        "only {sent} of {} bytes fit: the socket buffers are full because the \
+                         server does not read",
+                        bytes.len()
+                    ))?;
+                }
+            }
+            Action::Fill(count) => {
+                let Some(stream) = self.client() else {
+                    return self.note("no open client connection to fill".to_string());
+                };
+                let bytes = vec![b'x'; *count];
+                let sent = write_some(stream, &bytes);
+                self.action(action, conn, Some(sent))?;
+                if sent < *count {
+                    self.note(format!(
+                        "only {sent} of {count} bytes fit: the socket buffers are full because \
+                         the server does not read"
+                    ))?;
+                }
+            }
+            Action::Read(limit) => {
+                let Some(i) = self
+                    .current
+                    .checked_sub(1)
+                    .filter(|&i| i < self.conns.len())
+                else {
+                    return self.note("no accepted connection to read from yet".to_string());
+                };
+                let fd = self.conns[i].fd;
+                let Some(stream) = self.conns[i].stream.as_mut() else {
+                    return self.note(format!("conn{} is closed", self.current));
+                };
+                let (data, drained) = read_some(stream, *limit);
+                self.flood_noted.retain(|&x| x != fd);
+                self.action(action, conn, Some(data.len()))?;
+                let shown = String::from_utf8_lossy(&data[..data.len().min(40)]).to_string();
+                self.note(format!(
+                    "the server read {} byte{} from conn{}: {shown:?}{}",
+                    data.len(),
+                    if data.len() == 1 { "" } else { "s" },
+                    self.current,
+                    if drained {
+                        "; nothing is left unread"
+                    } else {
+                        "; bytes may still be waiting"
+                    }
+                ))?;
+            }
+            Action::Rearm => {
+                let Some(i) = self
+                    .current
+                    .checked_sub(1)
+                    .filter(|&i| i < self.conns.len())
+                else {
+                    return self.note("no accepted connection to re-arm yet".to_string());
+                };
+                let fd = self.conns[i].fd;
+                self.action(action, conn, None)?;
+                match (self.stage.rearm)(fd, fd) {
+                    Rearm::Change(change, why) => {
+                        self.note(why.to_string())?;
+                        if self.conns[i].stream.is_some() {
+                            self.kevent(&[change], false, None)?;
+                        } else {
+                            self.note(format!(
+                                "conn{} is closed: nothing to re-arm",
+                                self.current
+                            ))?;
+                        }
+                    }
+                    Rearm::NotNeeded(why) => self.note(why.to_string())?,
+                }
+            }
+            Action::Close => {
+                let Some(slot) = self
+                    .current
+                    .checked_sub(1)
+                    .and_then(|i| self.clients.get_mut(i))
+                else {
+                    return self.note("no client connection to close".to_string());
+                };
+                match slot.take() {
+                    Some(stream) => {
+                        drop(stream);
+                        self.action(action, conn, None)?;
+                    }
+                    None => return self.note(format!("conn{} is already closed", self.current)),
+                }
+            }
+            Action::Wait(ms) => {
+                self.action(action, None, None)?;
+                self.run_for(Duration::from_millis(*ms))?;
+            }
+            Action::Quit => {
+                self.action(action, None, None)?;
+                self.quit = true;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Write as much of `bytes` as the socket takes without blocking; how many went.
+fn write_some(stream: &mut TcpStream, bytes: &[u8]) -> usize {
+    let mut sent = 0;
+    while sent < bytes.len() {
+        match stream.write(&bytes[sent..]) {
+            Ok(0) => break,
+            Ok(n) => sent += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        }
+    }
+    sent
+}
+
+/// Read up to `limit` bytes (all that is buffered when `None`) without blocking. Returns the
+/// bytes and whether the socket was found empty (a read hit WouldBlock or EOF).
+fn read_some(stream: &mut TcpStream, limit: Option<usize>) -> (Vec<u8>, bool) {
+    let mut data = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let want = match limit {
+            Some(l) if data.len() >= l => return (data, false),
+            Some(l) => (l - data.len()).min(buf.len()),
+            None => buf.len(),
+        };
+        match stream.read(&mut buf[..want]) {
+            Ok(0) => return (data, true),
+            Ok(n) => data.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return (data, true),
+        }
+    }
+}

@@ -1,0 +1,774 @@
+//! The annotated text renderer: one readable block per kevent call.
+//!
+//! What it shows follows the checklist in `notes/tutorial-and-teaching.md` ("What makes an
+//! annotated trace readable"): names *and* hex for flags, changes in (`▸`) and events out (`◂`)
+//! kept apart, time since the start and time blocked, fd and udata resolved to what they are
+//! (`conn1`), `data` said in words, notes in plain language, error entries in red, the epoll
+//! twin dimmed, and a flood of identical results collapsed into one live count.
+//!
+//! This is the only place (with `json.rs`) that decides how things look; colour is decided once,
+//! when the sink is made (`--color`, NO_COLOR, a terminal or not).
+
+use std::collections::HashMap;
+use std::io::{self, Write};
+
+use super::{Entry, KeventCall, KnoteRow, LabeledKevent, Record, Summary};
+use crate::kq::{self, Kevent};
+
+/// ANSI styles, applied only when colour is on.
+#[derive(Clone, Copy)]
+enum Style {
+    Bold,
+    Dim,
+    Red,
+    Green,
+    Yellow,
+    Cyan,
+    Magenta,
+}
+
+impl Style {
+    fn code(self) -> &'static str {
+        match self {
+            Style::Bold => "1",
+            Style::Dim => "2",
+            Style::Red => "31",
+            Style::Green => "32",
+            Style::Yellow => "33",
+            Style::Cyan => "36",
+            Style::Magenta => "35",
+        }
+    }
+}
+
+/// Renders records as annotated text. Pure: it returns strings, so `lab replay` and the tests
+/// can use it without a terminal.
+pub struct TextRenderer {
+    color: bool,
+    show_os_calls: bool,
+    /// udata value → what it stands for, learned from the changes that stored it (B4).
+    udata_names: HashMap<usize, String>,
+}
+
+impl TextRenderer {
+    pub fn new(color: bool, show_os_calls: bool) -> TextRenderer {
+        TextRenderer {
+            color,
+            show_os_calls,
+            udata_names: HashMap::new(),
+        }
+    }
+
+    fn paint(&self, style: Style, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{}m{}\x1b[0m", style.code(), text)
+        } else {
+            text.to_string()
+        }
+    }
+
+    /// The lines for one entry (without line endings). A kevent record with `repeat > 1` is
+    /// rendered in full, followed by its count line.
+    pub fn render(&mut self, entry: &Entry) -> Vec<String> {
+        match &entry.record {
+            Record::Start {
+                stage,
+                backend,
+                os,
+                addr,
+            } => {
+                let backend = if backend == "native" {
+                    format!("native kqueue ({os})")
+                } else {
+                    format!("kqueue emulated over epoll, FreeBSD semantics ({os})")
+                };
+                vec![
+                    self.paint(Style::Bold, &format!("━━ lab {stage} ━━ {backend}")),
+                    format!("   listening on {addr}"),
+                ]
+            }
+            Record::Kevent(call) => {
+                let mut lines = self.kevent_block(entry.t, call);
+                if call.repeat > 1 {
+                    lines.push(self.repeat_line(call, None));
+                }
+                lines
+            }
+            Record::Action {
+                action,
+                conn,
+                bytes,
+            } => {
+                let mut text = format!("» {action}");
+                if let Some(c) = conn {
+                    text.push_str(&format!(" conn{c}"));
+                }
+                if let Some(b) = bytes {
+                    text.push_str(&format!(
+                        " ({} byte{})",
+                        group(*b as u64),
+                        plural(*b as u64)
+                    ));
+                }
+                vec![format!(
+                    "{} {}",
+                    self.paint(Style::Dim, &format!("{:>8.3}s", entry.t)),
+                    self.paint(Style::Magenta, &text)
+                )]
+            }
+            Record::Note { text } => vec![format!(
+                "   {}",
+                self.paint(Style::Yellow, &format!("✎ {text}"))
+            )],
+            Record::Knotes { knotes } => self.knote_table(knotes),
+            Record::Client {
+                event,
+                conn,
+                reason,
+            } => {
+                let mut text = format!("client conn{conn} {event}");
+                if let Some(r) = reason {
+                    text.push_str(&format!(" ({})", r.as_str()));
+                }
+                vec![format!(
+                    "{} {}",
+                    self.paint(Style::Dim, &format!("{:>8.3}s", entry.t)),
+                    self.paint(Style::Cyan, &text)
+                )]
+            }
+            Record::Summary(summary) => self.summary(summary),
+        }
+    }
+
+    /// The block for one kevent call: a header line, then the changes, the events, the epoll
+    /// twin and the notes.
+    pub fn kevent_block(&mut self, t: f64, call: &KeventCall) -> Vec<String> {
+        // Learn what each udata stands for from the changes that store it (B4).
+        for change in &call.changes {
+            if change.kevent.udata != 0 || change.label == "listener" {
+                self.udata_names
+                    .insert(change.kevent.udata, change.label.clone());
+            }
+        }
+        let timeout = match call.timeout_ms {
+            None => "no timeout".to_string(),
+            Some(0) => "timeout 0 (poll)".to_string(),
+            Some(ms) => format!("timeout {} ms", group(ms)),
+        };
+        let n = call.events.len() as u64;
+        let outcome = if call.nevents == 0 {
+            "returns at once (empty eventlist)".to_string()
+        } else if n == 0 {
+            format!(
+                "→ 0 events, blocked {}",
+                duration(call.blocked_s / call.repeat as f64)
+            )
+        } else {
+            format!(
+                "→ {} event{}, blocked {}",
+                n,
+                plural(n),
+                duration(call.blocked_s / call.repeat as f64)
+            )
+        };
+        let header = format!(
+            "{} {} kevent({} change{} in, eventlist {}, {}) {}",
+            self.paint(Style::Bold, &format!("#{}", call.call)),
+            self.paint(Style::Dim, &format!("+{t:.3}s")),
+            call.changes.len(),
+            plural(call.changes.len() as u64),
+            call.nevents,
+            timeout,
+            outcome
+        );
+        let mut lines = vec![header];
+        for change in &call.changes {
+            lines.push(format!("   ▸ {}", self.change_line(change)));
+        }
+        for event in &call.events {
+            lines.push(format!("   ◂ {}", self.event_line(event)));
+        }
+        if self.show_os_calls && !call.os_calls.is_empty() {
+            for os_call in &call.os_calls {
+                lines.push(self.paint(Style::Dim, &format!("     ≈ {os_call}")));
+            }
+        }
+        for note in &call.notes {
+            lines.push(format!(
+                "   {}",
+                self.paint(Style::Yellow, &format!("✎ {note}"))
+            ));
+        }
+        lines
+    }
+
+    /// `READ conn1 (fd 7)`: the filter, what the ident is, and the ident itself.
+    fn key(&self, e: &LabeledKevent) -> String {
+        let filter = kq::filter_name(e.kevent.filter);
+        let ident = if e.kevent.filter == kq::EVFILT_READ || e.kevent.filter == kq::EVFILT_WRITE {
+            format!("fd {}", e.kevent.ident)
+        } else {
+            format!("ident {}", e.kevent.ident)
+        };
+        format!("{filter:<5} {} ({ident})", e.label)
+    }
+
+    fn udata_words(&self, udata: usize) -> String {
+        match self.udata_names.get(&udata) {
+            Some(name) => format!("udata={udata}→{name}"),
+            None => format!("udata={udata}"),
+        }
+    }
+
+    fn change_line(&self, change: &LabeledKevent) -> String {
+        let k = &change.kevent;
+        let mut text = format!("{} flags={}", self.key(change), kq::describe_flags(k.flags));
+        if k.fflags != 0 {
+            text.push_str(&format!(" fflags={:#x}", k.fflags));
+        }
+        if k.data != 0 {
+            text.push_str(&format!(" data={}", k.data));
+        }
+        text.push(' ');
+        text.push_str(&self.udata_words(k.udata));
+        text
+    }
+
+    fn event_line(&self, event: &LabeledKevent) -> String {
+        let k = &event.kevent;
+        if k.is_error() {
+            // An error or receipt entry (B7/B8): data is an errno, not a count.
+            let what = if k.data == 0 {
+                "receipt: the change succeeded".to_string()
+            } else {
+                format!(
+                    "error {}: this change failed",
+                    kq::errno_name(k.data as i32)
+                )
+            };
+            let line = format!(
+                "{} flags={} data={} {}  {}",
+                self.key(event),
+                kq::describe_flags(k.flags),
+                k.data,
+                self.udata_words(k.udata),
+                what
+            );
+            return if k.data == 0 {
+                line
+            } else {
+                self.paint(Style::Red, &line)
+            };
+        }
+        let mut text = format!("{} flags={}", self.key(event), kq::describe_flags(k.flags));
+        if k.fflags != 0 {
+            text.push_str(&format!(" fflags={:#x}", k.fflags));
+        }
+        text.push_str(&format!(" data={} {}", k.data, self.udata_words(k.udata)));
+        let words = data_words(event);
+        if words.is_empty() {
+            self.paint(Style::Green, &text)
+        } else {
+            format!(
+                "{}  {}",
+                self.paint(Style::Green, &text),
+                self.paint(Style::Dim, &words)
+            )
+        }
+    }
+
+    /// The count line of a collapsed run: `↻ READ conn1 data=5 ×18,402 in 1.0 s (18,402/s)`.
+    /// `now` is the time of the latest repeat while it is still growing; `None` when final.
+    pub fn repeat_line(&self, call: &KeventCall, span_s: Option<f64>) -> String {
+        let what = if call.events.is_empty() {
+            "no events".to_string()
+        } else {
+            call.events
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{} {} data={}",
+                        kq::filter_name(e.kevent.filter),
+                        e.label,
+                        e.kevent.data
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut text = format!("↻ {what} ×{}", group(call.repeat));
+        if let Some(span) = span_s {
+            text.push_str(&format!(" in {}", seconds(span)));
+            if span > 0.05 {
+                text.push_str(&format!(
+                    " ({}/s)",
+                    group((call.repeat as f64 / span).round() as u64)
+                ));
+            }
+        }
+        text.push_str(" (identical calls collapsed)");
+        format!("   {}", self.paint(Style::Cyan, &text))
+    }
+
+    /// The knote table (opening 2): one row per (ident, filter), its mode and its state.
+    pub fn knote_table(&self, knotes: &[KnoteRow]) -> Vec<String> {
+        let mut lines = vec![self.paint(
+            Style::Dim,
+            "   ┌ knotes: ident  label     filter  mode       state     udata",
+        )];
+        if knotes.is_empty() {
+            lines.push(self.paint(Style::Dim, "   └ (none)"));
+            return lines;
+        }
+        for (i, row) in knotes.iter().enumerate() {
+            let corner = if i + 1 == knotes.len() { "└" } else { "│" };
+            let mode = if row.mode.is_empty() {
+                "level".to_string()
+            } else {
+                row.mode.join("|")
+            };
+            let state = match row.state {
+                super::KnoteState::Enabled => {
+                    self.paint(Style::Green, &format!("{:<9}", "enabled"))
+                }
+                super::KnoteState::Disabled => {
+                    self.paint(Style::Yellow, &format!("{:<9}", "disabled"))
+                }
+                super::KnoteState::Deleted => self.paint(Style::Red, &format!("{:<9}", "deleted")),
+            };
+            lines.push(format!(
+                "   {corner}         {:<6} {:<9} {:<7} {:<10} {} {}",
+                row.ident, row.label, row.filter, mode, state, row.udata
+            ));
+        }
+        lines
+    }
+
+    fn summary(&self, s: &Summary) -> Vec<String> {
+        let mut lines = vec![self.paint(
+            Style::Bold,
+            &format!(
+                "━━ summary: {} kevent call{}, {} change{}, {} event{}",
+                group(s.kevent_calls),
+                plural(s.kevent_calls),
+                group(s.changes),
+                plural(s.changes),
+                group(s.events),
+                plural(s.events)
+            ),
+        )];
+        if !s.by_label.is_empty() {
+            let parts: Vec<String> = s
+                .by_label
+                .iter()
+                .map(|(k, n)| format!("{k} ×{}", group(*n)))
+                .collect();
+            lines.push(format!("   events by knote: {}", parts.join(", ")));
+        }
+        if let Some(server) = &s.server {
+            lines.push(format!(
+                "   server: {} message{} echoed, {:.2} changes per kevent call, listener disabled {} time{}",
+                group(server.messages),
+                plural(server.messages),
+                server.changes_per_call,
+                group(server.listener_disabled),
+                plural(server.listener_disabled)
+            ));
+        }
+        lines
+    }
+}
+
+/// `data` in words, per filter and per what the ident is (B13, B18, B19, B21, B23, B24).
+fn data_words(event: &LabeledKevent) -> String {
+    let k: &Kevent = &event.kevent;
+    let n = k.data.max(0) as u64;
+    let f = k.filter;
+    if f == kq::EVFILT_READ && event.label == "listener" {
+        format!(
+            "{} connection{} waiting to be accepted",
+            group(n),
+            plural(n)
+        )
+    } else if f == kq::EVFILT_READ {
+        if k.is_eof() {
+            let err = if k.fflags != 0 {
+                format!(" with error {}", kq::errno_name(k.fflags as i32))
+            } else {
+                String::new()
+            };
+            format!(
+                "EOF: the peer closed{err}; {} unread byte{} left",
+                group(n),
+                plural(n)
+            )
+        } else {
+            format!("{} byte{} waiting to be read", group(n), plural(n))
+        }
+    } else if f == kq::EVFILT_WRITE {
+        if k.is_eof() {
+            "EOF: this side can no longer send".to_string()
+        } else {
+            format!("{} byte{} free in the send buffer", group(n), plural(n))
+        }
+    } else if f == kq::EVFILT_TIMER {
+        format!(
+            "{} expiration{} since the last delivery",
+            group(n),
+            plural(n)
+        )
+    } else if f == kq::EVFILT_USER && event.label == "keys" {
+        "the key reader triggered this knote: a key was pressed".to_string()
+    } else if f == kq::EVFILT_USER {
+        "triggered with NOTE_TRIGGER".to_string()
+    } else {
+        String::new()
+    }
+}
+
+/// `18402` → `18,402`.
+pub fn group(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// A short duration for "time blocked": µs, ms or s.
+fn duration(s: f64) -> String {
+    if s < 0.001 {
+        format!("{:.0} µs", s * 1e6)
+    } else if s < 1.0 {
+        format!("{:.1} ms", s * 1e3)
+    } else {
+        format!("{s:.2} s")
+    }
+}
+
+fn seconds(s: f64) -> String {
+    format!("{s:.1} s")
+}
+
+/// The text sink: renders to a writer (stdout), keeps a live count for a collapsed flood, and
+/// in interactive mode keeps the key footer visible under the trace.
+///
+/// How the footer stays visible without a full-screen UI: the cursor always rests at the start
+/// of the footer. Writing clears from there to the end of the screen, prints the new lines, then
+/// prints the footer again and moves back up to its first line. When the screen is full the
+/// terminal scrolls the trace up and the footer stays at the bottom.
+pub struct TextSink {
+    out: Box<dyn Write + Send>,
+    renderer: TextRenderer,
+    /// stdout is a terminal: the live count is updated in place.
+    live: bool,
+    /// Interactive: raw mode (`\r\n` line ends) and this footer.
+    footer: Option<String>,
+    /// The collapsed call whose block is on screen, and whether its count line is the last line.
+    shown_call: Option<u64>,
+    count_line_shown: bool,
+    /// Seconds from the first to the latest call of the collapsed run on screen.
+    span: f64,
+}
+
+impl TextSink {
+    /// Text on stdout. `color` has been decided already (`term::use_color`).
+    pub fn stdout(color: bool, show_os_calls: bool) -> TextSink {
+        let live = crate::term::stdout_is_terminal();
+        TextSink::new(Box::new(io::stdout()), color, show_os_calls, live)
+    }
+
+    /// Text on any writer; `live` asks for in-place updates (only for a terminal).
+    pub fn new(
+        out: Box<dyn Write + Send>,
+        color: bool,
+        show_os_calls: bool,
+        live: bool,
+    ) -> TextSink {
+        TextSink {
+            out,
+            renderer: TextRenderer::new(color, show_os_calls),
+            live,
+            footer: None,
+            shown_call: None,
+            count_line_shown: false,
+            span: 0.0,
+        }
+    }
+
+    fn eol(&self) -> &'static str {
+        if self.footer.is_some() {
+            "\r\n"
+        } else {
+            "\n"
+        }
+    }
+
+    /// Write lines above the footer. With `replace_last`, the previous last line (the live
+    /// count) is overwritten first.
+    fn put(&mut self, lines: &[String], replace_last: bool) -> io::Result<()> {
+        let eol = self.eol();
+        let mut buf = String::new();
+        if self.live {
+            if replace_last {
+                // Up to the count line, to its start, and clear everything below.
+                buf.push_str("\x1b[1A\r\x1b[J");
+            } else if self.footer.is_some() {
+                buf.push_str("\r\x1b[J");
+            }
+        }
+        for line in lines {
+            buf.push_str(line);
+            buf.push_str(eol);
+        }
+        if let Some(footer) = &self.footer {
+            let rows = footer.lines().count();
+            for (i, line) in footer.lines().enumerate() {
+                buf.push_str(line);
+                if i + 1 < rows {
+                    buf.push_str("\r\n");
+                }
+            }
+            // Back to the footer's first line, column 0.
+            if rows > 1 {
+                buf.push_str(&format!("\x1b[{}A", rows - 1));
+            }
+            buf.push('\r');
+        }
+        self.out.write_all(buf.as_bytes())?;
+        self.out.flush()
+    }
+}
+
+impl super::Sink for TextSink {
+    fn write(&mut self, entry: &Entry) -> io::Result<()> {
+        if let Record::Kevent(call) = &entry.record {
+            if self.shown_call == Some(call.call) {
+                // The end of a collapsed run whose block is already on screen: the final count.
+                // (The tracer reported the exact final count through `progress` just before.)
+                self.shown_call = None;
+                let on_screen = self.count_line_shown && self.live;
+                self.count_line_shown = false;
+                if call.repeat > 1 && !on_screen {
+                    let line = self.renderer.repeat_line(call, Some(self.span));
+                    return self.put(&[line], false);
+                }
+                return Ok(());
+            }
+        }
+        self.shown_call = None;
+        self.count_line_shown = false;
+        let lines = self.renderer.render(entry);
+        self.put(&lines, false)
+    }
+
+    fn progress(&mut self, entry: &Entry, now: f64) -> io::Result<()> {
+        let Record::Kevent(call) = &entry.record else {
+            return Ok(());
+        };
+        if self.shown_call != Some(call.call) {
+            // First sight of this call: show its block now, so nothing waits for the run to end.
+            self.shown_call = Some(call.call);
+            self.count_line_shown = false;
+            self.span = 0.0;
+            let lines = self.renderer.kevent_block(entry.t, call);
+            return self.put(&lines, false);
+        }
+        self.span = now - entry.t;
+        if !self.live || call.repeat < 2 {
+            // Not a terminal: the final count line comes with the final record.
+            return Ok(());
+        }
+        let line = self.renderer.repeat_line(call, Some(self.span));
+        let replace = self.count_line_shown;
+        self.count_line_shown = true;
+        self.put(&[line], replace)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
+    fn set_footer(&mut self, footer: Option<String>) -> io::Result<()> {
+        let had = self.footer.is_some();
+        self.footer = footer;
+        if self.footer.is_some() {
+            self.count_line_shown = false;
+            self.put(&[], false)
+        } else if had && self.live {
+            // Leaving interactive mode: erase the footer.
+            self.out.write_all(b"\r\x1b[J")?;
+            self.out.flush()
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::{KnoteState, Summary};
+
+    fn conn1_read(data: i64, flags: u16) -> LabeledKevent {
+        LabeledKevent {
+            kevent: Kevent::new(7, kq::EVFILT_READ, flags)
+                .with_fflags_data(0, data)
+                .with_udata(7),
+            label: "conn1".to_string(),
+        }
+    }
+
+    fn call(changes: Vec<LabeledKevent>, events: Vec<LabeledKevent>, repeat: u64) -> KeventCall {
+        KeventCall {
+            call: 3,
+            changes,
+            nevents: 8,
+            timeout_ms: Some(300),
+            events,
+            repeat,
+            blocked_s: 0.0002,
+            os_calls: vec![kq::OsCall {
+                name: "epoll_wait",
+                args: "epfd 3, 8, 300".to_string(),
+                ret: "1 ready".to_string(),
+            }],
+            notes: vec!["ONESHOT deleted the knote".to_string()],
+        }
+    }
+
+    #[test]
+    fn a_kevent_block_decodes_changes_events_and_udata() {
+        let mut r = TextRenderer::new(false, true);
+        let c = call(
+            vec![conn1_read(0, kq::EV_ADD | kq::EV_ONESHOT)],
+            vec![conn1_read(5, kq::EV_ONESHOT)],
+            1,
+        );
+        let text = r.kevent_block(0.5, &c).join("\n");
+        assert!(
+            text.contains("#3 +0.500s kevent(1 change in, eventlist 8, timeout 300 ms)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("▸ READ  conn1 (fd 7) flags=0x11<ADD|ONESHOT> udata=7→conn1"),
+            "{text}"
+        );
+        assert!(text.contains("◂ READ  conn1 (fd 7) flags=0x10<ONESHOT> data=5 udata=7→conn1  5 bytes waiting to be read"), "{text}");
+        assert!(
+            text.contains("≈ epoll_wait(epfd 3, 8, 300) = 1 ready"),
+            "{text}"
+        );
+        assert!(text.contains("✎ ONESHOT deleted the knote"), "{text}");
+        assert!(!text.contains('\x1b'), "no colour asked for: {text}");
+    }
+
+    #[test]
+    fn the_epoll_twin_can_be_hidden_and_errors_are_red() {
+        let mut r = TextRenderer::new(true, false);
+        let mut err = conn1_read(libc::ENOENT as i64, kq::EV_ERROR);
+        err.kevent.flags = kq::EV_ERROR;
+        let c = call(vec![], vec![err], 1);
+        let text = r.kevent_block(0.0, &c).join("\n");
+        assert!(!text.contains("epoll_wait"), "{text}");
+        assert!(text.contains("\x1b[31m"), "error entry in red: {text}");
+        assert!(text.contains("error ENOENT"), "{text}");
+    }
+
+    #[test]
+    fn a_collapsed_flood_reads_as_one_count_line() {
+        let r = TextRenderer::new(false, true);
+        let c = call(vec![], vec![conn1_read(5, 0)], 18_402);
+        let line = r.repeat_line(&c, Some(1.0));
+        assert!(
+            line.contains("↻ READ conn1 data=5 ×18,402 in 1.0 s (18,402/s)"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn every_record_kind_renders() {
+        let mut r = TextRenderer::new(false, true);
+        let records = vec![
+            Record::Start {
+                stage: "flood".into(),
+                backend: "emulated".into(),
+                os: "Linux".into(),
+                addr: "127.0.0.1:5882".into(),
+            },
+            Record::Action {
+                action: "send".into(),
+                conn: Some(1),
+                bytes: Some(5),
+            },
+            Record::Note {
+                text: "hello".into(),
+            },
+            Record::Knotes {
+                knotes: vec![KnoteRow {
+                    ident: 7,
+                    label: "conn1".into(),
+                    filter: "READ".into(),
+                    mode: vec!["DISPATCH".into()],
+                    state: KnoteState::Disabled,
+                    udata: 7,
+                }],
+            },
+            Record::Client {
+                event: "closed".into(),
+                conn: 2,
+                reason: Some(super::super::CloseReason::Timeout),
+            },
+            Record::Summary(Summary {
+                kevent_calls: 1234,
+                changes: 2,
+                events: 1230,
+                by_label: vec![("conn1 READ".into(), 1229)],
+                server: Some(super::super::ServerSummary {
+                    messages: 4,
+                    changes_per_call: 2.5,
+                    listener_disabled: 1,
+                }),
+            }),
+        ];
+        let text: Vec<String> = records
+            .into_iter()
+            .flat_map(|record| r.render(&Entry { t: 1.0, record }))
+            .collect();
+        let text = text.join("\n");
+        for want in [
+            "━━ lab flood ━━ kqueue emulated over epoll",
+            "listening on 127.0.0.1:5882",
+            "» send conn1 (5 bytes)",
+            "✎ hello",
+            "conn1     READ    DISPATCH   disabled",
+            "client conn2 closed (timeout)",
+            "summary: 1,234 kevent calls, 2 changes, 1,230 events",
+            "conn1 READ ×1,229",
+            "4 messages echoed, 2.50 changes per kevent call, listener disabled 1 time",
+        ] {
+            assert!(text.contains(want), "missing {want:?} in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn numbers_are_grouped() {
+        assert_eq!(group(0), "0");
+        assert_eq!(group(999), "999");
+        assert_eq!(group(1000), "1,000");
+        assert_eq!(group(18402), "18,402");
+        assert_eq!(group(1234567), "1,234,567");
+    }
+}

@@ -1,0 +1,324 @@
+//! Every trace excerpt in a lesson is checked against a real run.
+//!
+//! The convention: an excerpt is a `text` block preceded by a marker comment (invisible on the
+//! web page and in the terminal) naming the command that produced it and the claims the lesson
+//! makes about it:
+//!
+//! ```text
+//! <!-- excerpt: lab oneshot => conn1 READ = 2; flag ONESHOT; state conn1 READ deleted -->
+//! ```
+//!
+//! Claims, separated by `;`:
+//! - `conn1 READ = 2` (or `>=`, `<=`): events delivered for that knote (the summary's `by_label`);
+//! - `events`, `changes`, `kevent_calls`, `messages`, `listener_disabled` with `=`, `>=`, `<=`;
+//! - `flag NAME`: some change or event of the run carries EV_NAME;
+//! - `state LABEL FILTER STATE`: a knote table of the run shows that knote in that state;
+//! - `closed REASON`: the server closed a client for that reason;
+//! - `timeout_ms N`: some kevent call waited with that timeout.
+//!
+//! The command is run again with `--json` (and `--port 0`), and every claim must hold for the
+//! new run. The excerpt's own text must agree too: a claimed flag appears in it, and where the
+//! excerpt shows the summary line, the counts it shows satisfy the claims.
+
+use lab::trace::{Entry, Record, Summary};
+
+use super::harness::{fences, lesson_files, run_lab, text, with_option, with_port_zero, TempDir};
+
+/// One excerpt marker and the block under it.
+struct Excerpt {
+    file: String,
+    command: String,
+    claims: Vec<String>,
+    body: String,
+}
+
+fn excerpts() -> Vec<Excerpt> {
+    let mut found = Vec::new();
+    for (file, markdown) in lesson_files() {
+        for fence in fences(&markdown) {
+            let Some(marker) = fence
+                .preceding
+                .iter()
+                .rev()
+                .find_map(|l| l.trim().strip_prefix("<!-- excerpt:"))
+            else {
+                continue;
+            };
+            let marker = marker.trim().trim_end_matches("-->").trim();
+            let (command, claims) = marker.split_once("=>").unwrap_or_else(|| {
+                panic!("{file}: excerpt marker without `=>`: {marker}");
+            });
+            found.push(Excerpt {
+                file: file.clone(),
+                command: command.trim().to_string(),
+                claims: claims
+                    .split(';')
+                    .map(|c| c.trim().to_string())
+                    .filter(|c| !c.is_empty())
+                    .collect(),
+                body: fence.lines.join("\n"),
+            });
+        }
+    }
+    found
+}
+
+fn compare(actual: u64, op: &str, expected: u64) -> bool {
+    match op {
+        "=" => actual == expected,
+        ">=" => actual >= expected,
+        "<=" => actual <= expected,
+        _ => panic!("unknown comparison {op}"),
+    }
+}
+
+/// Split `conn1 READ >= 2` into (`conn1 READ`, `>=`, 2).
+fn counted_claim(claim: &str) -> Option<(String, String, u64)> {
+    for op in [">=", "<=", "="] {
+        if let Some((name, n)) = claim.split_once(op) {
+            let n = n.trim().parse().ok()?;
+            return Some((name.trim().to_string(), op.to_string(), n));
+        }
+    }
+    None
+}
+
+fn summary_of(entries: &[Entry]) -> Summary {
+    entries
+        .iter()
+        .find_map(|e| match &e.record {
+            Record::Summary(s) => Some(s.clone()),
+            _ => None,
+        })
+        .expect("a run ends with a summary record")
+}
+
+/// Check one claim against a run; `Err` says what the run showed instead.
+fn check(claim: &str, entries: &[Entry]) -> Result<(), String> {
+    let summary = summary_of(entries);
+    let words: Vec<&str> = claim.split_whitespace().collect();
+    match words.as_slice() {
+        ["flag", name] => {
+            let present = entries.iter().any(|e| match &e.record {
+                Record::Kevent(call) => call.changes.iter().chain(&call.events).any(|k| {
+                    lab::kq::flag_names(k.kevent.flags)
+                        .iter()
+                        .any(|f| f == name)
+                }),
+                _ => false,
+            });
+            present
+                .then_some(())
+                .ok_or(format!("no change or event carries {name}"))
+        }
+        ["state", label, filter, state] => {
+            let present = entries.iter().any(|e| match &e.record {
+                Record::Knotes { knotes } => knotes.iter().any(|k| {
+                    k.label == *label && k.filter == *filter && k.state.as_str() == *state
+                }),
+                _ => false,
+            });
+            present
+                .then_some(())
+                .ok_or(format!("no knote table shows {label} {filter} {state}"))
+        }
+        ["closed", reason] => {
+            let present = entries.iter().any(|e| {
+                matches!(&e.record, Record::Client { event, reason: Some(r), .. }
+                    if event == "closed" && r.as_str() == *reason)
+            });
+            present
+                .then_some(())
+                .ok_or(format!("no client was closed for {reason}"))
+        }
+        ["timeout_ms", n] => {
+            let n: u64 = n.parse().map_err(|_| format!("bad number in {claim}"))?;
+            let present = entries
+                .iter()
+                .any(|e| matches!(&e.record, Record::Kevent(call) if call.timeout_ms == Some(n)));
+            present
+                .then_some(())
+                .ok_or(format!("no kevent call waited {n} ms"))
+        }
+        _ => {
+            let (name, op, n) =
+                counted_claim(claim).ok_or(format!("cannot read the claim `{claim}`"))?;
+            let server = summary.server.clone().unwrap_or_default();
+            let actual = match name.as_str() {
+                "events" => summary.events,
+                "changes" => summary.changes,
+                "kevent_calls" => summary.kevent_calls,
+                "messages" => server.messages,
+                "listener_disabled" => server.listener_disabled,
+                label => summary
+                    .by_label
+                    .iter()
+                    .find(|(k, _)| k == label)
+                    .map_or(0, |(_, v)| *v),
+            };
+            compare(actual, &op, n)
+                .then_some(())
+                .ok_or(format!("the run counted {name} = {actual}"))
+        }
+    }
+}
+
+/// The excerpt's text agrees with its claims: claimed flags appear in it, and the counts of its
+/// "events by knote" line (when it shows one) satisfy the count claims.
+fn check_body(excerpt: &Excerpt) -> Vec<String> {
+    let mut problems = Vec::new();
+    if excerpt.body.contains("to be filled") || excerpt.body.trim().is_empty() {
+        problems.push("the excerpt is still a placeholder, not a real run".to_string());
+        return problems;
+    }
+    for claim in &excerpt.claims {
+        if let Some(name) = claim.strip_prefix("flag ") {
+            if !excerpt.body.contains(name.trim()) {
+                problems.push(format!(
+                    "claims flag {name} but the excerpt does not show it"
+                ));
+            }
+        }
+        if let Some((name, op, n)) = counted_claim(claim) {
+            let Some(line) = excerpt
+                .body
+                .lines()
+                .find(|l| l.contains("events by knote:"))
+            else {
+                continue;
+            };
+            if !name.contains(' ') {
+                continue;
+            }
+            let shown = line.split(&format!("{name} ×")).nth(1).and_then(|rest| {
+                rest.chars()
+                    .take_while(|c| c.is_ascii_digit() || *c == ',')
+                    .filter(char::is_ascii_digit)
+                    .collect::<String>()
+                    .parse::<u64>()
+                    .ok()
+            });
+            match shown {
+                Some(shown) if compare(shown, &op, n) => {}
+                Some(shown) => problems.push(format!(
+                    "the excerpt's summary shows {name} ×{shown}, against the claim {claim}"
+                )),
+                None => problems.push(format!("the excerpt's summary does not show {name}")),
+            }
+        }
+    }
+    problems
+}
+
+/// A person reads an excerpt in a lesson, runs the same command, and sees the same counts and
+/// flags in their own trace. Each excerpt's command is run again (with `--json`), and every
+/// claim of its marker holds for the new run; the excerpt's text agrees with the claims; and
+/// every stage lesson (1 to 5) carries at least one excerpt.
+#[test]
+fn every_trace_excerpt_matches_a_real_run() {
+    let excerpts = excerpts();
+    for stage in [
+        "01-flood",
+        "02-oneshot",
+        "03-dispatch",
+        "04-clear",
+        "05-server",
+    ] {
+        assert!(
+            excerpts.iter().any(|e| e.file.starts_with(stage)),
+            "{stage}.md has no excerpt marker"
+        );
+    }
+    let mut failures = Vec::new();
+    for excerpt in &excerpts {
+        for problem in check_body(excerpt) {
+            failures.push(format!("{}: {problem}", excerpt.file));
+        }
+        let state = TempDir::new("excerpt");
+        let command = with_option(&with_port_zero(&excerpt.command), "--json");
+        let args = shell_words(&command);
+        let args: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
+        let output = run_lab(&state, &args, None);
+        if !output.status.success() {
+            failures.push(format!(
+                "{}: `{command}` failed: {}",
+                excerpt.file,
+                text(&output.stderr).trim()
+            ));
+            continue;
+        }
+        let entries = match lab::replay::parse_trace(&text(&output.stdout)) {
+            Ok(entries) => entries,
+            Err(err) => {
+                failures.push(format!(
+                    "{}: `{command}` wrote bad JSON: {err}",
+                    excerpt.file
+                ));
+                continue;
+            }
+        };
+        for claim in &excerpt.claims {
+            if let Err(why) = check(claim, &entries) {
+                failures.push(format!(
+                    "{}: `{command}`: claim `{claim}` failed: {why}",
+                    excerpt.file
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "excerpts that do not match:\n{}",
+        failures.join("\n")
+    );
+}
+
+/// Words of a command line, honouring single quotes (`--script 'send a; wait 10'`).
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut quoted = false;
+    let mut any = false;
+    for c in line.chars() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                any = true;
+            }
+            c if c.is_whitespace() && !quoted => {
+                if any {
+                    words.push(std::mem::take(&mut word));
+                    any = false;
+                }
+            }
+            c => {
+                word.push(c);
+                any = true;
+            }
+        }
+    }
+    if any {
+        words.push(word);
+    }
+    words
+}
+
+/// The claim checker itself can say no: a run's counts, flags and states are compared, and a
+/// wrong claim is reported with what the run showed.
+#[test]
+fn a_wrong_claim_is_caught() {
+    let trace = "{\"t\":0,\"type\":\"knotes\",\"knotes\":[{\"ident\":7,\"label\":\"conn1\",\"filter\":\"READ\",\"mode\":[\"ONESHOT\"],\"state\":\"deleted\",\"udata\":7}]}\n\
+        {\"t\":1,\"type\":\"summary\",\"kevent_calls\":4,\"changes\":2,\"events\":3,\"by_label\":{\"conn1 READ\":2}}\n";
+    let entries = lab::replay::parse_trace(trace).unwrap();
+    assert!(check("conn1 READ = 2", &entries).is_ok());
+    assert!(check("conn1 READ = 3", &entries).is_err());
+    assert!(check("conn1 READ >= 2", &entries).is_ok());
+    assert!(check("events <= 2", &entries).is_err());
+    assert!(check("state conn1 READ deleted", &entries).is_ok());
+    assert!(check("state conn1 READ disabled", &entries).is_err());
+    assert!(check("flag ONESHOT", &entries).is_err());
+    assert_eq!(
+        shell_words("lab clear --script 'send a; wait 10'"),
+        vec!["lab", "clear", "--script", "send a; wait 10"]
+    );
+}

@@ -1,0 +1,46 @@
+//! `lab <stage> --predict`: predict, run, compare.
+
+use super::harness::{run_lab, text, TempDir};
+
+/// Before running the oneshot stage, the attendee predicts 2 READ events for conn1 and types
+/// it. The stage asks its question, runs the default tour, and says the prediction was right,
+/// with the explanation. A wrong prediction (5) gets "Not this time." and the same count.
+#[test]
+fn oneshot_predict_grades_the_answer_against_the_trace() {
+    let state = TempDir::new("predict");
+    let right = run_lab(
+        &state,
+        &["oneshot", "--port", "0", "--predict"],
+        Some("2\n"),
+    );
+    assert!(right.status.success(), "{}", text(&right.stderr));
+    let out = text(&right.stdout) + &text(&right.stderr);
+    assert!(
+        out.contains("Predict:"),
+        "the question was not asked:\n{out}"
+    );
+    assert!(out.contains("Right."), "{out}");
+    assert!(out.contains("the trace counted 2"), "{out}");
+
+    let wrong = run_lab(&state, &["oneshot", "--port", "0", "--predict"], Some("5"));
+    assert!(wrong.status.success(), "{}", text(&wrong.stderr));
+    let out = text(&wrong.stdout) + &text(&wrong.stderr);
+    assert!(out.contains("Not this time."), "{out}");
+    assert!(out.contains("You said 5"), "{out}");
+}
+
+/// No answer at all (stdin at its end at once): the stage says so clearly, still runs its tour,
+/// and exits 0 without a verdict.
+#[test]
+fn predict_without_an_answer_runs_the_tour_without_a_verdict() {
+    let state = TempDir::new("predict-eof");
+    let output = run_lab(&state, &["clear", "--port", "0", "--predict"], Some(""));
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let out = text(&output.stdout) + &text(&output.stderr);
+    assert!(out.contains("No answer given"), "{out}");
+    assert!(
+        !out.contains("Right.") && !out.contains("Not this time."),
+        "{out}"
+    );
+    assert!(out.contains("summary"), "the tour did not run:\n{out}");
+}

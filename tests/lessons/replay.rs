@@ -1,0 +1,59 @@
+//! `lab replay FILE`: a saved JSON trace, redrawn as the annotated text.
+
+use super::harness::{run_lab, text, TempDir};
+
+/// A facilitator saves a trace with `--json` on one machine and replays it on another. The
+/// replay shows the same story as the live text: the stage header, the kevent calls with their
+/// flags decoded, and the summary with the same counts.
+#[test]
+fn a_saved_json_trace_replays_as_annotated_text() {
+    let state = TempDir::new("replay");
+    let live = run_lab(&state, &["clear", "--port", "0", "--json"], None);
+    assert!(live.status.success(), "{}", text(&live.stderr));
+    let file = state.path().join("clear.jsonl");
+    std::fs::write(&file, &live.stdout).unwrap();
+
+    let replay = run_lab(&state, &["replay", file.to_str().unwrap()], None);
+    assert!(replay.status.success(), "{}", text(&replay.stderr));
+    let out = text(&replay.stdout);
+    assert!(out.contains("lab clear"), "{out}");
+    assert!(out.contains("ADD|CLEAR"), "{out}");
+    assert!(out.contains("conn1 READ ×3"), "{out}");
+    assert!(!out.contains('\x1b'), "piped replay must be plain");
+}
+
+/// Mistakes with the file: a missing file, a file that is not a trace, a truncated line. Each
+/// gives exit status 1 and one line on stderr naming the problem; no argument at all is a
+/// usage error (2). Never a panic.
+#[test]
+fn bad_replay_files_give_one_line_errors() {
+    let state = TempDir::new("replay-bad");
+    let missing = state.path().join("nope.jsonl");
+    let garbage = state.path().join("garbage.jsonl");
+    std::fs::write(&garbage, "hello, I am not JSON\n").unwrap();
+    let truncated = state.path().join("truncated.jsonl");
+    std::fs::write(
+        &truncated,
+        "{\"t\":0,\"type\":\"note\",\"text\":\"fine\"}\n{\"t\":0.1,\"type\":\"kevent\",\"call\":",
+    )
+    .unwrap();
+    let empty = state.path().join("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
+
+    for (file, expect) in [
+        (&missing, "cannot read"),
+        (&garbage, "line 1"),
+        (&truncated, "line 2"),
+        (&empty, "no trace records"),
+    ] {
+        let output = run_lab(&state, &["replay", file.to_str().unwrap()], None);
+        assert_eq!(output.status.code(), Some(1), "{}", file.display());
+        let err = text(&output.stderr);
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+        assert!(err.contains(expect), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+
+    let no_arg = run_lab(&state, &["replay"], None);
+    assert_eq!(no_arg.status.code(), Some(2));
+}

@@ -1,0 +1,65 @@
+//! Output that behaves in pipes.
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+
+use super::run::{run_lab, wait_output};
+use crate::support::lab;
+
+/// A person pipes the trace into a file or another program (`lab flood > trace.txt`): stdout
+/// is not a terminal, so there are no escape codes at all, even with NO_COLOR unset, and the
+/// text still reads as the annotated trace.
+#[test]
+fn no_escape_codes_when_stdout_is_not_a_terminal() {
+    let mut command = lab(&["oneshot", "--port", "0"]);
+    command.env_remove("NO_COLOR");
+    let output = wait_output(
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start lab"),
+    );
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(!text.contains('\x1b'), "escape codes in piped output:\n{text}");
+    assert!(text.contains("lab oneshot"), "header: {text}");
+    assert!(text.contains("◂ READ  conn1"), "decoded events: {text}");
+    assert!(text.contains("flags=0x11<ADD|ONESHOT>"), "flags named and raw: {text}");
+    assert!(text.contains("summary:"), "summary: {text}");
+}
+
+/// `--color always` colours even in a pipe (for `less -R`); `--color never` never does.
+#[test]
+fn color_always_and_never_are_obeyed() {
+    let coloured = run_lab(&["clear", "--port", "0", "--color", "always", "--script", "send a; wait 50"]);
+    assert!(String::from_utf8_lossy(&coloured.stdout).contains('\x1b'));
+    let plain = run_lab(&["clear", "--port", "0", "--color", "never", "--script", "send a; wait 50"]);
+    assert!(!String::from_utf8_lossy(&plain.stdout).contains('\x1b'));
+}
+
+/// A person runs `lab flood | head -n 3`: head exits after three lines and the pipe closes.
+/// lab ends quietly: exit status 0 and nothing on stderr.
+#[test]
+fn a_closed_pipe_ends_the_run_quietly() {
+    let mut child = lab(&["flood", "--port", "0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start lab");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    for _ in 0..3 {
+        lines.next().expect("a line").expect("read a line");
+    }
+    drop(lines); // what head does after three lines
+    let output = wait_output(child);
+    assert_eq!(output.status.code(), Some(0), "exit 0 on a closed pipe");
+    assert!(
+        output.stderr.is_empty(),
+        "nothing on stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -1,0 +1,153 @@
+//! Running `lab <stage> --json` and reading what it wrote.
+
+use std::io::Read;
+use std::process::{Child, Output, Stdio};
+use std::time::Duration;
+
+use super::json::{self, Json};
+use crate::support::{lab, wait_until};
+
+/// Longest any stage run may take in these tests before it counts as hung (the tours last
+/// about 1.3 s). Generous: a slow machine makes a test slower, never red.
+pub const RUN_PATIENCE: Duration = Duration::from_secs(60);
+
+/// Wait for a child with a deadline; kill it and fail if it hangs.
+pub fn wait_output(mut child: Child) -> Output {
+    let mut status = None;
+    let finished = wait_until(RUN_PATIENCE, || {
+        status = child.try_wait().expect("try_wait on lab");
+        status.is_some()
+    });
+    if !finished {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("lab did not finish within {RUN_PATIENCE:?}");
+    }
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    if let Some(mut out) = child.stdout.take() {
+        out.read_to_end(&mut stdout).expect("read lab's stdout");
+    }
+    if let Some(mut err) = child.stderr.take() {
+        err.read_to_end(&mut stderr).expect("read lab's stderr");
+    }
+    Output {
+        status: status.expect("finished"),
+        stdout,
+        stderr,
+    }
+}
+
+/// Run `lab` with these arguments (stdin empty, not a terminal) and return its output.
+pub fn run_lab(args: &[&str]) -> Output {
+    let child = lab(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start lab");
+    // Read stdout while waiting so that a long trace cannot fill the pipe and stall lab.
+    wait_output_draining(child)
+}
+
+fn wait_output_draining(mut child: Child) -> Output {
+    let mut out = child.stdout.take().expect("stdout piped");
+    let reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = out.read_to_end(&mut buf);
+        buf
+    });
+    let mut output = wait_output(child);
+    output.stdout = reader.join().expect("stdout reader");
+    output
+}
+
+/// Run a stage with `--json --port 0` and the extra arguments; it must exit 0. Returns every
+/// record, in order.
+pub fn run_json(stage: &str, extra: &[&str]) -> Vec<Json> {
+    let mut args = vec![stage, "--json", "--port", "0"];
+    args.extend_from_slice(extra);
+    let output = run_lab(&args);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "lab {args:?} failed: {:?}\nstderr: {}\nstdout: {stdout}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    parse_lines(&stdout)
+}
+
+/// Every line as a JSON record, each checked for `t` and `type`.
+pub fn parse_lines(text: &str) -> Vec<Json> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let record = json::parse(line).unwrap_or_else(|e| panic!("bad JSON line {line:?}: {e}"));
+            assert!(record.get("t").num() >= 0.0, "no t in {line}");
+            assert!(!record.get("type").str().is_empty(), "no type in {line}");
+            record
+        })
+        .collect()
+}
+
+/// What happened to conn1's READ knote between two actions: one phase per action, named by
+/// it (`send`, `wait`, ...), holding each conn1 READ event's `data` once per delivery
+/// (a collapsed record counts `repeat` times).
+#[derive(Debug)]
+pub struct Phase {
+    pub after: String,
+    pub data: Vec<i64>,
+}
+
+/// Split the run into phases at the actions that change what the stage does (everything but
+/// `wait`), and collect conn1's READ deliveries in each.
+pub fn conn1_phases(records: &[Json]) -> Vec<Phase> {
+    let mut phases = vec![Phase {
+        after: "start".to_string(),
+        data: Vec::new(),
+    }];
+    for r in records {
+        match r.get("type").str() {
+            "action" if r.get("action").str() != "wait" => phases.push(Phase {
+                after: r.get("action").str().to_string(),
+                data: Vec::new(),
+            }),
+            "kevent" => {
+                let repeat = r.get("repeat").num() as usize;
+                for e in r.get("events").arr() {
+                    if e.get("label").str() == "conn1" && e.get("filter").str() == "READ" {
+                        let phase = phases.last_mut().expect("a phase");
+                        for _ in 0..repeat {
+                            phase.data.push(e.get("data").num() as i64);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    phases
+}
+
+/// The states conn1's READ knote was listed in, in order, across all `knotes` records.
+pub fn conn1_knote_states(records: &[Json]) -> Vec<String> {
+    records
+        .iter()
+        .filter(|r| r.get("type").str() == "knotes")
+        .filter_map(|r| {
+            r.get("knotes")
+                .arr()
+                .iter()
+                .find(|k| k.get("label").str() == "conn1" && k.get("filter").str() == "READ")
+                .map(|k| k.get("state").str().to_string())
+        })
+        .collect()
+}
+
+/// The one `summary` record (it must be the last record).
+pub fn summary(records: &[Json]) -> &Json {
+    let last = records.last().expect("some records");
+    assert_eq!(last.get("type").str(), "summary", "the last record is the summary");
+    last
+}

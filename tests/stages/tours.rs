@@ -1,0 +1,178 @@
+//! Each stage's default tour, run as a facilitator would with `--json`, asserting the one
+//! thing the stage is there to show.
+
+use super::run::{conn1_knote_states, conn1_phases, run_json, summary, Phase};
+
+/// Finds the phase that began with the n-th action of this name (0-based).
+fn phase<'a>(phases: &'a [Phase], action: &str, nth: usize) -> &'a Phase {
+    phases
+        .iter()
+        .filter(|p| p.after == action)
+        .nth(nth)
+        .unwrap_or_else(|| panic!("no phase after {action} #{nth} in {phases:?}"))
+}
+
+/// The summary's `by_label` count for conn1's READ knote.
+fn summary_conn1(records: &[super::json::Json]) -> f64 {
+    let s = summary(records);
+    let n = s.get("by_label").get("conn1 READ");
+    if n.is_null() {
+        0.0
+    } else {
+        n.num()
+    }
+}
+
+/// A person runs `lab flood`: the client sends "hello" and the server does not read, so
+/// level-triggered EVFILT_READ reports conn1 with data=5 on every kevent call — many events,
+/// not one. After `read`, the flood stops: no more events for conn1.
+#[test]
+fn flood_reports_unread_bytes_on_every_call_until_the_server_reads() {
+    let records = run_json("flood", &[]);
+    let phases = conn1_phases(&records);
+    let before = phase(&phases, "send", 0);
+    assert!(
+        before.data.len() >= 50,
+        "a level-triggered knote floods: expected many conn1 READ events before `read`, got {}",
+        before.data.len()
+    );
+    assert!(
+        before.data.iter().all(|&d| d == 5),
+        "every flood event says 5 bytes are waiting: {:?}",
+        &before.data[..before.data.len().min(10)]
+    );
+    let after = phase(&phases, "read", 0);
+    assert!(
+        after.data.is_empty(),
+        "after `read` nothing is unread, so nothing is reported: {:?}",
+        after.data
+    );
+    // The summary counts every event exactly, collapsed or not.
+    let total: usize = phases.iter().map(|p| p.data.len()).sum();
+    assert_eq!(summary_conn1(&records) as usize, total);
+    let s = summary(&records);
+    let calls: f64 = records
+        .iter()
+        .filter(|r| r.get("type").str() == "kevent")
+        .map(|r| r.get("repeat").num())
+        .sum();
+    assert_eq!(s.get("kevent_calls").num(), calls, "summary counts every call");
+}
+
+/// A person runs `lab oneshot`: the first "hello" gives exactly one event (data=5); "again"
+/// gives none, because EV_ONESHOT deleted the knote at delivery (the knote table says
+/// `deleted`); `rearm` adds it again and exactly one event reports all 10 unread bytes.
+#[test]
+fn oneshot_fires_once_then_the_knote_is_deleted_until_rearmed() {
+    let records = run_json("oneshot", &[]);
+    let phases = conn1_phases(&records);
+    assert_eq!(phase(&phases, "send", 0).data, vec![5], "one event for hello");
+    assert_eq!(
+        phase(&phases, "send", 1).data,
+        Vec::<i64>::new(),
+        "no event for again: the knote is gone"
+    );
+    assert_eq!(phase(&phases, "rearm", 0).data, vec![10], "one event after rearm");
+    let states = conn1_knote_states(&records);
+    assert_eq!(
+        states.first().map(String::as_str),
+        Some("enabled"),
+        "conn1's knote starts enabled: {states:?}"
+    );
+    assert_eq!(
+        states.get(1).map(String::as_str),
+        Some("deleted"),
+        "after the first event conn1's knote is listed as deleted: {states:?}"
+    );
+    assert!(!states.iter().any(|s| s == "disabled"), "{states:?}");
+    assert_eq!(summary_conn1(&records), 2.0);
+}
+
+/// A person runs `lab dispatch`: the same counts as oneshot — one event, none, one after
+/// `rearm` — but EV_DISPATCH only disabled the knote: the table says `disabled`, never
+/// `deleted`, and `rearm` is an EV_ENABLE.
+#[test]
+fn dispatch_fires_once_then_the_knote_is_disabled_until_enabled() {
+    let records = run_json("dispatch", &[]);
+    let phases = conn1_phases(&records);
+    assert_eq!(phase(&phases, "send", 0).data, vec![5]);
+    assert_eq!(phase(&phases, "send", 1).data, Vec::<i64>::new());
+    assert_eq!(phase(&phases, "rearm", 0).data, vec![10]);
+    let states = conn1_knote_states(&records);
+    assert_eq!(
+        states.get(1).map(String::as_str),
+        Some("disabled"),
+        "after the first event conn1's knote is disabled: {states:?}"
+    );
+    assert!(!states.iter().any(|s| s == "deleted"), "never deleted: {states:?}");
+    let rearm_change = records
+        .iter()
+        .filter(|r| r.get("type").str() == "kevent")
+        .flat_map(|r| r.get("changes").arr().to_vec())
+        .filter(|c| c.get("label").str() == "conn1")
+        .map(|c| {
+            c.get("flags")
+                .arr()
+                .iter()
+                .map(|f| f.str().to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(
+        rearm_change,
+        vec![vec!["ADD".to_string(), "DISPATCH".to_string()], vec!["ENABLE".to_string()]],
+        "conn1 is added with ADD|DISPATCH and re-armed with ENABLE"
+    );
+}
+
+/// A person runs `lab clear`: "abc" gives one event (data=3); "def" one more (data=6, old
+/// and new bytes); `read 2` gives none (a partial read does not re-trigger EV_CLEAR); "g"
+/// gives one (data=5: the 4 left plus the new one).
+#[test]
+fn clear_fires_once_per_arrival_of_new_bytes() {
+    let records = run_json("clear", &[]);
+    let phases = conn1_phases(&records);
+    assert_eq!(phase(&phases, "send", 0).data, vec![3], "abc");
+    assert_eq!(phase(&phases, "send", 1).data, vec![6], "def");
+    assert_eq!(phase(&phases, "read", 0).data, Vec::<i64>::new(), "read 2");
+    assert_eq!(phase(&phases, "send", 2).data, vec![5], "g");
+}
+
+/// The start record names the stage, the backend and the address actually bound (port 0 is
+/// replaced by the port the OS chose).
+#[test]
+fn the_start_record_names_stage_backend_and_bound_address() {
+    let records = run_json("clear", &["--script", "wait 1"]);
+    let start = &records[0];
+    assert_eq!(start.get("type").str(), "start");
+    assert_eq!(start.get("stage").str(), "clear");
+    assert!(["native", "emulated"].contains(&start.get("backend").str()));
+    let addr = start.get("addr").str();
+    let port: u16 = addr
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("addr {addr:?} ends with a port"));
+    assert_ne!(port, 0, "the bound port, not 0");
+}
+
+/// A person scripts two connections: `connect` opens conn2 and makes it current, `use 1`
+/// goes back. Bytes sent on conn2 are reported for conn2 only.
+#[test]
+fn connect_and_use_choose_the_connection() {
+    let records = run_json(
+        "oneshot",
+        &["--script", "connect; send ab; wait 200; use 1; send xyz; wait 200"],
+    );
+    let events: Vec<(String, i64)> = records
+        .iter()
+        .filter(|r| r.get("type").str() == "kevent")
+        .flat_map(|r| r.get("events").arr().to_vec())
+        .filter(|e| e.get("label").str().starts_with("conn"))
+        .map(|e| (e.get("label").str().to_string(), e.get("data").num() as i64))
+        .collect();
+    assert_eq!(
+        events,
+        vec![("conn2".to_string(), 2), ("conn1".to_string(), 3)]
+    );
+}

@@ -25,6 +25,15 @@ impl Lesson {
             .map(str::trim)
             .unwrap_or(self.name)
     }
+
+    /// The title without its `Lesson N: ` prefix, for the list (which shows the number).
+    pub fn short_title(&self) -> &'static str {
+        let title = self.title();
+        match title.split_once(": ") {
+            Some((prefix, rest)) if prefix.starts_with("Lesson ") => rest,
+            _ => title,
+        }
+    }
 }
 
 macro_rules! lesson {

@@ -34,17 +34,20 @@ pub fn list(args: &LessonsArgs) -> crate::Result<()> {
         "kqueue-lab workshop: {finished} of {} lessons done\n\n",
         catalog::LESSONS.len()
     ));
+
+    let color = crate::term::use_color(crate::cli::ColorChoice::Auto);
     for lesson in &catalog::LESSONS {
-        let mark = if done.iter().any(|d| d == lesson.name) {
-            "✓"
-        } else {
-            " "
+        let done = done.iter().any(|d| d == lesson.name);
+        let mark = match (done, color) {
+            (true, true) => "\x1b[32m✓\x1b[0m",
+            (true, false) => "✓",
+            (false, _) => " ",
         };
         out.push_str(&format!(
             " {mark} {:>2}  {:<12} {}\n",
             lesson.number,
             lesson.name,
-            lesson.title()
+            lesson.short_title(),
         ));
     }
     out.push('\n');
@@ -52,9 +55,13 @@ pub fn list(args: &LessonsArgs) -> crate::Result<()> {
         .iter()
         .find(|l| !done.iter().any(|d| d == l.name))
     {
+        Some(next) if next.done_by.starts_with("lab lesson") => out.push_str(&format!(
+            "next: lab lesson {} ({}); it is marked done once you have read it\n",
+            next.number, next.name
+        )),
         Some(next) => out.push_str(&format!(
-            "next: lab lesson {}   (marked done by `{}` run to its end)\n",
-            next.number, next.done_by
+            "next: lab lesson {} ({}); it is marked done when `{}` runs to its end\n",
+            next.number, next.name, next.done_by
         )),
         None => out.push_str("All done. `lab lessons --reset` starts again.\n"),
     }
@@ -108,6 +115,19 @@ pub fn stage_finished(name: &str) {
     if let Err(err) = progress::mark_done(name) {
         eprintln!("lab: warning: progress not saved: {err}");
     }
+}
+
+/// Mark the lesson a `lab server` run to its end completes: the bug hunt with
+/// `--as-published`, the epoll lesson with `--backend epoll`, otherwise the server lesson.
+pub fn server_finished(args: &crate::cli::ServerArgs) {
+    let lesson = if args.as_published {
+        "bug-hunt"
+    } else if args.backend == crate::cli::ServerBackend::Epoll {
+        "epoll"
+    } else {
+        "server"
+    };
+    stage_finished(lesson);
 }
 
 /// Wrap to the terminal, within reason; 80 columns when piped.

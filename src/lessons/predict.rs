@@ -27,21 +27,38 @@ pub struct Question {
     pub stage: &'static str,
     /// What is asked, in the lesson's words.
     pub ask: &'static str,
-    /// The `by_label` key whose count answers the question.
+    /// What is counted, in words for the verdict (`conn1 READ events`).
     pub counted: &'static str,
+    /// Where the answer is in the run's summary.
+    count: fn(&Summary) -> u64,
     grading: Grading,
     /// Why the trace shows what it shows.
     pub explain: &'static str,
 }
 
-/// The questions, one per flag stage, as the lessons pose them.
-pub const QUESTIONS: [Question; 4] = [
+/// Events delivered for conn1's READ knote.
+fn conn1_read(summary: &Summary) -> u64 {
+    summary
+        .by_label
+        .iter()
+        .find(|(label, _)| label == "conn1 READ")
+        .map_or(0, |(_, n)| *n)
+}
+
+/// Messages the server echoed.
+fn messages(summary: &Summary) -> u64 {
+    summary.server.as_ref().map_or(0, |s| s.messages)
+}
+
+/// The questions, one per stage, as the lessons pose them.
+pub const QUESTIONS: [Question; 5] = [
     Question {
         stage: "flood",
         ask: "The built-in client sends \"hello\" once, and the server does not read it for one \
               second. How many READ events will kevent report for conn1 in that second? \
               (a number, or: many)",
-        counted: "conn1 READ",
+        counted: "conn1 READ events",
+        count: conn1_read,
         grading: Grading::Band,
         explain: "Plain EV_ADD is level-triggered (B12): every kevent call re-checks the socket, \
                   and while the 5 bytes sit unread it is readable, so every call reports it \
@@ -51,7 +68,8 @@ pub const QUESTIONS: [Question; 4] = [
         stage: "oneshot",
         ask: "With EV_ONESHOT, the client sends \"hello\", then \"again\", then the server \
               re-arms once with EV_ADD. Nobody reads. How many READ events for conn1 in total?",
-        counted: "conn1 READ",
+        counted: "conn1 READ events",
+        count: conn1_read,
         grading: Grading::Exact,
         explain: "The first event deletes the knote (B15), so \"again\" arrives unseen. The \
                   re-arm (EV_ADD) makes a fresh knote; the 10 unread bytes make it fire at once, \
@@ -61,7 +79,8 @@ pub const QUESTIONS: [Question; 4] = [
         stage: "dispatch",
         ask: "With EV_DISPATCH, the client sends \"hello\", then \"again\", then the server \
               re-arms once with EV_ENABLE. Nobody reads. How many READ events for conn1 in total?",
-        counted: "conn1 READ",
+        counted: "conn1 READ events",
+        count: conn1_read,
         grading: Grading::Exact,
         explain: "The first event disables the knote (B16); it is kept but silent, so \"again\" \
                   is not reported. EV_ENABLE turns it back on, the unread bytes make it fire once \
@@ -71,11 +90,26 @@ pub const QUESTIONS: [Question; 4] = [
         stage: "clear",
         ask: "With EV_CLEAR, the client sends \"abc\", then \"def\", the server reads 2 bytes, \
               then the client sends \"g\". How many READ events for conn1 in total?",
-        counted: "conn1 READ",
+        counted: "conn1 READ events",
+        count: conn1_read,
         grading: Grading::Exact,
         explain: "EV_CLEAR reports a change of state, not a level (B14): each new arrival is one \
                   event (abc, def, g), even with older bytes unread; the partial read is not an \
                   arrival and reports nothing: 3 events.",
+    },
+    Question {
+        stage: "server",
+        ask: "The tour's three clients: the first pipelines 3 messages and hangs up at once, \
+              the second (a slow reader) pipelines 16 large ones, the third sends 1 and then \
+              goes idle until the read timeout closes it. How many messages will the server \
+              echo in total?",
+        counted: "echoed messages",
+        count: messages,
+        grading: Grading::Exact,
+        explain: "Every complete message is echoed, however its bytes arrive: 3 + 16 + 1. The \
+                  first client's hang-up comes with its data (EV_EOF with bytes still to read), \
+                  the slow reader's echoes wait in write mode (WRITE enabled, READ disabled) \
+                  until they fit, and the idle client's message is echoed before its timeout.",
     },
 ];
 
@@ -102,6 +136,34 @@ pub fn run_stage(
     tour_args.common.script = Some(default_tour.to_string());
     let summary = run(&tour_args)?;
     super::stage_finished(stage);
+    match judge(&prediction, &summary, &mut out) {
+        Ok(_) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(err) => Err(crate::error::io_context("cannot print the verdict", err)),
+    }
+}
+
+/// `lab server --predict`, for the server's hook: the same as [`run_stage`], with the server's
+/// default tour (no `--script`, built-in clients) and its own arguments.
+pub fn run_server(
+    args: &crate::cli::ServerArgs,
+    run: impl FnOnce(&crate::cli::ServerArgs) -> crate::Result<Option<Summary>>,
+) -> crate::Result<()> {
+    let mut out: Box<dyn Write> = if args.common.json {
+        Box::new(std::io::stderr())
+    } else {
+        Box::new(std::io::stdout())
+    };
+    let echo = !crate::term::stdin_is_terminal();
+    let prediction = ask("server", &mut std::io::stdin().lock(), &mut out, echo)?;
+    let mut tour_args = args.clone();
+    tour_args.common.script = None;
+    tour_args.common.external = false;
+    let summary = run(&tour_args)?;
+    super::server_finished(args);
+    let Some(summary) = summary else {
+        return Ok(());
+    };
     match judge(&prediction, &summary, &mut out) {
         Ok(_) => Ok(()),
         Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
@@ -206,17 +268,13 @@ pub fn judge(
     let Some(question) = question(prediction.stage) else {
         return Ok(None);
     };
-    let counted = summary
-        .by_label
-        .iter()
-        .find(|(label, _)| label == question.counted)
-        .map_or(0, |(_, n)| *n);
+    let counted = (question.count)(summary);
     writeln!(out)?;
     writeln!(out, "── prediction ──")?;
     let Some(answer) = prediction.answer else {
         writeln!(
             out,
-            "The trace counted {counted} {} event(s). {}",
+            "The trace counted {counted} {}. {}",
             question.counted, question.explain
         )?;
         return Ok(None);
@@ -239,7 +297,7 @@ pub fn judge(
     let verdict = if right { "Right." } else { "Not this time." };
     writeln!(
         out,
-        "{verdict} You said {yours}; the trace counted {counted_words} {} event(s).",
+        "{verdict} You said {yours}; the trace counted {counted_words} {}.",
         question.counted
     )?;
     writeln!(out, "{}", question.explain)?;

@@ -56,6 +56,7 @@ pub fn render(markdown: &str, opts: &Options) -> String {
         block: Block::Text,
         marker: String::new(),
         in_answer: false,
+        in_list: false,
     };
     out.run(markdown);
     out.out
@@ -72,6 +73,8 @@ struct Renderer {
     marker: String,
     /// Inside a shown answer: its paragraphs are set off with a bar.
     in_answer: bool,
+    /// Inside a list: indented paragraphs belong to the current item.
+    in_list: bool,
 }
 
 /// What kind of block the gathered lines belong to.
@@ -80,6 +83,8 @@ enum Block {
     Text,
     /// A list item (its marker is kept beside: `-` becomes `•`, `1.` stays).
     Item,
+    /// A later paragraph of the same list item, indented under its text.
+    Continued,
     Quote,
 }
 
@@ -90,10 +95,9 @@ impl Renderer {
         while let Some(line) = lines.next() {
             let trimmed = line.trim();
 
-            // Fenced code: verbatim, indented, never wrapped.
-            if let Some(info) = trimmed.strip_prefix("```") {
-                // The info string (`sh`, `text`) only matters to the tests.
-                let _ = info;
+            // Fenced code: verbatim, indented, never wrapped. (The info string, `sh` or
+            // `text`, only matters to the tests: `sh` lines are commands they run.)
+            if trimmed.starts_with("```") {
                 self.flush();
                 for code in lines.by_ref() {
                     if code.trim_start().starts_with("```") {
@@ -138,14 +142,14 @@ impl Renderer {
                 });
                 let summary = summary.unwrap_or_else(|| "Answer".to_string());
                 if self.opts.answers {
-                    let text = format!("▸ {summary}:");
+                    let text = format!("▸ {}", with_colon(&summary));
                     self.push_styled(&text, Style::Bold);
                     self.out.push('\n');
                     self.in_answer = true;
                 } else {
                     let hint = format!(
-                        "▸ {summary}: hidden (see it with `lab lesson {} --answers`)",
-                        self.opts.number
+                        "▸ {} (hidden: `lab lesson {} --answers` shows it)",
+                        summary, self.opts.number
                     );
                     self.emit_wrapped(&parse_inline(&hint), "", "");
                     self.out.push('\n');
@@ -213,8 +217,19 @@ impl Renderer {
                     marker.to_string()
                 };
                 self.block = Block::Item;
+                self.in_list = true;
                 self.paragraph.push(rest.to_string());
                 continue;
+            }
+            let indented = line.len() - line.trim_start().len() >= 2;
+            if self.in_list && indented && self.paragraph.is_empty() {
+                // A paragraph that continues a list item after a blank line or a code block.
+                self.block = Block::Continued;
+                self.paragraph.push(trimmed.to_string());
+                continue;
+            }
+            if !indented && !matches!(self.block, Block::Item) {
+                self.in_list = false;
             }
             if let Some(rest) = trimmed.strip_prefix('>') {
                 if !matches!(self.block, Block::Quote) {
@@ -258,6 +273,7 @@ impl Renderer {
                 self.emit_wrapped(&spans, &first, &rest)
             }
             Block::Quote => self.emit_wrapped(&spans, "  │ ", "  │ "),
+            Block::Continued => self.emit_wrapped(&spans, "    ", "    "),
         }
         true
     }
@@ -317,6 +333,7 @@ impl Renderer {
     }
 
     fn heading(&mut self, level: usize, title: &str) {
+        self.in_list = false;
         let spans = parse_inline(title);
         let plain: String = spans.iter().map(|(t, _)| t.as_str()).collect();
         if self.opts.color {
@@ -424,6 +441,15 @@ impl Renderer {
             line_has_word = true;
         }
         self.out.push('\n');
+    }
+}
+
+/// `Answer 1` → `Answer 1:`; a summary that already ends in punctuation keeps it.
+fn with_colon(summary: &str) -> String {
+    if summary.ends_with(['?', '.', ':', '!']) {
+        summary.to_string()
+    } else {
+        format!("{summary}:")
     }
 }
 

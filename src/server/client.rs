@@ -13,6 +13,7 @@
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use super::reader::{Reader, TooLarge};
@@ -50,6 +51,8 @@ pub struct Client {
     pub mode: Mode,
     /// When this client is closed if no complete message arrives before.
     pub read_deadline: Instant,
+    /// `held_bytes()` as last added to the server's `held_bytes` counter.
+    pub accounted_bytes: usize,
 }
 
 impl Client {
@@ -70,6 +73,7 @@ impl Client {
             write_end: 0,
             mode: Mode::Read,
             read_deadline,
+            accounted_bytes: 0,
         }
     }
 
@@ -118,9 +122,11 @@ impl Client {
         Ok(taken)
     }
 
-    /// Write what is pending, until it is all gone or the socket would block.
-    pub fn write(&mut self) -> io::Result<Written> {
+    /// Write what is pending, until it is all gone or the socket would block. `calls` counts
+    /// the write(2) calls made.
+    pub fn write(&mut self, calls: &AtomicU64) -> io::Result<Written> {
         while self.write_start < self.write_end {
+            calls.fetch_add(1, Ordering::Relaxed);
             match self
                 .socket
                 .write(&self.write_buf[self.write_start..self.write_end])

@@ -56,7 +56,11 @@ pub fn run(args: &ClientArgs) -> Result<()> {
                     ECHO_TIMEOUT.as_secs()
                 )))
             }
-            Err(err) => return Err(Error::runtime(format!("reading from {target} failed: {err}"))),
+            Err(err) => {
+                return Err(Error::runtime(format!(
+                    "reading from {target} failed: {err}"
+                )))
+            }
         };
         // A closed stdout (`lab client … | head -1`) is success, not an error.
         if writeln!(out, "{}", String::from_utf8_lossy(&echo)).is_err() {

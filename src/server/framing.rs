@@ -64,7 +64,10 @@ mod tests {
         let frame = encode(b"hello");
         assert_eq!(&frame[..4], &[5, 0, 0, 0]);
         let mut input = &frame[..];
-        assert_eq!(read_message(&mut input).unwrap().as_deref(), Some(&b"hello"[..]));
+        assert_eq!(
+            read_message(&mut input).unwrap().as_deref(),
+            Some(&b"hello"[..])
+        );
         assert_eq!(read_message(&mut input).unwrap(), None);
     }
 

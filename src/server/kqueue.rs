@@ -29,8 +29,8 @@ use super::poller::{OsCallCounter, Poller, Ready, Waker};
 use super::recorder::{Counters, Recorder};
 use super::token::Token;
 use crate::kq::{
-    self, Kevent, Kqueue, Timespec, EVFILT_READ, EVFILT_USER, EVFILT_WRITE, EV_ADD,
-    EV_CLEAR, EV_DISABLE, EV_ENABLE, NOTE_TRIGGER,
+    self, Kevent, Kqueue, Timespec, EVFILT_READ, EVFILT_USER, EVFILT_WRITE, EV_ADD, EV_CLEAR,
+    EV_DISABLE, EV_ENABLE, NOTE_TRIGGER,
 };
 use crate::trace::{KeventCall, LabeledKevent};
 
@@ -76,7 +76,11 @@ pub struct KQueue {
 impl KQueue {
     /// `kqueue()`, plus the EVFILT_USER knote that [`Waker`] triggers (EV_CLEAR: one wake per
     /// trigger, B24). The knote is staged like any other change.
-    pub fn new(config: KQueueConfig, counters: Arc<Counters>, rec: &mut Recorder) -> io::Result<KQueue> {
+    pub fn new(
+        config: KQueueConfig,
+        counters: Arc<Counters>,
+        rec: &mut Recorder,
+    ) -> io::Result<KQueue> {
         let kq = Kqueue::new()?;
         kq.set_recording(rec.on() && rec.os_calls);
         let mut queue = KQueue {
@@ -102,11 +106,18 @@ impl KQueue {
 
     /// Stage one change (the tutorial's `queueChange`): flush first if `change_list` is full.
     fn queue_change(&mut self, change: Kevent, label: &str, rec: &mut Recorder) -> io::Result<()> {
-        let label = if rec.on() { label.to_string() } else { String::new() };
+        let label = if rec.on() {
+            label.to_string()
+        } else {
+            String::new()
+        };
         if self.config.no_batch {
             // One kevent call per change, like one epoll_ctl per change.
             self.change_list.push(Staged { change, label });
-            return self.flush(rec, "--no-batch: this change is applied by its own kevent call");
+            return self.flush(
+                rec,
+                "--no-batch: this change is applied by its own kevent call",
+            );
         }
         if self.change_list.len() == self.config.change_list {
             self.flush(rec, "change_list full: applied early, by a kevent call with an empty eventlist that returns at once (B9)")?;
@@ -150,7 +161,15 @@ impl KQueue {
                 Counters::add(&self.counters.change_errors, 1);
                 notes.push(format!("this change failed: {}", errno_text(&err)));
             }
-            self.record_call(std::slice::from_ref(&one), 0, None, &[], started, notes, rec);
+            self.record_call(
+                std::slice::from_ref(&one),
+                0,
+                None,
+                &[],
+                started,
+                notes,
+                rec,
+            );
         }
     }
 
@@ -307,7 +326,8 @@ impl Poller for KQueue {
     fn read_mode(&mut self, fd: RawFd, token: Token, rec: &mut Recorder) -> io::Result<()> {
         let label = self.label_for_fd(fd);
         self.queue_change(
-            Kevent::new(fd as usize, EVFILT_WRITE, EV_DISABLE).with_udata(self.disable_udata(token)),
+            Kevent::new(fd as usize, EVFILT_WRITE, EV_DISABLE)
+                .with_udata(self.disable_udata(token)),
             &label,
             rec,
         )?;
@@ -382,7 +402,7 @@ impl Poller for KQueue {
             None => None,
         };
         let changes: Vec<Kevent> = self.change_list.iter().map(|s| s.change).collect();
-        if changes.len() > 1 {
+        if changes.len() > 1 && rec.on() {
             rec.call_note(format!(
                 "{} staged changes ride on this one kevent call, which then waits",
                 changes.len()
@@ -402,7 +422,15 @@ impl Poller for KQueue {
                     "this kevent failed ({}) part-way through its changes (B7)",
                     errno_text(&err)
                 );
-                self.record_call(&staged, self.event_list.len(), timeout, &[], started, vec![why], rec);
+                self.record_call(
+                    &staged,
+                    self.event_list.len(),
+                    timeout,
+                    &[],
+                    started,
+                    vec![why],
+                    rec,
+                );
                 self.apply_each_alone(staged, rec);
                 return Ok(());
             }
@@ -410,7 +438,15 @@ impl Poller for KQueue {
         };
         let staged = std::mem::take(&mut self.change_list);
         let events: Vec<Kevent> = self.event_list[..n].to_vec();
-        self.record_call(&staged, self.event_list.len(), timeout, &events, started, Vec::new(), rec);
+        self.record_call(
+            &staged,
+            self.event_list.len(),
+            timeout,
+            &events,
+            started,
+            Vec::new(),
+            rec,
+        );
         // Keep the allocation for the next batch.
         self.change_list = staged;
         self.change_list.clear();

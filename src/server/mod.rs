@@ -20,6 +20,9 @@
 
 pub mod client;
 pub mod echo_client;
+/// The raw epoll twin (`--backend epoll`, Linux only).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub mod epoll;
 pub mod framing;
 pub mod kqueue;
 pub mod poller;
@@ -77,6 +80,8 @@ pub struct Config {
     pub as_published: bool,
     /// SO_SNDBUF for accepted sockets; `None` keeps the OS's (self-tuning) size.
     pub send_buffer: Option<usize>,
+    /// The event API underneath: the kqueue, or raw epoll (Linux only).
+    pub backend: ServerBackend,
 }
 
 impl Default for Config {
@@ -93,6 +98,7 @@ impl Default for Config {
             no_batch: false,
             as_published: false,
             send_buffer: None,
+            backend: ServerBackend::Kqueue,
         }
     }
 }
@@ -110,7 +116,9 @@ impl Config {
             ));
         }
         if args.buffer_size > 64 * 1024 * 1024 {
-            return Err(Error::usage("--buffer-size must be at most 67108864 (64 MiB)"));
+            return Err(Error::usage(
+                "--buffer-size must be at most 67108864 (64 MiB)",
+            ));
         }
         if args.changelist == 0 || args.eventlist == 0 {
             return Err(Error::usage(
@@ -141,6 +149,7 @@ impl Config {
                 None if tour => Some(TOUR_SEND_BUFFER),
                 None => None,
             },
+            backend: args.backend,
         })
     }
 
@@ -157,9 +166,7 @@ impl Config {
     pub fn bind(&self) -> Result<TcpListener> {
         let addrs: Vec<SocketAddr> = (self.host.as_str(), self.port)
             .to_socket_addrs()
-            .map_err(|err| {
-                Error::usage(format!("--host {}: not an address ({err})", self.host))
-            })?
+            .map_err(|err| Error::usage(format!("--host {}: not an address ({err})", self.host)))?
             .collect();
         TcpListener::bind(&addrs[..]).map_err(|err| match err.kind() {
             io::ErrorKind::AddrInUse => Error::runtime(format!(
@@ -182,14 +189,20 @@ impl Config {
     }
 }
 
-/// `lab server`.
+/// `lab server`. With `--predict` the lessons ask their question first and grade the tour's
+/// summary after; a run to its end marks the lesson done.
 pub fn run(args: &ServerArgs) -> Result<()> {
-    if args.backend == ServerBackend::Epoll {
-        return Err(Error::usage(
-            "--backend epoll is not available in this build yet: run `lab server` with the \
-             default --backend kqueue",
-        ));
+    if args.predict {
+        return crate::lessons::predict::run_server(args, run_traced);
     }
+    run_traced(args)?;
+    crate::lessons::server_finished(args);
+    Ok(())
+}
+
+/// Run the server with its trace; the summary it ended with (`None` if the output went away).
+pub fn run_traced(args: &ServerArgs) -> Result<Option<crate::trace::Summary>> {
+    check_backend(args.backend)?;
     let script = match &args.common.script {
         Some(text) => Some(tour::parse_script(text, args.common.external)?),
         None => None,
@@ -220,11 +233,15 @@ pub fn run(args: &ServerArgs) -> Result<()> {
         addr: addr.to_string(),
     });
     let counters = Arc::new(Counters::default());
-    let mut rec = Recorder::new(Some(tracer), !args.common.hide_os_calls, Arc::clone(&counters));
-    intro_notes(&config, args, tour, clients, &mut rec);
+    let mut rec = Recorder::new(
+        Some(tracer),
+        !args.common.hide_os_calls,
+        Arc::clone(&counters),
+    );
+    intro_notes(&config, args, addr, tour, clients, &mut rec);
 
     let stop = Arc::new(AtomicBool::new(false));
-    let poller = KQueue::new(config.kqueue_config(), Arc::clone(&counters), &mut rec)
+    let poller = new_poller(&config, Arc::clone(&counters), &mut rec)
         .map_err(|err| kqueue_error("kqueue()", err))?;
     let mut server = server::Server::new(config.clone(), poller, rec, listener, Arc::clone(&stop))
         .map_err(|err| crate::error::io_context("setting up the listener", err))?;
@@ -273,8 +290,38 @@ pub fn run(args: &ServerArgs) -> Result<()> {
     let os_calls = server.poller.os_call_counter().get();
     let stats = counters.snapshot(os_calls);
     let server::Server { rec, .. } = server;
-    rec.finish(&stats);
-    outcome.map_err(|err| kqueue_error("kevent", err))
+    let summary = rec.finish(&stats);
+    outcome.map_err(|err| kqueue_error("kevent", err))?;
+    Ok(summary)
+}
+
+/// `--backend epoll` needs Linux's epoll: elsewhere it is a usage error (exit 2).
+pub fn check_backend(backend: ServerBackend) -> Result<()> {
+    if backend == ServerBackend::Epoll && !cfg!(any(target_os = "linux", target_os = "android")) {
+        return Err(Error::usage("--backend epoll needs Linux"));
+    }
+    Ok(())
+}
+
+/// The event API the config asks for, behind the [`Poller`] seam.
+fn new_poller(
+    config: &Config,
+    counters: Arc<Counters>,
+    rec: &mut Recorder,
+) -> io::Result<Box<dyn Poller>> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if config.backend == ServerBackend::Epoll {
+        return Ok(Box::new(epoll::Epoll::new(
+            config.event_list,
+            counters,
+            rec,
+        )?));
+    }
+    Ok(Box::new(KQueue::new(
+        config.kqueue_config(),
+        counters,
+        rec,
+    )?))
 }
 
 /// The tour or script is over: stop the loop.
@@ -294,7 +341,14 @@ fn kqueue_error(what: &str, err: io::Error) -> Error {
 }
 
 /// What the trace says before the first kevent call.
-fn intro_notes(config: &Config, args: &ServerArgs, tour: bool, clients: usize, rec: &mut Recorder) {
+fn intro_notes(
+    config: &Config,
+    args: &ServerArgs,
+    addr: SocketAddr,
+    tour: bool,
+    clients: usize,
+    rec: &mut Recorder,
+) {
     if !rec.on() {
         return;
     }
@@ -305,7 +359,9 @@ fn intro_notes(config: &Config, args: &ServerArgs, tour: bool, clients: usize, r
         config.change_list, config.event_list, config.max_clients, config.buffer_size
     ));
     if config.no_batch {
-        rec.note("--no-batch: every change is applied by its own kevent call, like one epoll_ctl each");
+        rec.note(
+            "--no-batch: every change is applied by its own kevent call, like one epoll_ctl each",
+        );
     }
     if config.as_published {
         rec.note(
@@ -330,9 +386,14 @@ fn intro_notes(config: &Config, args: &ServerArgs, tour: bool, clients: usize, r
         }
         rec.note(tour::describe(clients));
     } else if args.common.external {
+        let until = if args.common.script.is_some() {
+            "until the script ends"
+        } else {
+            "until Ctrl-C"
+        };
         rec.note(format!(
-            "serving real clients until Ctrl-C: try `lab client --port {} hello world`",
-            args.common.port
+            "serving real clients {until}: try `lab client --port {} hello world`",
+            addr.port()
         ));
     }
 }
@@ -408,6 +469,7 @@ impl Drop for ServerHandle {
 /// Start a server on `config` in a new thread, without a trace. Binds before returning, so
 /// `handle.addr()` is ready for clients.
 pub fn spawn(config: Config) -> Result<ServerHandle> {
+    check_backend(config.backend)?;
     let listener = config.bind()?;
     let addr = listener
         .local_addr()
@@ -423,7 +485,7 @@ pub fn spawn(config: Config) -> Result<ServerHandle> {
             .spawn(move || -> io::Result<()> {
                 // Built in this thread: the recorder and the queue stay here.
                 let mut rec = Recorder::new(None, false, Arc::clone(&counters));
-                let setup = KQueue::new(config.kqueue_config(), Arc::clone(&counters), &mut rec)
+                let setup = new_poller(&config, Arc::clone(&counters), &mut rec)
                     .and_then(|poller| {
                         server::Server::new(config, poller, rec, listener, Arc::clone(&stop))
                     })

@@ -111,3 +111,52 @@ pub trait Poller {
     /// A handle that reads the system-call totals of the API underneath from any thread.
     fn os_call_counter(&self) -> OsCallCounter;
 }
+
+/// A boxed poller is a poller, so the server can pick its event API at run time
+/// (`--backend kqueue|epoll`, see `new_poller` in `mod.rs`). Added for `lab bench`.
+impl<P: Poller + ?Sized> Poller for Box<P> {
+    fn add_listener(&mut self, fd: RawFd, rec: &mut Recorder) -> io::Result<()> {
+        (**self).add_listener(fd, rec)
+    }
+    fn watch_interrupts(&mut self, fd: RawFd, rec: &mut Recorder) -> io::Result<()> {
+        (**self).watch_interrupts(fd, rec)
+    }
+    fn remove_listener(&mut self, fd: RawFd, rec: &mut Recorder) -> io::Result<()> {
+        (**self).remove_listener(fd, rec)
+    }
+    fn enable_listener(&mut self, fd: RawFd, rec: &mut Recorder) -> io::Result<()> {
+        (**self).enable_listener(fd, rec)
+    }
+    fn new_client(
+        &mut self,
+        fd: RawFd,
+        token: Token,
+        label: &str,
+        rec: &mut Recorder,
+    ) -> io::Result<()> {
+        (**self).new_client(fd, token, label, rec)
+    }
+    fn read_mode(&mut self, fd: RawFd, token: Token, rec: &mut Recorder) -> io::Result<()> {
+        (**self).read_mode(fd, token, rec)
+    }
+    fn write_mode(&mut self, fd: RawFd, token: Token, rec: &mut Recorder) -> io::Result<()> {
+        (**self).write_mode(fd, token, rec)
+    }
+    fn forget_client(&mut self, fd: RawFd, label: &str, rec: &mut Recorder) {
+        (**self).forget_client(fd, label, rec)
+    }
+    fn wait(
+        &mut self,
+        timeout: Option<Duration>,
+        ready: &mut Vec<Ready>,
+        rec: &mut Recorder,
+    ) -> io::Result<()> {
+        (**self).wait(timeout, ready, rec)
+    }
+    fn waker(&self) -> io::Result<Waker> {
+        (**self).waker()
+    }
+    fn os_call_counter(&self) -> OsCallCounter {
+        (**self).os_call_counter()
+    }
+}

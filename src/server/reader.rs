@@ -78,7 +78,7 @@ impl Reader {
     /// `Ok(0)` is end of file, unless there was no room to read into (the caller must take frames
     /// first; [`next_frame`](Self::next_frame) returning `None` guarantees room).
     pub fn read_from(&mut self, source: &mut impl Read, limit: usize) -> io::Result<usize> {
-        let end = self.buf.len().min(self.pos + limit.max(1));
+        let end = self.buf.len().min(self.pos.saturating_add(limit.max(1)));
         if end == self.pos {
             return Ok(0);
         }

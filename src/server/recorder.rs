@@ -32,6 +32,11 @@ pub struct Counters {
     pub held_bytes: AtomicU64,
     /// Times a client went to write mode.
     pub write_mode_flips: AtomicU64,
+    /// read(2) and write(2) calls the server made on client sockets.
+    pub reads: AtomicU64,
+    pub writes: AtomicU64,
+    /// Closes by reason, in `CloseReason` order: eof, timeout, too_large, reset, error.
+    pub closed_by: [AtomicU64; 5],
 }
 
 impl Counters {
@@ -59,6 +64,13 @@ impl Counters {
             max_held_bytes: get(&self.max_held_bytes),
             held_bytes: get(&self.held_bytes),
             write_mode_flips: get(&self.write_mode_flips),
+            reads: get(&self.reads),
+            writes: get(&self.writes),
+            closed_eof: get(&self.closed_by[0]),
+            closed_timeout: get(&self.closed_by[1]),
+            closed_too_large: get(&self.closed_by[2]),
+            closed_reset: get(&self.closed_by[3]),
+            closed_error: get(&self.closed_by[4]),
             os_calls,
         }
     }
@@ -84,11 +96,26 @@ pub struct Stats {
     pub max_held_bytes: u64,
     pub held_bytes: u64,
     pub write_mode_flips: u64,
+    /// read(2) and write(2) calls on client sockets.
+    pub reads: u64,
+    pub writes: u64,
+    pub closed_eof: u64,
+    pub closed_timeout: u64,
+    pub closed_too_large: u64,
+    pub closed_reset: u64,
+    pub closed_error: u64,
     /// The system calls the kqueue made underneath (epoll_wait, epoll_ctl, ioctl... on Linux).
     pub os_calls: OsCallCounts,
 }
 
 impl Stats {
+    /// Every system call the loop made on client sockets and under its kevent calls, per echoed
+    /// message (accept, setsockopt and close are not counted).
+    pub fn syscalls_per_message(&self) -> f64 {
+        let total = self.reads + self.writes + self.os_calls.total();
+        total as f64 / self.messages.max(1) as f64
+    }
+
     /// Mean changes applied per kevent call.
     pub fn changes_per_call(&self) -> f64 {
         if self.kevent_calls == 0 {
@@ -172,6 +199,14 @@ impl Recorder {
     }
 
     pub fn closed(&mut self, conn: usize, reason: CloseReason) {
+        let slot = match reason {
+            CloseReason::Eof => 0,
+            CloseReason::Timeout => 1,
+            CloseReason::TooLarge => 2,
+            CloseReason::Reset => 3,
+            CloseReason::Error => 4,
+        };
+        Counters::add(&self.counters.closed_by[slot], 1);
         if self.on() {
             self.emit(Record::Client {
                 event: "closed".into(),

@@ -67,6 +67,8 @@ pub struct Server<P: Poller> {
     accepted: usize,
     /// Which client headed the timeout list when the last kevent timeout was explained.
     explained_head: Option<Token>,
+    /// Whether the trace last explained a NULL timeout (nobody has a deadline).
+    explained_no_deadline: bool,
     stop: Arc<AtomicBool>,
     ready: Vec<Ready>,
 }
@@ -93,6 +95,7 @@ impl<P: Poller> Server<P> {
             connected: 0,
             accepted: 0,
             explained_head: None,
+            explained_no_deadline: false,
             stop,
             ready: Vec::new(),
         })
@@ -158,8 +161,9 @@ impl<P: Poller> Server<P> {
             } else {
                 "its client has closed: the token's generation no longer matches, ignored"
             };
-            self.rec
-                .note(format!("{filter} event with a stale udata ({token}): {what}"));
+            self.rec.note(format!(
+                "{filter} event with a stale udata ({token}): {what}"
+            ));
         }
         false
     }
@@ -228,7 +232,10 @@ impl<P: Poller> Server<P> {
             }
             self.close_client(token, CloseReason::Timeout);
         }
-        if next.is_none() && self.explained_head.is_some() {
+        if next.is_some() {
+            self.explained_no_deadline = false;
+        } else if !self.explained_no_deadline {
+            self.explained_no_deadline = true;
             self.explained_head = None;
             if !self.config.as_published {
                 self.rec.call_note(
@@ -362,7 +369,8 @@ impl<P: Poller> Server<P> {
     fn disable_listener(&mut self) {
         let fd = self.listener.as_raw_fd();
         if let Err(err) = self.poller.remove_listener(fd, &mut self.rec) {
-            self.rec.note(format!("could not disable the listener: {err}"));
+            self.rec
+                .note(format!("could not disable the listener: {err}"));
             return;
         }
         self.listener_enabled = false;
@@ -400,8 +408,9 @@ impl<P: Poller> Server<P> {
             self.explained_head = None;
         }
         let label = client.label();
-        self.poller.forget_client(client.fd(), &label, &mut self.rec);
-        Counters::sub(&self.rec.counters.held_bytes, client.held_bytes() as u64);
+        self.poller
+            .forget_client(client.fd(), &label, &mut self.rec);
+        Counters::sub(&self.rec.counters.held_bytes, client.accounted_bytes as u64);
         let conn = client.conn;
         drop(client); // close(2)
         Counters::add(&self.rec.counters.closed, 1);
@@ -458,13 +467,12 @@ impl<P: Poller> Server<P> {
             };
             unknown = false;
             let mut socket = &client.socket;
-            let before = client.held_bytes();
+            Counters::add(&self.rec.counters.reads, 1);
             match client.reader.read_from(&mut socket, limit) {
                 Ok(0) => return self.close_client(token, CloseReason::Eof),
                 Ok(n) => {
                     remaining = remaining.saturating_sub(n);
-                    let held = client.held_bytes();
-                    self.account_held(before, held);
+                    account_held(&self.rec.counters, client);
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {
@@ -496,20 +504,16 @@ impl<P: Poller> Server<P> {
         let Some(client) = self.clients.get_mut(token) else {
             return;
         };
-        let before = client.held_bytes();
-        match client.write() {
+        let written = client.write(&self.rec.counters.writes);
+        account_held(&self.rec.counters, client);
+        match written {
             Ok(Written::All) => {
-                let held = client.held_bytes();
-                self.account_held(before, held);
                 if self.config.as_published {
                     self.published_read_mode(token);
                 }
                 self.serve(token);
             }
-            Ok(Written::Partly) => {
-                let held = client.held_bytes();
-                self.account_held(before, held);
-            }
+            Ok(Written::Partly) => {}
             Err(err) => self.close_client(token, close_reason(&err)),
         }
     }
@@ -523,7 +527,6 @@ impl<P: Poller> Server<P> {
             let Some(client) = self.clients.get_mut(token) else {
                 return Served::Closed;
             };
-            let before = client.held_bytes();
             let taken = match client.take_messages() {
                 Ok(taken) => taken,
                 Err(too_large) => {
@@ -546,10 +549,10 @@ impl<P: Poller> Server<P> {
             if client.to_write() == 0 {
                 break;
             }
-            match client.write() {
+            let written = client.write(&self.rec.counters.writes);
+            account_held(&self.rec.counters, client);
+            match written {
                 Ok(Written::All) => {
-                    let held = client.held_bytes();
-                    self.account_held(before, held);
                     if self.config.as_published {
                         // As published, every completed write calls readMode: two changes
                         // staged even when the client is already in read mode.
@@ -557,8 +560,6 @@ impl<P: Poller> Server<P> {
                     }
                 }
                 Ok(Written::Partly) => {
-                    let held = client.held_bytes();
-                    self.account_held(before, held);
                     self.write_mode(token);
                     return Served::Pending;
                 }
@@ -578,7 +579,8 @@ impl<P: Poller> Server<P> {
             let fd = client.fd();
             let label = client.label();
             if let Err(err) = self.poller.read_mode(fd, token, &mut self.rec) {
-                self.rec.note(format!("{label}: could not stage read mode: {err}"));
+                self.rec
+                    .note(format!("{label}: could not stage read mode: {err}"));
             } else if self.rec.on() {
                 self.rec.note(format!(
                     "{label}: echo finished, back to read mode (WRITE disabled, READ enabled)"
@@ -594,7 +596,10 @@ impl<P: Poller> Server<P> {
         let Some(client) = self.clients.get_mut(token) else {
             return;
         };
-        let more_buffered = client.reader.peek_frame_len().is_some_and(|len| len <= client.reader.buffered());
+        let more_buffered = client
+            .reader
+            .peek_frame_len()
+            .is_some_and(|len| len <= client.reader.buffered());
         let pending = client.to_write();
         let fd = client.fd();
         let label = client.label();
@@ -643,19 +648,6 @@ impl<P: Poller> Server<P> {
         }
     }
 
-    /// Keep the memory counters: bytes held now, and the most one client ever held.
-    fn account_held(&mut self, before: usize, after: usize) {
-        let counters = &self.rec.counters;
-        if after >= before {
-            Counters::add(&counters.held_bytes, (after - before) as u64);
-        } else {
-            Counters::sub(&counters.held_bytes, (before - after) as u64);
-        }
-        counters
-            .max_held_bytes
-            .fetch_max(after as u64, Ordering::Relaxed);
-    }
-
     /// The server is stopping: close the clients still connected (no `client` records: they
     /// did not leave, the server did).
     pub fn close_all(&mut self) {
@@ -668,7 +660,7 @@ impl<P: Poller> Server<P> {
         }
         for token in tokens {
             if let Some(client) = self.clients.remove(token) {
-                Counters::sub(&self.rec.counters.held_bytes, client.held_bytes() as u64);
+                Counters::sub(&self.rec.counters.held_bytes, client.accounted_bytes as u64);
             }
         }
     }
@@ -676,6 +668,20 @@ impl<P: Poller> Server<P> {
     pub fn listener_fd(&self) -> RawFd {
         self.listener.as_raw_fd()
     }
+}
+
+/// Keep the memory counters: the bytes all clients hold now, and the most one client ever held.
+fn account_held(counters: &Counters, client: &mut Client) {
+    let held = client.held_bytes();
+    if held >= client.accounted_bytes {
+        Counters::add(&counters.held_bytes, (held - client.accounted_bytes) as u64);
+    } else {
+        Counters::sub(&counters.held_bytes, (client.accounted_bytes - held) as u64);
+    }
+    client.accounted_bytes = held;
+    counters
+        .max_held_bytes
+        .fetch_max(held as u64, Ordering::Relaxed);
 }
 
 /// The close reason for a failed read or write.

@@ -87,7 +87,7 @@ pub fn run_tour(addr: SocketAddr, plan: &TourPlan, stop: &AtomicBool) {
                 start.wait();
                 let Ok(stream) = connected else { return };
                 // Never hang a tour on a server that went away.
-                let _ = stream.set_read_timeout(Some(plan.read_timeout + Duration::from_secs(5)));
+                let _ = stream.set_read_timeout(Some(plan.read_timeout + Duration::from_secs(2)));
                 let _ = match role(i) {
                     Role::Echo => echo_client(stream),
                     Role::SlowReader => slow_reader(stream, plan.buffer_size),

@@ -11,7 +11,7 @@
 //! an EVFILT_USER knote (label `keys`, B24): the loop blocks in `kevent` with no timeout and
 //! wakes for a key exactly as it wakes for a socket, and the wake-up is in the trace.
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::mpsc::Receiver;
@@ -19,14 +19,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::script::{self, Action};
-use super::{Rearm, Stage};
+use super::Stage;
 use crate::cli::{CommonArgs, StageArgs};
 use crate::error::Error;
 use crate::kq::{self, Kevent, Kqueue, Timespec};
 use crate::term::{self, Key, KeyReader, TerminalGuard};
-use crate::trace::{
-    self, KeventCall, KnoteRow, KnoteState, LabeledKevent, Record, Summary, Tracer,
-};
+use crate::trace::{self, KeventCall, LabeledKevent, Record, Summary, Tracer};
+
+mod actions;
+mod knotes;
+
+use knotes::{Delivery, KnoteTable};
 
 /// Eventlist capacity: room for every knote a stage has, so one call can return a socket's
 /// event *and* a key press together.
@@ -74,7 +77,7 @@ struct Lab {
     external: bool,
     tracer: Tracer,
     /// The knote table as the lab knows it: every change applied and every delivery seen.
-    knotes: Vec<KnoteRow>,
+    knotes: KnoteTable,
     eventlist: [Kevent; NEVENTS],
     calls: u64,
     /// Idents whose flood note was already said (cleared when the server reads).
@@ -82,6 +85,8 @@ struct Lab {
     keys: Option<Receiver<Key>>,
     record_os_calls: bool,
     interactive: bool,
+    /// The key wake-up is explained once.
+    keys_noted: bool,
     quit: bool,
 }
 
@@ -145,13 +150,14 @@ pub fn run(stage: &'static Stage, args: &StageArgs) -> crate::Result<Summary> {
         current: 0,
         external: common.external,
         tracer: Tracer::new(trace::sink_for(common)),
-        knotes: Vec::new(),
+        knotes: KnoteTable::default(),
         eventlist: [Kevent::default(); NEVENTS],
         calls: 0,
         flood_noted: Vec::new(),
         keys: None,
         record_os_calls,
         interactive,
+        keys_noted: false,
         quit: false,
     };
 
@@ -176,6 +182,9 @@ pub fn run(stage: &'static Stage, args: &StageArgs) -> crate::Result<Summary> {
             let _ = lab.tracer.flush();
             return Err(e);
         }
+    }
+    if let Err(Stop::Fail(e)) = lab.syscall_note() {
+        return Err(e);
     }
     let summary = lab.tracer.summary().clone();
     match lab.tracer.finish(None) {
@@ -273,6 +282,26 @@ impl Lab {
             }
         }
         Ok(())
+    }
+
+    /// The epoll twin's bill (opening 7): what the kevent calls cost underneath.
+    fn syscall_note(&mut self) -> Step {
+        if kq::Backend::CURRENT != kq::Backend::Emulated {
+            return Ok(());
+        }
+        let c = self.kq.os_call_counts();
+        let n = trace::text::group;
+        self.note(format!(
+            "underneath {} kevent calls the emulation made {} system calls: epoll_wait {}, \
+             epoll_ctl {}, ioctl {}, getsockopt {}, other {}",
+            n(self.calls),
+            n(c.total()),
+            n(c.epoll_wait),
+            n(c.epoll_ctl),
+            n(c.ioctl),
+            n(c.getsockopt),
+            n(c.other)
+        ))
     }
 
     fn note(&mut self, text: String) -> Step {
@@ -403,7 +432,7 @@ impl Lab {
 
     fn emit_knotes(&mut self) -> Step {
         self.tracer.emit(Record::Knotes {
-            knotes: self.knotes.clone(),
+            knotes: self.knotes.rows().to_vec(),
         })?;
         Ok(())
     }
@@ -413,69 +442,59 @@ impl Lab {
     /// disabled or reset a knote).
     fn learn(&mut self, changes: &[Kevent], events: &[Kevent], notes: &mut Vec<String>) -> bool {
         let mut changed = false;
-        let failed: Vec<&Kevent> = events.iter().filter(|e| e.is_failure()).collect();
         for change in changes {
             // A change that came back as an EV_ERROR entry was not applied (B7).
-            if failed
+            let failed = events
                 .iter()
-                .any(|e| e.ident == change.ident && e.filter == change.filter)
-            {
-                continue;
+                .any(|e| e.is_failure() && e.ident == change.ident && e.filter == change.filter);
+            if !failed {
+                let label = self.label(change);
+                self.knotes.apply(change, label);
+                changed = true;
             }
-            self.apply_change(change);
-            changed = true;
         }
         for event in events {
+            let label = self.label(event);
             if event.is_error() {
                 if event.is_failure() {
                     notes.push(format!(
-                        "{} {} failed with {}: an EV_ERROR entry in the eventlist (B7)",
-                        self.label(event),
+                        "{label} {} failed with {}: an EV_ERROR entry in the eventlist (B7)",
                         kq::filter_name(event.filter),
                         kq::errno_name(event.data as i32)
                     ));
                 }
                 continue;
             }
-            let label = self.label(event);
-            let Some(row) = self.knotes.iter_mut().find(|r| {
-                r.ident == event.ident
-                    && r.filter == kq::filter_name(event.filter)
-                    && r.state != KnoteState::Deleted
-            }) else {
+            let Some(delivery) = self.knotes.deliver(event) else {
                 continue;
             };
             let is_conn = label.starts_with("conn");
-            if row.mode.iter().any(|m| m == "ONESHOT") {
-                row.state = KnoteState::Deleted; // B15: deleted at delivery
-                changed = true;
-            } else if row.mode.iter().any(|m| m == "DISPATCH") {
-                row.state = KnoteState::Disabled; // B16: disabled at delivery
-                changed = true;
-            } else if row.mode.iter().any(|m| m == "CLEAR") && is_conn {
-                changed = true; // B14: state reset at delivery
-            }
+            changed |= match delivery {
+                Delivery::Deleted | Delivery::Disabled => true,
+                Delivery::Reset => is_conn,
+                Delivery::Level => false,
+            };
             if is_conn && event.is_eof() {
+                let unread = if event.data > 0 {
+                    format!(" with {} byte(s) still unread", event.data)
+                } else {
+                    String::new()
+                };
                 notes.push(format!(
-                    "EV_EOF (B21): the client closed {label}{}; the server deletes the knote, \
-                     then closes its socket (EV_DELETE before close, B22)",
-                    if event.data > 0 {
-                        format!(" with {} byte(s) still unread", event.data)
-                    } else {
-                        String::new()
-                    }
+                    "EV_EOF (B21): the client closed {label}{unread}; the server deletes the \
+                     knote, then closes its socket (EV_DELETE before close, B22)"
                 ));
             } else if is_conn && event.filter == kq::EVFILT_READ {
-                let level = row.mode.is_empty();
+                // The stage's own words; for a level-triggered flood, once until the next read.
+                let level = delivery == Delivery::Level;
                 if !level || !self.flood_noted.contains(&event.ident) {
                     if level {
                         self.flood_noted.push(event.ident);
                     }
-                    if let Some(note) = (self.stage.delivered)(&label, event.data) {
-                        notes.push(note);
-                    }
+                    notes.extend((self.stage.delivered)(&label, event.data));
                 }
-            } else if label == "keys" {
+            } else if label == "keys" && !self.keys_noted {
+                self.keys_noted = true;
                 notes.push(
                     "the key reader thread NOTE_TRIGGERed the `keys` EVFILT_USER knote (B24): \
                      that is how a key press wakes kevent"
@@ -484,60 +503,6 @@ impl Lab {
             }
         }
         changed
-    }
-
-    /// Apply one change to the knote table as kqueue does (B2–B6, B15, B16).
-    fn apply_change(&mut self, change: &Kevent) {
-        let filter = kq::filter_name(change.filter);
-        let live = self.knotes.iter().position(|r| {
-            r.ident == change.ident && r.filter == filter && r.state != KnoteState::Deleted
-        });
-        if change.flags & kq::EV_DELETE != 0 {
-            if let Some(i) = live {
-                self.knotes[i].state = KnoteState::Deleted;
-            }
-            return;
-        }
-        match live {
-            None if change.flags & kq::EV_ADD != 0 => {
-                // A deleted knote stays listed until its ident is reused (contract).
-                self.knotes
-                    .retain(|r| !(r.ident == change.ident && r.state == KnoteState::Deleted));
-                let mode = [
-                    (kq::EV_ONESHOT, "ONESHOT"),
-                    (kq::EV_DISPATCH, "DISPATCH"),
-                    (kq::EV_CLEAR, "CLEAR"),
-                ]
-                .iter()
-                .filter(|(bit, _)| change.flags & bit != 0)
-                .map(|(_, name)| name.to_string())
-                .collect();
-                self.knotes.push(KnoteRow {
-                    ident: change.ident,
-                    label: self.label(change),
-                    filter,
-                    mode,
-                    state: if change.flags & kq::EV_DISABLE != 0 {
-                        KnoteState::Disabled
-                    } else {
-                        KnoteState::Enabled
-                    },
-                    udata: change.udata,
-                });
-            }
-            None => {}
-            Some(i) => {
-                // A modification keeps the mode chosen at creation (B3) and takes the udata (B4).
-                let row = &mut self.knotes[i];
-                row.udata = change.udata;
-                if change.flags & kq::EV_ENABLE != 0 {
-                    row.state = KnoteState::Enabled;
-                }
-                if change.flags & kq::EV_DISABLE != 0 {
-                    row.state = KnoteState::Disabled;
-                }
-            }
-        }
     }
 
     /// One turn of the event loop: collect, then handle what arrived.
@@ -626,11 +591,7 @@ impl Lab {
         else {
             return Ok(());
         };
-        let live = self
-            .knotes
-            .iter()
-            .any(|r| r.ident == fd && r.filter == "READ" && r.state != KnoteState::Deleted);
-        if live {
+        if self.knotes.is_live(fd, kq::EVFILT_READ) {
             self.kevent(
                 &[Kevent::new(fd, kq::EVFILT_READ, kq::EV_DELETE)],
                 false,
@@ -643,44 +604,7 @@ impl Lab {
         Ok(())
     }
 
-    /// Deliver the keys that woke the loop, as actions.
-    fn take_keys(&mut self) -> Step {
-        let mut keys = Vec::new();
-        if let Some(rx) = &self.keys {
-            while let Ok(key) = rx.try_recv() {
-                keys.push(key);
-            }
-        }
-        for key in keys {
-            let action = match key {
-                Key::Interrupt | Key::Char('q') => Some(Action::Quit),
-                Key::Char('c') => Some(Action::Connect),
-                Key::Char('s') => Some(Action::Send(b"ping".to_vec())),
-                Key::Char('r') => Some(Action::Read(None)),
-                Key::Char('a') => Some(Action::Rearm),
-                Key::Char('x') => Some(Action::Close),
-                Key::Char(d @ '1'..='9') => Some(Action::Use(d as usize - '0' as usize)),
-                Key::Char('k') => {
-                    self.emit_knotes()?;
-                    None
-                }
-                Key::Char(other) => {
-                    self.note(format!(
-                        "key {other:?} does nothing; the keys are in the footer"
-                    ))?;
-                    None
-                }
-            };
-            if let Some(action) = action {
-                self.perform(&action)?;
-            }
-            if self.quit {
-                break;
-            }
-        }
-        Ok(())
-    }
-
+    /// Interactive mode: the two footer lines, cut to the terminal's width so they never wrap.
     fn update_footer(&mut self) -> Step {
         if !self.interactive {
             return Ok(());
@@ -705,204 +629,5 @@ impl Lab {
         self.tracer
             .set_footer(Some(format!("{}\n{}", cut(&line1), cut(line2))))?;
         Ok(())
-    }
-
-    /// The built-in client's stream for the current connection, if it is open.
-    fn client(&mut self) -> Option<&mut TcpStream> {
-        self.clients
-            .get_mut(self.current.checked_sub(1)?)
-            .and_then(Option::as_mut)
-    }
-
-    /// Perform one action (from a script or a key).
-    fn perform(&mut self, action: &Action) -> Step {
-        let conn = (self.current > 0).then_some(self.current);
-        match action {
-            Action::Connect => {
-                if self.external {
-                    return self
-                        .note("--external: there is no built-in client to connect".to_string());
-                }
-                let stream = TcpStream::connect(self.addr).map_err(|e| {
-                    Error::runtime(format!(
-                        "the built-in client cannot connect to {}: {e}",
-                        self.addr
-                    ))
-                })?;
-                stream.set_nonblocking(true).map_err(|e| {
-                    Error::runtime(format!("cannot make the client non-blocking: {e}"))
-                })?;
-                self.clients.push(Some(stream));
-                let n = self.clients.len();
-                self.current = n;
-                self.action(action, Some(n), None)?;
-                self.update_footer()?;
-                // Let the server accept it, so that `read` and `rearm` find connN.
-                let deadline = Instant::now() + ACCEPT_DEADLINE;
-                while self.conns.len() < n && !self.quit {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        return Err(Stop::Fail(Error::runtime(format!(
-                            "the server did not accept connection {n} within {} s",
-                            ACCEPT_DEADLINE.as_secs()
-                        ))));
-                    }
-                    self.poll(Some(deadline - now))?;
-                }
-            }
-            Action::Use(n) => {
-                let exists = if self.external {
-                    *n <= self.conns.len()
-                } else {
-                    *n <= self.clients.len()
-                };
-                if !exists {
-                    return self.note(format!("there is no connection {n}; `c` opens a new one"));
-                }
-                self.current = *n;
-                self.action(action, Some(*n), None)?;
-                self.update_footer()?;
-            }
-            Action::Send(bytes) => {
-                let Some(stream) = self.client() else {
-                    return self.note("no open client connection to send on".to_string());
-                };
-                let sent = write_some(stream, bytes);
-                self.action(action, conn, Some(sent))?;
-                if sent < bytes.len() {
-                    self.note(format!(
-                        "only {sent} of {} bytes fit: the socket buffers are full because the \
-                         server does not read",
-                        bytes.len()
-                    ))?;
-                }
-            }
-            Action::Fill(count) => {
-                let Some(stream) = self.client() else {
-                    return self.note("no open client connection to fill".to_string());
-                };
-                let bytes = vec![b'x'; *count];
-                let sent = write_some(stream, &bytes);
-                self.action(action, conn, Some(sent))?;
-                if sent < *count {
-                    self.note(format!(
-                        "only {sent} of {count} bytes fit: the socket buffers are full because \
-                         the server does not read"
-                    ))?;
-                }
-            }
-            Action::Read(limit) => {
-                let Some(i) = self
-                    .current
-                    .checked_sub(1)
-                    .filter(|&i| i < self.conns.len())
-                else {
-                    return self.note("no accepted connection to read from yet".to_string());
-                };
-                let fd = self.conns[i].fd;
-                let Some(stream) = self.conns[i].stream.as_mut() else {
-                    return self.note(format!("conn{} is closed", self.current));
-                };
-                let (data, drained) = read_some(stream, *limit);
-                self.flood_noted.retain(|&x| x != fd);
-                self.action(action, conn, Some(data.len()))?;
-                let shown = String::from_utf8_lossy(&data[..data.len().min(40)]).to_string();
-                self.note(format!(
-                    "the server read {} byte{} from conn{}: {shown:?}{}",
-                    data.len(),
-                    if data.len() == 1 { "" } else { "s" },
-                    self.current,
-                    if drained {
-                        "; nothing is left unread"
-                    } else {
-                        "; bytes may still be waiting"
-                    }
-                ))?;
-            }
-            Action::Rearm => {
-                let Some(i) = self
-                    .current
-                    .checked_sub(1)
-                    .filter(|&i| i < self.conns.len())
-                else {
-                    return self.note("no accepted connection to re-arm yet".to_string());
-                };
-                let fd = self.conns[i].fd;
-                self.action(action, conn, None)?;
-                match (self.stage.rearm)(fd, fd) {
-                    Rearm::Change(change, why) => {
-                        self.note(why.to_string())?;
-                        if self.conns[i].stream.is_some() {
-                            self.kevent(&[change], false, None)?;
-                        } else {
-                            self.note(format!(
-                                "conn{} is closed: nothing to re-arm",
-                                self.current
-                            ))?;
-                        }
-                    }
-                    Rearm::NotNeeded(why) => self.note(why.to_string())?,
-                }
-            }
-            Action::Close => {
-                let Some(slot) = self
-                    .current
-                    .checked_sub(1)
-                    .and_then(|i| self.clients.get_mut(i))
-                else {
-                    return self.note("no client connection to close".to_string());
-                };
-                match slot.take() {
-                    Some(stream) => {
-                        drop(stream);
-                        self.action(action, conn, None)?;
-                    }
-                    None => return self.note(format!("conn{} is already closed", self.current)),
-                }
-            }
-            Action::Wait(ms) => {
-                self.action(action, None, None)?;
-                self.run_for(Duration::from_millis(*ms))?;
-            }
-            Action::Quit => {
-                self.action(action, None, None)?;
-                self.quit = true;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Write as much of `bytes` as the socket takes without blocking; how many went.
-fn write_some(stream: &mut TcpStream, bytes: &[u8]) -> usize {
-    let mut sent = 0;
-    while sent < bytes.len() {
-        match stream.write(&bytes[sent..]) {
-            Ok(0) => break,
-            Ok(n) => sent += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => break,
-        }
-    }
-    sent
-}
-
-/// Read up to `limit` bytes (all that is buffered when `None`) without blocking. Returns the
-/// bytes and whether the socket was found empty (a read hit WouldBlock or EOF).
-fn read_some(stream: &mut TcpStream, limit: Option<usize>) -> (Vec<u8>, bool) {
-    let mut data = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        let want = match limit {
-            Some(l) if data.len() >= l => return (data, false),
-            Some(l) => (l - data.len()).min(buf.len()),
-            None => buf.len(),
-        };
-        match stream.read(&mut buf[..want]) {
-            Ok(0) => return (data, true),
-            Ok(n) => data.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => return (data, true),
-        }
     }
 }

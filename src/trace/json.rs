@@ -351,6 +351,62 @@ mod tests {
         );
     }
 
+    /// A writer the test can read back.
+    #[derive(Clone, Default)]
+    struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_flood_is_written_as_its_first_call_then_one_record_for_the_rest() {
+        let out = Shared::default();
+        let mut tracer = crate::trace::Tracer::new(Box::new(JsonSink::new(Box::new(out.clone()))));
+        let event = LabeledKevent {
+            kevent: Kevent::new(7, kq::EVFILT_READ, 0).with_fflags_data(0, 5),
+            label: "conn1".into(),
+        };
+        let call = |n: u64| {
+            Record::Kevent(KeventCall {
+                call: n,
+                changes: vec![],
+                nevents: 8,
+                timeout_ms: Some(100),
+                events: vec![event.clone()],
+                repeat: 1,
+                blocked_s: 0.0,
+                os_calls: vec![],
+                notes: vec![],
+            })
+        };
+        tracer.emit(call(4)).unwrap();
+        let first = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            first.contains("\"call\":4") && first.contains("\"repeat\":1"),
+            "at once: {first}"
+        );
+        for n in 5..=9 {
+            tracer.emit(call(n)).unwrap();
+        }
+        let summary = tracer.finish(None).unwrap();
+        assert_eq!(summary.events, 6);
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(
+            lines[1].contains("\"call\":5") && lines[1].contains("\"repeat\":5"),
+            "{text}"
+        );
+        assert!(lines[2].contains("\"type\":\"summary\"") && lines[2].contains("\"events\":6"));
+    }
+
     #[test]
     fn strings_are_escaped() {
         let mut s = String::new();

@@ -82,15 +82,28 @@ impl TextRenderer {
                 } else {
                     format!("kqueue emulated over epoll, FreeBSD semantics ({os})")
                 };
+                let twin = if !self.show_os_calls {
+                    ""
+                } else if backend.starts_with("native") {
+                    " · ≈ the system call"
+                } else {
+                    " · ≈ what the emulation did underneath (the epoll twin)"
+                };
                 vec![
                     self.paint(Style::Bold, &format!("━━ lab {stage} ━━ {backend}")),
                     format!("   listening on {addr}"),
+                    self.paint(
+                        Style::Dim,
+                        &format!(
+                            "   legend: ▸ change in · ◂ event out{twin} · ✎ note · ↻ identical calls collapsed"
+                        ),
+                    ),
                 ]
             }
             Record::Kevent(call) => {
                 let mut lines = self.kevent_block(entry.t, call);
                 if call.repeat > 1 {
-                    lines.push(self.repeat_line(call, None));
+                    lines.push(self.repeat_line(call, None, None));
                 }
                 lines
             }
@@ -158,6 +171,11 @@ impl TextRenderer {
         let n = call.events.len() as u64;
         let outcome = if call.nevents == 0 {
             "returns at once (empty eventlist)".to_string()
+        } else if n == 0 && call.timeout_ms.is_some() && call.notes.is_empty() {
+            format!(
+                "→ 0 events: timed out after {}",
+                duration(call.blocked_s / call.repeat as f64)
+            )
         } else if n == 0 {
             format!(
                 "→ 0 events, blocked {}",
@@ -279,7 +297,14 @@ impl TextRenderer {
 
     /// The count line of a collapsed run: `↻ READ conn1 data=5 ×18,402 in 1.0 s (18,402/s)`.
     /// `now` is the time of the latest repeat while it is still growing; `None` when final.
-    pub fn repeat_line(&self, call: &KeventCall, span_s: Option<f64>) -> String {
+    /// `max_width` cuts the line to fit a terminal (a live count line is rewritten in place,
+    /// which only works if it never wraps).
+    pub fn repeat_line(
+        &self,
+        call: &KeventCall,
+        span_s: Option<f64>,
+        max_width: Option<usize>,
+    ) -> String {
         let what = if call.events.is_empty() {
             "no events".to_string()
         } else {
@@ -299,7 +324,7 @@ impl TextRenderer {
         let mut text = format!("↻ {what} ×{}", group(call.repeat));
         if let Some(span) = span_s {
             text.push_str(&format!(" in {}", seconds(span)));
-            if span > 0.05 {
+            if span >= 0.01 {
                 text.push_str(&format!(
                     " ({}/s)",
                     group((call.repeat as f64 / span).round() as u64)
@@ -307,6 +332,9 @@ impl TextRenderer {
             }
         }
         text.push_str(" (identical calls collapsed)");
+        if let Some(w) = max_width {
+            text = text.chars().take(w.saturating_sub(4)).collect();
+        }
         format!("   {}", self.paint(Style::Cyan, &text))
     }
 
@@ -390,6 +418,8 @@ fn data_words(event: &LabeledKevent) -> String {
             group(n),
             plural(n)
         )
+    } else if f == kq::EVFILT_READ && event.label == "signal" {
+        "SIGINT or SIGTERM: the signal handler wrote to this pipe (the self-pipe trick)".to_string()
     } else if f == kq::EVFILT_READ {
         if k.is_eof() {
             let err = if k.fflags != 0 {
@@ -431,7 +461,7 @@ pub fn group(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -458,8 +488,13 @@ fn duration(s: f64) -> String {
     }
 }
 
+/// A span of time for a count line: `1.0 s`, or `50 ms` under a second.
 fn seconds(s: f64) -> String {
-    format!("{s:.1} s")
+    if s < 0.9995 {
+        format!("{:.0} ms", s * 1e3)
+    } else {
+        format!("{s:.1} s")
+    }
 }
 
 /// The text sink: renders to a writer (stdout), keeps a live count for a collapsed flood, and
@@ -534,9 +569,14 @@ impl TextSink {
             buf.push_str(eol);
         }
         if let Some(footer) = &self.footer {
+            // Cut to the terminal's width now (it may have been resized): a footer line that
+            // wrapped would break the "back up to the footer" arithmetic below.
+            let width = crossterm::terminal::size()
+                .map(|(w, _)| usize::from(w).max(2))
+                .unwrap_or(usize::MAX);
             let rows = footer.lines().count();
             for (i, line) in footer.lines().enumerate() {
-                buf.push_str(line);
+                buf.extend(line.chars().take(width - 1));
                 if i + 1 < rows {
                     buf.push_str("\r\n");
                 }
@@ -562,7 +602,7 @@ impl super::Sink for TextSink {
                 let on_screen = self.count_line_shown && self.live;
                 self.count_line_shown = false;
                 if call.repeat > 1 && !on_screen {
-                    let line = self.renderer.repeat_line(call, Some(self.span));
+                    let line = self.renderer.repeat_line(call, Some(self.span), None);
                     return self.put(&[line], false);
                 }
                 return Ok(());
@@ -591,7 +631,8 @@ impl super::Sink for TextSink {
             // Not a terminal: the final count line comes with the final record.
             return Ok(());
         }
-        let line = self.renderer.repeat_line(call, Some(self.span));
+        let width = crossterm::terminal::size().map(|(w, _)| w as usize).ok();
+        let line = self.renderer.repeat_line(call, Some(self.span), width);
         let replace = self.count_line_shown;
         self.count_line_shown = true;
         self.put(&[line], replace)
@@ -691,7 +732,7 @@ mod tests {
     fn a_collapsed_flood_reads_as_one_count_line() {
         let r = TextRenderer::new(false, true);
         let c = call(vec![], vec![conn1_read(5, 0)], 18_402);
-        let line = r.repeat_line(&c, Some(1.0));
+        let line = r.repeat_line(&c, Some(1.0), None);
         assert!(
             line.contains("↻ READ conn1 data=5 ×18,402 in 1.0 s (18,402/s)"),
             "{line}"

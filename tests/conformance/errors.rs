@@ -30,7 +30,11 @@ fn b07_errors_become_entries_while_there_is_room_then_fail() {
         Kevent::new(424_242, EVFILT_USER, EV_DELETE).with_udata(33),
     ];
     let entries = kevent(&kq, &changes, 8, None);
-    assert_eq!(entries.len(), 2, "two errors, and no READ event: {entries:?}");
+    assert_eq!(
+        entries.len(),
+        2,
+        "two errors, and no READ event: {entries:?}"
+    );
     for (entry, change) in entries.iter().zip([changes[0], changes[2]]) {
         assert!(entry.is_failure());
         assert_eq!(entry.data, i64::from(libc::ENOENT));
@@ -146,7 +150,22 @@ fn b09_changes_apply_before_the_collect_and_no_room_returns_at_once() {
         .expect("kevent with no eventlist returned at once");
     waiter.join().unwrap();
     assert_eq!(result, Some(0));
-    assert!(existed, "the stale EV_ERROR bit was ignored and the add applied");
+    assert!(
+        existed,
+        "the stale EV_ERROR bit was ignored and the add applied"
+    );
+
+    // The same entry array reused as a changelist: its EV_EOF/EV_ERROR bits from the last
+    // collect are masked off (EV_SYSFLAGS), so they neither fail the change nor stick to the
+    // knote's flags.
+    let reused = Kevent::new(10, EVFILT_USER, EV_ADD | EV_CLEAR | EV_ERROR | EV_EOF)
+        .with_fflags_data(NOTE_TRIGGER, 0);
+    let delivered = kevent(&kq, &[reused], 4, None);
+    let user = delivered.iter().find(|event| event.filter == EVFILT_USER);
+    assert!(
+        user.is_some_and(|event| event.flags & (EV_ERROR | EV_EOF) == 0),
+        "{delivered:?}"
+    );
 }
 
 /// B10. A zero timeout polls (0 when nothing is ready); a positive timeout returns 0 when it
@@ -160,7 +179,10 @@ fn b10_timeouts_poll_wait_and_invalid_values_are_einval() {
 
     let mut room = [Kevent::default(); 4];
     for bad in [
-        Timespec { sec: 0, nsec: 1_000_000_000 },
+        Timespec {
+            sec: 0,
+            nsec: 1_000_000_000,
+        },
         Timespec { sec: -1, nsec: 0 },
         Timespec { sec: 0, nsec: -1 },
     ] {
@@ -170,7 +192,10 @@ fn b10_timeouts_poll_wait_and_invalid_values_are_einval() {
 
     let add = Kevent::new(5, EVFILT_USER, EV_ADD);
     let bad = Timespec { sec: -1, nsec: 0 };
-    assert_eq!(errno_of(kq.kevent(&[add], &mut room, Some(bad))), libc::EINVAL);
+    assert_eq!(
+        errno_of(kq.kevent(&[add], &mut room, Some(bad))),
+        libc::EINVAL
+    );
     let delete = kq.kevent(&[Kevent::new(5, EVFILT_USER, EV_DELETE)], &mut [], None);
     #[cfg(not(target_os = "macos"))]
     assert!(delete.is_ok(), "B10: FreeBSD applied the change first");
@@ -191,7 +216,10 @@ fn b11_a_signal_ends_the_wait_with_eintr_after_the_changes() {
         action.sa_sigaction = ignore_signal as extern "C" fn(libc::c_int) as usize;
         action.sa_flags = libc::SA_RESTART;
         libc::sigemptyset(&mut action.sa_mask);
-        assert_eq!(libc::sigaction(libc::SIGUSR2, &action, std::ptr::null_mut()), 0);
+        assert_eq!(
+            libc::sigaction(libc::SIGUSR2, &action, std::ptr::null_mut()),
+            0
+        );
     }
     let kq = std::sync::Arc::new(new_kq());
     let waiter_kq = kq.clone();

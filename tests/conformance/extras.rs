@@ -41,7 +41,11 @@ fn b23_timer_repeats_counts_expirations_and_restarts_on_re_add() {
     let fired = wait_for(&kq, "timer 8", |event| event.ident == 8);
     assert!(fired.flags & EV_ONESHOT != 0);
     let failed = kq.kevent(&[Kevent::new(8, EVFILT_TIMER, EV_DELETE)], &mut [], None);
-    assert_eq!(super::errno_of(failed), libc::ENOENT, "a one-shot timer is deleted");
+    assert_eq!(
+        super::errno_of(failed),
+        libc::ENOENT,
+        "a one-shot timer is deleted"
+    );
     apply(&kq, &[Kevent::new(7, EVFILT_TIMER, EV_DELETE)]);
 }
 
@@ -69,7 +73,10 @@ fn b24_user_event_combines_fflags_and_keeps_the_last_data() {
     apply(&kq, &[trigger(1, NOTE_FFCOPY | 0x11, 99)]);
     let events = poll(&kq, 4);
     assert_eq!(events.len(), 1);
-    assert_eq!((events[0].ident, events[0].fflags, events[0].data), (1, 0x11, 99));
+    assert_eq!(
+        (events[0].ident, events[0].fflags, events[0].data),
+        (1, 0x11, 99)
+    );
     assert!(events[0].flags & EV_CLEAR != 0);
     assert!(poll(&kq, 4).is_empty(), "EV_CLEAR resets the trigger");
 
@@ -85,7 +92,10 @@ fn b24_user_event_combines_fflags_and_keeps_the_last_data() {
     apply(&kq, &[Kevent::new(2, EVFILT_USER, EV_DELETE)]);
 
     apply(&kq, &[trigger(3, NOTE_FFNOP, 0)]);
-    assert!(poll(&kq, 4).is_empty(), "a disabled user event reports nothing");
+    assert!(
+        poll(&kq, 4).is_empty(),
+        "a disabled user event reports nothing"
+    );
 }
 
 /// B24 and §7 Threads. One thread blocks in kevent (NULL timeout) on a kqueue holding a user
@@ -132,7 +142,9 @@ fn current_thread_id() -> i64 {
 fn thread_is_sleeping(tid: i64) -> bool {
     let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap_or_default();
     // The state is the first field after the parenthesised command name.
-    stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('S'))
+    stat.rsplit(')')
+        .next()
+        .is_some_and(|rest| rest.trim_start().starts_with('S'))
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
@@ -156,7 +168,10 @@ fn b25_kqueue_fd_is_pollable_and_cannot_watch_itself() {
     let watcher = new_kq();
     let kq_fd = kq.as_raw_fd();
     apply(&kq, &[Kevent::new(1, EVFILT_USER, EV_ADD | EV_CLEAR)]);
-    apply(&watcher, &[Kevent::new(kq_fd as usize, EVFILT_READ, EV_ADD)]);
+    apply(
+        &watcher,
+        &[Kevent::new(kq_fd as usize, EVFILT_READ, EV_ADD)],
+    );
     assert!(!readable(kq_fd), "nothing pending");
     assert!(poll(&watcher, 4).is_empty());
 
@@ -164,10 +179,16 @@ fn b25_kqueue_fd_is_pollable_and_cannot_watch_itself() {
         &kq,
         &[Kevent::new(1, EVFILT_USER, 0).with_fflags_data(NOTE_TRIGGER, 0)],
     );
-    assert!(readable(kq_fd), "pending event: the kqueue fd polls readable");
+    assert!(
+        readable(kq_fd),
+        "pending event: the kqueue fd polls readable"
+    );
     let seen = poll(&watcher, 4);
     assert_eq!(seen.len(), 1);
-    assert_eq!((seen[0].ident, seen[0].filter), (kq_fd as usize, EVFILT_READ));
+    assert_eq!(
+        (seen[0].ident, seen[0].filter),
+        (kq_fd as usize, EVFILT_READ)
+    );
 
     assert_eq!(poll(&kq, 4).len(), 1);
     let own = kevent(
@@ -177,7 +198,11 @@ fn b25_kqueue_fd_is_pollable_and_cannot_watch_itself() {
         None,
     );
     assert_eq!(own.len(), 1);
-    assert_eq!(own[0].data, i64::from(libc::EINVAL), "a kqueue cannot watch itself");
+    assert_eq!(
+        own[0].data,
+        i64::from(libc::EINVAL),
+        "a kqueue cannot watch itself"
+    );
 }
 
 /// poll(2) with a zero timeout: is `fd` readable now?

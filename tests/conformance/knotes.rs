@@ -37,9 +37,15 @@ fn b01_read_and_write_knotes_are_independent_and_namespaces_do_not_collide() {
     let events = poll(&kq, 8);
     let filters: Vec<i16> = events.iter().map(|event| event.filter).collect();
     assert!(events.iter().all(|event| event.ident == fd));
-    assert!(filters.contains(&EVFILT_WRITE), "WRITE still fires: {events:?}");
+    assert!(
+        filters.contains(&EVFILT_WRITE),
+        "WRITE still fires: {events:?}"
+    );
     assert!(filters.contains(&EVFILT_USER), "USER {fd} is its own knote");
-    assert!(!filters.contains(&EVFILT_READ), "READ was deleted: {events:?}");
+    assert!(
+        !filters.contains(&EVFILT_READ),
+        "READ was deleted: {events:?}"
+    );
 
     let other = poll(&other_kq, 8);
     assert_eq!(other.len(), 1, "the other kqueue still has its READ knote");
@@ -116,12 +122,21 @@ fn b05_disabled_knote_is_kept_and_enable_delivers_the_pending_condition() {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].data, 1);
 
-    let both = kevent(&kq, &[read_change(&server, EV_ENABLE | EV_DISABLE)], 1, None);
+    let both = kevent(
+        &kq,
+        &[read_change(&server, EV_ENABLE | EV_DISABLE)],
+        1,
+        None,
+    );
     #[cfg(not(target_os = "macos"))]
     {
         assert_eq!(both.len(), 1);
         assert!(both[0].is_error());
-        assert_eq!(both[0].data, i64::from(libc::EINVAL), "B5: FreeBSD says EINVAL");
+        assert_eq!(
+            both[0].data,
+            i64::from(libc::EINVAL),
+            "B5: FreeBSD says EINVAL"
+        );
     }
     #[cfg(target_os = "macos")]
     {
@@ -195,7 +210,10 @@ fn b16_dispatch_fires_once_then_waits_for_enable() {
 
     #[cfg(not(target_os = "macos"))]
     {
-        apply(&kq, &[read_change(&server, EV_ADD | EV_DISPATCH | EV_ONESHOT)]);
+        apply(
+            &kq,
+            &[read_change(&server, EV_ADD | EV_DISPATCH | EV_ONESHOT)],
+        );
         send_all(&mut client, b"z");
         wait_for(&kq, "READ", |event| event.filter == EVFILT_READ);
         let failed = kq.kevent(&[read_change(&server, EV_DELETE)], &mut [], None);

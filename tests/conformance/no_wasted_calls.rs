@@ -1,1 +1,172 @@
-//! (being written)
+//! Item 5 of the emulation contract: the emulation over epoll wastes no system call. These
+//! tests count the Linux calls a kqueue made (`Kqueue::os_call_counts`), so they only exist
+//! where the emulation runs.
+
+use lab::kq::*;
+
+use super::{apply, ident, new_kq, poll, read_change, wait_for};
+use crate::support::{send_all, tcp_pair, wait_for_bytes};
+
+/// Runs `step` and returns how many calls of each kind it made underneath.
+fn calls_during(kq: &Kqueue, step: impl FnOnce()) -> OsCallCounts {
+    let before = kq.os_call_counts();
+    step();
+    let after = kq.os_call_counts();
+    OsCallCounts {
+        kevent: after.kevent - before.kevent,
+        epoll_wait: after.epoll_wait - before.epoll_wait,
+        epoll_ctl: after.epoll_ctl - before.epoll_ctl,
+        ioctl: after.ioctl - before.ioctl,
+        getsockopt: after.getsockopt - before.getsockopt,
+        other: after.other - before.other,
+    }
+}
+
+/// Enabling a knote that is already enabled, or disabling one that is already disabled,
+/// changes nothing epoll needs to know: zero epoll_ctl.
+#[test]
+fn enable_of_enabled_and_disable_of_disabled_cost_no_epoll_ctl() {
+    let kq = new_kq();
+    let (_client, server) = tcp_pair();
+    let fd = ident(&server);
+    apply(
+        &kq,
+        &[
+            read_change(&server, EV_ADD),
+            Kevent::new(fd, EVFILT_WRITE, EV_ADD | EV_DISABLE),
+        ],
+    );
+    let enable = calls_during(&kq, || apply(&kq, &[read_change(&server, EV_ENABLE)]));
+    assert_eq!(enable.epoll_ctl, 0, "{enable:?}");
+    let disable = calls_during(&kq, || {
+        apply(&kq, &[Kevent::new(fd, EVFILT_WRITE, EV_DISABLE)])
+    });
+    assert_eq!(disable.epoll_ctl, 0, "{disable:?}");
+}
+
+/// Re-adding a knote with the mode it already has (a common "just in case" EV_ADD) costs zero
+/// epoll_ctl.
+#[test]
+fn re_add_with_the_same_mode_costs_no_epoll_ctl() {
+    let kq = new_kq();
+    let (_client, server) = tcp_pair();
+    apply(&kq, &[read_change(&server, EV_ADD | EV_CLEAR)]);
+    let again = calls_during(&kq, || {
+        apply(&kq, &[read_change(&server, EV_ADD | EV_CLEAR)])
+    });
+    assert_eq!(again.epoll_ctl, 0, "{again:?}");
+}
+
+/// The server's classic flip, "stop reading, start writing" on one socket in one changelist,
+/// is ONE epoll_ctl MOD (IN|RDHUP → OUT), not two; the recorded call says so in words.
+#[test]
+fn read_disable_and_write_enable_in_one_call_is_one_mod() {
+    let kq = new_kq();
+    let (_client, server) = tcp_pair();
+    let fd = ident(&server);
+    apply(
+        &kq,
+        &[
+            read_change(&server, EV_ADD),
+            Kevent::new(fd, EVFILT_WRITE, EV_ADD | EV_DISABLE),
+        ],
+    );
+    kq.set_recording(true);
+    let flip = calls_during(&kq, || {
+        apply(
+            &kq,
+            &[
+                read_change(&server, EV_DISABLE),
+                Kevent::new(fd, EVFILT_WRITE, EV_ENABLE),
+            ],
+        )
+    });
+    kq.set_recording(false);
+    assert_eq!(flip.epoll_ctl, 1, "{flip:?}");
+    let calls = kq.take_os_calls();
+    let ctl: Vec<String> = calls
+        .iter()
+        .filter(|call| call.name == "epoll_ctl")
+        .map(|call| call.to_string())
+        .collect();
+    assert_eq!(ctl, vec![format!("epoll_ctl(MOD fd {fd} OUT) = 0")]);
+}
+
+/// A kevent call with no changes on a socket that has data costs exactly one epoll_wait and
+/// one ioctl (FIONREAD, for `data`), nothing else.
+#[test]
+fn collecting_a_ready_socket_costs_one_epoll_wait_and_one_fionread() {
+    let kq = new_kq();
+    let (mut client, server) = tcp_pair();
+    apply(&kq, &[read_change(&server, EV_ADD)]);
+    send_all(&mut client, b"data");
+    wait_for_bytes(&server, 4);
+    wait_for(&kq, "READ", |event| event.data == 4);
+
+    kq.set_recording(true);
+    let collect = calls_during(&kq, || assert_eq!(poll(&kq, 8).len(), 1));
+    kq.set_recording(false);
+    let expected = OsCallCounts {
+        epoll_wait: 1,
+        ioctl: 1,
+        ..OsCallCounts::default()
+    };
+    assert_eq!(collect, expected);
+    let names: Vec<&str> = kq.take_os_calls().iter().map(|call| call.name).collect();
+    assert_eq!(names, ["epoll_wait", "ioctl"]);
+}
+
+/// EV_DISPATCH's re-arm pattern: deliver (the knote is disabled), then EV_ENABLE in the next
+/// call. The emulation defers the interest change, so the disable and the re-enable cancel out:
+/// zero epoll_ctl for the whole cycle.
+#[test]
+fn dispatch_re_arm_costs_no_epoll_ctl() {
+    let kq = new_kq();
+    let (mut client, server) = tcp_pair();
+    apply(&kq, &[read_change(&server, EV_ADD | EV_DISPATCH)]);
+    send_all(&mut client, b"d");
+    wait_for_bytes(&server, 1);
+    let cycle = calls_during(&kq, || {
+        assert_eq!(poll(&kq, 8).len(), 1);
+        apply(&kq, &[read_change(&server, EV_ENABLE)]);
+        assert_eq!(poll(&kq, 8).len(), 1);
+    });
+    assert_eq!(cycle.epoll_ctl, 0, "{cycle:?}");
+}
+
+/// A facilitator turns recording on to show the epoll twin of each kevent call: the first
+/// READ knote on a socket is one fstat, one SO_ACCEPTCONN question and one epoll_ctl ADD, in
+/// words; a change naming a closed descriptor shows the failing fstat. With recording off,
+/// nothing is kept, but the calls are still counted.
+#[test]
+fn recorded_calls_read_like_strace_and_cost_nothing_when_off() {
+    let kq = new_kq();
+    let (_client, server) = tcp_pair();
+    let fd = ident(&server);
+    kq.set_recording(true);
+    apply(&kq, &[read_change(&server, EV_ADD)]);
+    let calls: Vec<String> = kq.take_os_calls().iter().map(|c| c.to_string()).collect();
+    assert_eq!(calls.len(), 3, "{calls:?}");
+    assert!(
+        calls[0].starts_with(&format!("fstat(fd {fd}) = 0")),
+        "{calls:?}"
+    );
+    assert_eq!(
+        calls[1],
+        format!("getsockopt(fd {fd}, SO_ACCEPTCONN) = 0 (0)")
+    );
+    assert_eq!(calls[2], format!("epoll_ctl(ADD fd {fd} IN|RDHUP) = 0"));
+
+    drop(server);
+    let failed = kq.kevent(&[Kevent::new(fd, EVFILT_READ, EV_DELETE)], &mut [], None);
+    assert!(failed.is_err());
+    let calls: Vec<String> = kq.take_os_calls().iter().map(|c| c.to_string()).collect();
+    if failed.unwrap_err().raw_os_error() == Some(libc::EBADF) {
+        assert_eq!(calls, [format!("fstat(fd {fd}) = -1 EBADF")]);
+    }
+
+    kq.set_recording(false);
+    let counted = calls_during(&kq, || assert!(poll(&kq, 4).is_empty()));
+    assert_eq!(counted.epoll_wait, 1);
+    assert!(kq.take_os_calls().is_empty(), "nothing recorded while off");
+}

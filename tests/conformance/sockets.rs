@@ -29,7 +29,34 @@ fn b12_level_read_repeats_until_the_bytes_are_read() {
         assert_eq!(events[0].data, 5);
     }
     assert_eq!(read_available(&mut server), b"12345");
-    assert!(poll(&kq, 8).is_empty(), "nothing left to read, nothing reported");
+    assert!(
+        poll(&kq, 8).is_empty(),
+        "nothing left to read, nothing reported"
+    );
+
+    // The same with an EV_CLEAR WRITE knote on the same socket: READ stays level (B1: each
+    // knote keeps its own mode), WRITE comes once.
+    let fd = ident(&server);
+    apply(&kq, &[Kevent::new(fd, EVFILT_WRITE, EV_ADD | EV_CLEAR)]);
+    send_all(&mut client, b"678");
+    wait_for_bytes(&server, 3);
+    let mut write_events = 0;
+    for _ in 0..3 {
+        let events = poll(&kq, 8);
+        let read = events.iter().find(|event| event.filter == EVFILT_READ);
+        assert_eq!(read.map(|event| event.data), Some(3), "{events:?}");
+        write_events += events
+            .iter()
+            .filter(|event| event.filter == EVFILT_WRITE)
+            .count();
+    }
+    assert!(write_events >= 1, "the WRITE edge was delivered");
+    assert_eq!(read_available(&mut server), b"678");
+    let events = poll(&kq, 8);
+    assert!(
+        events.iter().all(|event| event.filter != EVFILT_READ),
+        "{events:?}"
+    );
 }
 
 /// B13. Several arrivals between two collects merge into one event whose data is every unread
@@ -71,7 +98,9 @@ fn b14_clear_fires_again_on_new_data_not_on_partial_read() {
     assert!(poll(&kq, 8).is_empty(), "a partial read is not an edge");
 
     send_all(&mut client, b"c");
-    let again = wait_for(&kq, "READ after new data", |event| event.filter == EVFILT_READ);
+    let again = wait_for(&kq, "READ after new data", |event| {
+        event.filter == EVFILT_READ
+    });
     assert_eq!(again.data, 2, "b and c are both unread");
     assert!(poll(&kq, 8).is_empty());
 }
@@ -101,7 +130,10 @@ fn b17_small_eventlist_rotates_and_loses_no_edge() {
     first_three.sort_unstable();
     let mut all: Vec<usize> = pairs.iter().map(|(_, server)| ident(server)).collect();
     all.sort_unstable();
-    assert_eq!(first_three, all, "round-robin: every socket before a repeat ({order:?})");
+    assert_eq!(
+        first_three, all,
+        "round-robin: every socket before a repeat ({order:?})"
+    );
     assert_eq!(order[3], order[0], "then the first one again ({order:?})");
 
     let kq = new_kq();
@@ -166,13 +198,15 @@ fn b19_write_fires_with_free_send_space() {
 
     let chunk = vec![7u8; 64 * 1024];
     let mut sent = 0usize;
-    let full = wait_until(PATIENCE, || match std::io::Write::write(&mut client, &chunk) {
-        Ok(n) => {
-            sent += n;
-            false
+    let full = wait_until(PATIENCE, || {
+        match std::io::Write::write(&mut client, &chunk) {
+            Ok(n) => {
+                sent += n;
+                false
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => true,
+            Err(err) => panic!("write failed: {err}"),
         }
-        Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => true,
-        Err(err) => panic!("write failed: {err}"),
     });
     assert!(full, "the send buffer never filled");
 
@@ -224,7 +258,10 @@ fn b20_note_lowat_read_waits_for_the_threshold() {
     );
     send_all(&mut client, b"abc");
     wait_for_bytes(&server, 3);
-    assert!(poll(&kq, 8).is_empty(), "3 bytes are below the low-water mark");
+    assert!(
+        poll(&kq, 8).is_empty(),
+        "3 bytes are below the low-water mark"
+    );
 
     send_all(&mut client, b"de");
     let event = wait_for(&kq, "READ at 5 bytes", |event| event.filter == EVFILT_READ);
@@ -266,7 +303,11 @@ fn b21_peer_close_is_eof_with_unread_data_and_reset_is_econnreset() {
     let eof = wait_for(&kq, "READ with EOF", |event| {
         event.filter == EVFILT_READ && event.is_eof()
     });
-    assert_eq!((eof.data, eof.fflags), (1, 0), "EOF may come with data (P9)");
+    assert_eq!(
+        (eof.data, eof.fflags),
+        (1, 0),
+        "EOF may come with data (P9)"
+    );
 
     assert_eq!(read_available(&mut server), b"!");
     let events = poll(&kq, 8);
@@ -357,9 +398,16 @@ fn b22_closed_descriptor_reports_nothing_and_reused_number_is_fresh() {
     let ret = unsafe { libc::dup2(replacement.as_raw_fd(), watched.as_raw_fd()) };
     assert_eq!(ret, watched.as_raw_fd());
     let stale = kq.kevent(&[read_change(&watched, EV_DISABLE)], &mut [], None);
-    assert_eq!(errno_of(stale), libc::ENOENT, "the old knote went with the old file");
+    assert_eq!(
+        errno_of(stale),
+        libc::ENOENT,
+        "the old knote went with the old file"
+    );
     apply(&kq, &[read_change(&watched, EV_ADD).with_udata(2)]);
     let fresh = poll(&kq, 8);
     assert_eq!(fresh.len(), 1);
-    assert_eq!((fresh[0].ident, fresh[0].data, fresh[0].udata), (ident(&watched), 3, 2));
+    assert_eq!(
+        (fresh[0].ident, fresh[0].data, fresh[0].udata),
+        (ident(&watched), 3, 2)
+    );
 }

@@ -115,3 +115,33 @@ fn progress_survives_a_restart_and_reset_clears_it() {
     assert!(!after.contains('✓'), "{after}");
     assert!(!state.path().join("progress").exists());
 }
+
+/// The server lessons are marked by the command that runs them: plain `lab server` completes
+/// lesson 5, `--as-published` the bug hunt (lesson 6). A bounded run with no built-in client
+/// is enough.
+#[test]
+fn server_runs_mark_their_own_lessons() {
+    let state = TempDir::new("server-progress");
+    let quick = ["--port", "0", "--external", "--script", "wait 50"];
+    let plain: Vec<&str> = ["server"].iter().chain(&quick).copied().collect();
+    assert!(run_lab(&state, &plain, None).status.success());
+    let list = text(&run_lab(&state, &["lessons"], None).stdout);
+    let marked = |name: &str| {
+        list.lines()
+            .any(|l| l.contains('✓') && l.split_whitespace().any(|w| w == name))
+    };
+    assert!(marked("server") && !marked("bug-hunt"), "{list}");
+
+    let published: Vec<&str> = ["server", "--as-published"]
+        .iter()
+        .chain(&quick)
+        .copied()
+        .collect();
+    assert!(run_lab(&state, &published, None).status.success());
+    let list = text(&run_lab(&state, &["lessons"], None).stdout);
+    assert!(
+        list.lines()
+            .any(|l| l.contains('✓') && l.contains("bug-hunt")),
+        "{list}"
+    );
+}

@@ -44,3 +44,23 @@ fn predict_without_an_answer_runs_the_tour_without_a_verdict() {
     );
     assert!(out.contains("summary"), "the tour did not run:\n{out}");
 }
+
+/// The server lesson's checkpoint: the attendee guesses 1 echoed message for the whole tour.
+/// The server asks, runs its default tour, and grades the guess against the summary's count
+/// of echoed messages, which is more than one.
+#[test]
+fn server_predict_grades_against_the_echoed_messages() {
+    let state = TempDir::new("predict-server");
+    let output = run_lab(
+        &state,
+        &["server", "--port", "0", "--predict", "--hide-os-calls"],
+        Some("1\n"),
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let out = text(&output.stdout);
+    assert!(out.contains("Predict:"), "{out}");
+    assert!(out.contains("Not this time."), "{out}");
+    assert!(out.contains("echoed messages"), "{out}");
+    let progress = std::fs::read_to_string(state.path().join("progress")).unwrap_or_default();
+    assert!(progress.lines().any(|l| l == "server"), "{progress}");
+}

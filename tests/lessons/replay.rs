@@ -57,3 +57,29 @@ fn bad_replay_files_give_one_line_errors() {
     let no_arg = run_lab(&state, &["replay"], None);
     assert_eq!(no_arg.status.code(), Some(2));
 }
+
+/// A facilitator shows a trace recorded on a Mac to a Linux room. The file names filters and
+/// flags, not numbers (EVFILT_USER is -10 on macOS and -11 on FreeBSD), so the Linux replay
+/// decodes them correctly and its header says where the trace came from.
+#[test]
+fn a_trace_from_a_mac_replays_on_any_machine() {
+    let state = TempDir::new("replay-mac");
+    let file = state.path().join("from-a-mac.jsonl");
+    let mac_trace = [
+        r#"{"t":0,"type":"start","stage":"oneshot","backend":"native","os":"macOS","addr":"127.0.0.1:5882"}"#,
+        r#"{"t":0.001,"type":"kevent","call":1,"changes":[{"ident":7,"label":"conn1","filter":"READ","flags":["ADD","ONESHOT"],"fflags":0,"data":0,"udata":7},{"ident":1,"label":"keys","filter":"USER","flags":["ADD","CLEAR"],"fflags":0,"data":0,"udata":1}],"nevents":8,"timeout_ms":300,"events":[{"ident":7,"label":"conn1","filter":"READ","flags":["ONESHOT"],"fflags":0,"data":5,"udata":7}],"repeat":1,"blocked_s":0.0001,"os_calls":["kevent(2 changes, 8 events) = 1"]}"#,
+        r#"{"t":0.001,"type":"note","text":"EV_ONESHOT: the knote was deleted as this event was delivered"}"#,
+        r#"{"t":0.3,"type":"summary","kevent_calls":1,"changes":2,"events":1,"by_label":{"conn1 READ":1}}"#,
+    ]
+    .join("\n");
+    std::fs::write(&file, mac_trace).unwrap();
+
+    let replay = run_lab(&state, &["replay", file.to_str().unwrap()], None);
+    assert!(replay.status.success(), "{}", text(&replay.stderr));
+    let out = text(&replay.stdout);
+    assert!(out.contains("native kqueue (macOS)"), "{out}");
+    assert!(out.contains("<ADD|ONESHOT>"), "{out}");
+    assert!(out.contains("USER  keys"), "{out}");
+    assert!(out.contains("the knote was deleted"), "{out}");
+    assert!(out.contains("conn1 READ ×1"), "{out}");
+}

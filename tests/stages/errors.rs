@@ -12,16 +12,27 @@ fn a_misspelled_action_is_a_usage_error_before_anything_runs() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("sned"), "names the action: {stderr}");
-    assert!(stderr.contains("expected"), "says what was expected: {stderr}");
+    assert!(
+        stderr.contains("expected"),
+        "says what was expected: {stderr}"
+    );
     assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
-    assert!(output.stdout.is_empty(), "nothing ran: {:?}", String::from_utf8_lossy(&output.stdout));
+    assert!(
+        output.stdout.is_empty(),
+        "nothing ran: {:?}",
+        String::from_utf8_lossy(&output.stdout)
+    );
 }
 
 /// A person asks for a connection the script never opens (`use 2`) or forgets an argument
 /// (`wait`): exit 2, naming the action.
 #[test]
 fn a_missing_connection_or_argument_is_a_usage_error() {
-    for (script, word) in [("use 2", "use 2"), ("send hi; wait", "wait"), ("fill", "fill")] {
+    for (script, word) in [
+        ("use 2", "use 2"),
+        ("send hi; wait", "wait"),
+        ("fill", "fill"),
+    ] {
         let output = run_lab(&["oneshot", "--port", "0", "--script", script]);
         assert_eq!(output.status.code(), Some(2), "{script}");
         let stderr = String::from_utf8_lossy(&output.stderr);

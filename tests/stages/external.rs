@@ -49,8 +49,7 @@ fn an_external_client_is_served_until_sigterm() {
     client.write_all(b"hello").expect("send hello");
     let flood = next("conn1 READ", &|r| {
         r.get("type").str() == "kevent"
-            && r
-                .get("events")
+            && r.get("events")
                 .arr()
                 .iter()
                 .any(|e| e.get("label").str() == "conn1" && e.get("filter").str() == "READ")
@@ -70,7 +69,11 @@ fn an_external_client_is_served_until_sigterm() {
     let summary = next("summary", &|r| r.get("type").str() == "summary");
     assert!(summary.get("events").num() >= 1.0);
     let output = wait_output(child);
-    assert!(output.status.success(), "exit 0 after SIGTERM: {:?}", output.status);
+    assert!(
+        output.status.success(),
+        "exit 0 after SIGTERM: {:?}",
+        output.status
+    );
     drop(client);
     reader.join().expect("reader thread");
 }
@@ -82,5 +85,8 @@ fn client_actions_are_refused_with_external() {
     let output = super::run::run_lab(&["flood", "--external", "--port", "0", "--script", "send x"]);
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("send") && stderr.contains("--external"), "{stderr}");
+    assert!(
+        stderr.contains("send") && stderr.contains("--external"),
+        "{stderr}"
+    );
 }

@@ -23,19 +23,41 @@ fn no_escape_codes_when_stdout_is_not_a_terminal() {
     );
     assert!(output.status.success());
     let text = String::from_utf8_lossy(&output.stdout);
-    assert!(!text.contains('\x1b'), "escape codes in piped output:\n{text}");
+    assert!(
+        !text.contains('\x1b'),
+        "escape codes in piped output:\n{text}"
+    );
     assert!(text.contains("lab oneshot"), "header: {text}");
     assert!(text.contains("◂ READ  conn1"), "decoded events: {text}");
-    assert!(text.contains("flags=0x11<ADD|ONESHOT>"), "flags named and raw: {text}");
+    assert!(
+        text.contains("flags=0x11<ADD|ONESHOT>"),
+        "flags named and raw: {text}"
+    );
     assert!(text.contains("summary:"), "summary: {text}");
 }
 
 /// `--color always` colours even in a pipe (for `less -R`); `--color never` never does.
 #[test]
 fn color_always_and_never_are_obeyed() {
-    let coloured = run_lab(&["clear", "--port", "0", "--color", "always", "--script", "send a; wait 50"]);
+    let coloured = run_lab(&[
+        "clear",
+        "--port",
+        "0",
+        "--color",
+        "always",
+        "--script",
+        "send a; wait 50",
+    ]);
     assert!(String::from_utf8_lossy(&coloured.stdout).contains('\x1b'));
-    let plain = run_lab(&["clear", "--port", "0", "--color", "never", "--script", "send a; wait 50"]);
+    let plain = run_lab(&[
+        "clear",
+        "--port",
+        "0",
+        "--color",
+        "never",
+        "--script",
+        "send a; wait 50",
+    ]);
     assert!(!String::from_utf8_lossy(&plain.stdout).contains('\x1b'));
 }
 

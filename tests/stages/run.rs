@@ -83,7 +83,8 @@ pub fn parse_lines(text: &str) -> Vec<Json> {
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|line| {
-            let record = json::parse(line).unwrap_or_else(|e| panic!("bad JSON line {line:?}: {e}"));
+            let record =
+                json::parse(line).unwrap_or_else(|e| panic!("bad JSON line {line:?}: {e}"));
             assert!(record.get("t").num() >= 0.0, "no t in {line}");
             assert!(!record.get("type").str().is_empty(), "no type in {line}");
             record
@@ -148,6 +149,10 @@ pub fn conn1_knote_states(records: &[Json]) -> Vec<String> {
 /// The one `summary` record (it must be the last record).
 pub fn summary(records: &[Json]) -> &Json {
     let last = records.last().expect("some records");
-    assert_eq!(last.get("type").str(), "summary", "the last record is the summary");
+    assert_eq!(
+        last.get("type").str(),
+        "summary",
+        "the last record is the summary"
+    );
     last
 }

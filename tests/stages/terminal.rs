@@ -26,16 +26,30 @@ impl Tmux {
             std::process::id(),
             N.fetch_add(1, Ordering::SeqCst)
         );
-        let tmux = Tmux { socket };
         let ok = Command::new("tmux").arg("-V").output();
         assert!(
             ok.is_ok_and(|o| o.status.success()),
             "these terminal tests need tmux: install it (apt-get install tmux, brew install tmux)"
         );
+        let tmux = Tmux { socket };
         let out = tmux.run(&[
-            "new-session", "-d", "-s", "lab", "-x", "110", "-y", "32", "env", "PS1=$ ", "sh",
+            "new-session",
+            "-d",
+            "-s",
+            "lab",
+            "-x",
+            "110",
+            "-y",
+            "32",
+            "env",
+            "PS1=$ ",
+            "sh",
         ]);
-        assert!(out.status.success(), "tmux new-session: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "tmux new-session: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         tmux.wait_for("a shell prompt", |s| s.contains('$'));
         tmux
     }
@@ -82,25 +96,38 @@ impl Tmux {
         self.press("Enter");
         let screen = self.wait_for("stty's settings", |s| s.contains("icanon"));
         let tokens: Vec<&str> = screen.split_whitespace().collect();
-        assert!(tokens.contains(&"icanon") && !tokens.contains(&"-icanon"), "canonical mode restored:\n{screen}");
-        assert!(tokens.contains(&"echo") && !tokens.contains(&"-echo"), "echo restored:\n{screen}");
+        assert!(
+            tokens.contains(&"icanon") && !tokens.contains(&"-icanon"),
+            "canonical mode restored:\n{screen}"
+        );
+        assert!(
+            tokens.contains(&"echo") && !tokens.contains(&"-echo"),
+            "echo restored:\n{screen}"
+        );
         self.type_text("echo typed-ok");
         self.press("Enter");
         // Twice: once echoed as typed, once as the command's output.
-        self.wait_for("the typed command echoed and run", |s| s.matches("typed-ok").count() >= 2);
+        self.wait_for("the typed command echoed and run", |s| {
+            s.matches("typed-ok").count() >= 2
+        });
     }
 
     /// Start `lab flood --port 0` in the shell and wait for its key footer.
     fn start_flood(&self) {
         self.type_text(&format!("{} flood --port 0", lab_path().display()));
         self.press("Enter");
-        self.wait_for("the key footer", |s| s.contains("c connect") && s.contains("q quit"));
+        self.wait_for("the key footer", |s| {
+            s.contains("c connect") && s.contains("q quit")
+        });
     }
 }
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        self.run(&["kill-server"]);
+        // Never panic here (a failing test is already unwinding): ignore errors.
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .output();
     }
 }
 
@@ -113,12 +140,18 @@ fn keys_drive_the_flood_and_q_restores_the_terminal() {
     let tmux = Tmux::start();
     tmux.start_flood();
     tmux.press("s");
-    tmux.wait_for("conn1's 4 bytes", |s| s.contains("READ  conn1") && s.contains("data=4"));
+    tmux.wait_for("conn1's 4 bytes", |s| {
+        s.contains("READ  conn1") && s.contains("data=4")
+    });
     tmux.wait_for("the key wake-up", |s| s.contains("USER  keys"));
-    tmux.wait_for("the live flood count", |s| s.contains("↻ READ conn1 data=4 ×"));
+    tmux.wait_for("the live flood count", |s| {
+        s.contains("↻ READ conn1 data=4 ×")
+    });
     tmux.wait_for("the footer under the flood", |s| s.contains("q quit"));
     tmux.press("r");
-    tmux.wait_for("the read", |s| s.contains("the server read 4 bytes from conn1"));
+    tmux.wait_for("the read", |s| {
+        s.contains("the server read 4 bytes from conn1")
+    });
     let tables = tmux.screen().matches("knotes:").count();
     tmux.press("k");
     tmux.wait_for("the knote table", |s| s.matches("knotes:").count() > tables);
@@ -134,7 +167,9 @@ fn ctrl_c_mid_flood_ends_the_stage_and_restores_the_terminal() {
     let tmux = Tmux::start();
     tmux.start_flood();
     tmux.press("s");
-    tmux.wait_for("the live flood count", |s| s.contains("↻ READ conn1 data=4 ×"));
+    tmux.wait_for("the live flood count", |s| {
+        s.contains("↻ READ conn1 data=4 ×")
+    });
     tmux.press("C-c");
     tmux.wait_for("the summary", |s| s.contains("summary:"));
     tmux.assert_terminal_usable();

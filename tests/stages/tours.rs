@@ -56,7 +56,11 @@ fn flood_reports_unread_bytes_on_every_call_until_the_server_reads() {
         .filter(|r| r.get("type").str() == "kevent")
         .map(|r| r.get("repeat").num())
         .sum();
-    assert_eq!(s.get("kevent_calls").num(), calls, "summary counts every call");
+    assert_eq!(
+        s.get("kevent_calls").num(),
+        calls,
+        "summary counts every call"
+    );
 }
 
 /// A person runs `lab oneshot`: the first "hello" gives exactly one event (data=5); "again"
@@ -66,13 +70,21 @@ fn flood_reports_unread_bytes_on_every_call_until_the_server_reads() {
 fn oneshot_fires_once_then_the_knote_is_deleted_until_rearmed() {
     let records = run_json("oneshot", &[]);
     let phases = conn1_phases(&records);
-    assert_eq!(phase(&phases, "send", 0).data, vec![5], "one event for hello");
+    assert_eq!(
+        phase(&phases, "send", 0).data,
+        vec![5],
+        "one event for hello"
+    );
     assert_eq!(
         phase(&phases, "send", 1).data,
         Vec::<i64>::new(),
         "no event for again: the knote is gone"
     );
-    assert_eq!(phase(&phases, "rearm", 0).data, vec![10], "one event after rearm");
+    assert_eq!(
+        phase(&phases, "rearm", 0).data,
+        vec![10],
+        "one event after rearm"
+    );
     let states = conn1_knote_states(&records);
     assert_eq!(
         states.first().map(String::as_str),
@@ -104,7 +116,10 @@ fn dispatch_fires_once_then_the_knote_is_disabled_until_enabled() {
         Some("disabled"),
         "after the first event conn1's knote is disabled: {states:?}"
     );
-    assert!(!states.iter().any(|s| s == "deleted"), "never deleted: {states:?}");
+    assert!(
+        !states.iter().any(|s| s == "deleted"),
+        "never deleted: {states:?}"
+    );
     let rearm_change = records
         .iter()
         .filter(|r| r.get("type").str() == "kevent")
@@ -120,7 +135,10 @@ fn dispatch_fires_once_then_the_knote_is_disabled_until_enabled() {
         .collect::<Vec<_>>();
     assert_eq!(
         rearm_change,
-        vec![vec!["ADD".to_string(), "DISPATCH".to_string()], vec!["ENABLE".to_string()]],
+        vec![
+            vec!["ADD".to_string(), "DISPATCH".to_string()],
+            vec!["ENABLE".to_string()]
+        ],
         "conn1 is added with ADD|DISPATCH and re-armed with ENABLE"
     );
 }
@@ -162,7 +180,10 @@ fn the_start_record_names_stage_backend_and_bound_address() {
 fn connect_and_use_choose_the_connection() {
     let records = run_json(
         "oneshot",
-        &["--script", "connect; send ab; wait 200; use 1; send xyz; wait 200"],
+        &[
+            "--script",
+            "connect; send ab; wait 200; use 1; send xyz; wait 200",
+        ],
     );
     let events: Vec<(String, i64)> = records
         .iter()

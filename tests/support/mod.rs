@@ -81,7 +81,11 @@ pub fn send_all(stream: &mut TcpStream, bytes: &[u8]) {
         }
         sent == bytes.len()
     });
-    assert!(done, "could not send {} bytes within {PATIENCE:?}", bytes.len());
+    assert!(
+        done,
+        "could not send {} bytes within {PATIENCE:?}",
+        bytes.len()
+    );
 }
 
 /// Reads whatever a non-blocking stream has right now (until WouldBlock or EOF).
@@ -111,7 +115,11 @@ pub fn read_exactly(stream: &mut TcpStream, n: usize) -> Vec<u8> {
         }
         got.len() == n
     });
-    assert!(done, "only {} of {n} bytes arrived within {PATIENCE:?}", got.len());
+    assert!(
+        done,
+        "only {} of {n} bytes arrived within {PATIENCE:?}",
+        got.len()
+    );
     got
 }
 
@@ -124,6 +132,8 @@ pub fn lab_path() -> PathBuf {
 pub fn lab(args: &[&str]) -> Command {
     let mut command = Command::new(lab_path());
     command.args(args).env("NO_COLOR", "1");
+    // A stage run to its end marks its lesson done: keep that progress out of the real home.
+    command.env("LAB_STATE_DIR", std::env::temp_dir().join("kqueue-lab-tests-state"));
     command
 }
 

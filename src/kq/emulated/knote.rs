@@ -33,7 +33,9 @@ pub(super) struct Knote {
 pub(super) enum Source {
     /// EVFILT_READ / EVFILT_WRITE on a descriptor. `lowat` is the NOTE_LOWAT threshold of a
     /// READ knote (1 when none was given, B20).
-    Fd { lowat: i64 },
+    Fd {
+        lowat: i64,
+    },
     Timer(Timer),
     User(User),
 }

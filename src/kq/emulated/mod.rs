@@ -16,6 +16,25 @@
 //!   own files (`timer.rs`, `user.rs`). Every system call goes through `os.rs`, which counts
 //!   and, on request, records it (`record.rs`).
 //!
+//! # Where the emulation differs from FreeBSD (documented, not hidden)
+//!
+//! - B20: NOTE_LOWAT on READ is SO_RCVLOWAT, one value per socket (the last writer wins);
+//!   NOTE_LOWAT on WRITE is refused with EOPNOTSUPP (Linux has no settable SO_SNDLOWAT).
+//! - B19: WRITE data is SO_SNDBUF − TIOCOUTQ, an approximation of BSD's free space.
+//! - B21: the socket error is read with SO_ERROR, which clears it on Linux: the kqueue keeps
+//!   reporting it in fflags, but the program's next recv() may see 0 instead of ECONNRESET.
+//!   WRITE gets EV_EOF once epoll reports HUP/ERR; a local shutdown(SHUT_WR) alone shows no
+//!   EOF until then.
+//! - B22: close() is invisible; knotes of a closed descriptor are purged lazily (EBADF, or a
+//!   fresh knote when the number is reused). If the file was dup()ed, Linux keeps its epoll
+//!   item alive and reports it under the old number (pitfall P6): delete before close.
+//! - B14: epoll re-polls a descriptor when its mask is changed with MOD, so an EV_CLEAR knote
+//!   whose condition still holds can be reported once more after the other knote on the same
+//!   descriptor is enabled or disabled. Edge-triggered WRITE also fires on wakeups that BSD
+//!   would not count as WRITE edges (data arrival on a socket with both knotes EV_CLEAR).
+//! - Regular files and directories are refused with EPERM (epoll cannot watch them); filters
+//!   other than READ, WRITE, TIMER and USER, and NOTE_ABSTIME timers, are EINVAL.
+//!
 //! # Threads
 //!
 //! The state is behind a mutex that is never held across the blocking epoll_wait, so one thread
@@ -160,7 +179,7 @@ impl Kqueue {
                 // No room for the entry: FreeBSD stops at this change and returns its error
                 // (B7), or, for a receipt of a success, 0 (B8). Earlier changes stay applied,
                 // and entries already written are not reported.
-                state.sync(&os);
+                finish_changes(&mut state, &os);
                 return if errno != 0 {
                     Err(io::Error::from_raw_os_error(errno))
                 } else {
@@ -176,7 +195,7 @@ impl Kqueue {
             };
             written += 1;
         }
-        state.sync(&os);
+        finish_changes(&mut state, &os);
 
         // B7/B8: once an error or receipt entry is written, return without collecting.
         if written > 0 {
@@ -213,6 +232,7 @@ impl Kqueue {
                 let mut state = self.lock();
                 // A change applied by another thread while this one waited.
                 state.sync(os);
+                state.waiters += 1;
                 if !state.ready.is_empty() {
                     // Knotes already queued: only refresh from epoll, do not sleep. New reports
                     // join the tail, which keeps the round-robin of B17.
@@ -225,13 +245,12 @@ impl Kqueue {
                 }
             };
             // No lock held here (§7 Threads).
-            let ready = match os::epoll_wait(os.rec, os.epfd, &mut reports, timeout_ms) {
-                Ok(ready) => ready,
-                // B11: a signal ends the wait with EINTR; it is not restarted. The changes
-                // were applied and must not be resubmitted.
-                Err(err) => return Err(err),
-            };
+            // B11: a signal ends the wait with EINTR (ErrorKind::Interrupted) and the call is
+            // not restarted; the changes were applied and must not be resubmitted.
+            let waited = os::epoll_wait(os.rec, os.epfd, &mut reports, timeout_ms);
             let mut state = self.lock();
+            state.waiters -= 1;
+            let ready = waited?;
             scan::intake(&mut state, os, &reports[..ready]);
             let filled = scan::collect(&mut state, os, events);
             if filled > 0 {
@@ -265,10 +284,42 @@ impl Kqueue {
     }
 }
 
+/// After a changelist: one epoll_ctl per descriptor whose interest changed, and a wake-up for
+/// a thread blocked in epoll_wait if the changes queued a knote that epoll itself may not report
+/// (a user event, a re-checked knote), as a BSD kernel wakes its sleepers when it queues a
+/// knote (§7 Threads).
+fn finish_changes(state: &mut State, os: &Os) {
+    state.sync(os);
+    if state.waiters > 0 && !state.ready.is_empty() {
+        state.wake(os);
+    }
+}
+
 /// The time left until `deadline` as epoll_wait wants it: milliseconds rounded UP (a wait must
 /// never end early, B10), capped at i32::MAX (the loop simply waits again).
 fn epoll_timeout(deadline: Instant) -> i32 {
     let left = deadline.saturating_duration_since(Instant::now());
     let ms = left.as_nanos().div_ceil(1_000_000);
     ms.min(i32::MAX as u128) as i32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// §7 Threads: one thread may wait in kevent while another applies changes.
+    #[test]
+    fn kqueue_can_be_shared_between_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<Kqueue>();
+    }
+
+    #[test]
+    fn epoll_timeouts_round_up_and_never_go_negative() {
+        let soon = Instant::now() + Duration::from_micros(1500);
+        assert!((1..=2).contains(&epoll_timeout(soon)));
+        assert_eq!(epoll_timeout(Instant::now()), 0);
+        let far = Instant::now() + Duration::from_secs(100 * 86_400);
+        assert_eq!(epoll_timeout(far), i32::MAX);
+    }
 }

@@ -338,7 +338,13 @@ pub(super) fn getsockopt_int(
     let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
     // SAFETY: `value` and `len` are live and `len` is the size of `value`.
     let result = check(unsafe {
-        libc::getsockopt(fd, level, option, (&mut value as *mut libc::c_int).cast(), &mut len)
+        libc::getsockopt(
+            fd,
+            level,
+            option,
+            (&mut value as *mut libc::c_int).cast(),
+            &mut len,
+        )
     })
     .map(|_| value);
     rec.note(
@@ -362,10 +368,9 @@ pub(super) fn setsockopt_int(
 ) -> io::Result<()> {
     let len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
     // SAFETY: `value` is a live int and `len` is its size.
-    let result = check(unsafe {
-        libc::setsockopt(fd, level, option, (&value as *const i32).cast(), len)
-    })
-    .map(|_| ());
+    let result =
+        check(unsafe { libc::setsockopt(fd, level, option, (&value as *const i32).cast(), len) })
+            .map(|_| ());
     rec.note(
         Kind::Other,
         "setsockopt",
@@ -413,8 +418,8 @@ pub(super) fn ioctl_int(
 ) -> io::Result<i32> {
     let mut value: libc::c_int = 0;
     // SAFETY: both requests write one int into `value`, which is live.
-    let result = check(unsafe { libc::ioctl(fd, request, &mut value as *mut libc::c_int) })
-        .map(|_| value);
+    let result =
+        check(unsafe { libc::ioctl(fd, request, &mut value as *mut libc::c_int) }).map(|_| value);
     rec.note(
         Kind::Ioctl,
         "ioctl",

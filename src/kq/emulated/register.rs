@@ -179,11 +179,7 @@ fn classify(os: &Os, fd: RawFd, id: FileId) -> Result<FileKind, i32> {
 fn note_lowat(os: &Os, fd: RawFd, change: &Kevent, old_lowat: i64) -> Result<i64, i32> {
     let asked = change.fflags & NOTE_LOWAT != 0;
     if change.filter == EVFILT_WRITE {
-        return if asked {
-            Err(libc::EOPNOTSUPP)
-        } else {
-            Ok(1)
-        };
+        return if asked { Err(libc::EOPNOTSUPP) } else { Ok(1) };
     }
     let lowat = if asked {
         change.data.clamp(1, i64::from(i32::MAX))
@@ -242,7 +238,10 @@ fn add_fd_knote(
     state.knotes.insert(key, knote);
 
     let wanted = state.desired(fd);
-    let first = state.regs.get(&fd).is_some_and(|reg| reg.in_epoll.is_none());
+    let first = state
+        .regs
+        .get(&fd)
+        .is_some_and(|reg| reg.in_epoll.is_none());
     if first && wanted != 0 {
         // The descriptor's first epoll item is added at once, so that epoll's refusal (EBADF,
         // EPERM...) becomes this change's error entry.
@@ -269,7 +268,10 @@ fn add_fd_knote(
 /// epoll_ctl. Only for files whose `data` can be measured: for the others (another kqueue, an
 /// eventfd...) epoll's report is the only evidence, and the ADD/MOD already asks epoll.
 fn enqueue_for_check(state: &mut State, fd: RawFd, key: (usize, i16)) {
-    if state.file(fd).is_some_and(|file| file.kind != FileKind::Other) {
+    if state
+        .file(fd)
+        .is_some_and(|file| file.kind != FileKind::Other)
+    {
         state.enqueue(key);
     }
 }

@@ -75,6 +75,8 @@ pub(super) struct State {
     dirty: Vec<RawFd>,
     /// The wake-up eventfd has been written and not drained yet.
     pub poked: bool,
+    /// Threads currently blocked in epoll_wait on this kqueue (without the lock).
+    pub waiters: usize,
 }
 
 impl State {

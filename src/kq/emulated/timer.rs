@@ -19,7 +19,11 @@ pub(super) fn period(fflags: u32, data: i64, periodic: bool) -> Result<Duration,
     if data < 0 || fflags & NOTE_ABSTIME != 0 {
         return Err(libc::EINVAL);
     }
-    let amount = if data == 0 && periodic { 1 } else { data as u64 };
+    let amount = if data == 0 && periodic {
+        1
+    } else {
+        data as u64
+    };
     let period = match fflags & UNIT_MASK {
         0 | NOTE_MSECONDS => Duration::from_millis(amount),
         NOTE_SECONDS => Duration::from_secs(amount),
@@ -43,6 +47,9 @@ mod tests {
         assert_eq!(period(NOTE_NSECONDS, 9, true), Ok(Duration::from_nanos(9)));
         assert_eq!(period(0, 0, true), Ok(Duration::from_millis(1)));
         assert_eq!(period(0, -1, true), Err(libc::EINVAL));
-        assert_eq!(period(NOTE_SECONDS | NOTE_USECONDS, 1, true), Err(libc::EINVAL));
+        assert_eq!(
+            period(NOTE_SECONDS | NOTE_USECONDS, 1, true),
+            Err(libc::EINVAL)
+        );
     }
 }

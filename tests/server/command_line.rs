@@ -1,0 +1,239 @@
+//! The `lab` binary: `lab server` tours summarised as JSON, `--no-batch`, `--as-published`,
+//! `--quiet`, `lab client`, and the one-line errors.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use lab::server::{spawn, Config};
+
+/// Progress files go to a scratch directory, never to the tester's home.
+fn state_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("lab-server-tests-{}", std::process::id()))
+}
+
+fn lab(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lab"))
+        .args(args)
+        .env("LAB_STATE_DIR", state_dir())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run lab")
+}
+
+/// The number after `"key":` in a JSON line (the summary's plain numbers).
+fn number(line: &str, key: &str) -> f64 {
+    let pattern = format!("\"{key}\":");
+    let start = line
+        .find(&pattern)
+        .unwrap_or_else(|| panic!("{key} in {line}"))
+        + pattern.len();
+    let rest = &line[start..];
+    let end = rest
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == 'e'))
+        .unwrap_or(rest.len());
+    rest[..end].parse().unwrap()
+}
+
+fn summary_line(stdout: &str) -> &str {
+    stdout
+        .lines()
+        .find(|l| l.contains("\"type\":\"summary\""))
+        .expect("a summary record")
+}
+
+/// How many changes one JSON kevent record carries.
+fn changes_in(line: &str) -> usize {
+    let start = line.find("\"changes\":[").expect("a changes list") + "\"changes\":[".len();
+    let end = line[start..]
+        .find("],\"nevents\"")
+        .expect("end of the changes list")
+        + start;
+    line[start..end].matches("\"ident\"").count()
+}
+
+/// An attendee runs the default tour with `--json`. The summary shows batching at work: fewer
+/// kevent calls than changes applied, more than one change per call on average, and every
+/// client record has a reason when it closes.
+#[test]
+fn the_default_tour_applies_more_changes_than_it_makes_kevent_calls() {
+    let out = lab(&["server", "--port", "0", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let summary = summary_line(&stdout);
+    let calls = number(summary, "kevent_calls");
+    let changes = number(summary, "changes");
+    assert!(calls < changes, "{calls} kevent calls, {changes} changes");
+    assert!(number(summary, "changes_per_call") > 1.0);
+    assert!(number(summary, "messages") >= 3.0);
+    assert!(
+        stdout.contains("\"reason\":\"timeout\""),
+        "the idle client timed out"
+    );
+    assert!(stdout.contains("\"event\":\"accepted\""));
+}
+
+/// The same tour with `--no-batch`: every change is applied by a kevent call of its own, so no
+/// call carries more than one change and there are at least as many calls as changes.
+#[test]
+fn with_no_batch_every_change_has_its_own_kevent_call() {
+    let out = lab(&["server", "--port", "0", "--json", "--no-batch"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let summary = summary_line(&stdout);
+    let calls = number(summary, "kevent_calls");
+    let changes = number(summary, "changes");
+    assert!(changes > 0.0);
+    assert!(calls >= changes, "{calls} kevent calls, {changes} changes");
+    let per_call: Vec<usize> = stdout
+        .lines()
+        .filter(|l| l.contains("\"type\":\"kevent\""))
+        .map(changes_in)
+        .collect();
+    assert!(
+        per_call.iter().all(|&n| n <= 1),
+        "at most one change per call"
+    );
+    assert_eq!(per_call.iter().sum::<usize>() as f64, changes);
+}
+
+/// With no client connected, the fixed server blocks with a NULL timeout; as published, the
+/// idle wait is a 999 ms timeout (errata 8).
+#[test]
+fn as_published_an_idle_server_waits_999_ms_and_fixed_it_blocks() {
+    let fixed = lab(&[
+        "server",
+        "--port",
+        "0",
+        "--json",
+        "--external",
+        "--script",
+        "wait 100",
+    ]);
+    assert!(fixed.status.success());
+    let fixed = String::from_utf8(fixed.stdout).unwrap();
+    let first_wait = fixed
+        .lines()
+        .find(|l| l.contains("\"type\":\"kevent\"") && l.contains("\"nevents\":128"))
+        .expect("a wait");
+    assert!(first_wait.contains("\"timeout_ms\":null"), "{first_wait}");
+
+    let published = lab(&[
+        "server",
+        "--port",
+        "0",
+        "--json",
+        "--external",
+        "--script",
+        "wait 100",
+        "--as-published",
+    ]);
+    assert!(published.status.success());
+    let published = String::from_utf8(published.stdout).unwrap();
+    assert!(published.contains("\"timeout_ms\":999"));
+}
+
+/// `--quiet` prints no trace, only the summary.
+#[test]
+fn quiet_prints_only_the_summary() {
+    let out = lab(&[
+        "server",
+        "--port",
+        "0",
+        "--json",
+        "--quiet",
+        "--clients",
+        "1",
+    ]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "{stdout}");
+    assert!(lines[0].contains("\"type\":\"summary\""));
+}
+
+/// `lab client hello world` against a running server prints each echo on its own line; with no
+/// arguments it sends each line of stdin.
+#[test]
+fn lab_client_prints_each_echo() {
+    let server = spawn(Config::default()).unwrap();
+    let port = server.addr().port().to_string();
+    let out = lab(&["client", "--port", &port, "hello", "kqueue world"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "hello\nkqueue world\n"
+    );
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lab"))
+        .args(["client", "--port", &port])
+        .env("LAB_STATE_DIR", state_dir())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"line one\nline two\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "line one\nline two\n"
+    );
+    assert_eq!(server.stop().unwrap().messages, 4);
+}
+
+/// `lab client` with no server listening: exit status 1 and one line that says what to do.
+#[test]
+fn lab_client_without_a_server_says_so_in_one_line() {
+    // A port that was free a moment ago: bind, read it, close.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let out = lab(&["client", "--port", &port, "hello"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("connection refused"), "{stderr}");
+}
+
+/// Mistakes on the server's command line: one line on stderr, exit status 2 for bad usage
+/// (`--backend epoll` is not built yet, a bad script) and 1 for a port in use.
+#[test]
+fn server_mistakes_give_one_line_and_the_right_exit_status() {
+    for args in [
+        &["server", "--backend", "epoll"][..],
+        &["server", "--script", "dance"][..],
+        &["server", "--buffer-size", "3"][..],
+        &["server", "--max-clients", "0"][..],
+    ] {
+        let out = lab(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+    }
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port().to_string();
+    let out = lab(&["server", "--port", &port]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("--port 0"), "{stderr}");
+}

@@ -1,0 +1,153 @@
+//! Echo correctness.
+
+use std::thread;
+
+use lab::server::{framing, spawn, Config};
+
+use super::{closed_by_server, connect, round_trip, send_raw, Prng};
+
+/// Two hundred people connect at once and each pipelines fifty messages of random sizes, up to
+/// the largest a 4096-byte buffer allows, while reading the echoes as they come. Every echo comes
+/// back intact and in order.
+#[test]
+fn two_hundred_clients_each_get_fifty_random_messages_back_in_order() {
+    let server = spawn(Config::default()).unwrap();
+    let addr = server.addr();
+    let largest = Config::default().buffer_size - framing::PREFIX_LEN;
+    let clients: Vec<_> = (0..200u64)
+        .map(|seed| {
+            thread::spawn(move || {
+                let mut rng = Prng::new(1000 + seed);
+                let messages: Vec<Vec<u8>> = (0..50)
+                    .map(|_| {
+                        let len = rng.up_to(largest);
+                        rng.bytes(len)
+                    })
+                    .collect();
+                let stream = connect(addr);
+                let mut writer = stream.try_clone().unwrap();
+                let to_send = messages.clone();
+                let sender = thread::spawn(move || {
+                    for message in &to_send {
+                        framing::write_message(&mut writer, message).unwrap();
+                    }
+                });
+                let mut reader = stream;
+                for (i, expected) in messages.iter().enumerate() {
+                    let echo = framing::read_message(&mut reader).unwrap().unwrap();
+                    assert!(echo == *expected, "client {seed}: echo {i} differs");
+                }
+                sender.join().unwrap();
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().expect("a client saw a wrong echo");
+    }
+    let stats = server.stop().unwrap();
+    assert_eq!(stats.messages, 200 * 50);
+    assert_eq!(stats.accepted, 200);
+    assert_eq!(stats.held_bytes, 0, "every client's buffers were released");
+}
+
+/// A client writes a thousand messages before reading a single echo (errata 11: the published
+/// loop closed such a client with PendingMessage). It gets all thousand back, in order.
+#[test]
+fn a_client_that_pipelines_a_thousand_messages_gets_them_all_back() {
+    let server = spawn(Config::default()).unwrap();
+    let mut stream = connect(server.addr());
+    let mut rng = Prng::new(7);
+    let messages: Vec<Vec<u8>> = (0..1000)
+        .map(|i| {
+            let len = 1 + rng.up_to(63);
+            let mut m = rng.bytes(len);
+            m[0] = i as u8;
+            m
+        })
+        .collect();
+    for message in &messages {
+        framing::write_message(&mut stream, message).unwrap();
+    }
+    for (i, expected) in messages.iter().enumerate() {
+        let echo = framing::read_message(&mut stream).unwrap().unwrap();
+        assert!(echo == *expected, "echo {i} differs");
+    }
+    assert_eq!(server.stop().unwrap().messages, 1000);
+}
+
+/// A message arrives one byte at a time, each byte its own write (TCP_NODELAY on the client, so
+/// each byte is its own segment): the length prefix itself is split. It is echoed once, whole.
+#[test]
+fn a_message_split_byte_by_byte_is_echoed() {
+    let server = spawn(Config::default()).unwrap();
+    let mut stream = connect(server.addr());
+    stream.set_nodelay(true).unwrap();
+    let frame = framing::encode(b"one byte at a time, the prefix too");
+    for byte in &frame {
+        send_raw(&mut stream, std::slice::from_ref(byte));
+    }
+    let echo = framing::read_message(&mut stream).unwrap().unwrap();
+    assert_eq!(echo, b"one byte at a time, the prefix too");
+    // And the connection still works normally afterwards.
+    assert_eq!(round_trip(&mut stream, b"next"), b"next");
+}
+
+/// One client announces a message larger than the server's buffer. Only that client is closed
+/// (reason too_large); a neighbour connected before and after keeps being served.
+#[test]
+fn a_message_larger_than_the_buffer_closes_only_that_client() {
+    let config = Config {
+        buffer_size: 64,
+        ..Config::default()
+    };
+    let server = spawn(config).unwrap();
+    let mut neighbour = connect(server.addr());
+    assert_eq!(round_trip(&mut neighbour, b"before"), b"before");
+
+    let mut offender = connect(server.addr());
+    // 61 bytes + 4 of prefix = 65 > 64.
+    send_raw(&mut offender, &framing::prefix(61));
+    send_raw(&mut offender, &[b'x'; 20]);
+    assert!(closed_by_server(&mut offender), "the offender is closed");
+
+    // The largest message that fits still works, for the neighbour.
+    let largest = vec![b'y'; 60];
+    assert_eq!(round_trip(&mut neighbour, &largest), largest);
+    let stats = server.stop().unwrap();
+    assert_eq!(stats.closed_too_large, 1);
+    assert_eq!(stats.closed, 1, "nobody else was closed");
+}
+
+/// A hundred clients each send two hundred messages, one at a time (pipeline depth 1), the way
+/// `lab bench` does. The server reads each message with one read (the READ event's `data` says
+/// how much is there), echoes it with one write, and stages no change that changes nothing, so
+/// the system calls per echoed message stay near the floor: read + write + the emulation's
+/// FIONREAD, plus a share of the wait.
+#[test]
+fn at_pipeline_depth_one_each_echo_costs_few_system_calls() {
+    let server = spawn(Config::default()).unwrap();
+    let addr = server.addr();
+    let clients: Vec<_> = (0..100)
+        .map(|_| {
+            thread::spawn(move || {
+                let mut stream = connect(addr);
+                stream.set_nodelay(true).unwrap();
+                for i in 0..200u32 {
+                    let message = i.to_le_bytes().repeat(16);
+                    assert_eq!(round_trip(&mut stream, &message), message);
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().unwrap();
+    }
+    let stats = server.stop().unwrap();
+    eprintln!("{stats:?} per message {}", stats.syscalls_per_message());
+    assert_eq!(stats.messages, 100 * 200);
+    assert!(
+        stats.reads <= stats.messages + stats.accepted * 2,
+        "one read per message"
+    );
+    assert!(stats.writes <= stats.messages, "one write per message");
+}

@@ -178,6 +178,19 @@ pub struct BenchArgs {
     /// Write the report as one JSON object
     #[arg(long)]
     pub json: bool,
+    /// Run the in-process server three ways back to back (kqueue, epoll, kqueue --no-batch) and
+    /// print the ratios
+    #[arg(long)]
+    pub compare: bool,
+    /// Client threads, each driving its share of the connections with its own kqueue
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Round trips per connection before measuring (default: a tenth of --messages, 1 to 100)
+    #[arg(long)]
+    pub warmup: Option<usize>,
+    /// Stop sending after this many seconds even if messages remain (the report says so)
+    #[arg(long, default_value_t = 60)]
+    pub duration: u64,
 }
 
 #[derive(Clone, Debug, Args)]

@@ -6,8 +6,23 @@
 //! - [`progress`]: the plain progress file under the user's state directory;
 //! - [`predict`]: `lab <stage> --predict`, the question before the run and the verdict after.
 //!
-//! The stages and the server call [`stage_finished`] when a run reaches its end: that is what
-//! marks a lesson done.
+//! The stages and the server call [`stage_finished`] (or [`server_finished`]) when a run
+//! reaches its end: that is what marks a lesson done.
+//!
+//! # Writing a lesson
+//!
+//! The files are plain Markdown that reads well on the repository's web page too. Three
+//! conventions carry meaning, and the tests in `tests/lessons/` hold the lessons to them:
+//!
+//! - **Commands** an attendee types go in ` ```sh ` blocks, one `lab ...` a line; every one is
+//!   run by a test (port rewritten to 0, stdin not a terminal) and must exit 0 by itself.
+//!   Commands that need a second terminal or real clients are written in prose instead.
+//! - **Answers** go in `<details><summary>Answer</summary> … </details>`: folded on the web page,
+//!   hidden in the terminal unless `lab lesson N --answers`.
+//! - **Trace excerpts** are ` ```text ` blocks from real runs, each preceded by a marker comment
+//!   naming the command and what the lesson claims about it, which a test checks against a new
+//!   run: `<!-- excerpt: lab oneshot => conn1 READ = 2; flag ONESHOT -->` (the claim language is
+//!   documented in `tests/lessons/excerpts.rs`).
 
 pub mod catalog;
 pub mod predict;

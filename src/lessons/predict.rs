@@ -274,8 +274,10 @@ pub fn judge(
     let Some(answer) = prediction.answer else {
         writeln!(
             out,
-            "The trace counted {counted} {}. {}",
-            question.counted, question.explain
+            "The trace counted {} {}. {}",
+            group(counted),
+            question.counted,
+            question.explain
         )?;
         return Ok(None);
     };

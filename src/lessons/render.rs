@@ -3,7 +3,7 @@
 //!
 //! - headings, paragraphs, `-`/`1.` lists, `>` quotes, tables, `---` rules;
 //! - fenced code blocks, shown indented and never wrapped (commands must stay copyable);
-//! - inline `code`, **bold**, *emphasis* and [links](url);
+//! - inline `code`, **bold**, *emphasis* and `[links](url)`;
 //! - `<!-- comments -->` are hidden: they carry the excerpt markers the tests check;
 //! - `<details><summary>Answer</summary> … </details>` is an answer: hidden unless `--answers`.
 //!
@@ -327,6 +327,9 @@ impl Renderer {
                     }
                 }
             }
+            // An empty last cell must not leave padding at the end of the line.
+            let trimmed = self.out.trim_end_matches(' ').len();
+            self.out.truncate(trimmed);
             self.out.push('\n');
         }
         self.out.push('\n');

@@ -2,15 +2,15 @@
 //!
 //! Hold these files next to the tutorial:
 //!
-//! | tutorial                      | here                                                      |
-//! |-------------------------------|-----------------------------------------------------------|
-//! | `Server` (run, accept, closeClient, enforceTimeout) | [`server`](self::server)            |
-//! | `Client` (to_write, writeMessage, write)            | [`client`]                          |
-//! | `Reader` (readMessage, bufferedMessage, ensureSpace) | [`reader`]                         |
-//! | `KQueue` (change_list, queueChange, wait, readMode, writeMode) | [`kqueue`]               |
-//! | `read_timeout_list`                                  | [`timeouts`]                       |
-//! | `@intFromPtr(client)` in udata                       | [`token`] (generation-checked)     |
-//! | the 4-byte length prefix (Part 2)                    | [`framing`]                        |
+//! | tutorial                                                        | here                   |
+//! |-----------------------------------------------------------------|------------------------|
+//! | `Server` (run, accept, closeClient, enforceTimeout)             | [`server`]             |
+//! | `Client` (to_write, writeMessage, write)                        | [`client`]             |
+//! | `Reader` (readMessage, bufferedMessage, ensureSpace)            | [`reader`]             |
+//! | `KQueue` (change_list, queueChange, wait, readMode, writeMode)  | [`kqueue`]             |
+//! | `read_timeout_list`                                             | [`timeouts`]           |
+//! | `@intFromPtr(client)` in udata                                  | [`token`] (checked)    |
+//! | the 4-byte length prefix (Part 2)                               | [`framing`]            |
 //!
 //! Beyond the tutorial: [`poller`] is the seam the loop is written over (so a raw-epoll twin can
 //! reuse everything else), [`recorder`] what the loop tells the trace, [`tour`] the built-in

@@ -1,6 +1,7 @@
 //! The built-in traffic of `lab server`: the default tour's demo clients, and `--script`.
 //!
-//! The tour is deterministic in what it does (timing decides only how the server's batches fall):
+//! The tour is deterministic in what it does (timing decides only how the server's batches fall).
+//! The clients connect in order, so client N is the trace's `connN`:
 //! - **conn1, echo**: pipelines three short messages and hangs up at once (shutdown of its
 //!   sending half), then reads the three echoes: the server sees data and EOF together;
 //! - **conn2, slow reader**: shrinks its receive buffer (SO_RCVBUF) before connecting, pipelines
@@ -65,7 +66,7 @@ pub fn describe(clients: usize) -> String {
                 }
                 Role::Idle => "sends one message, then goes idle until the read timeout",
             };
-            format!("client {} {what}", i + 1)
+            format!("conn{} {what}", i + 1)
         })
         .collect();
     format!("tour: {}", parts.join("; "))
@@ -73,22 +74,29 @@ pub fn describe(clients: usize) -> String {
 
 /// Run the tour's clients to completion (or until `stop`).
 pub fn run_tour(addr: SocketAddr, plan: &TourPlan, stop: &AtomicBool) {
-    // Everyone connects first, then starts together: the accepts arrive as one batch.
-    let start = Arc::new(Barrier::new(plan.clients));
-    let handles: Vec<_> = (0..plan.clients)
+    // Connect one after the other: the accept queue is first in, first out, so client N is the
+    // trace's connN. Then everyone starts at once.
+    let streams: Vec<(Role, io::Result<TcpStream>)> = (0..plan.clients)
         .map(|i| {
+            let stream = match role(i) {
+                Role::SlowReader => connect_with_rcvbuf(addr, SLOW_RCVBUF),
+                _ => TcpStream::connect(addr),
+            };
+            (role(i), stream)
+        })
+        .collect();
+    let start = Arc::new(Barrier::new(plan.clients));
+    let handles: Vec<_> = streams
+        .into_iter()
+        .map(|(role, connected)| {
             let start = Arc::clone(&start);
             let plan = plan.clone();
             thread::spawn(move || {
-                let connected = match role(i) {
-                    Role::SlowReader => connect_with_rcvbuf(addr, SLOW_RCVBUF),
-                    _ => TcpStream::connect(addr),
-                };
                 start.wait();
                 let Ok(stream) = connected else { return };
-                // Never hang a tour on a server that went away.
+                // Never hang a tour on a server that went away or never answers.
                 let _ = stream.set_read_timeout(Some(plan.read_timeout + Duration::from_secs(2)));
-                let _ = match role(i) {
+                let _ = match role {
                     Role::Echo => echo_client(stream),
                     Role::SlowReader => slow_reader(stream, plan.buffer_size),
                     Role::Idle => idle_client(stream),

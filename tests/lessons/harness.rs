@@ -151,6 +151,16 @@ pub fn fences(markdown: &str) -> Vec<Fence> {
     fences
 }
 
+/// Why a lesson command cannot run on this machine, if it cannot: the raw epoll backend of
+/// lesson 7 exists only on Linux (on macOS the lesson itself says it exits with a message).
+pub fn skip_reason(command: &str) -> Option<&'static str> {
+    if command.contains("--backend epoll") && !cfg!(any(target_os = "linux", target_os = "android"))
+    {
+        return Some("the raw epoll backend exists only on Linux");
+    }
+    None
+}
+
 /// The subcommands that open a port: their `--port` is rewritten to 0, so that tests running
 /// side by side never collide on the lessons' port 5882.
 const LISTENING: [&str; 5] = ["flood", "oneshot", "dispatch", "clear", "server"];

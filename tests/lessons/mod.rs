@@ -13,6 +13,9 @@ mod commands;
 /// Every trace excerpt in the lessons agrees with a real run of its command.
 mod excerpts;
 
+/// Every stage lesson has the same sections, and the binary embeds every lesson file.
+mod structure;
+
 /// `lab lessons`, `lab lesson N`, answers, progress across processes, `--reset`.
 mod listing;
 

@@ -216,11 +216,10 @@ fn lab_client_without_a_server_says_so_in_one_line() {
 }
 
 /// Mistakes on the server's command line: one line on stderr, exit status 2 for bad usage
-/// (`--backend epoll` is not built yet, a bad script) and 1 for a port in use.
+/// (a bad script, impossible sizes) and 1 for a port in use.
 #[test]
 fn server_mistakes_give_one_line_and_the_right_exit_status() {
     for args in [
-        &["server", "--backend", "epoll"][..],
         &["server", "--script", "dance"][..],
         &["server", "--buffer-size", "3"][..],
         &["server", "--max-clients", "0"][..],

@@ -182,3 +182,84 @@ fn set_linger_zero(stream: &std::net::TcpStream) {
     };
     assert_eq!(rc, 0);
 }
+
+/// The server runs out of file descriptors (RLIMIT_NOFILE 14) while twenty people connect.
+/// accept() fails with EMFILE; instead of spinning on a listener that stays readable (P4), the
+/// server disables it and retries a little later or as soon as a client leaves. Every person is
+/// served in the end, and the number of kevent calls stays small.
+#[test]
+fn running_out_of_descriptors_at_accept_does_not_spin_and_everyone_is_served() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+
+    let mut command = Command::new(env!("CARGO_BIN_EXE_lab"));
+    command
+        .args(["server", "--external", "--port", "0", "--json"])
+        .env(
+            "LAB_STATE_DIR",
+            std::env::temp_dir().join("lab-server-tests-emfile"),
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped());
+    // SAFETY: setrlimit(2) is async-signal-safe and touches only the child about to exec.
+    unsafe {
+        command.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 14,
+                rlim_max: 14,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().expect("run lab server");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut start = String::new();
+    stdout.read_line(&mut start).unwrap();
+    let addr_at = start.find("\"addr\":\"").expect("a start record") + "\"addr\":\"".len();
+    let addr: std::net::SocketAddr = start[addr_at..start[addr_at..].find('"').unwrap() + addr_at]
+        .parse()
+        .unwrap();
+    let rest = std::thread::spawn(move || {
+        let mut text = String::new();
+        stdout.read_to_string(&mut text).unwrap();
+        text
+    });
+
+    let mut waiting: Vec<std::net::TcpStream> = (0..20)
+        .map(|i| {
+            let mut stream = connect(addr);
+            framing::write_message(&mut stream, format!("person {i}").as_bytes()).unwrap();
+            stream
+        })
+        .collect();
+    // Whoever has an echo is served: read it and leave, which frees a descriptor.
+    let everyone_served = eventually(DEADLINE, || {
+        waiting.retain(|stream| !has_echo(stream));
+        waiting.is_empty()
+    });
+    assert!(everyone_served, "{} people never served", waiting.len());
+
+    // SAFETY: kill(2) on the child we started.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+    }
+    assert!(child.wait().unwrap().success());
+    let trace = rest.join().unwrap();
+    assert!(trace.contains("Too many open files"), "accept hit EMFILE");
+    let summary = trace
+        .lines()
+        .find(|l| l.contains("\"type\":\"summary\""))
+        .expect("a summary");
+    let calls_at = summary.find("\"kevent_calls\":").unwrap() + "\"kevent_calls\":".len();
+    let calls: u64 = summary[calls_at..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(calls < 2000, "{calls} kevent calls: the accept loop spun");
+}

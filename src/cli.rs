@@ -185,6 +185,9 @@ pub struct BenchArgs {
     /// Client threads, each driving its share of the connections with its own kqueue
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
+    /// With --compare: how many rounds of the three servers
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
     /// Round trips per connection before measuring (default: a tenth of --messages, 1 to 100)
     #[arg(long)]
     pub warmup: Option<usize>,

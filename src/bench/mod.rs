@@ -33,10 +33,6 @@ use crate::kq::Backend;
 use crate::server::{self, framing::PREFIX_LEN, Config, Stats};
 use crate::{Error, Result};
 
-/// `--compare`: rounds of (kqueue, epoll, kqueue --no-batch), interleaved so that a slow
-/// moment of a shared machine falls on all three alike.
-const COMPARE_ROUNDS: usize = 3;
-
 /// The name the in-process server's thread has (`server::spawn`), to read its CPU time.
 const SERVER_THREAD: &str = "lab-server";
 
@@ -54,6 +50,9 @@ struct Plan {
     addr: Option<SocketAddr>,
     backend: ServerBackend,
     no_batch: bool,
+    /// `--compare`: rounds of (kqueue, epoll, kqueue --no-batch), interleaved so that a slow
+    /// moment of a shared machine falls on all three alike.
+    rounds: usize,
 }
 
 impl Plan {
@@ -69,6 +68,9 @@ impl Plan {
         }
         if args.threads == 0 {
             return Err(Error::usage("--threads must be at least 1"));
+        }
+        if args.rounds == 0 {
+            return Err(Error::usage("--rounds must be at least 1"));
         }
         if args.duration == 0 {
             return Err(Error::usage("--duration must be at least 1 (seconds)"));
@@ -125,6 +127,7 @@ impl Plan {
             addr,
             backend: args.backend,
             no_batch: args.no_batch,
+            rounds: args.rounds,
         })
     }
 }
@@ -614,8 +617,8 @@ fn compare(plan: &Plan, json: bool) -> Result<()> {
         configs.push((ServerBackend::Epoll, false));
     }
     configs.push((ServerBackend::Kqueue, true));
-    let mut rounds: Vec<Vec<Report>> = Vec::with_capacity(COMPARE_ROUNDS);
-    for _ in 0..COMPARE_ROUNDS {
+    let mut rounds: Vec<Vec<Report>> = Vec::with_capacity(plan.rounds);
+    for _ in 0..plan.rounds {
         let mut round = Vec::with_capacity(configs.len());
         for (backend, no_batch) in &configs {
             let report = run_once(plan, *backend, *no_batch)?;
@@ -652,7 +655,7 @@ fn compare(plan: &Plan, json: bool) -> Result<()> {
         println!(
             "{{\"compare\":{{\"rounds\":{},\"kqueue_over_epoll_msgs_per_s\":{},\
              \"batched_over_no_batch_msgs_per_s\":{{\"median\":{},\"rounds\":[{}]}},\"runs\":[{}]}}}}",
-            COMPARE_ROUNDS,
+            plan.rounds,
             kve,
             num(median(&batched_vs_no_batch)),
             list(&batched_vs_no_batch),
@@ -664,7 +667,7 @@ fn compare(plan: &Plan, json: bool) -> Result<()> {
     println!(
         "lab bench --compare: {} connection(s) × {} message(s) of {} bytes, {} in flight per \
          connection, {} client thread(s); {} rounds, the servers interleaved",
-        plan.connections, plan.messages, plan.size, plan.pipeline, plan.threads, COMPARE_ROUNDS
+        plan.connections, plan.messages, plan.size, plan.pipeline, plan.threads, plan.rounds
     );
     println!(
         "{:<18} {:>10} {:>9} {:>9} {:>10} {:>10}  msgs/s per round",

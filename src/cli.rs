@@ -185,6 +185,10 @@ pub struct BenchArgs {
     /// Client threads, each driving its share of the connections with its own kqueue
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
+    /// SO_SNDBUF for the in-process server's sockets: a small value makes its writes block, so
+    /// clients flip to write mode and back (changes to batch); default: the OS's own
+    #[arg(long)]
+    pub sndbuf: Option<usize>,
     /// With --compare: how many rounds of the three servers
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,

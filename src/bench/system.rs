@@ -10,6 +10,8 @@ pub use self::procfs::{rss_kib, server_thread_cpu};
 
 /// Make sure this process may open `needed` descriptors: raise the soft RLIMIT_NOFILE up to the
 /// hard limit if it is lower. Returns `Some((old, new))` when it was raised.
+// `rlim_t` is u64 on Linux and macOS but i64 on FreeBSD: the casts are needed there.
+#[allow(clippy::unnecessary_cast)]
 pub fn ensure_open_files(needed: u64) -> io::Result<Option<(u64, u64)>> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,

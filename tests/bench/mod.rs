@@ -1,1 +1,393 @@
-//! Integration tests: bench.
+//! `lab bench` and `lab server --backend epoll`: correctness, never speed.
+//!
+//! The bench is run with small numbers, against the in-process server and against a separate
+//! `lab server` process; its report must account for every message. The raw epoll backend is
+//! driven with the same patterns as the kqueue server's echo tests (`tests/server/`): several
+//! pipelining clients, a message split byte by byte, a message too large for the buffer.
+//! No test asserts a time or a rate.
+
+use std::process::{Output, Stdio};
+
+use crate::support::lab;
+
+/// Run `lab` to completion, reading its output while it runs.
+fn run(args: &[&str]) -> Output {
+    lab(args).stdin(Stdio::null()).output().expect("run lab")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// The number after `"key":` in a one-line JSON object (the bench's report is flat enough).
+fn json_number(json: &str, key: &str) -> f64 {
+    let needle = format!("\"{key}\":");
+    let at = json
+        .find(&needle)
+        .unwrap_or_else(|| panic!("no {key} in {json}"))
+        + needle.len();
+    let end = json[at..]
+        .find([',', '}'])
+        .map_or(json.len(), |end| at + end);
+    json[at..end]
+        .parse()
+        .unwrap_or_else(|_| panic!("{key} is not a number in {json}"))
+}
+
+/// A workshop attendee runs `lab bench` with small numbers: 5 connections, 20 messages each,
+/// 4 in flight. The report says all 100 messages came back, and gives a rate, round-trip
+/// percentiles and the server's system calls per message.
+#[test]
+fn bench_in_process_reports_every_message_echoed() {
+    let output = run(&[
+        "bench",
+        "--connections",
+        "5",
+        "--messages",
+        "20",
+        "--pipeline",
+        "4",
+    ]);
+    let text = stdout(&output);
+    assert!(output.status.success(), "{text}{}", stderr(&output));
+    assert!(text.contains("echoed 100 of 100 messages"), "{text}");
+    assert!(text.contains("round trip: p50"), "{text}");
+    assert!(text.contains("system calls per echoed message"), "{text}");
+    assert!(
+        text.contains("(100 messages echoed)"),
+        "server side counted them: {text}"
+    );
+}
+
+/// The same run with `--json` writes one object: 100 expected, 100 echoed, and the server's
+/// own count over the measured phase is 100 too.
+#[test]
+fn bench_json_counts_match_the_plan() {
+    let output = run(&[
+        "bench",
+        "--connections",
+        "5",
+        "--messages",
+        "20",
+        "--pipeline",
+        "4",
+        "--json",
+    ]);
+    let text = stdout(&output);
+    assert!(output.status.success(), "{text}{}", stderr(&output));
+    assert_eq!(text.lines().count(), 1, "one JSON object: {text}");
+    assert_eq!(json_number(&text, "expected"), 100.0);
+    assert_eq!(json_number(&text, "echoed"), 100.0);
+    assert!(text.contains("\"complete\":true"), "{text}");
+    assert_eq!(json_number(&text, "messages"), 100.0, "server side: {text}");
+    assert!(json_number(&text, "syscalls_per_message") > 0.0, "{text}");
+}
+
+/// The port a child process listens on, found by its socket's inode in /proc (the child was
+/// started with `--port 0 --quiet`, so it prints no address).
+#[cfg(target_os = "linux")]
+fn listening_port(pid: u32) -> Option<u16> {
+    let mut inodes = Vec::new();
+    for fd in std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.flatten() {
+        let link = std::fs::read_link(fd.path()).ok()?;
+        let link = link.to_string_lossy();
+        if let Some(inode) = link
+            .strip_prefix("socket:[")
+            .and_then(|s| s.strip_suffix(']'))
+        {
+            inodes.push(inode.to_string());
+        }
+    }
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    for line in table.lines().skip(1) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        // local_address is HEXIP:HEXPORT, st 0A is LISTEN, the inode is field 9.
+        if fields.len() > 9 && fields[3] == "0A" && inodes.iter().any(|i| i == fields[9]) {
+            let port = fields[1].rsplit(':').next()?;
+            return u16::from_str_radix(port, 16).ok();
+        }
+    }
+    None
+}
+
+/// A facilitator starts `lab server --port 0 --quiet --external --json` in one terminal and
+/// points `lab bench --addr` at it from another. Every message comes back; the bench cannot
+/// read a separate server's counters, so it says so; and the server's own summary, written
+/// when it is stopped with SIGTERM, counts the same messages (warm-up included).
+#[cfg(target_os = "linux")]
+#[test]
+fn bench_against_a_separate_server_process() {
+    let server = lab(&["server", "--port", "0", "--quiet", "--external", "--json"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start lab server");
+    let mut port = None;
+    let found = crate::support::wait_until(crate::support::PATIENCE, || {
+        port = listening_port(server.id());
+        port.is_some()
+    });
+    assert!(found, "the server child listens within the deadline");
+    let addr = format!("127.0.0.1:{}", port.unwrap());
+
+    let output = run(&[
+        "bench",
+        "--addr",
+        &addr,
+        "--connections",
+        "4",
+        "--messages",
+        "25",
+        "--pipeline",
+        "2",
+        "--warmup",
+        "5",
+    ]);
+    let text = stdout(&output);
+    // SAFETY: kill(2) on the child we started and have not yet reaped.
+    unsafe { libc::kill(server.id() as libc::pid_t, libc::SIGTERM) };
+    let server_out = server.wait_with_output().expect("server exits");
+    assert!(output.status.success(), "{text}{}", stderr(&output));
+    assert!(text.contains("echoed 100 of 100 messages"), "{text}");
+    assert!(text.contains("not started by the bench"), "{text}");
+    let summary = stdout(&server_out);
+    assert!(server_out.status.success(), "server exit: {summary}");
+    // 4 connections × (5 warm-up + 25 measured).
+    assert_eq!(json_number(&summary, "messages"), 120.0, "{summary}");
+}
+
+/// Someone runs the bench in a shell whose open-file limit is low (soft 64). Forty connections
+/// need about 150 descriptors in one process (client and server side): the bench raises its own
+/// soft limit, says so, and every message is echoed.
+#[test]
+fn bench_raises_its_own_open_file_limit_and_says_so() {
+    use std::os::unix::process::CommandExt;
+    let mut command = lab(&["bench", "--connections", "40", "--messages", "5"]);
+    command.stdin(Stdio::null());
+    // SAFETY: setrlimit(2) is async-signal-safe and touches only the child about to exec.
+    unsafe {
+        command.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 64,
+                rlim_max: 1024,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let output = command.output().expect("run lab bench");
+    let text = stdout(&output);
+    assert!(output.status.success(), "{text}{}", stderr(&output));
+    assert!(
+        text.contains("raised this process's open-file limit (RLIMIT_NOFILE soft) from 64 to"),
+        "{text}"
+    );
+    assert!(text.contains("echoed 200 of 200 messages"), "{text}");
+}
+
+/// Mistyped options are refused before anything runs: exit status 2 and one line that names
+/// the option.
+#[test]
+fn bad_bench_options_are_one_line_usage_errors() {
+    for (args, names) in [
+        (vec!["bench", "--connections", "0"], "--connections"),
+        (vec!["bench", "--size", "5000"], "--size"),
+        (vec!["bench", "--pipeline", "0"], "--pipeline"),
+        (vec!["bench", "--messages", "0"], "--messages"),
+        (vec!["bench", "--connections", "5000"], "--connections"),
+        (vec!["bench", "--sndbuf", "0"], "--sndbuf"),
+        (vec!["bench", "--addr", "nowhere"], "--addr"),
+        (
+            vec!["bench", "--compare", "--addr", "127.0.0.1:1"],
+            "--compare",
+        ),
+    ] {
+        let output = run(&args);
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(names), "{args:?}: {err}");
+    }
+}
+
+/// The raw epoll twin of the server (Linux only).
+#[cfg(target_os = "linux")]
+mod epoll {
+    use std::thread;
+
+    use lab::cli::ServerBackend;
+    use lab::server::{framing, spawn, Config};
+
+    use super::{json_number, run, stderr, stdout};
+    use crate::server::{closed_by_server, connect, round_trip, send_raw, Prng};
+
+    fn epoll_config() -> Config {
+        Config {
+            backend: ServerBackend::Epoll,
+            ..Config::default()
+        }
+    }
+
+    /// Twenty people connect to the epoll server and each pipelines forty messages of random
+    /// sizes up to the largest the buffer allows, reading echoes as they come. Every echo is
+    /// intact and in order, exactly as with the kqueue server.
+    #[test]
+    fn several_pipelining_clients_get_every_echo_in_order() {
+        let server = spawn(epoll_config()).unwrap();
+        let addr = server.addr();
+        let largest = Config::default().buffer_size - framing::PREFIX_LEN;
+        let clients: Vec<_> = (0..20u64)
+            .map(|seed| {
+                thread::spawn(move || {
+                    let mut rng = Prng::new(500 + seed);
+                    let messages: Vec<Vec<u8>> = (0..40)
+                        .map(|_| {
+                            let len = rng.up_to(largest);
+                            rng.bytes(len)
+                        })
+                        .collect();
+                    let stream = connect(addr);
+                    let mut writer = stream.try_clone().unwrap();
+                    let to_send = messages.clone();
+                    let sender = thread::spawn(move || {
+                        for message in &to_send {
+                            framing::write_message(&mut writer, message).unwrap();
+                        }
+                    });
+                    let mut reader = stream;
+                    for (i, expected) in messages.iter().enumerate() {
+                        let echo = framing::read_message(&mut reader).unwrap().unwrap();
+                        assert!(echo == *expected, "client {seed}: echo {i} differs");
+                    }
+                    sender.join().unwrap();
+                })
+            })
+            .collect();
+        for client in clients {
+            client.join().expect("a client saw a wrong echo");
+        }
+        let stats = server.stop().unwrap();
+        assert_eq!(stats.messages, 20 * 40);
+        assert_eq!(stats.kevent_calls, 0, "no kevent on the epoll backend");
+        assert!(stats.os_calls.epoll_wait > 0, "{stats:?}");
+    }
+
+    /// A message arrives one byte at a time, its length prefix too. The epoll server echoes it
+    /// once, whole, and the connection goes on working.
+    #[test]
+    fn a_message_split_byte_by_byte_is_echoed() {
+        let server = spawn(epoll_config()).unwrap();
+        let mut stream = connect(server.addr());
+        stream.set_nodelay(true).unwrap();
+        let frame = framing::encode(b"split across many segments");
+        for byte in &frame {
+            send_raw(&mut stream, std::slice::from_ref(byte));
+        }
+        let echo = framing::read_message(&mut stream).unwrap().unwrap();
+        assert_eq!(echo, b"split across many segments");
+        assert_eq!(round_trip(&mut stream, b"next"), b"next");
+    }
+
+    /// One client announces a message larger than the 64-byte buffer: only that client is
+    /// closed (too_large); its neighbour keeps being served, the largest message included.
+    #[test]
+    fn a_message_too_large_closes_only_that_client() {
+        let server = spawn(Config {
+            buffer_size: 64,
+            ..epoll_config()
+        })
+        .unwrap();
+        let mut neighbour = connect(server.addr());
+        assert_eq!(round_trip(&mut neighbour, b"before"), b"before");
+        let mut offender = connect(server.addr());
+        send_raw(&mut offender, &framing::prefix(61));
+        send_raw(&mut offender, &[b'x'; 20]);
+        assert!(closed_by_server(&mut offender), "the offender is closed");
+        let largest = vec![b'y'; 60];
+        assert_eq!(round_trip(&mut neighbour, &largest), largest);
+        let stats = server.stop().unwrap();
+        assert_eq!(stats.closed_too_large, 1);
+        assert_eq!(stats.closed, 1, "nobody else was closed");
+    }
+
+    /// A peer that sends a message and hangs up at once still gets its echo written before the
+    /// server closes the socket (the read that returns 0 comes after the message's bytes).
+    #[test]
+    fn a_client_that_hangs_up_after_sending_is_closed_as_eof() {
+        let server = spawn(epoll_config()).unwrap();
+        let mut stream = connect(server.addr());
+        framing::write_message(&mut stream, b"bye").unwrap();
+        stream.shutdown(std::net::Shutdown::Write).unwrap();
+        assert_eq!(framing::read_message(&mut stream).unwrap().unwrap(), b"bye");
+        assert!(closed_by_server(&mut stream));
+        let stats = server.stop().unwrap();
+        assert_eq!(stats.closed_eof, 1);
+        assert_eq!(stats.messages, 1);
+    }
+
+    /// `lab bench --backend epoll` with small numbers: every message is echoed, and in the
+    /// steady state the epoll server makes no epoll_ctl at all (no mode switch that changes
+    /// nothing) and one read and at most one write per echoed batch.
+    #[test]
+    fn bench_on_the_epoll_backend_makes_no_epoll_ctl_in_the_steady_state() {
+        let output = run(&[
+            "bench",
+            "--backend",
+            "epoll",
+            "--connections",
+            "5",
+            "--messages",
+            "30",
+            "--json",
+        ]);
+        let text = stdout(&output);
+        assert!(output.status.success(), "{text}{}", stderr(&output));
+        assert_eq!(json_number(&text, "echoed"), 150.0, "{text}");
+        assert_eq!(json_number(&text, "epoll_ctl"), 0.0, "{text}");
+        assert!(
+            json_number(&text, "reads") <= 150.0,
+            "one read per message: {text}"
+        );
+        assert!(
+            json_number(&text, "writes") <= 150.0,
+            "one write per message: {text}"
+        );
+    }
+
+    /// `lab server --backend epoll` runs the default tour on raw epoll: the trace shows the
+    /// epoll_ctl and epoll_wait calls where the kqueue server shows kevent calls, including the
+    /// EPOLL_CTL_MOD that puts the slow reader into write mode, and the summary counts echoes.
+    #[test]
+    fn the_tour_on_the_epoll_backend_shows_its_epoll_calls() {
+        let output = run(&["server", "--port", "0", "--backend", "epoll", "--json"]);
+        let text = stdout(&output);
+        assert!(output.status.success(), "{}", stderr(&output));
+        assert!(text.contains("epoll_ctl(ADD"), "{text}");
+        assert!(
+            text.contains("epoll_ctl(MOD") && text.contains("OUT"),
+            "{text}"
+        );
+        assert!(text.contains("epoll_wait("), "{text}");
+        let summary = text
+            .lines()
+            .find(|line| line.contains("\"type\":\"summary\""))
+            .expect("a summary");
+        assert!(json_number(summary, "messages") >= 1.0, "{summary}");
+    }
+}
+
+/// On macOS and the BSDs there is no epoll: `--backend epoll` is a one-line usage error.
+#[cfg(not(target_os = "linux"))]
+#[test]
+fn the_epoll_backend_needs_linux() {
+    let output = run(&["server", "--port", "0", "--backend", "epoll"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("needs Linux"));
+}

@@ -557,7 +557,7 @@ fn report_json(report: &Report) -> String {
         "{{\"label\":\"{}\",\"backend\":\"{}\",\"no_batch\":{},\"in_process\":{},\"addr\":\"{}\",\
          \"connections\":{},\"messages_per_connection\":{},\"size\":{},\"pipeline\":{},\"threads\":{},\
          \"warmup_per_connection\":{},\"expected\":{},\"echoed\":{},\"complete\":{},\
-         \"stopped_by_duration\":{},\"elapsed_s\":{},\"msgs_per_s\":{},\
+         \"stopped_by_duration\":{},\"elapsed_s\":{:.6},\"msgs_per_s\":{},\
          \"rtt_us\":{{\"p50\":{},\"p99\":{},\"max\":{}}},\"nofile_raised_to\":{}",
         report.label(),
         match report.backend {
@@ -577,7 +577,7 @@ fn report_json(report: &Report) -> String {
         report.echoed,
         report.echoed == report.expected,
         report.cut_short,
-        num(report.elapsed.as_secs_f64()),
+        report.elapsed.as_secs_f64(),
         num(report.msgs_per_s()),
         micros(report.rtt.quantile(0.50)),
         micros(report.rtt.quantile(0.99)),

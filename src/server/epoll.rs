@@ -302,8 +302,10 @@ impl Poller for Epoll {
         label: &str,
         rec: &mut Recorder,
     ) -> io::Result<()> {
-        // The fd number may be a reused one: it now names this client.
-        self.labels.insert(fd, label.to_string());
+        if rec.on() {
+            // The fd number may be a reused one: it now names this client.
+            self.labels.insert(fd, label.to_string());
+        }
         // Read mode: level-triggered EPOLLIN, the token in data.u64.
         self.ctl(libc::EPOLL_CTL_ADD, fd, IN, token.to_udata() as u64, rec)?;
         self.tokens.insert(token.to_udata(), fd);

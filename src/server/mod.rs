@@ -228,7 +228,11 @@ pub fn run_traced(args: &ServerArgs) -> Result<Option<crate::trace::Summary>> {
     let mut tracer = Tracer::new(sink);
     let _ = tracer.emit(Record::Start {
         stage: "server".into(),
-        backend: Backend::CURRENT.json_name().into(),
+        // `--backend epoll` is no kqueue at all: the header must say so (contract extension).
+        backend: match config.backend {
+            ServerBackend::Kqueue => Backend::CURRENT.json_name().into(),
+            ServerBackend::Epoll => "epoll".into(),
+        },
         os: crate::kq::os_name().into(),
         addr: addr.to_string(),
     });

@@ -79,6 +79,8 @@ impl TextRenderer {
             } => {
                 let backend = if backend == "native" {
                     format!("native kqueue ({os})")
+                } else if backend == "epoll" {
+                    format!("raw epoll, no kqueue: the Part 6 baseline ({os})")
                 } else {
                     format!("kqueue emulated over epoll, FreeBSD semantics ({os})")
                 };
@@ -461,7 +463,7 @@ pub fn group(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
             out.push(',');
         }
         out.push(c);

@@ -133,7 +133,10 @@ pub fn lab(args: &[&str]) -> Command {
     let mut command = Command::new(lab_path());
     command.args(args).env("NO_COLOR", "1");
     // A stage run to its end marks its lesson done: keep that progress out of the real home.
-    command.env("LAB_STATE_DIR", std::env::temp_dir().join("kqueue-lab-tests-state"));
+    command.env(
+        "LAB_STATE_DIR",
+        std::env::temp_dir().join("kqueue-lab-tests-state"),
+    );
     command
 }
 

@@ -36,6 +36,10 @@ mod sys;
 mod sys;
 
 pub use sys::consts::*;
+/// An epoll mask in words (`IN|OUT|RDHUP`): the emulation's decoder, shared with the raw epoll
+/// server (`server/epoll.rs`), both Linux-only.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) use sys::epoll_mask_names;
 
 /// One kevent entry, used both as a change (going in) and as an event (coming out).
 ///

@@ -22,7 +22,12 @@
 //!
 //! Every `epoll_ctl` and `epoll_wait` is counted in the same [`OsCallCounts`] shape the
 //! emulation uses, and, when the trace is on, shown as a note where the kqueue server shows its
-//! kevent calls.
+//! kevent calls. The notes the shared loop writes take this API's words ([`Epoll::words`]), and
+//! the trace's summary counts this API's calls: each `epoll_wait` as a call, each `epoll_ctl` as
+//! a change, each reported item as an event under `"<label> <MASK>"` (`conn2 OUT`). The JSON
+//! summary keeps the contract's field names for them (`kevent_calls`, `changes`, `events`,
+//! `by_label`): the start record's `"backend":"epoll"` says which API they count, and the text
+//! renderer names them `epoll_wait calls`, `epoll_ctl calls`.
 
 use std::collections::HashMap;
 use std::io;
@@ -32,16 +37,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::kqueue::{INTERRUPT_UDATA, LISTENER_UDATA, WAKE_UDATA};
-use super::poller::{OsCallCounter, Poller, Ready, Waker};
+use super::poller::{OsCallCounter, Poller, Ready, Waker, Words};
 use super::recorder::{Counters, Recorder};
 use super::token::Token;
-use crate::kq::OsCallCounts;
+use crate::kq::{epoll_mask_names as mask_names, OsCallCounts};
 
 const IN: u32 = libc::EPOLLIN as u32;
 const OUT: u32 = libc::EPOLLOUT as u32;
 const HUP: u32 = libc::EPOLLHUP as u32;
 const ERR: u32 = libc::EPOLLERR as u32;
-const RDHUP: u32 = libc::EPOLLRDHUP as u32;
 
 /// The system calls this poller made, readable from any thread (`lab bench`).
 #[derive(Debug, Default)]
@@ -124,6 +128,35 @@ impl Epoll {
         Ok(epoll)
     }
 
+    /// The words of raw epoll for the notes the shared loop writes: one registration per
+    /// socket whose mask is changed, no changelist, `epoll_wait` with -1 for "no timeout".
+    pub fn words(event_list: usize) -> Words {
+        Words {
+            setup: format!(
+                "epoll_wait returns up to {} events; no changelist (every change is its own \
+                 epoll_ctl, applied at once)",
+                event_list.max(1)
+            ),
+            no_batch: "--no-batch changes nothing here: epoll has no changelist, every change is \
+                       already its own epoll_ctl",
+            as_published: "--as-published: the tutorial's bugs in the shared loop are kept: \
+                           connected is never decremented (errata 4), the listener is never \
+                           re-enabled (5); the trace points out where a stale token (9) and \
+                           PendingMessage (11) would strike. Errata 8 belongs to the kqueue \
+                           wrapper: epoll_wait takes -1 as it is",
+            wait_call: "epoll_wait",
+            no_deadline: Some(
+                "no client has a read deadline: epoll_wait blocks (timeout -1) until an event",
+            ),
+            new_client: "EPOLLIN registered (read mode), data.u64 = token",
+            token_field: "data.u64",
+            read_mode: "EPOLL_CTL_MOD to EPOLLIN",
+            write_mode: "EPOLL_CTL_MOD to EPOLLOUT",
+            listener_off: "EPOLL_CTL_DEL",
+            listener_on: "EPOLL_CTL_ADD",
+        }
+    }
+
     /// One `epoll_ctl`, counted, remembered, and shown in the trace.
     fn ctl(
         &mut self,
@@ -140,6 +173,8 @@ impl Epoll {
         self.calls.epoll_ctl.fetch_add(1, Ordering::Relaxed);
         // SAFETY: `event` is a valid epoll_event for the duration of the call (ignored for DEL).
         let result = check(unsafe { libc::epoll_ctl(self.epfd.as_raw_fd(), op, fd, &mut event) });
+        // One change, in the summary's counts (what a kqueue would have staged).
+        rec.count_calls(0, 1, &[]);
         if rec.on() {
             let op_name = match op {
                 libc::EPOLL_CTL_ADD => "ADD",
@@ -248,25 +283,24 @@ impl Epoll {
         }
     }
 
-    fn describe_ready(&self, ready: &[libc::epoll_event]) -> String {
-        let items: Vec<String> = ready
-            .iter()
-            .map(|event| {
-                let (bits, data) = (event.events, event.u64);
-                let label = match data as usize {
-                    LISTENER_UDATA => "listener".to_string(),
-                    INTERRUPT_UDATA => "signal".to_string(),
-                    WAKE_UDATA => "wake".to_string(),
-                    udata => self
-                        .tokens
-                        .get(&udata)
-                        .and_then(|fd| self.labels.get(fd))
-                        .cloned()
-                        .unwrap_or_else(|| data_name(data)),
-                };
-                format!("{label} {}", mask_names(bits))
-            })
-            .collect();
+    /// One reported item in words: `conn2 OUT` (the summary's key, and the trace's).
+    fn ready_name(&self, event: &libc::epoll_event) -> String {
+        let (bits, data) = (event.events, event.u64);
+        let label = match data as usize {
+            LISTENER_UDATA => "listener".to_string(),
+            INTERRUPT_UDATA => "signal".to_string(),
+            WAKE_UDATA => "wake".to_string(),
+            udata => self
+                .tokens
+                .get(&udata)
+                .and_then(|fd| self.labels.get(fd))
+                .cloned()
+                .unwrap_or_else(|| data_name(data)),
+        };
+        format!("{label} {}", mask_names(bits))
+    }
+
+    fn describe_ready(&self, items: &[String]) -> String {
         if items.is_empty() {
             "0 ready".to_string()
         } else {
@@ -366,6 +400,12 @@ impl Poller for Epoll {
         };
         Counters::add(&self.counters.events, n as u64);
         if rec.on() {
+            let items: Vec<String> = self.event_list[..n]
+                .iter()
+                .map(|event| self.ready_name(event))
+                .collect();
+            // One call and its events, in the summary's counts.
+            rec.count_calls(1, 0, &items);
             let wait = if timeout_ms < 0 {
                 "-1 (block)".to_string()
             } else {
@@ -374,7 +414,7 @@ impl Poller for Epoll {
             let text = format!(
                 "epoll_wait(fd {}, max {max}, timeout {wait}) = {} (in the call {:.1} ms)",
                 self.epfd.as_raw_fd(),
-                self.describe_ready(&self.event_list[..n]),
+                self.describe_ready(&items),
                 started.elapsed().as_secs_f64() * 1000.0
             );
             let mut notes = rec.take_call_notes();
@@ -417,6 +457,10 @@ impl Poller for Epoll {
         let calls = Arc::clone(&self.calls);
         OsCallCounter::new(move || calls.counts())
     }
+
+    fn words(&self) -> Words {
+        Epoll::words(self.event_list.len())
+    }
 }
 
 /// Turns the C convention (-1 and errno) into a `Result`.
@@ -425,27 +469,6 @@ fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
         Err(io::Error::last_os_error())
     } else {
         Ok(ret)
-    }
-}
-
-/// `IN|OUT|HUP`: an epoll mask in words, for the trace.
-fn mask_names(mask: u32) -> String {
-    let names = [
-        (IN, "IN"),
-        (OUT, "OUT"),
-        (RDHUP, "RDHUP"),
-        (HUP, "HUP"),
-        (ERR, "ERR"),
-    ];
-    let words: Vec<&str> = names
-        .iter()
-        .filter(|(bit, _)| mask & bit != 0)
-        .map(|(_, name)| *name)
-        .collect();
-    if words.is_empty() {
-        "0".to_string()
-    } else {
-        words.join("|")
     }
 }
 

@@ -25,7 +25,7 @@ use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::poller::{OsCallCounter, Poller, Ready, Waker};
+use super::poller::{OsCallCounter, Poller, Ready, Waker, Words};
 use super::recorder::{Counters, Recorder};
 use super::token::Token;
 use crate::kq::{
@@ -102,6 +102,34 @@ impl KQueue {
             rec,
         )?;
         Ok(queue)
+    }
+
+    /// The kqueue's words for the notes the shared loop writes (knotes, the changelist, kevent).
+    pub fn words(config: &KQueueConfig) -> Words {
+        Words {
+            setup: format!(
+                "change_list {} (flushed by the next wait, or early when full), eventlist {}",
+                config.change_list, config.event_list
+            ),
+            no_batch: "--no-batch: every change is applied by its own kevent call, like one \
+                       epoll_ctl each",
+            as_published: "--as-published: the tutorial's bugs are kept: connected is never \
+                           decremented (errata 4), the listener is never re-enabled (5), an idle \
+                           wait is a 999 ms timeout (8); the trace points out where stale \
+                           receipts (9) and PendingMessage (11) would strike",
+            wait_call: "kevent",
+            // As published, `wait` explains its 999 ms timeout itself (errata 8).
+            no_deadline: (!config.as_published).then_some(
+                "no client has a read deadline: NULL timeout, kevent blocks until an event \
+                 (errata 8 fixed)",
+            ),
+            new_client: "READ added, WRITE added disabled, udata = token",
+            token_field: "udata",
+            read_mode: "WRITE disabled, READ enabled",
+            write_mode: "READ disabled, WRITE enabled",
+            listener_off: "EV_DISABLE",
+            listener_on: "EV_ENABLE",
+        }
     }
 
     /// Stage one change (the tutorial's `queueChange`): flush first if `change_list` is full.
@@ -469,6 +497,9 @@ impl Poller for KQueue {
     fn os_call_counter(&self) -> OsCallCounter {
         let kq = Arc::clone(&self.kq);
         OsCallCounter::new(move || kq.os_call_counts())
+    }
+    fn words(&self) -> Words {
+        KQueue::words(&self.config)
     }
 }
 

@@ -47,7 +47,7 @@ use crate::trace::{Entry, Record, Sink, Tracer};
 use crate::{Error, Result};
 
 use self::kqueue::{KQueue, KQueueConfig};
-use self::poller::{OsCallCounter, Poller, Waker};
+use self::poller::{OsCallCounter, Poller, Waker, Words};
 pub use self::recorder::Stats;
 use self::recorder::{Counters, Recorder};
 
@@ -244,9 +244,15 @@ pub fn run_traced(args: &ServerArgs) -> Result<Option<crate::trace::Summary>> {
     );
     intro_notes(&config, args, addr, tour, clients, &mut rec);
 
+    // What a failure names: the calls of the event API in use.
+    let (create_call, wake_knote) = match config.backend {
+        ServerBackend::Kqueue => ("kqueue()", "EVFILT_USER"),
+        ServerBackend::Epoll => ("epoll_create1()", "eventfd"),
+    };
+    let wait_call = words_for(&config).wait_call;
     let stop = Arc::new(AtomicBool::new(false));
     let poller = new_poller(&config, Arc::clone(&counters), &mut rec)
-        .map_err(|err| kqueue_error("kqueue()", err))?;
+        .map_err(|err| kqueue_error(create_call, err))?;
     let mut server = server::Server::new(config.clone(), poller, rec, listener, Arc::clone(&stop))
         .map_err(|err| crate::error::io_context("setting up the listener", err))?;
     let interrupts = crate::term::catch_interrupts()
@@ -258,7 +264,7 @@ pub fn run_traced(args: &ServerArgs) -> Result<Option<crate::trace::Summary>> {
     let waker = server
         .poller
         .waker()
-        .map_err(|err| kqueue_error("EVFILT_USER", err))?;
+        .map_err(|err| kqueue_error(wake_knote, err))?;
 
     // The traffic: the tour's clients, the script's actions, or (with --external) nobody.
     let driver: Option<JoinHandle<()>> = if let Some(actions) = script {
@@ -295,7 +301,7 @@ pub fn run_traced(args: &ServerArgs) -> Result<Option<crate::trace::Summary>> {
     let stats = counters.snapshot(os_calls);
     let server::Server { rec, .. } = server;
     let summary = rec.finish(&stats);
-    outcome.map_err(|err| kqueue_error("kevent", err))?;
+    outcome.map_err(|err| kqueue_error(wait_call, err))?;
     Ok(summary)
 }
 
@@ -328,6 +334,16 @@ fn new_poller(
     )?))
 }
 
+/// The words of the event API the config asks for, before its poller exists (the opening notes
+/// come first); the same as [`Poller::words`] gives once it does.
+fn words_for(config: &Config) -> Words {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if config.backend == ServerBackend::Epoll {
+        return epoll::Epoll::words(config.event_list);
+    }
+    KQueue::words(&config.kqueue_config())
+}
+
 /// The tour or script is over: stop the loop.
 fn finish_driver(stop: &AtomicBool, waker: &Waker) {
     stop.store(true, Ordering::SeqCst);
@@ -344,7 +360,7 @@ fn kqueue_error(what: &str, err: io::Error) -> Error {
     }
 }
 
-/// What the trace says before the first kevent call.
+/// What the trace says before the first call to the event API.
 fn intro_notes(
     config: &Config,
     args: &ServerArgs,
@@ -356,23 +372,17 @@ fn intro_notes(
     if !rec.on() {
         return;
     }
+    let words = words_for(config);
     rec.note(format!(
-        "echo server: 4-byte little-endian length + message, echoed back. change_list {} \
-         (flushed by the next wait, or early when full), eventlist {}, max {} clients, \
+        "echo server: 4-byte little-endian length + message, echoed back. {}, max {} clients, \
          {}-byte buffers",
-        config.change_list, config.event_list, config.max_clients, config.buffer_size
+        words.setup, config.max_clients, config.buffer_size
     ));
     if config.no_batch {
-        rec.note(
-            "--no-batch: every change is applied by its own kevent call, like one epoll_ctl each",
-        );
+        rec.note(words.no_batch);
     }
     if config.as_published {
-        rec.note(
-            "--as-published: the tutorial's bugs are kept: connected is never decremented \
-             (errata 4), the listener is never re-enabled (5), an idle wait is a 999 ms timeout \
-             (8); the trace points out where stale receipts (9) and PendingMessage (11) would strike",
-        );
+        rec.note(words.as_published);
     }
     if tour {
         if args.read_timeout_ms.is_none() {

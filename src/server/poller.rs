@@ -74,6 +74,34 @@ impl OsCallCounter {
     }
 }
 
+/// The event API's own words for the notes the shared loop writes (`server.rs`, and the opening
+/// note in `mod.rs`), so that the kqueue trace speaks of knotes and kevent calls and the epoll
+/// trace of `epoll_ctl` and `epoll_wait`, never of a changelist it does not have.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Words {
+    /// The opening note's clause on the lists and their sizes.
+    pub setup: String,
+    /// What `--no-batch` means for this API.
+    pub no_batch: &'static str,
+    /// What `--as-published` keeps on this API.
+    pub as_published: &'static str,
+    /// The call the loop blocks in: `kevent`, `epoll_wait`.
+    pub wait_call: &'static str,
+    /// The note for a wait with no timeout (no client has a deadline); `None` when the poller
+    /// explains that wait itself (the kqueue as published, errata 8).
+    pub no_deadline: Option<&'static str>,
+    /// What `new_client` registered, and where the token went.
+    pub new_client: &'static str,
+    /// Where a token travels: `udata`, `data.u64`.
+    pub token_field: &'static str,
+    /// How read mode and write mode are set, in parentheses after the mode.
+    pub read_mode: &'static str,
+    pub write_mode: &'static str,
+    /// How the listener is switched off, and on again.
+    pub listener_off: &'static str,
+    pub listener_on: &'static str,
+}
+
 /// What the server needs from an event API. Every method may record what it does in `rec`.
 pub trait Poller {
     /// Watch the listening socket for connections (udata 0, as in the tutorial).
@@ -110,6 +138,8 @@ pub trait Poller {
     fn waker(&self) -> io::Result<Waker>;
     /// A handle that reads the system-call totals of the API underneath from any thread.
     fn os_call_counter(&self) -> OsCallCounter;
+    /// This API's words for the notes the shared loop writes.
+    fn words(&self) -> Words;
 }
 
 /// A boxed poller is a poller, so the server can pick its event API at run time
@@ -158,5 +188,8 @@ impl<P: Poller + ?Sized> Poller for Box<P> {
     }
     fn os_call_counter(&self) -> OsCallCounter {
         (**self).os_call_counter()
+    }
+    fn words(&self) -> Words {
+        (**self).words()
     }
 }

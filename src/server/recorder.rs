@@ -184,6 +184,14 @@ impl Recorder {
         std::mem::take(&mut self.call_notes)
     }
 
+    /// Count calls the trace shows as notes (the raw epoll server's epoll_wait and epoll_ctl)
+    /// into the summary, see [`Tracer::count_calls`].
+    pub fn count_calls(&mut self, calls: u64, changes: u64, events: &[String]) {
+        if let Some(tracer) = self.tracer.as_mut() {
+            tracer.count_calls(calls, changes, events);
+        }
+    }
+
     pub fn kevent(&mut self, call: KeventCall) {
         self.emit(Record::Kevent(call));
     }
@@ -217,12 +225,22 @@ impl Recorder {
     }
 
     /// End the trace with the summary record; `None` when there was no trace.
+    ///
+    /// `changes_per_call` is the ratio of the summary's own two counts: changes per kevent call
+    /// on the kqueue (the same as `stats.changes_per_call()`), epoll_ctl per epoll_wait on raw
+    /// epoll, whose calls `stats` counts only as OS calls.
     pub fn finish(self, stats: &Stats) -> Option<Summary> {
         let tracer = self.tracer?;
+        let counted = tracer.summary();
+        let changes_per_call = if counted.kevent_calls == 0 {
+            0.0
+        } else {
+            counted.changes as f64 / counted.kevent_calls as f64
+        };
         tracer
             .finish(Some(ServerSummary {
                 messages: stats.messages,
-                changes_per_call: stats.changes_per_call(),
+                changes_per_call,
                 listener_disabled: stats.listener_disabled,
             }))
             .ok()

@@ -12,8 +12,9 @@
 //! }
 //! ```
 //!
-//! The loop is generic over [`Poller`]: the kqueue wrapper with its batched changelist, or
-//! (later) raw epoll. Fixed here, each kept by `--as-published` where the brief says so:
+//! The loop is generic over [`Poller`]: the kqueue wrapper with its batched changelist, or the
+//! raw epoll twin. The notes written here take the API's own words from the poller ([`Words`]):
+//! "becomes the kevent timeout" on one, "becomes the epoll_wait timeout" on the other. Fixed here, each kept by `--as-published` where the brief says so:
 //! - errata 4 and 5: `connected` goes down on close, and the listener is re-enabled;
 //! - errata 9: udata is a generation-checked [`Token`]; EV_ERROR entries are recognised;
 //! - errata 11: a client with buffered messages and a pending write is not dropped; its
@@ -28,7 +29,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::client::{Client, Mode, Written};
-use super::poller::{Poller, Ready};
+use super::poller::{Poller, Ready, Words};
 use super::recorder::{Counters, Recorder};
 use super::timeouts::TimeoutList;
 use super::token::{Slab, Token};
@@ -54,6 +55,8 @@ pub struct Server<P: Poller> {
     config: Config,
     pub poller: P,
     pub rec: Recorder,
+    /// The poller's words for the notes written here ("kevent" or "epoll_wait", ...).
+    words: Words,
     listener: TcpListener,
     /// Whether the listener's knote is (or is staged to be) enabled.
     listener_enabled: bool,
@@ -65,7 +68,7 @@ pub struct Server<P: Poller> {
     connected: usize,
     /// Connections accepted so far: the N of `connN`.
     accepted: usize,
-    /// Which client headed the timeout list when the last kevent timeout was explained.
+    /// Which client headed the timeout list when the last wait's timeout was explained.
     explained_head: Option<Token>,
     /// Whether the trace last explained a NULL timeout (nobody has a deadline).
     explained_no_deadline: bool,
@@ -83,10 +86,12 @@ impl<P: Poller> Server<P> {
     ) -> io::Result<Server<P>> {
         listener.set_nonblocking(true)?;
         poller.add_listener(listener.as_raw_fd(), &mut rec)?;
+        let words = poller.words();
         Ok(Server {
             config,
             poller,
             rec,
+            words,
             listener,
             listener_enabled: true,
             accept_retry_at: None,
@@ -161,8 +166,9 @@ impl<P: Poller> Server<P> {
             } else {
                 "its client has closed: the token's generation no longer matches, ignored"
             };
+            let field = self.words.token_field;
             self.rec.note(format!(
-                "{filter} event with a stale udata ({token}): {what}"
+                "{filter} event with a stale {field} ({token}): {what}"
             ));
         }
         false
@@ -237,11 +243,8 @@ impl<P: Poller> Server<P> {
         } else if !self.explained_no_deadline {
             self.explained_no_deadline = true;
             self.explained_head = None;
-            if !self.config.as_published {
-                self.rec.call_note(
-                    "no client has a read deadline: NULL timeout, kevent blocks until an event \
-                     (errata 8 fixed)",
-                );
+            if let Some(text) = self.words.no_deadline {
+                self.rec.call_note(text);
             }
         }
         if let Some(retry_at) = self.accept_retry_at {
@@ -258,7 +261,7 @@ impl<P: Poller> Server<P> {
         next
     }
 
-    /// Say where the kevent timeout comes from, when the head of the list changes.
+    /// Say where the wait's timeout comes from, when the head of the list changes.
     fn explain_timeout(&mut self, head: Token, wait: Duration) {
         if self.explained_head == Some(head) || !self.rec.on() {
             self.explained_head = Some(head);
@@ -267,10 +270,11 @@ impl<P: Poller> Server<P> {
         self.explained_head = Some(head);
         if let Some(client) = self.clients.get(head) {
             let text = format!(
-                "{} heads the read-timeout list: its deadline, {} ms away, becomes the kevent \
+                "{} heads the read-timeout list: its deadline, {} ms away, becomes the {} \
                  timeout",
                 client.label(),
-                wait.as_millis()
+                wait.as_millis(),
+                self.words.wait_call
             );
             self.rec.call_note(text);
         }
@@ -358,9 +362,8 @@ impl<P: Poller> Server<P> {
         self.rec.accepted(self.accepted);
         if self.rec.on() {
             self.rec.note(format!(
-                "{label} = fd {fd} from {address}: READ added, WRITE added disabled, udata = \
-                 token ({token}); connected {}/{}",
-                self.connected, self.config.max_clients
+                "{label} = fd {fd} from {address}: {} ({token}); connected {}/{}",
+                self.words.new_client, self.connected, self.config.max_clients
             ));
         }
         Ok(())
@@ -377,9 +380,9 @@ impl<P: Poller> Server<P> {
         Counters::add(&self.rec.counters.listener_disabled, 1);
         if self.rec.on() {
             self.rec.note(format!(
-                "connected {}/{}: listener disabled (EV_DISABLE); new connections wait in the \
-                 accept queue",
-                self.connected, self.config.max_clients
+                "connected {}/{}: listener disabled ({}); new connections wait in the accept \
+                 queue",
+                self.connected, self.config.max_clients, self.words.listener_off
             ));
         }
     }
@@ -434,9 +437,9 @@ impl<P: Poller> Server<P> {
             self.enable_listener();
             if self.rec.on() {
                 self.rec.note(format!(
-                    "{label} left: connected {}/{}, listener re-enabled with EV_ENABLE (errata 4 \
-                     and 5 fixed)",
-                    self.connected, self.config.max_clients
+                    "{label} left: connected {}/{}, listener re-enabled with {} (errata 4 and 5 \
+                     fixed)",
+                    self.connected, self.config.max_clients, self.words.listener_on
                 ));
             }
         }
@@ -582,9 +585,9 @@ impl<P: Poller> Server<P> {
                 self.rec
                     .note(format!("{label}: could not stage read mode: {err}"));
             } else if self.rec.on() {
-                self.rec.note(format!(
-                    "{label}: echo finished, back to read mode (WRITE disabled, READ enabled)"
-                ));
+                let how = self.words.read_mode;
+                self.rec
+                    .note(format!("{label}: echo finished, back to read mode ({how})"));
             }
         }
         Served::Idle
@@ -614,9 +617,10 @@ impl<P: Poller> Server<P> {
             return;
         }
         if self.rec.on() {
+            let how = self.words.write_mode;
             self.rec.note(format!(
-                "{label}: write hit WouldBlock with {pending} bytes left: write mode (READ \
-                 disabled, WRITE enabled); nothing more is read from it until the echo is out"
+                "{label}: write hit WouldBlock with {pending} bytes left: write mode ({how}); \
+                 nothing more is read from it until the echo is out"
             ));
             if more_buffered {
                 let text = if as_published {

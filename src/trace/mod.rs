@@ -387,6 +387,23 @@ impl Tracer {
         }
     }
 
+    /// Count calls that the trace shows as notes, not as kevent records, into the summary: the
+    /// raw epoll server (`lab server --backend epoll`, start record `"backend":"epoll"`) counts
+    /// each epoll_wait as a call, each epoll_ctl as a change, and each reported item as an event
+    /// under `"<label> <MASK>"` (`conn2 OUT`). The JSON summary keeps the contract's field names
+    /// for these counts; the text renderer names them after the start record's backend.
+    pub fn count_calls(&mut self, calls: u64, changes: u64, events: &[String]) {
+        self.summary.kevent_calls += calls;
+        self.summary.changes += changes;
+        self.summary.events += events.len() as u64;
+        for key in events {
+            match self.summary.by_label.iter_mut().find(|(k, _)| k == key) {
+                Some((_, n)) => *n += 1,
+                None => self.summary.by_label.push((key.clone(), 1)),
+            }
+        }
+    }
+
     /// The counts so far.
     pub fn summary(&self) -> &Summary {
         &self.summary

@@ -48,6 +48,9 @@ pub struct TextRenderer {
     show_os_calls: bool,
     /// udata value → what it stands for, learned from the changes that stored it (B4).
     udata_names: HashMap<usize, String>,
+    /// The start record said `"backend":"epoll"`: the raw epoll server, whose calls are notes
+    /// and whose summary counts epoll_wait calls, epoll_ctl calls and epoll events.
+    raw_epoll: bool,
 }
 
 impl TextRenderer {
@@ -56,6 +59,7 @@ impl TextRenderer {
             color,
             show_os_calls,
             udata_names: HashMap::new(),
+            raw_epoll: false,
         }
     }
 
@@ -77,6 +81,7 @@ impl TextRenderer {
                 os,
                 addr,
             } => {
+                self.raw_epoll = backend == "epoll";
                 let backend = if backend == "native" {
                     format!("native kqueue ({os})")
                 } else if backend == "epoll" {
@@ -91,15 +96,20 @@ impl TextRenderer {
                 } else {
                     " · ≈ what the emulation did underneath (the epoll twin)"
                 };
+                let legend = if self.raw_epoll {
+                    // No kevent blocks: every epoll_ctl and epoll_wait is written as a note.
+                    "   legend: ✎ note, one for each epoll_ctl and epoll_wait call (no kevent, no \
+                     changelist)"
+                        .to_string()
+                } else {
+                    format!(
+                        "   legend: ▸ change in · ◂ event out{twin} · ✎ note · ↻ identical calls collapsed"
+                    )
+                };
                 vec![
                     self.paint(Style::Bold, &format!("━━ lab {stage} ━━ {backend}")),
                     format!("   listening on {addr}"),
-                    self.paint(
-                        Style::Dim,
-                        &format!(
-                            "   legend: ▸ change in · ◂ event out{twin} · ✎ note · ↻ identical calls collapsed"
-                        ),
-                    ),
+                    self.paint(Style::Dim, &legend),
                 ]
             }
             Record::Kevent(call) => {
@@ -374,11 +384,28 @@ impl TextRenderer {
         lines
     }
 
+    /// The summary. On raw epoll the same counts are that API's: a call is an epoll_wait, a
+    /// change an epoll_ctl, an event one reported item keyed by its mask (`conn2 OUT`).
     fn summary(&self, s: &Summary) -> Vec<String> {
+        let (call, change, by, ratio) = if self.raw_epoll {
+            (
+                "epoll_wait call",
+                "epoll_ctl call",
+                "events by epoll item",
+                "epoll_ctl calls per epoll_wait call",
+            )
+        } else {
+            (
+                "kevent call",
+                "change",
+                "events by knote",
+                "changes per kevent call",
+            )
+        };
         let mut lines = vec![self.paint(
             Style::Bold,
             &format!(
-                "━━ summary: {} kevent call{}, {} change{}, {} event{}",
+                "━━ summary: {} {call}{}, {} {change}{}, {} event{}",
                 group(s.kevent_calls),
                 plural(s.kevent_calls),
                 group(s.changes),
@@ -393,11 +420,11 @@ impl TextRenderer {
                 .iter()
                 .map(|(k, n)| format!("{k} ×{}", group(*n)))
                 .collect();
-            lines.push(format!("   events by knote: {}", parts.join(", ")));
+            lines.push(format!("   {by}: {}", parts.join(", ")));
         }
         if let Some(server) = &s.server {
             lines.push(format!(
-                "   server: {} message{} echoed, {:.2} changes per kevent call, listener disabled {} time{}",
+                "   server: {} message{} echoed, {:.2} {ratio}, listener disabled {} time{}",
                 group(server.messages),
                 plural(server.messages),
                 server.changes_per_call,
@@ -804,6 +831,47 @@ mod tests {
         ] {
             assert!(text.contains(want), "missing {want:?} in:\n{text}");
         }
+    }
+
+    /// A person runs `lab server --backend epoll`: the legend and the summary speak of
+    /// epoll_wait and epoll_ctl, never of kevent calls or changes per kevent call.
+    #[test]
+    fn a_raw_epoll_run_names_its_own_calls() {
+        let mut r = TextRenderer::new(false, true);
+        let records = vec![
+            Record::Start {
+                stage: "server".into(),
+                backend: "epoll".into(),
+                os: "Linux".into(),
+                addr: "127.0.0.1:5882".into(),
+            },
+            Record::Summary(Summary {
+                kevent_calls: 26,
+                changes: 18,
+                events: 28,
+                by_label: vec![("conn2 OUT".into(), 6)],
+                server: Some(super::super::ServerSummary {
+                    messages: 20,
+                    changes_per_call: 18.0 / 26.0,
+                    listener_disabled: 0,
+                }),
+            }),
+        ];
+        let text: Vec<String> = records
+            .into_iter()
+            .flat_map(|record| r.render(&Entry { t: 1.0, record }))
+            .collect();
+        let text = text.join("\n");
+        for want in [
+            "one for each epoll_ctl and epoll_wait call",
+            "summary: 26 epoll_wait calls, 18 epoll_ctl calls, 28 events",
+            "events by epoll item: conn2 OUT ×6",
+            "20 messages echoed, 0.69 epoll_ctl calls per epoll_wait call",
+        ] {
+            assert!(text.contains(want), "missing {want:?} in:\n{text}");
+        }
+        assert!(!text.contains("kevent call"), "{text}");
+        assert!(!text.contains("the emulation did"), "{text}");
     }
 
     #[test]

@@ -58,6 +58,9 @@ mod state;
 mod timer;
 mod user;
 
+/// An epoll mask in words (`IN|OUT`), for the raw epoll server's trace as well as this one's.
+pub(crate) use os::mask_names as epoll_mask_names;
+
 use record::Recorder;
 use state::{Os, State};
 

@@ -26,8 +26,9 @@ pub(super) const HUP: u32 = libc::EPOLLHUP as u32;
 pub(super) const ERR: u32 = libc::EPOLLERR as u32;
 pub(super) const ET: u32 = libc::EPOLLET as u32;
 
-/// `IN|RDHUP|ET`: an epoll mask in words, for the trace.
-pub(super) fn mask_names(mask: u32) -> String {
+/// `IN|RDHUP|ET`: an epoll mask in words, for the trace. The one decoder of epoll masks in the
+/// crate: the raw epoll server (`server/epoll.rs`) uses it too, as `kq::epoll_mask_names`.
+pub(crate) fn mask_names(mask: u32) -> String {
     let names = [
         (IN, "IN"),
         (OUT, "OUT"),

@@ -1,5 +1,6 @@
 //! `lab`: parse the command line, run the chosen stage, map the outcome to an exit status.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
@@ -40,7 +41,9 @@ fn main() -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("lab: {err}");
+            // Not eprintln!: it panics when stderr is closed (`lab … 2>&-`), and a panic would
+            // turn a clean exit status 1 or 2 into 101.
+            let _ = writeln!(std::io::stderr(), "lab: {err}");
             ExitCode::from(err.exit_code())
         }
     }

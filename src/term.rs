@@ -3,7 +3,9 @@
 //!
 //! Terminal state is a resource (STYLE.md habit 5): [`TerminalGuard`] enters raw mode and its
 //! `Drop` cannot fail; a panic hook restores the terminal first and then calls the previous hook;
-//! so `q`, Ctrl-C, an error (`?`) and a panic all leave a usable shell.
+//! so `q`, Ctrl-C, an error (`?`) and a panic all leave a usable shell. tests/stages/terminal.rs
+//! checks each of the four in a real terminal (tmux); the error and panic paths are reached
+//! through the stages' `LAB_TEST_FAULT` test hook (src/stages/harness.rs).
 
 use std::io::{IsTerminal, Write};
 use std::os::fd::RawFd;
@@ -58,9 +60,16 @@ pub fn install_panic_hook() {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             if RAW.load(Ordering::SeqCst) {
+                if stdout_is_terminal() {
+                    // The cursor rests at the start of the key footer (trace::text::TextSink):
+                    // erase the footer so the message is printed where it was, not over it.
+                    let mut out = std::io::stdout();
+                    let _ = out.write_all(b"\r\x1b[J");
+                    let _ = out.flush();
+                }
+                // Cooked mode before the message: in raw mode each `\n` of a multi-line
+                // message would move down without returning to column 0 (a staircase).
                 restore_terminal();
-                // The cursor rests on the footer: start the message on a fresh line.
-                let _ = std::io::stderr().write_all(b"\r\n");
             }
             previous(info);
         }));
@@ -198,6 +207,10 @@ impl KeyReader {
         let stop_flag = Arc::clone(&stop);
         let thread = thread::spawn(move || {
             use crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
+            // However this thread ends (asked to stop, the terminal failed, or a panic), wake
+            // the loop once more: it then finds the channel disconnected and ends the stage,
+            // instead of blocking in kevent for keys that will never come.
+            let wake = WakeOnExit(wake);
             // Poll with a short timeout only so that the thread can notice `stop`; the event
             // loop itself is woken by `wake`, never by this timer.
             while !stop_flag.load(Ordering::SeqCst) {
@@ -222,7 +235,7 @@ impl KeyReader {
                 if tx.send(key).is_err() {
                     break;
                 }
-                wake();
+                (wake.0)();
             }
         });
         (
@@ -232,6 +245,15 @@ impl KeyReader {
             },
             rx,
         )
+    }
+}
+
+/// Calls its closure when dropped: on a normal return and while unwinding from a panic.
+struct WakeOnExit<F: Fn()>(F);
+
+impl<F: Fn()> Drop for WakeOnExit<F> {
+    fn drop(&mut self) {
+        (self.0)();
     }
 }
 

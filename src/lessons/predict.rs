@@ -7,6 +7,7 @@
 
 use std::io::{BufRead, Write};
 
+use crate::server::tour;
 use crate::trace::text::group;
 use crate::trace::Summary;
 
@@ -20,20 +21,37 @@ enum Grading {
     Band,
 }
 
+/// A question's words: written out, or built from the constants of the tour they describe (so
+/// the numbers in them cannot drift from what the tour does).
+#[derive(Clone, Copy, Debug)]
+pub enum Words {
+    Fixed(&'static str),
+    Built(fn() -> String),
+}
+
+impl Words {
+    pub fn text(&self) -> String {
+        match self {
+            Words::Fixed(text) => (*text).to_string(),
+            Words::Built(build) => build(),
+        }
+    }
+}
+
 /// One stage's checkpoint question.
 #[derive(Debug)]
 pub struct Question {
     /// The stage (and lesson) name.
     pub stage: &'static str,
     /// What is asked, in the lesson's words.
-    pub ask: &'static str,
+    pub ask: Words,
     /// What is counted, in words for the verdict (`conn1 READ events`).
     pub counted: &'static str,
     /// Where the answer is in the run's summary.
     count: fn(&Summary) -> u64,
     grading: Grading,
     /// Why the trace shows what it shows.
-    pub explain: &'static str,
+    pub explain: Words,
 }
 
 /// Events delivered for conn1's READ knote.
@@ -50,66 +68,104 @@ fn messages(summary: &Summary) -> u64 {
     summary.server.as_ref().map_or(0, |s| s.messages)
 }
 
+/// The server question, with the numbers of the tour's own constants.
+fn server_ask() -> String {
+    format!(
+        "The tour's {} clients: the first pipelines {} messages and hangs up at once, the second \
+         (a slow reader) pipelines {} large ones, the third sends {} and then goes idle until the \
+         read timeout closes it. How many messages will the server echo in total?",
+        tour::DEFAULT_CLIENTS,
+        tour::messages_echoed_by(0),
+        tour::messages_echoed_by(1),
+        tour::messages_echoed_by(2),
+    )
+}
+
+/// Why the default tour echoes what it echoes: each client's share, from the tour's constants.
+fn server_explain() -> String {
+    let shares: Vec<String> = (0..tour::DEFAULT_CLIENTS)
+        .map(|i| tour::messages_echoed_by(i).to_string())
+        .collect();
+    format!(
+        "Every complete message is echoed, however its bytes arrive: {} = {}. The first client's \
+         hang-up comes with its data (EV_EOF with bytes still to read), the slow reader's echoes \
+         wait in write mode (WRITE enabled, READ disabled) until they fit, and the idle client's \
+         message is echoed before its timeout.",
+        shares.join(" + "),
+        tour::messages_echoed(tour::DEFAULT_CLIENTS)
+    )
+}
+
 /// The questions, one per stage, as the lessons pose them.
 pub const QUESTIONS: [Question; 5] = [
     Question {
         stage: "flood",
-        ask: "The built-in client sends \"hello\" once, and the server does not read it for one \
+        ask: Words::Fixed(
+            "The built-in client sends \"hello\" once, and the server does not read it for one \
               second. How many READ events will kevent report for conn1 in that second? \
               (a number, or: many)",
+        ),
         counted: "conn1 READ events",
         count: conn1_read,
         grading: Grading::Band,
-        explain: "Plain EV_ADD is level-triggered (B12): every kevent call re-checks the socket, \
+        explain: Words::Fixed(
+            "Plain EV_ADD is level-triggered (B12): every kevent call re-checks the socket, \
                   and while the 5 bytes sit unread it is readable, so every call reports it \
                   again. Only the `read` stops the flood.",
+        ),
     },
     Question {
         stage: "oneshot",
-        ask: "With EV_ONESHOT, the client sends \"hello\", then \"again\", then the server \
+        ask: Words::Fixed(
+            "With EV_ONESHOT, the client sends \"hello\", then \"again\", then the server \
               re-arms once with EV_ADD. Nobody reads. How many READ events for conn1 in total?",
+        ),
         counted: "conn1 READ events",
         count: conn1_read,
         grading: Grading::Exact,
-        explain: "The first event deletes the knote (B15), so \"again\" arrives unseen. The \
+        explain: Words::Fixed(
+            "The first event deletes the knote (B15), so \"again\" arrives unseen. The \
                   re-arm (EV_ADD) makes a fresh knote; the 10 unread bytes make it fire at once, \
                   and that delivery deletes it again: 2 events.",
+        ),
     },
     Question {
         stage: "dispatch",
-        ask: "With EV_DISPATCH, the client sends \"hello\", then \"again\", then the server \
+        ask: Words::Fixed(
+            "With EV_DISPATCH, the client sends \"hello\", then \"again\", then the server \
               re-arms once with EV_ENABLE. Nobody reads. How many READ events for conn1 in total?",
+        ),
         counted: "conn1 READ events",
         count: conn1_read,
         grading: Grading::Exact,
-        explain: "The first event disables the knote (B16); it is kept but silent, so \"again\" \
+        explain: Words::Fixed(
+            "The first event disables the knote (B16); it is kept but silent, so \"again\" \
                   is not reported. EV_ENABLE turns it back on, the unread bytes make it fire once \
                   more, and that delivery disables it again: 2 events.",
+        ),
     },
     Question {
         stage: "clear",
-        ask: "With EV_CLEAR, the client sends \"abc\", then \"def\", the server reads 2 bytes, \
+        ask: Words::Fixed(
+            "With EV_CLEAR, the client sends \"abc\", then \"def\", the server reads 2 bytes, \
               then the client sends \"g\". How many READ events for conn1 in total?",
+        ),
         counted: "conn1 READ events",
         count: conn1_read,
         grading: Grading::Exact,
-        explain: "EV_CLEAR reports a change of state, not a level (B14): each new arrival is one \
+        explain: Words::Fixed(
+            "EV_CLEAR reports a change of state, not a level (B14): each new arrival is one \
                   event (abc, def, g), even with older bytes unread; the partial read is not an \
                   arrival and reports nothing: 3 events.",
+        ),
     },
     Question {
         stage: "server",
-        ask: "The tour's three clients: the first pipelines 3 messages and hangs up at once, \
-              the second (a slow reader) pipelines 16 large ones, the third sends 1 and then \
-              goes idle until the read timeout closes it. How many messages will the server \
-              echo in total?",
+        ask: Words::Built(server_ask),
         counted: "echoed messages",
         count: messages,
         grading: Grading::Exact,
-        explain: "Every complete message is echoed, however its bytes arrive: 3 + 16 + 1. The \
-                  first client's hang-up comes with its data (EV_EOF with bytes still to read), \
-                  the slow reader's echoes wait in write mode (WRITE enabled, READ disabled) \
-                  until they fit, and the idle client's message is echoed before its timeout.",
+        explain: Words::Built(server_explain),
     },
 ];
 
@@ -200,7 +256,7 @@ pub fn ask(
     let question = question(stage)
         .ok_or_else(|| crate::Error::usage(format!("`lab {stage}` has no prediction question")))?;
     let io = |err| crate::error::io_context("cannot ask the question", err);
-    writeln!(out, "Predict: {}", question.ask).map_err(io)?;
+    writeln!(out, "Predict: {}", question.ask.text()).map_err(io)?;
     write!(out, "Your answer: ").map_err(io)?;
     out.flush().map_err(io)?;
 
@@ -277,7 +333,7 @@ pub fn judge(
             "The trace counted {} {}. {}",
             group(counted),
             question.counted,
-            question.explain
+            question.explain.text()
         )?;
         return Ok(None);
     };
@@ -302,7 +358,7 @@ pub fn judge(
         "{verdict} You said {yours}; the trace counted {counted_words} {}.",
         question.counted
     )?;
-    writeln!(out, "{}", question.explain)?;
+    writeln!(out, "{}", question.explain.text())?;
     Ok(Some(right))
 }
 
@@ -337,6 +393,32 @@ mod tests {
         let mut out = Vec::new();
         assert_eq!(judge(&p, &summary(1234), &mut out).unwrap(), Some(true));
         assert_eq!(judge(&p, &summary(1), &mut out).unwrap(), Some(false));
+    }
+
+    /// The server question's numbers are the tour's: its slow reader's message count appears
+    /// in the question, and the tour's total is graded right.
+    #[test]
+    fn the_server_question_takes_its_numbers_from_the_tour() {
+        let question = question("server").unwrap();
+        let ask = question.ask.text();
+        assert!(
+            ask.contains(&format!("pipelines {} large", tour::SLOW_MESSAGES)),
+            "{ask}"
+        );
+        let total = tour::messages_echoed(tour::DEFAULT_CLIENTS) as u64;
+        assert!(question.explain.text().contains(&format!("= {total}")));
+        let p = Prediction {
+            stage: "server",
+            answer: Some(total),
+        };
+        let summary = Summary {
+            server: Some(crate::trace::ServerSummary {
+                messages: total,
+                ..Default::default()
+            }),
+            ..Summary::default()
+        };
+        assert_eq!(judge(&p, &summary, &mut Vec::new()).unwrap(), Some(true));
     }
 
     #[test]

@@ -213,7 +213,7 @@ pub fn run_traced(args: &ServerArgs) -> Result<Option<crate::trace::Summary>> {
     let clients = if external {
         0
     } else {
-        args.clients.unwrap_or(3)
+        args.clients.unwrap_or(tour::DEFAULT_CLIENTS)
     };
     let listener = config.bind()?;
     let addr = listener
@@ -282,8 +282,11 @@ pub fn run_traced(args: &ServerArgs) -> Result<Option<crate::trace::Summary>> {
             buffer_size: config.buffer_size,
             read_timeout: config.read_timeout,
         };
+        // Connected here, before the loop runs: conn1's burst and FIN already wait in the accept
+        // queue, so its first READ event carries both on every run (errata 9 shows every time).
+        let tour = tour::Tour::connect(addr, &plan);
         Some(std::thread::spawn(move || {
-            tour::run_tour(addr, &plan, &stop);
+            tour.run(&stop);
             finish_driver(&stop, &waker);
         }))
     } else {

@@ -2,13 +2,26 @@
 //!
 //! The tour is deterministic in what it does (timing decides only how the server's batches fall).
 //! The clients connect in order, so client N is the trace's `connN`:
-//! - **conn1, echo**: pipelines three short messages and hangs up at once (shutdown of its
-//!   sending half), then reads the three echoes: the server sees data and EOF together;
+//! - **conn1, echo**: pipelines three short messages and hangs up (shutdown of its sending half)
+//!   before the server loop even starts, then reads the three echoes and the server's close: the
+//!   server sees data and EOF together in its first READ event for it;
 //! - **conn2, slow reader**: shrinks its receive buffer (SO_RCVBUF) before connecting, pipelines
 //!   buffer-sized messages, and reads its echoes slowly, so the server's writes hit WouldBlock:
 //!   write mode, then back to read mode, again and again;
 //! - **conn3, idle**: sends one message, then goes quiet until the read timeout closes it;
 //! - any further client echoes like conn1.
+//!
+//! Why conn1 goes first, alone, before the loop runs: its burst and its FIN must reach the server
+//! together, on every run and every OS. [`Tour::connect`] connects the clients and lets conn1
+//! write and hang up while the server has not accepted anyone yet: the kernel completes the
+//! handshake in the listener's accept queue, and the bytes and the FIN wait in the
+//! not-yet-accepted socket. So the server's first READ event for conn1 carries `data` = 47 and
+//! EV_EOF at once (B21): it echoes, then closes. As published, the echo staged `readMode`, and
+//! those changes outlive the client: the next kevent returns them as EV_ERROR receipts
+//! (errata 9) in every run, not only when a thread happens to win a race. The other clients start
+//! only once conn1 has seen the server's close, so nothing else is staged before those receipts
+//! (no early flush of the changelist), and every client socket exists before conn1's descriptor
+//! is freed, so the number is not reused and the receipts say EBADF, not ENOENT.
 
 use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -29,12 +42,22 @@ pub struct TourPlan {
     pub read_timeout: Duration,
 }
 
+/// The messages an echo client pipelines (conn1's burst: 47 bytes with their prefixes).
+pub const ECHO_MESSAGES: [&[u8]; 3] = [b"hello", b"kqueue batches changes", b"one call"];
+/// Built-in clients when `--clients` is not given: one of each role.
+pub const DEFAULT_CLIENTS: usize = 3;
 /// Messages the slow reader pipelines, each as large as the buffer allows.
-const SLOW_MESSAGES: usize = 16;
+pub const SLOW_MESSAGES: usize = 16;
+/// The one message the idle client sends before it goes quiet.
+pub const IDLE_MESSAGE: &[u8] = b"and now I go quiet";
 /// Its receive buffer: small, so the echoes back up into the server's send buffer.
 const SLOW_RCVBUF: i32 = 4096;
 /// Its pause after each echo it reads.
 const SLOW_PAUSE: Duration = Duration::from_millis(4);
+/// Clients connected before the server loop starts. Far below any listen backlog (128 or more),
+/// so these connects complete in the accept queue without the server; any further clients
+/// connect once the loop runs.
+const PRECONNECTED: usize = 64;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Role {
@@ -51,106 +74,196 @@ fn role(index: usize) -> Role {
     }
 }
 
+/// Messages the server echoes for client `index` (0 is conn1) in a whole tour.
+pub fn messages_echoed_by(index: usize) -> usize {
+    match role(index) {
+        Role::Echo => ECHO_MESSAGES.len(),
+        Role::SlowReader => SLOW_MESSAGES,
+        Role::Idle => 1,
+    }
+}
+
+/// Messages the server echoes in a whole tour of `clients` built-in clients: what `lab server
+/// --predict` expects (conn1 3 + conn2 16 + conn3 1 for the default three).
+pub fn messages_echoed(clients: usize) -> usize {
+    (0..clients).map(messages_echoed_by).sum()
+}
+
 /// One sentence per built-in client, for the trace's opening note.
 pub fn describe(clients: usize) -> String {
     if clients == 0 {
         return "tour: no built-in clients (--clients 0)".into();
     }
+    let echoes = ECHO_MESSAGES.len();
     let parts: Vec<String> = (0..clients)
         .map(|i| {
-            let what = match role(i) {
-                Role::Echo => "pipelines 3 messages and hangs up at once, then reads the 3 echoes",
-                Role::SlowReader => {
-                    "shrinks its SO_RCVBUF and reads its echoes slowly: the server's writes hit \
-                     WouldBlock (write mode and back)"
+            let what = match (role(i), i) {
+                (Role::Echo, 0) => format!(
+                    "pipelines {echoes} messages and hangs up before the loop starts, then reads \
+                     the {echoes} echoes"
+                ),
+                (Role::Echo, _) => format!(
+                    "pipelines {echoes} messages and hangs up at once, then reads the {echoes} \
+                     echoes"
+                ),
+                (Role::SlowReader, _) => format!(
+                    "shrinks its SO_RCVBUF, pipelines {SLOW_MESSAGES} buffer-sized messages and \
+                     reads its echoes slowly: the server's writes hit WouldBlock (write mode and \
+                     back)"
+                ),
+                (Role::Idle, _) => {
+                    "sends one message, then goes idle until the read timeout".to_string()
                 }
-                Role::Idle => "sends one message, then goes idle until the read timeout",
             };
             format!("conn{} {what}", i + 1)
         })
         .collect();
-    format!("tour: {}", parts.join("; "))
+    let after = if clients > 1 {
+        "; the others start once conn1 is done"
+    } else {
+        ""
+    };
+    format!("tour: {}{after}", parts.join("; "))
 }
 
-/// Run the tour's clients to completion (or until `stop`).
-pub fn run_tour(addr: SocketAddr, plan: &TourPlan, stop: &AtomicBool) {
-    // Connect one after the other: the accept queue is first in, first out, so client N is the
-    // trace's connN. Then everyone starts at once.
-    let streams: Vec<(Role, io::Result<TcpStream>)> = (0..plan.clients)
-        .map(|i| {
-            let stream = match role(i) {
-                Role::SlowReader => connect_with_rcvbuf(addr, SLOW_RCVBUF),
-                _ => TcpStream::connect(addr),
-            };
-            (role(i), stream)
-        })
-        .collect();
-    let start = Arc::new(Barrier::new(plan.clients));
-    let handles: Vec<_> = streams
-        .into_iter()
-        .map(|(role, connected)| {
-            let start = Arc::clone(&start);
-            let plan = plan.clone();
-            thread::spawn(move || {
-                start.wait();
-                let Ok(stream) = connected else { return };
-                // Never hang a tour on a server that went away or never answers.
-                let _ = stream.set_read_timeout(Some(plan.read_timeout + Duration::from_secs(2)));
-                let _ = match role {
-                    Role::Echo => echo_client(stream),
-                    Role::SlowReader => slow_reader(stream, plan.buffer_size),
-                    Role::Idle => idle_client(stream),
-                };
+/// The tour's clients, connected before the server loop runs (see the module's notes).
+pub struct Tour {
+    addr: SocketAddr,
+    plan: TourPlan,
+    /// Client `i`'s connection, for the first [`PRECONNECTED`] clients.
+    connected: Vec<io::Result<TcpStream>>,
+}
+
+impl Tour {
+    /// Connect the clients in order, and let conn1 send its burst and hang up, all before the
+    /// server loop starts: the listener is bound, so the kernel queues the connections, conn1's
+    /// bytes and its FIN until the server accepts.
+    pub fn connect(addr: SocketAddr, plan: &TourPlan) -> Tour {
+        let connected = (0..plan.clients.min(PRECONNECTED))
+            .map(|i| {
+                let stream = connect_as(addr, role(i), plan)?;
+                if i == 0 {
+                    send_burst_and_hang_up(&stream)?;
+                }
+                Ok(stream)
             })
-        })
-        .collect();
-    for handle in handles {
-        let _ = handle.join();
+            .collect();
+        Tour {
+            addr,
+            plan: plan.clone(),
+            connected,
+        }
     }
-    let _ = stop.load(Ordering::SeqCst);
+
+    /// Run the clients to completion (or until `stop`): conn1 reads its echoes and the server's
+    /// close first, then everyone else starts at once.
+    pub fn run(self, stop: &AtomicBool) {
+        let Tour {
+            addr,
+            plan,
+            connected,
+        } = self;
+        let preconnected = connected.len();
+        let mut connected = connected.into_iter();
+        if let Some(Ok(conn1)) = connected.next() {
+            let _ = read_echoes(conn1);
+        }
+        // Clients beyond the first PRECONNECTED connect now, still in order (accept is FIFO).
+        let later = (preconnected..plan.clients).map(|i| connect_as(addr, role(i), &plan));
+        let others: Vec<(Role, io::Result<TcpStream>)> = connected
+            .chain(later)
+            .enumerate()
+            .map(|(i, stream)| (role(i + 1), stream))
+            .collect();
+        let start = Arc::new(Barrier::new(others.len()));
+        let handles: Vec<_> = others
+            .into_iter()
+            .map(|(role, connected)| {
+                let start = Arc::clone(&start);
+                let plan = plan.clone();
+                thread::spawn(move || {
+                    start.wait();
+                    let Ok(stream) = connected else { return };
+                    let _ = match role {
+                        Role::Echo => {
+                            send_burst_and_hang_up(&stream).and_then(|()| read_echoes(stream))
+                        }
+                        Role::SlowReader => slow_reader(stream, plan.buffer_size),
+                        Role::Idle => idle_client(stream),
+                    };
+                })
+            })
+            .collect();
+        for handle in handles {
+            let _ = handle.join();
+        }
+        let _ = stop.load(Ordering::SeqCst);
+    }
 }
 
-fn echo_client(mut stream: TcpStream) -> io::Result<()> {
-    let messages: [&[u8]; 3] = [b"hello", b"kqueue batches changes", b"one call"];
-    let mut burst = Vec::new();
-    for message in messages {
-        burst.extend_from_slice(&framing::encode(message));
-    }
+/// Connect client `role`, with the timeouts that keep a tour from hanging on a server that went
+/// away or never answers.
+fn connect_as(addr: SocketAddr, role: Role, plan: &TourPlan) -> io::Result<TcpStream> {
+    let stream = match role {
+        Role::SlowReader => connect_with_rcvbuf(addr, SLOW_RCVBUF)?,
+        _ => TcpStream::connect(addr)?,
+    };
+    let patience = Some(plan.read_timeout + Duration::from_secs(2));
+    stream.set_read_timeout(patience)?;
+    stream.set_write_timeout(patience)?;
+    Ok(stream)
+}
+
+/// The echo client's burst: every message in one write, then our sending half shut down, so the
+/// messages and the FIN arrive together and the server sees EV_EOF with data still to read (B21):
+/// it must echo before it closes.
+fn send_burst_and_hang_up(mut stream: &TcpStream) -> io::Result<()> {
+    let burst: Vec<u8> = ECHO_MESSAGES
+        .iter()
+        .flat_map(|m| framing::encode(m))
+        .collect();
     stream.write_all(&burst)?;
-    // Hang up at once (our half only): the messages and the FIN arrive together, so the server
-    // sees EV_EOF with data still to read (B21) and must echo before it closes.
-    stream.shutdown(Shutdown::Write)?;
-    for message in messages {
+    stream.shutdown(Shutdown::Write)
+}
+
+/// Read the echoes of the burst, then the server's close (end of file).
+fn read_echoes(mut stream: TcpStream) -> io::Result<()> {
+    for message in ECHO_MESSAGES {
         let echo = read_message(&mut stream)?;
         if echo.as_deref() != Some(message) {
             return Err(io::Error::other("echo differs"));
         }
     }
+    while read_message(&mut stream)?.is_some() {}
     Ok(())
 }
 
 fn slow_reader(stream: TcpStream, buffer_size: usize) -> io::Result<()> {
     let size = buffer_size.saturating_sub(framing::PREFIX_LEN).max(1);
-    let mut writer = stream.try_clone()?;
-    let sender = thread::spawn(move || -> io::Result<()> {
-        for i in 0..SLOW_MESSAGES {
-            write_message(&mut writer, &vec![b'a' + (i % 26) as u8; size])?;
+    // One socket, written by one thread and read by another (`&TcpStream` is both): no dup, so
+    // the tour opens no descriptor once the loop runs.
+    thread::scope(|scope| {
+        let sender = scope.spawn(|| -> io::Result<()> {
+            let mut writer = &stream;
+            for i in 0..SLOW_MESSAGES {
+                write_message(&mut writer, &vec![b'a' + (i % 26) as u8; size])?;
+            }
+            Ok(())
+        });
+        let mut reader = &stream;
+        for _ in 0..SLOW_MESSAGES {
+            if read_message(&mut reader)?.is_none() {
+                break;
+            }
+            thread::sleep(SLOW_PAUSE);
         }
+        let _ = sender.join();
         Ok(())
-    });
-    let mut reader = stream;
-    for _ in 0..SLOW_MESSAGES {
-        if read_message(&mut reader)?.is_none() {
-            break;
-        }
-        thread::sleep(SLOW_PAUSE);
-    }
-    let _ = sender.join();
-    Ok(())
+    })
 }
 
 fn idle_client(mut stream: TcpStream) -> io::Result<()> {
-    write_message(&mut stream, b"and now I go quiet")?;
+    write_message(&mut stream, IDLE_MESSAGE)?;
     read_message(&mut stream)?;
     // Wait for the server to close us: read returns end of file.
     while read_message(&mut stream)?.is_some() {}

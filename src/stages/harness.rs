@@ -52,6 +52,29 @@ enum Drive {
     Serve,
 }
 
+/// TEST HOOK, not part of the contract: `LAB_TEST_FAULT=panic` or `LAB_TEST_FAULT=error`,
+/// read once when a stage starts, makes the interactive loop panic, or fail with a runtime
+/// error, right after it has handled the first key, that is with the terminal in raw mode and
+/// the key reader running. tests/stages/terminal.rs uses it to prove that these two exit paths
+/// restore the terminal as `q` and Ctrl-C do (STYLE.md habit 5). Unset, or any other value, it
+/// does nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TestFault {
+    None,
+    Panic,
+    Error,
+}
+
+impl TestFault {
+    fn from_env() -> TestFault {
+        match std::env::var("LAB_TEST_FAULT").as_deref() {
+            Ok("panic") => TestFault::Panic,
+            Ok("error") => TestFault::Error,
+            _ => TestFault::None,
+        }
+    }
+}
+
 /// The server side of one accepted connection, `connN`.
 struct Conn {
     n: usize,
@@ -87,6 +110,9 @@ struct Lab {
     interactive: bool,
     /// The key wake-up is explained once.
     keys_noted: bool,
+    /// Keys handled so far (interactive mode).
+    keys_handled: u64,
+    test_fault: TestFault,
     quit: bool,
 }
 
@@ -158,6 +184,8 @@ pub fn run(stage: &'static Stage, args: &StageArgs) -> crate::Result<Summary> {
         record_os_calls,
         interactive,
         keys_noted: false,
+        keys_handled: 0,
+        test_fault: TestFault::from_env(),
         quit: false,
     };
 
@@ -278,10 +306,25 @@ impl Lab {
             Drive::Keys | Drive::Serve => {
                 while !self.quit {
                     self.poll(None)?;
+                    self.inject_test_fault()?;
                 }
             }
         }
         Ok(())
+    }
+
+    /// The `LAB_TEST_FAULT` test hook (see [`TestFault`]): fail once the first key is handled.
+    fn inject_test_fault(&self) -> Step {
+        if self.keys_handled == 0 {
+            return Ok(());
+        }
+        match self.test_fault {
+            TestFault::None => Ok(()),
+            TestFault::Panic => panic!("LAB_TEST_FAULT=panic: a deliberate panic (test hook)"),
+            TestFault::Error => Err(Stop::Fail(Error::runtime(
+                "LAB_TEST_FAULT=error: a deliberate runtime error (test hook)",
+            ))),
+        }
     }
 
     /// The epoll twin's bill (opening 7): what the kevent calls cost underneath.

@@ -14,11 +14,15 @@
 //! - `flag NAME`: some change or event of the run carries EV_NAME;
 //! - `state LABEL FILTER STATE`: a knote table of the run shows that knote in that state;
 //! - `closed REASON`: the server closed a client for that reason;
-//! - `timeout_ms N`: some kevent call waited with that timeout.
+//! - `timeout_ms N`: some kevent call waited with that timeout;
+//! - `errors ERRNO >= 2` (or `=`, `<=`; `errors >= 2` for any errno): EV_ERROR entries in the
+//!   eventlists of the run whose `data` is that errno (errata 9's receipts). The excerpt itself
+//!   must show as many `◂ ... <ERROR> ... error ERRNO` lines.
 //!
 //! The command is run again with `--json` (and `--port 0`), and every claim must hold for the
-//! new run. The excerpt's own text must agree too: a claimed flag appears in it, and where the
-//! excerpt shows the summary line, the counts it shows satisfy the claims.
+//! new run. The excerpt's own text must agree too: a claimed flag appears in it, where the
+//! excerpt shows the summary line, the counts it shows satisfy the claims, and it shows the
+//! error entries an `errors` claim counts.
 
 use lab::trace::{Entry, Record, Summary};
 
@@ -142,6 +146,30 @@ fn check(claim: &str, entries: &[Entry]) -> Result<(), String> {
                 .then_some(())
                 .ok_or(format!("no kevent call waited {n} ms"))
         }
+        _ if claim.starts_with("errors") => {
+            let (name, op, n) =
+                counted_claim(claim).ok_or(format!("cannot read the claim `{claim}`"))?;
+            let errno = error_claim_errno(&name)?;
+            let actual = entries
+                .iter()
+                .map(|e| match &e.record {
+                    Record::Kevent(call) => call
+                        .events
+                        .iter()
+                        .filter(|k| {
+                            k.kevent.is_error()
+                                && errno.is_none_or(|want| {
+                                    lab::kq::errno_name(k.kevent.data as i32) == want
+                                })
+                        })
+                        .count() as u64,
+                    _ => 0,
+                })
+                .sum::<u64>();
+            compare(actual, &op, n).then_some(()).ok_or(format!(
+                "the run's eventlists held {actual} such EV_ERROR entries"
+            ))
+        }
         _ => {
             let (name, op, n) =
                 counted_claim(claim).ok_or(format!("cannot read the claim `{claim}`"))?;
@@ -165,8 +193,33 @@ fn check(claim: &str, entries: &[Entry]) -> Result<(), String> {
     }
 }
 
-/// The excerpt's text agrees with its claims: claimed flags appear in it, and the counts of its
-/// "events by knote" line (when it shows one) satisfy the count claims.
+/// The errno an `errors` claim names (`errors EBADF` → `Some("EBADF")`, `errors` → `None`).
+fn error_claim_errno(name: &str) -> Result<Option<&str>, String> {
+    match name.split_whitespace().collect::<Vec<_>>().as_slice() {
+        ["errors"] => Ok(None),
+        ["errors", errno] if errno.starts_with('E') => Ok(Some(errno)),
+        _ => Err(format!(
+            "cannot read `{name}`: expected errors or errors ERRNO"
+        )),
+    }
+}
+
+/// The EV_ERROR entries an excerpt shows: eventlist lines (`◂`) with the ERROR flag, naming
+/// `errno` when one is given.
+fn shown_error_entries(body: &str, errno: Option<&str>) -> u64 {
+    body.lines()
+        .filter(|l| {
+            let l = l.trim_start();
+            l.starts_with('◂')
+                && l.contains("ERROR>")
+                && errno.is_none_or(|e| l.contains(&format!("error {e}")))
+        })
+        .count() as u64
+}
+
+/// The excerpt's text agrees with its claims: claimed flags appear in it, the counts of its
+/// "events by knote" line (or "events by epoll item" for the raw epoll server, when it shows
+/// one) satisfy the count claims, and it shows the EV_ERROR entries an `errors` claim counts.
 fn check_body(excerpt: &Excerpt) -> Vec<String> {
     let mut problems = Vec::new();
     if excerpt.body.contains("to be filled") || excerpt.body.trim().is_empty() {
@@ -181,11 +234,23 @@ fn check_body(excerpt: &Excerpt) -> Vec<String> {
                 ));
             }
         }
+        if claim.starts_with("errors") {
+            if let Some((name, op, n)) = counted_claim(claim) {
+                let errno = error_claim_errno(&name).ok().flatten();
+                let shown = shown_error_entries(&excerpt.body, errno);
+                if !compare(shown, &op, n) {
+                    problems.push(format!(
+                        "the excerpt shows {shown} EV_ERROR entries, against the claim {claim}"
+                    ));
+                }
+            }
+            continue;
+        }
         if let Some((name, op, n)) = counted_claim(claim) {
             let Some(line) = excerpt
                 .body
                 .lines()
-                .find(|l| l.contains("events by knote:"))
+                .find(|l| l.contains("events by knote:") || l.contains("events by epoll item:"))
             else {
                 continue;
             };
@@ -323,6 +388,47 @@ fn a_wrong_claim_is_caught() {
     assert!(check("state conn1 READ deleted", &entries).is_ok());
     assert!(check("state conn1 READ disabled", &entries).is_err());
     assert!(check("flag ONESHOT", &entries).is_err());
+    assert!(check("errors >= 1", &entries).is_err());
+
+    // Two receipts of errata 9: EV_ERROR entries with data 9 (EBADF on every OS the lab runs).
+    let receipts = format!(
+        "{{\"t\":0,\"type\":\"kevent\",\"call\":4,\"changes\":[],\"nevents\":128,\"timeout_ms\":1500,\"events\":[\
+         {{\"ident\":9,\"label\":\"conn1\",\"filter\":\"WRITE\",\"flags\":[\"ERROR\"],\"fflags\":0,\"data\":{ebadf},\"udata\":0}},\
+         {{\"ident\":9,\"label\":\"conn1\",\"filter\":\"READ\",\"flags\":[\"ERROR\"],\"fflags\":0,\"data\":{ebadf},\"udata\":4294967296}}],\
+         \"repeat\":1,\"blocked_s\":0.0,\"os_calls\":[]}}\n\
+         {{\"t\":1,\"type\":\"summary\",\"kevent_calls\":4,\"changes\":2,\"events\":2,\"by_label\":{{}}}}\n",
+        ebadf = libc::EBADF
+    );
+    let entries = lab::replay::parse_trace(&receipts).unwrap();
+    assert!(check("errors EBADF >= 2", &entries).is_ok());
+    assert!(check("errors = 2", &entries).is_ok());
+    assert!(check("errors EBADF >= 3", &entries).is_err());
+    assert!(check("errors ENOENT >= 1", &entries).is_err());
+    assert!(check("errors badf >= 1", &entries).is_err());
+    assert_eq!(
+        shown_error_entries(
+            "   ◂ WRITE conn1 (fd 9) flags=0x4000<ERROR> data=9 udata=0→listener  error EBADF: this change failed\n   ✎ EV_ERROR entry: WRITE change failed with EBADF",
+            Some("EBADF")
+        ),
+        1
+    );
+    // The excerpt's own text is held to the claims too, for both summaries' wording.
+    let excerpt = |body: &str, claims: &[&str]| Excerpt {
+        file: "test.md".into(),
+        command: "lab server".into(),
+        claims: claims.iter().map(|c| c.to_string()).collect(),
+        body: body.into(),
+    };
+    let epoll =
+        "━━ summary: 28 epoll_wait calls\n   events by epoll item: conn1 IN ×2, conn2 OUT ×6";
+    assert!(check_body(&excerpt(epoll, &["conn1 IN = 2", "conn2 OUT >= 1"])).is_empty());
+    assert_eq!(check_body(&excerpt(epoll, &["conn1 IN = 1"])).len(), 1);
+    let receipt = "   ◂ READ  conn1 (fd 12) flags=0x4000<ERROR> data=9 udata=4294967296→conn1  error EBADF: this change failed";
+    assert!(check_body(&excerpt(receipt, &["errors EBADF >= 1", "flag ERROR"])).is_empty());
+    assert_eq!(
+        check_body(&excerpt(receipt, &["errors EBADF >= 2"])).len(),
+        1
+    );
     assert_eq!(
         shell_words("lab clear --script 'send a; wait 10'"),
         vec!["lab", "clear", "--script", "send a; wait 10"]

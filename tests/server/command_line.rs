@@ -2,19 +2,14 @@
 //! `--quiet`, `lab client`, and the one-line errors.
 
 use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use lab::server::{spawn, Config};
 
-/// Progress files go to a scratch directory, never to the tester's home.
-fn state_dir() -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("lab-server-tests-{}", std::process::id()))
-}
-
+/// Runs `lab` to its end, stdin closed. `support::lab` sets LAB_STATE_DIR, so the progress a
+/// finished run records goes to a scratch directory, never to the tester's home.
 fn lab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lab"))
-        .args(args)
-        .env("LAB_STATE_DIR", state_dir())
+    crate::support::lab(args)
         .stdin(Stdio::null())
         .output()
         .expect("run lab")
@@ -176,9 +171,7 @@ fn lab_client_prints_each_echo() {
         "hello\nkqueue world\n"
     );
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lab"))
-        .args(["client", "--port", &port])
-        .env("LAB_STATE_DIR", state_dir())
+    let mut child = crate::support::lab(&["client", "--port", &port])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()

@@ -17,6 +17,9 @@ mod kqueue_wrapper;
 /// The Reader on its own, fed random splits of random message streams.
 mod reader_property;
 
+/// Errata 9 in every `--as-published` tour: the stale changes come back as EBADF receipts.
+mod errata;
+
 /// The binary: summaries of `--json` tours, `--no-batch`, `--as-published`, `lab client`, errors.
 mod command_line;
 

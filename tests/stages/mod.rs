@@ -21,5 +21,6 @@ mod external;
 /// Output in pipes: no escape codes, `lab flood | head` ends quietly.
 mod output;
 
-/// Interactive mode in a real terminal (tmux): keys, footer, q and Ctrl-C, terminal restored.
+/// Interactive mode in a real terminal (tmux): keys, footer, and the terminal restored after q,
+/// Ctrl-C, a runtime error and a panic.
 mod terminal;

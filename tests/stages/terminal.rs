@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use crate::support::{lab_path, wait_until};
+use crate::support::{lab_path, state_dir, wait_until};
 
 /// How long to wait for something to appear on the screen.
 const SCREEN_PATIENCE: Duration = Duration::from_secs(30);
@@ -19,7 +19,16 @@ struct Tmux {
 }
 
 impl Tmux {
+    /// A roomy terminal, 110 columns by 32 rows.
     fn start() -> Tmux {
+        Tmux::start_sized(110, 32)
+    }
+
+    /// A terminal of `width` columns by `height` rows. The shell passes on LAB_STATE_DIR, so a
+    /// stage run to its end records its progress in the tests' scratch directory, not in the
+    /// tester's home, and RUST_BACKTRACE=0, so a panic's message is the same short one for
+    /// every tester.
+    fn start_sized(width: u16, height: u16) -> Tmux {
         static N: AtomicUsize = AtomicUsize::new(0);
         let socket = format!(
             "lab-stages-{}-{}",
@@ -32,17 +41,21 @@ impl Tmux {
             "these terminal tests need tmux: install it (apt-get install tmux, brew install tmux)"
         );
         let tmux = Tmux { socket };
+        let state = format!("LAB_STATE_DIR={}", state_dir().display());
+        let (width, height) = (width.to_string(), height.to_string());
         let out = tmux.run(&[
             "new-session",
             "-d",
             "-s",
             "lab",
             "-x",
-            "110",
+            &width,
             "-y",
-            "32",
+            &height,
             "env",
             "PS1=$ ",
+            &state,
+            "RUST_BACKTRACE=0",
             "sh",
         ]);
         assert!(
@@ -78,11 +91,32 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).to_string()
     }
 
+    /// Only the rows on screen now, one line per row, as the terminal shows them (a long line
+    /// takes several rows).
+    fn visible(&self) -> String {
+        let out = self.run(&["capture-pane", "-p", "-t", "lab"]);
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
     /// Wait until the screen satisfies `sight`; fail with the screen if it never does.
-    fn wait_for(&self, what: &str, mut sight: impl FnMut(&str) -> bool) -> String {
+    fn wait_for(&self, what: &str, sight: impl FnMut(&str) -> bool) -> String {
+        self.wait_for_in(Tmux::screen, what, sight)
+    }
+
+    /// Wait until the rows on screen satisfy `sight`; fail with them if they never do.
+    fn wait_for_visible(&self, what: &str, sight: impl FnMut(&str) -> bool) -> String {
+        self.wait_for_in(Tmux::visible, what, sight)
+    }
+
+    fn wait_for_in(
+        &self,
+        capture: fn(&Tmux) -> String,
+        what: &str,
+        mut sight: impl FnMut(&str) -> bool,
+    ) -> String {
         let mut last = String::new();
         let seen = wait_until(SCREEN_PATIENCE, || {
-            last = self.screen();
+            last = capture(self);
             sight(&last)
         });
         assert!(seen, "never saw {what} on the screen:\n{last}");
@@ -112,12 +146,32 @@ impl Tmux {
         });
     }
 
-    /// Start `lab flood --port 0` in the shell and wait for its key footer.
-    fn start_flood(&self) {
-        self.type_text(&format!("{} flood --port 0", lab_path().display()));
+    /// Start `lab flood --port 0` in the shell and wait for its key footer. `env` is put
+    /// before the command (`LAB_TEST_FAULT=panic`, or nothing). When lab ends, the shell says
+    /// `exit status N` (see [`Tmux::wait_for_exit_status`]).
+    fn start_flood(&self, env: &str) {
+        self.type_text(&format!(
+            "{env} {} flood --port 0; echo \"exit status $?\"",
+            lab_path().display()
+        ));
         self.press("Enter");
         self.wait_for("the key footer", |s| {
             s.contains("c connect") && s.contains("q quit")
+        });
+    }
+
+    /// Wait until lab has ended with `status` (the line `start_flood` asks the shell to print;
+    /// as typed, the command shows `$?`, so only the shell's output matches).
+    fn wait_for_exit_status(&self, status: i32) {
+        let line = format!("exit status {status}");
+        self.wait_for(&line, |s| s.lines().any(|l| l.trim_end() == line));
+    }
+
+    /// Press `s` and wait for the level-triggered flood's live count.
+    fn send_and_flood(&self) {
+        self.press("s");
+        self.wait_for("the live flood count", |s| {
+            s.contains("↻ READ conn1 data=4 ×")
         });
     }
 }
@@ -138,7 +192,7 @@ impl Drop for Tmux {
 #[test]
 fn keys_drive_the_flood_and_q_restores_the_terminal() {
     let tmux = Tmux::start();
-    tmux.start_flood();
+    tmux.start_flood("");
     tmux.press("s");
     tmux.wait_for("conn1's 4 bytes", |s| {
         s.contains("READ  conn1") && s.contains("data=4")
@@ -157,6 +211,7 @@ fn keys_drive_the_flood_and_q_restores_the_terminal() {
     tmux.wait_for("the knote table", |s| s.matches("knotes:").count() > tables);
     tmux.press("q");
     tmux.wait_for("the summary", |s| s.contains("summary:"));
+    tmux.wait_for_exit_status(0);
     tmux.assert_terminal_usable();
 }
 
@@ -165,12 +220,101 @@ fn keys_drive_the_flood_and_q_restores_the_terminal() {
 #[test]
 fn ctrl_c_mid_flood_ends_the_stage_and_restores_the_terminal() {
     let tmux = Tmux::start();
-    tmux.start_flood();
-    tmux.press("s");
-    tmux.wait_for("the live flood count", |s| {
-        s.contains("↻ READ conn1 data=4 ×")
-    });
+    tmux.start_flood("");
+    tmux.send_and_flood();
     tmux.press("C-c");
     tmux.wait_for("the summary", |s| s.contains("summary:"));
+    tmux.wait_for_exit_status(0);
+    tmux.assert_terminal_usable();
+}
+
+/// A panic in the middle of an interactive run (reached through the `LAB_TEST_FAULT=panic`
+/// test hook, right after the first key, with the terminal in raw mode): the panic message is
+/// printed readably, each line from the first column (raw mode would make a staircase of it),
+/// lab exits with status 101, and the shell is usable again.
+#[test]
+fn a_panic_prints_a_readable_message_and_restores_the_terminal() {
+    let tmux = Tmux::start();
+    tmux.start_flood("LAB_TEST_FAULT=panic");
+    tmux.press("s");
+    tmux.wait_for_exit_status(101);
+    let screen = tmux.screen();
+    assert!(
+        screen
+            .lines()
+            .any(|l| l.starts_with("thread 'main'") && l.contains("panicked at")),
+        "a line starting with the panic's location:\n{screen}"
+    );
+    for start in [
+        "LAB_TEST_FAULT=panic: a deliberate panic (test hook)",
+        "note: run with `RUST_BACKTRACE=1`",
+    ] {
+        assert!(
+            screen.lines().any(|l| l.starts_with(start)),
+            "a line starting with {start:?}:\n{screen}"
+        );
+    }
+    assert!(
+        !screen.contains("c connect"),
+        "the key footer was erased before the message:\n{screen}"
+    );
+    tmux.assert_terminal_usable();
+}
+
+/// A runtime error in the middle of an interactive run (the `LAB_TEST_FAULT=error` test hook,
+/// right after the first key): lab prints its one-line `lab: …` error from the first column,
+/// exits with status 1, and the shell is usable again.
+#[test]
+fn a_runtime_error_prints_one_line_and_restores_the_terminal() {
+    let tmux = Tmux::start();
+    tmux.start_flood("LAB_TEST_FAULT=error");
+    tmux.press("s");
+    tmux.wait_for_exit_status(1);
+    let screen = tmux.screen();
+    assert!(
+        screen
+            .lines()
+            .any(|l| l == "lab: LAB_TEST_FAULT=error: a deliberate runtime error (test hook)"),
+        "the error on a line of its own:\n{screen}"
+    );
+    tmux.assert_terminal_usable();
+}
+
+/// The two footer lines are the last two rows of the screen, under the trace.
+fn footer_at_the_bottom(rows: &str) -> bool {
+    let rows: Vec<&str> = rows.lines().collect();
+    rows.len() >= 2
+        && rows[rows.len() - 2].starts_with("── lab flood")
+        && rows[rows.len() - 1].starts_with("c connect")
+        && rows[rows.len() - 1].contains("q quit")
+}
+
+/// A person runs `lab flood` in a small terminal (80 × 20) and starts a flood: the trace
+/// fills the screen and scrolls, and the key footer stays on the bottom two rows under the
+/// live count. `k` prints the knote table, taller than what is left of the screen: the footer
+/// is still on the bottom two rows afterwards.
+#[test]
+fn in_a_small_terminal_the_footer_stays_at_the_bottom_through_a_flood_and_the_knote_table() {
+    let tmux = Tmux::start_sized(80, 20);
+    tmux.start_flood("");
+    tmux.send_and_flood();
+    tmux.wait_for_visible(
+        "the footer on the bottom rows under the live count",
+        |rows| {
+            let lines: Vec<&str> = rows.lines().collect();
+            lines.len() == 20
+                && footer_at_the_bottom(rows)
+                && lines[17].contains("↻ READ conn1 data=4 ×")
+        },
+    );
+    let tables = tmux.screen().matches("knotes:").count();
+    tmux.press("k");
+    tmux.wait_for("the knote table", |s| s.matches("knotes:").count() > tables);
+    tmux.wait_for_visible(
+        "the footer on the bottom rows after the knote table",
+        |rows| rows.lines().count() == 20 && footer_at_the_bottom(rows),
+    );
+    tmux.press("q");
+    tmux.wait_for_exit_status(0);
     tmux.assert_terminal_usable();
 }

@@ -128,15 +128,20 @@ pub fn lab_path() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_lab"))
 }
 
-/// A `Command` running `lab` with the given arguments, colours off.
+/// The LAB_STATE_DIR for every `lab` a test starts. A stage or server run to its end marks
+/// its lesson done in the progress file: that progress must go here, never into the tester's
+/// real home. (The lessons tests, which read progress back, use a private directory each.)
+pub fn state_dir() -> PathBuf {
+    std::env::temp_dir().join("kqueue-lab-tests-state")
+}
+
+/// A `Command` running `lab` with the given arguments, colours off, progress in [`state_dir`].
 pub fn lab(args: &[&str]) -> Command {
     let mut command = Command::new(lab_path());
-    command.args(args).env("NO_COLOR", "1");
-    // A stage run to its end marks its lesson done: keep that progress out of the real home.
-    command.env(
-        "LAB_STATE_DIR",
-        std::env::temp_dir().join("kqueue-lab-tests-state"),
-    );
+    command
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env("LAB_STATE_DIR", state_dir());
     command
 }
 

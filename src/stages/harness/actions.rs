@@ -3,6 +3,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
+use std::sync::mpsc::TryRecvError;
 use std::time::{Duration, Instant};
 
 use super::{Lab, Step, Stop, ACCEPT_DEADLINE};
@@ -29,12 +30,21 @@ impl Lab {
     /// Deliver the keys that woke the loop, as actions.
     pub(super) fn take_keys(&mut self) -> Step {
         let mut keys = Vec::new();
+        let mut reader_gone = false;
         if let Some(rx) = &self.keys {
-            while let Ok(key) = rx.try_recv() {
-                keys.push(key);
+            loop {
+                match rx.try_recv() {
+                    Ok(key) => keys.push(key),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        reader_gone = true;
+                        break;
+                    }
+                }
             }
         }
         for key in keys {
+            self.keys_handled += 1;
             let action = match key {
                 Key::Char('k') => {
                     self.emit_knotes()?;
@@ -56,6 +66,13 @@ impl Lab {
             if self.quit {
                 break;
             }
+        }
+        if reader_gone && !self.quit {
+            // The key reader thread ended on its own (the terminal failed, or it panicked):
+            // no key, not even `q`, can arrive any more, so end the stage rather than hang.
+            return Err(Stop::Fail(Error::runtime(
+                "the key reader stopped (cannot read the terminal); run with --script instead",
+            )));
         }
         Ok(())
     }

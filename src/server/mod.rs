@@ -296,13 +296,15 @@ pub fn run_traced(args: &ServerArgs) -> Result<Option<crate::trace::Summary>> {
     let outcome = server.run();
     stop.store(true, Ordering::SeqCst);
     server.close_all();
+    let os_calls = server.poller.os_call_counter().get();
+    let stats = counters.snapshot(os_calls);
+    // Closing the listener now resets a tour client still waiting in the accept queue (after
+    // Ctrl-C, say), instead of leaving it to wait for its read timeout.
+    let rec = server.into_recorder();
     if let Some(driver) = driver {
         // The clients end on their own once the server's sockets are closed.
         let _ = driver.join();
     }
-    let os_calls = server.poller.os_call_counter().get();
-    let stats = counters.snapshot(os_calls);
-    let server::Server { rec, .. } = server;
     let summary = rec.finish(&stats);
     outcome.map_err(|err| kqueue_error(wait_call, err))?;
     Ok(summary)

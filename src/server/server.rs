@@ -669,6 +669,12 @@ impl<P: Poller> Server<P> {
         }
     }
 
+    /// The trace's recorder; everything else goes, the listener included (closing it resets
+    /// the connections still waiting in its accept queue).
+    pub fn into_recorder(self) -> Recorder {
+        self.rec
+    }
+
     pub fn listener_fd(&self) -> RawFd {
         self.listener.as_raw_fd()
     }

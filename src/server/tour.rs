@@ -155,8 +155,8 @@ impl Tour {
         }
     }
 
-    /// Run the clients to completion (or until `stop`): conn1 reads its echoes and the server's
-    /// close first, then everyone else starts at once.
+    /// Run the clients to completion: conn1 reads its echoes and the server's close first, then
+    /// everyone else starts at once (unless `stop` says the server has stopped meanwhile).
     pub fn run(self, stop: &AtomicBool) {
         let Tour {
             addr,
@@ -167,6 +167,9 @@ impl Tour {
         let mut connected = connected.into_iter();
         if let Some(Ok(conn1)) = connected.next() {
             let _ = read_echoes(conn1);
+        }
+        if stop.load(Ordering::SeqCst) {
+            return; // the server stopped (Ctrl-C): nobody would answer the others
         }
         // Clients beyond the first PRECONNECTED connect now, still in order (accept is FIFO).
         let later = (preconnected..plan.clients).map(|i| connect_as(addr, role(i), &plan));
@@ -197,7 +200,6 @@ impl Tour {
         for handle in handles {
             let _ = handle.join();
         }
-        let _ = stop.load(Ordering::SeqCst);
     }
 }
 

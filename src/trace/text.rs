@@ -337,10 +337,7 @@ impl TextRenderer {
         if let Some(span) = span_s {
             text.push_str(&format!(" in {}", seconds(span)));
             if span >= 0.01 {
-                text.push_str(&format!(
-                    " ({}/s)",
-                    group((call.repeat as f64 / span).round() as u64)
-                ));
+                text.push_str(&format!(" ({}/s)", rate(call.repeat as f64 / span)));
             }
         }
         text.push_str(" (identical calls collapsed)");
@@ -482,6 +479,17 @@ fn data_words(event: &LabeledKevent) -> String {
         "triggered with NOTE_TRIGGER".to_string()
     } else {
         String::new()
+    }
+}
+
+/// A rate for the collapsed-run line: whole numbers with separators for a flood
+/// (`18,402`), one decimal below 10 so that a slow repeat such as an idle server's 999 ms wake-up
+/// reads `1.5`, not a rounded-up `2`.
+fn rate(per_second: f64) -> String {
+    if per_second < 10.0 {
+        format!("{per_second:.1}")
+    } else {
+        group(per_second.round() as u64)
     }
 }
 

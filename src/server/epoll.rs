@@ -36,11 +36,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::kqueue::{INTERRUPT_UDATA, LISTENER_UDATA, WAKE_UDATA};
+use super::kqueue::{INTERRUPT_UDATA, KEYS_UDATA, LISTENER_UDATA, WAKE_UDATA};
 use super::poller::{OsCallCounter, Poller, Ready, Waker, Words};
 use super::recorder::{Counters, Recorder};
 use super::token::Token;
 use crate::kq::{epoll_mask_names as mask_names, OsCallCounts};
+use crate::trace::KnoteRow;
 
 const IN: u32 = libc::EPOLLIN as u32;
 const OUT: u32 = libc::EPOLLOUT as u32;
@@ -72,6 +73,8 @@ pub struct Epoll {
     epfd: OwnedFd,
     /// An eventfd in the epoll set: [`Waker`] writes to it (Part 8's eventfd wake-up).
     wake: Arc<OwnedFd>,
+    /// Interactive mode: a second eventfd, written by the key reader thread (`keys`).
+    keys: Option<Arc<OwnedFd>>,
     /// The mask each watched descriptor has in epoll now, so a change that changes nothing is
     /// never sent. Indexed by fd (descriptors are small, dense numbers).
     masks: Vec<u32>,
@@ -107,6 +110,7 @@ impl Epoll {
         let mut epoll = Epoll {
             epfd,
             wake,
+            keys: None,
             masks: Vec::new(),
             tokens: HashMap::new(),
             token_of_fd: HashMap::new(),
@@ -236,12 +240,12 @@ impl Epoll {
         self.ctl(libc::EPOLL_CTL_MOD, fd, mask, token.to_udata() as u64, rec)
     }
 
-    /// Read (and so reset) the wake-up eventfd: level-triggered, it would fire again and again.
-    fn drain_wake(&self) {
+    /// Read (and so reset) a wake-up eventfd: level-triggered, it would fire again and again.
+    fn drain_wake(&self, fd: &OwnedFd) {
         self.calls.other.fetch_add(1, Ordering::Relaxed);
         let mut count: u64 = 0;
         // SAFETY: reads at most 8 bytes into a live u64 (an eventfd read is exactly 8 bytes).
-        let _ = unsafe { libc::read(self.wake.as_raw_fd(), (&mut count as *mut u64).cast(), 8) };
+        let _ = unsafe { libc::read(fd.as_raw_fd(), (&mut count as *mut u64).cast(), 8) };
     }
 
     /// One epoll report, decoded. Only the token tells what it is about, as in Part 6.
@@ -251,6 +255,7 @@ impl Epoll {
             LISTENER_UDATA => return Ready::Listener { queued: 0 },
             INTERRUPT_UDATA => return Ready::Interrupt,
             WAKE_UDATA => return Ready::Wake,
+            KEYS_UDATA => return Ready::Keys,
             _ => {}
         }
         let token = Token::from_udata(data as usize);
@@ -290,6 +295,7 @@ impl Epoll {
             LISTENER_UDATA => "listener".to_string(),
             INTERRUPT_UDATA => "signal".to_string(),
             WAKE_UDATA => "wake".to_string(),
+            KEYS_UDATA => "keys".to_string(),
             udata => self
                 .tokens
                 .get(&udata)
@@ -426,8 +432,10 @@ impl Poller for Epoll {
         for i in 0..n {
             let event = self.event_list[i];
             let decoded = self.decode(&event);
-            if decoded == Ready::Wake {
-                self.drain_wake();
+            match (decoded, &self.keys) {
+                (Ready::Wake, _) => self.drain_wake(&self.wake),
+                (Ready::Keys, Some(keys)) => self.drain_wake(keys),
+                _ => {}
             }
             ready.push(decoded);
         }
@@ -435,9 +443,42 @@ impl Poller for Epoll {
     }
 
     fn waker(&self) -> io::Result<Waker> {
-        let wake = Arc::clone(&self.wake);
+        Ok(eventfd_waker(
+            Arc::clone(&self.wake),
+            Arc::clone(&self.calls),
+        ))
+    }
+
+    fn watch_keys(&mut self, rec: &mut Recorder) -> io::Result<Waker> {
+        self.calls.other.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: eventfd takes no pointers; a non-negative result is a new fd we own.
+        let fd = check(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
+        // SAFETY: a fresh fd owned by nobody else.
+        let keys = Arc::new(unsafe { OwnedFd::from_raw_fd(fd) });
+        self.labels.insert(fd, "keys".into());
+        self.ctl(libc::EPOLL_CTL_ADD, fd, IN, KEYS_UDATA as u64, rec)?;
+        self.keys = Some(Arc::clone(&keys));
+        Ok(eventfd_waker(keys, Arc::clone(&self.calls)))
+    }
+
+    /// Epoll has no knotes: one interest-list item per descriptor, shown by the epoll_ctl notes.
+    fn knotes(&self) -> Option<Vec<KnoteRow>> {
+        None
+    }
+
+    fn os_call_counter(&self) -> OsCallCounter {
         let calls = Arc::clone(&self.calls);
-        Ok(Waker::new(move || {
+        OsCallCounter::new(move || calls.counts())
+    }
+
+    fn words(&self) -> Words {
+        Epoll::words(self.event_list.len())
+    }
+}
+
+/// A handle that adds 1 to an eventfd, which makes it readable: Part 8's eventfd wake-up.
+fn eventfd_waker(wake: Arc<OwnedFd>, calls: Arc<Calls>) -> Waker {
+    Waker::new(move || {
             calls.other.fetch_add(1, Ordering::Relaxed);
             let one: u64 = 1;
             // SAFETY: writes 8 bytes from a live u64, as eventfd requires.
@@ -450,17 +491,7 @@ impl Poller for Epoll {
                 }
             }
             Ok(())
-        }))
-    }
-
-    fn os_call_counter(&self) -> OsCallCounter {
-        let calls = Arc::clone(&self.calls);
-        OsCallCounter::new(move || calls.counts())
-    }
-
-    fn words(&self) -> Words {
-        Epoll::words(self.event_list.len())
-    }
+    })
 }
 
 /// Turns the C convention (-1 and errno) into a `Result`.
@@ -478,6 +509,7 @@ fn data_name(data: u64) -> String {
         LISTENER_UDATA => "0 (listener)".to_string(),
         INTERRUPT_UDATA => "1 (signal)".to_string(),
         WAKE_UDATA => "2 (wake)".to_string(),
+        KEYS_UDATA => "3 (keys)".to_string(),
         udata => format!("token {}", Token::from_udata(udata)),
     }
 }

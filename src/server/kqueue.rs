@@ -25,14 +25,15 @@ use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::knotes::KnoteTable;
 use super::poller::{OsCallCounter, Poller, Ready, Waker, Words};
-use super::recorder::{Counters, Recorder};
+use super::recorder::{Counters, KnotePolicy, Recorder};
 use super::token::Token;
 use crate::kq::{
     self, Kevent, Kqueue, Timespec, EVFILT_READ, EVFILT_USER, EVFILT_WRITE, EV_ADD, EV_CLEAR,
     EV_DISABLE, EV_ENABLE, NOTE_TRIGGER,
 };
-use crate::trace::{KeventCall, LabeledKevent};
+use crate::trace::{KeventCall, KnoteRow, LabeledKevent};
 
 /// udata of the listener's knote (the tutorial's `0 => self.accept(listener)`).
 pub const LISTENER_UDATA: usize = 0;
@@ -42,6 +43,10 @@ pub const INTERRUPT_UDATA: usize = 1;
 pub const WAKE_UDATA: usize = 2;
 /// ident of the EVFILT_USER knote that wakes the loop (its own namespace, B1).
 const WAKE_IDENT: usize = 0;
+/// udata of the interactive mode's `keys` EVFILT_USER knote: a token never issued either.
+pub const KEYS_UDATA: usize = 3;
+/// ident of the `keys` knote, which the key reader thread triggers (B24).
+const KEYS_IDENT: usize = 1;
 
 /// How the `change_list` is applied.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,6 +76,10 @@ pub struct KQueue {
     labels: HashMap<usize, String>,
     calls: u64,
     counters: Arc<Counters>,
+    /// The knote table, kept only when a trace shows it (`None` on the bench path).
+    knotes: Option<KnoteTable>,
+    /// A change or a close moved the table since the last `knotes` record.
+    knotes_changed: bool,
 }
 
 impl KQueue {
@@ -95,6 +104,8 @@ impl KQueue {
             labels: HashMap::new(),
             calls: 0,
             counters,
+            knotes: (rec.on() && rec.knotes != KnotePolicy::Off).then(KnoteTable::default),
+            knotes_changed: false,
         };
         queue.queue_change(
             Kevent::new(WAKE_IDENT, EVFILT_USER, EV_ADD | EV_CLEAR).with_udata(WAKE_UDATA),
@@ -171,6 +182,9 @@ impl KQueue {
                 errno_text(err)
             ));
         }
+        if result.is_ok() {
+            self.learn(&staged, &[]);
+        }
         self.record_call(&staged, 0, None, &[], started, notes, rec);
         if result.is_err() {
             self.apply_each_alone(staged, rec);
@@ -185,9 +199,12 @@ impl KQueue {
         for one in staged {
             let started = Instant::now();
             let mut notes = Vec::new();
-            if let Err(err) = self.kq.kevent(&[one.change], &mut [], None) {
-                Counters::add(&self.counters.change_errors, 1);
-                notes.push(format!("this change failed: {}", errno_text(&err)));
+            match self.kq.kevent(&[one.change], &mut [], None) {
+                Ok(_) => self.learn(std::slice::from_ref(&one), &[]),
+                Err(err) => {
+                    Counters::add(&self.counters.change_errors, 1);
+                    notes.push(format!("this change failed: {}", errno_text(&err)));
+                }
             }
             self.record_call(
                 std::slice::from_ref(&one),
@@ -265,11 +282,38 @@ impl KQueue {
             os_calls,
             notes: all_notes,
         });
+        if std::mem::take(&mut self.knotes_changed) && rec.knotes == KnotePolicy::EveryChange {
+            if let Some(table) = &self.knotes {
+                rec.knote_table(table.rows().to_vec());
+            }
+        }
+    }
+
+    /// Keep the knote table in step with a kevent call that returned: every staged change was
+    /// applied except those that came back as EV_ERROR entries (B7; a receipt carries the
+    /// change's ident, filter and udata).
+    fn learn(&mut self, staged: &[Staged], events: &[Kevent]) {
+        let Some(table) = self.knotes.as_mut() else {
+            return;
+        };
+        for s in staged {
+            let failed = events.iter().any(|e| {
+                e.is_failure()
+                    && e.ident == s.change.ident
+                    && e.filter == s.change.filter
+                    && e.udata == s.change.udata
+            });
+            // A bare NOTE_TRIGGER (never staged here) would change nothing either.
+            if !failed {
+                table.apply(&s.change, &s.label);
+                self.knotes_changed = true;
+            }
+        }
     }
 
     fn label_of(&self, ident: usize, filter: i16) -> String {
         if filter == EVFILT_USER {
-            return "wake".into();
+            return if ident == KEYS_IDENT { "keys" } else { "wake" }.into();
         }
         self.labels
             .get(&ident)
@@ -381,6 +425,11 @@ impl Poller for KQueue {
     }
 
     fn forget_client(&mut self, fd: RawFd, label: &str, rec: &mut Recorder) {
+        // close() is about to remove the client's knotes (B22): the table says so after the
+        // next kevent call.
+        if let Some(table) = self.knotes.as_mut() {
+            self.knotes_changed |= table.close(fd as usize);
+        }
         let staged = self
             .change_list
             .iter()
@@ -466,6 +515,7 @@ impl Poller for KQueue {
         };
         let staged = std::mem::take(&mut self.change_list);
         let events: Vec<Kevent> = self.event_list[..n].to_vec();
+        self.learn(&staged, &events);
         self.record_call(
             &staged,
             self.event_list.len(),
@@ -494,6 +544,26 @@ impl Poller for KQueue {
         }))
     }
 
+    fn watch_keys(&mut self, rec: &mut Recorder) -> io::Result<Waker> {
+        // EV_CLEAR: one delivery per trigger, however many keys came in between (B24).
+        self.queue_change(
+            Kevent::new(KEYS_IDENT, EVFILT_USER, EV_ADD | EV_CLEAR).with_udata(KEYS_UDATA),
+            "keys",
+            rec,
+        )?;
+        let kq = Arc::clone(&self.kq);
+        Ok(Waker::new(move || {
+            let trigger = Kevent::new(KEYS_IDENT, EVFILT_USER, 0)
+                .with_fflags_data(NOTE_TRIGGER, 0)
+                .with_udata(KEYS_UDATA); // every change replaces udata (B4)
+            kq.kevent(&[trigger], &mut [], None).map(|_| ())
+        }))
+    }
+
+    fn knotes(&self) -> Option<Vec<KnoteRow>> {
+        self.knotes.as_ref().map(|table| table.rows().to_vec())
+    }
+
     fn os_call_counter(&self) -> OsCallCounter {
         let kq = Arc::clone(&self.kq);
         OsCallCounter::new(move || kq.os_call_counts())
@@ -514,7 +584,11 @@ fn decode(event: &Kevent) -> Ready {
         };
     }
     if event.filter == EVFILT_USER {
-        return Ready::Wake;
+        return if event.ident == KEYS_IDENT {
+            Ready::Keys
+        } else {
+            Ready::Wake
+        };
     }
     if event.udata == INTERRUPT_UDATA {
         return Ready::Interrupt;

@@ -24,6 +24,8 @@ pub mod echo_client;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub mod epoll;
 pub mod framing;
+pub mod interactive;
+pub mod knotes;
 pub mod kqueue;
 pub mod poller;
 pub mod reader;
@@ -49,7 +51,7 @@ use crate::{Error, Result};
 use self::kqueue::{KQueue, KQueueConfig};
 use self::poller::{OsCallCounter, Poller, Waker, Words};
 pub use self::recorder::Stats;
-use self::recorder::{Counters, Recorder};
+use self::recorder::{Counters, KnotePolicy, Recorder};
 
 /// The read timeout the default tour uses, so the idle client is closed within the tour.
 pub const TOUR_READ_TIMEOUT: Duration = Duration::from_millis(1500);
@@ -201,6 +203,11 @@ pub fn run(args: &ServerArgs) -> Result<()> {
 }
 
 /// Run the server with its trace; the summary it ended with (`None` if the output went away).
+///
+/// Interactive mode (contract) when stdin and stdout are terminals and there is no `--script`
+/// (and no `--predict`, which asks its question and then plays the tour): the terminal goes to
+/// raw mode, the key footer stays under the trace, and keys drive a built-in client
+/// ([`interactive`]). The [`crate::term::TerminalGuard`] restores the terminal on every way out.
 pub fn run_traced(args: &ServerArgs) -> Result<Option<crate::trace::Summary>> {
     check_backend(args.backend)?;
     let script = match &args.common.script {
@@ -208,8 +215,17 @@ pub fn run_traced(args: &ServerArgs) -> Result<Option<crate::trace::Summary>> {
         None => None,
     };
     let external = args.common.external;
-    let tour = !external && script.is_none();
-    let config = Config::from_args(args, tour)?;
+    let interactive = script.is_none()
+        && !args.predict
+        && crate::term::stdin_is_terminal()
+        && crate::term::stdout_is_terminal();
+    let tour = !external && script.is_none() && !interactive;
+    let scripted = script.is_some();
+    let mut config = Config::from_args(args, tour)?;
+    if interactive && args.sndbuf.is_none() {
+        // `t` plays the tour, whose slow reader needs a small send buffer to reach write mode.
+        config.send_buffer = Some(TOUR_SEND_BUFFER);
+    }
     let clients = if external {
         0
     } else {
@@ -225,7 +241,22 @@ pub fn run_traced(args: &ServerArgs) -> Result<Option<crate::trace::Summary>> {
     } else {
         crate::trace::sink_for(&args.common)
     };
+    let backend_name = match config.backend {
+        ServerBackend::Kqueue => "kqueue",
+        ServerBackend::Epoll => "epoll",
+    };
+    // Raw mode, and the footer, before the first line: in raw mode every line needs `\r\n`.
+    let guard = if interactive {
+        Some(crate::term::TerminalGuard::enter().map_err(|err| {
+            crate::error::io_context("putting the terminal in raw mode", err)
+        })?)
+    } else {
+        None
+    };
     let mut tracer = Tracer::new(sink);
+    if interactive {
+        let _ = tracer.set_footer(Some(interactive::footer(backend_name, 0)));
+    }
     let _ = tracer.emit(Record::Start {
         stage: "server".into(),
         // `--backend epoll` is no kqueue at all: the header must say so (contract extension).
@@ -242,7 +273,21 @@ pub fn run_traced(args: &ServerArgs) -> Result<Option<crate::trace::Summary>> {
         !args.common.hide_os_calls,
         Arc::clone(&counters),
     );
-    intro_notes(&config, args, addr, tour, clients, &mut rec);
+    // The knote table is built only for a trace that shows it: JSON after every call that
+    // changed it, text on `k` and at the end of a tour or script (never with --quiet).
+    rec.knotes = match (args.quiet, args.common.json) {
+        (true, _) => KnotePolicy::Off,
+        (false, true) => KnotePolicy::EveryChange,
+        (false, false) => KnotePolicy::OnRequest,
+    };
+    let mode = if interactive {
+        Mode::Interactive
+    } else if tour {
+        Mode::Tour
+    } else {
+        Mode::Other
+    };
+    intro_notes(&config, args, addr, mode, clients, &mut rec);
 
     // What a failure names: the calls of the event API in use.
     let (create_call, wake_knote) = match config.backend {
@@ -265,8 +310,15 @@ pub fn run_traced(args: &ServerArgs) -> Result<Option<crate::trace::Summary>> {
         .poller
         .waker()
         .map_err(|err| kqueue_error(wake_knote, err))?;
+    let plan = tour::TourPlan {
+        clients,
+        buffer_size: config.buffer_size,
+        read_timeout: config.read_timeout,
+    };
 
-    // The traffic: the tour's clients, the script's actions, or (with --external) nobody.
+    // The traffic: the tour's clients, the script's actions, the keys, or (with --external)
+    // nobody.
+    let mut key_reader = None;
     let driver: Option<JoinHandle<()>> = if let Some(actions) = script {
         let stop = Arc::clone(&stop);
         let waker = waker.clone();
@@ -277,11 +329,6 @@ pub fn run_traced(args: &ServerArgs) -> Result<Option<crate::trace::Summary>> {
     } else if tour {
         let stop = Arc::clone(&stop);
         let waker = waker.clone();
-        let plan = tour::TourPlan {
-            clients,
-            buffer_size: config.buffer_size,
-            read_timeout: config.read_timeout,
-        };
         // Connected here, before the loop runs: conn1's burst and FIN already wait in the accept
         // queue, so its first READ event carries both on every run (errata 9 shows every time).
         let tour = tour::Tour::connect(addr, &plan);
@@ -290,24 +337,87 @@ pub fn run_traced(args: &ServerArgs) -> Result<Option<crate::trace::Summary>> {
             finish_driver(&stop, &waker);
         }))
     } else {
+        if interactive {
+            let keys_waker = server
+                .poller
+                .watch_keys(&mut server.rec)
+                .map_err(|err| kqueue_error(wake_knote, err))?;
+            let (reader, keys) = crate::term::KeyReader::spawn(move || {
+                let _ = keys_waker.wake();
+            });
+            key_reader = Some(reader);
+            server.console = Some(interactive::Console::new(interactive::ConsoleSetup {
+                addr,
+                external,
+                keys,
+                waker: waker.clone(),
+                plan: plan.clone(),
+                stop: Arc::clone(&stop),
+                backend: backend_name,
+                keys_how: match config.backend {
+                    ServerBackend::Kqueue => {
+                        "the key reader thread NOTE_TRIGGERed the `keys` EVFILT_USER knote \
+                         (B24): that is how a key press wakes kevent, with no timer"
+                    }
+                    ServerBackend::Epoll => {
+                        "the key reader thread wrote to the `keys` eventfd: that is how a key \
+                         press wakes epoll_wait, with no timer"
+                    }
+                },
+            }));
+        }
         None
     };
 
     let outcome = server.run();
     stop.store(true, Ordering::SeqCst);
+    // The keys stop before the terminal is given back.
+    drop(key_reader);
+    if tour || scripted {
+        end_of_run_knotes(&mut server);
+    }
+    let console = server.console.take();
     server.close_all();
     let os_calls = server.poller.os_call_counter().get();
     let stats = counters.snapshot(os_calls);
     // Closing the listener now resets a tour client still waiting in the accept queue (after
     // Ctrl-C, say), instead of leaving it to wait for its read timeout.
-    let rec = server.into_recorder();
+    let mut rec = server.into_recorder();
+    let failure = console.and_then(|console| {
+        // The server's sockets are closed: every client thread sees end of file.
+        let failure = console.failure.clone();
+        console.finish();
+        failure
+    });
     if let Some(driver) = driver {
         // The clients end on their own once the server's sockets are closed.
         let _ = driver.join();
     }
+    // The summary is written in cooked mode, under no footer.
+    rec.set_footer(None);
+    drop(guard);
+    if let Some(failure) = failure {
+        let _ = rec.finish(&stats);
+        return Err(Error::runtime(failure));
+    }
     let summary = rec.finish(&stats);
     outcome.map_err(|err| kqueue_error(wait_call, err))?;
     Ok(summary)
+}
+
+/// The text trace shows the knote table once, at the end of a tour or script (the JSON trace
+/// has one after every call that changed it): the closed clients' knotes are listed as deleted.
+fn end_of_run_knotes<P: Poller>(server: &mut server::Server<P>) {
+    if server.rec.knotes != KnotePolicy::OnRequest {
+        return;
+    }
+    if let Some(rows) = server.poller.knotes() {
+        server.rec.note(
+            "the knote table at the end of the run (close() removed the closed clients' knotes, \
+             B22; they stay listed as deleted until their fd is reused)",
+        );
+        server.rec.knote_table(rows);
+    }
 }
 
 /// `--backend epoll` needs Linux's epoll: elsewhere it is a usage error (exit 2).
@@ -365,12 +475,23 @@ fn kqueue_error(what: &str, err: io::Error) -> Error {
     }
 }
 
+/// How a run is driven, for the opening notes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// The default tour.
+    Tour,
+    /// Keys, in a terminal.
+    Interactive,
+    /// A script, or `--external` serving real clients.
+    Other,
+}
+
 /// What the trace says before the first call to the event API.
 fn intro_notes(
     config: &Config,
     args: &ServerArgs,
     addr: SocketAddr,
-    tour: bool,
+    mode: Mode,
     clients: usize,
     rec: &mut Recorder,
 ) {
@@ -389,7 +510,27 @@ fn intro_notes(
     if config.as_published {
         rec.note(words.as_published);
     }
-    if tour {
+    if mode == Mode::Interactive {
+        let clients = if args.common.external {
+            "no built-in client (--external)".to_string()
+        } else {
+            format!(
+                "c opens a connection of the built-in client, s sends \"ping\" on it and reads \
+                 the echo, x closes it, t plays the tour ({clients} clients)"
+            )
+        };
+        rec.note(format!(
+            "interactive: the keys are in the footer. {clients}; k shows the knote table, q or \
+             Ctrl-C quits with the summary"
+        ));
+        if args.sndbuf.is_none() {
+            rec.note(format!(
+                "accepted sockets get SO_SNDBUF {TOUR_SEND_BUFFER} (--sndbuf) so the tour's slow \
+                 reader reaches write mode"
+            ));
+        }
+    }
+    if mode == Mode::Tour {
         if args.read_timeout_ms.is_none() {
             rec.note(format!(
                 "tour: the read timeout is shortened to {} ms so the idle client is closed during \
@@ -407,6 +548,8 @@ fn intro_notes(
     } else if args.common.external {
         let until = if args.common.script.is_some() {
             "until the script ends"
+        } else if mode == Mode::Interactive {
+            "until q or Ctrl-C"
         } else {
             "until Ctrl-C"
         };

@@ -16,6 +16,7 @@ use std::time::Duration;
 use super::recorder::Recorder;
 use super::token::Token;
 use crate::kq::OsCallCounts;
+use crate::trace::KnoteRow;
 
 /// One thing `wait` reported, already decoded from the event API's own entries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,6 +35,8 @@ pub enum Ready {
     Write { token: Token, eof: bool },
     /// [`Waker::wake`] was called from another thread.
     Wake,
+    /// Interactive mode: the key reader woke the loop (a key is waiting on its channel).
+    Keys,
     /// SIGINT or SIGTERM arrived (the self-pipe from `term::catch_interrupts`).
     Interrupt,
     /// A change the server staged failed: an `EV_ERROR` entry in the eventlist (B7), not
@@ -136,6 +139,12 @@ pub trait Poller {
     ) -> io::Result<()>;
     /// A handle that wakes `wait` from another thread.
     fn waker(&self) -> io::Result<Waker>;
+    /// Interactive mode: register a second wake-up, labelled `keys` in the trace, for the key
+    /// reader thread; `wait` reports it as [`Ready::Keys`].
+    fn watch_keys(&mut self, rec: &mut Recorder) -> io::Result<Waker>;
+    /// The knote table as the trace knows it; `None` when this API has no knotes (epoll) or the
+    /// table is not kept (no trace wants it).
+    fn knotes(&self) -> Option<Vec<KnoteRow>>;
     /// A handle that reads the system-call totals of the API underneath from any thread.
     fn os_call_counter(&self) -> OsCallCounter;
     /// This API's words for the notes the shared loop writes.
@@ -185,6 +194,12 @@ impl<P: Poller + ?Sized> Poller for Box<P> {
     }
     fn waker(&self) -> io::Result<Waker> {
         (**self).waker()
+    }
+    fn watch_keys(&mut self, rec: &mut Recorder) -> io::Result<Waker> {
+        (**self).watch_keys(rec)
+    }
+    fn knotes(&self) -> Option<Vec<KnoteRow>> {
+        (**self).knotes()
     }
     fn os_call_counter(&self) -> OsCallCounter {
         (**self).os_call_counter()

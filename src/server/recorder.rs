@@ -8,7 +8,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::kq::OsCallCounts;
-use crate::trace::{CloseReason, KeventCall, Record, ServerSummary, Summary, Tracer};
+use crate::trace::{CloseReason, KeventCall, KnoteRow, Record, ServerSummary, Summary, Tracer};
+
+/// When the trace shows the knote table (contract: the `knotes` record).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KnotePolicy {
+    /// No table is kept (`spawn`, `lab bench`, `--quiet`): not a row is built.
+    Off,
+    /// The table is kept and shown when asked: key `k`, and at the end of a tour or script. The
+    /// text trace, where a table after every changing call would drown the calls.
+    OnRequest,
+    /// The table is kept and written after every kevent call that changed it (`--json`).
+    EveryChange,
+}
 
 /// Running totals, readable from another thread while the server runs (`ServerHandle::stats`).
 #[derive(Debug, Default)]
@@ -136,6 +148,8 @@ pub struct Recorder {
     /// The sink failed (a closed pipe): stop quietly.
     pub broken: bool,
     pub counters: Arc<Counters>,
+    /// When the knote table is shown ([`KnotePolicy::Off`] unless the caller asks).
+    pub knotes: KnotePolicy,
 }
 
 impl Recorder {
@@ -146,6 +160,26 @@ impl Recorder {
             os_calls,
             broken: false,
             counters,
+            knotes: KnotePolicy::Off,
+        }
+    }
+
+    /// The knote table, as a `knotes` record.
+    pub fn knote_table(&mut self, knotes: Vec<KnoteRow>) {
+        if self.on() {
+            self.emit(Record::Knotes { knotes });
+        }
+    }
+
+    /// Interactive mode: keep this key footer under the trace (`None` takes it away).
+    pub fn set_footer(&mut self, footer: Option<String>) {
+        if self.broken {
+            return;
+        }
+        if let Some(tracer) = self.tracer.as_mut() {
+            if tracer.set_footer(footer).is_err() {
+                self.broken = true;
+            }
         }
     }
 

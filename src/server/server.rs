@@ -29,12 +29,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::client::{Client, Mode, Written};
+use super::interactive::{Console, ServerView};
 use super::poller::{Poller, Ready, Words};
 use super::recorder::{Counters, Recorder};
 use super::timeouts::TimeoutList;
 use super::token::{Slab, Token};
 use super::Config;
-use crate::trace::CloseReason;
+use crate::trace::{CloseReason, KnoteRow};
 
 /// After accept fails with EMFILE/ENFILE the listener is disabled for this long, unless a client
 /// leaves first (pitfall P4: a level-triggered listener would otherwise fire, fail, fire...).
@@ -74,6 +75,9 @@ pub struct Server<P: Poller> {
     explained_no_deadline: bool,
     stop: Arc<AtomicBool>,
     ready: Vec<Ready>,
+    /// Interactive mode: the keys and the built-in client (`None` for a tour, a script,
+    /// `--external` without a terminal, and `spawn`).
+    pub console: Option<Console>,
 }
 
 impl<P: Poller> Server<P> {
@@ -103,6 +107,7 @@ impl<P: Poller> Server<P> {
             explained_no_deadline: false,
             stop,
             ready: Vec::new(),
+            console: None,
         })
     }
 
@@ -138,7 +143,20 @@ impl<P: Poller> Server<P> {
                     self.on_writable(token);
                 }
             }
-            Ready::Wake => {}
+            // The tour or the script is over (the stop flag says so), or in interactive mode a
+            // client thread has something to report.
+            Ready::Wake => {
+                if let Some(mut console) = self.console.take() {
+                    console.on_reports(self);
+                    self.console = Some(console);
+                }
+            }
+            Ready::Keys => {
+                if let Some(mut console) = self.console.take() {
+                    console.on_keys(self);
+                    self.console = Some(console);
+                }
+            }
             Ready::Interrupt => {
                 crate::term::drain_signal_pipe();
                 self.rec.note("SIGINT/SIGTERM: stopping");
@@ -677,6 +695,27 @@ impl<P: Poller> Server<P> {
 
     pub fn listener_fd(&self) -> RawFd {
         self.listener.as_raw_fd()
+    }
+}
+
+impl<P: Poller> ServerView for Server<P> {
+    fn rec(&mut self) -> &mut Recorder {
+        &mut self.rec
+    }
+
+    fn knote_rows(&self) -> Option<Vec<KnoteRow>> {
+        self.poller.knotes()
+    }
+
+    fn label_of_peer(&self, peer: std::net::SocketAddr) -> Option<String> {
+        self.clients
+            .iter()
+            .find(|(_, client)| client.address == peer)
+            .map(|(_, client)| client.label())
+    }
+
+    fn request_stop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
     }
 }
 

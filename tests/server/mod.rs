@@ -23,6 +23,12 @@ mod errata;
 /// The binary: summaries of `--json` tours, `--no-batch`, `--as-published`, `lab client`, errors.
 mod command_line;
 
+/// The knote table in the JSON trace: read mode, write mode, deleted after close.
+mod knotes;
+
+/// Interactive mode in a real terminal (tmux): keys, the footer, the restored terminal.
+mod interactive;
+
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};

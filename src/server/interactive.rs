@@ -1,0 +1,420 @@
+//! Interactive `lab server`: in a terminal, with no `--script`, keys drive a built-in client
+//! (contract: "Actions (script and keys)").
+//!
+//! The server loop stays what it is: one thread blocked in `kevent`. Two other threads talk to
+//! it, and neither makes it poll on a timer:
+//! - the key reader (`term::KeyReader`) sends each key on a channel and NOTE_TRIGGERs the
+//!   `keys` EVFILT_USER knote (B24; an eventfd with `--backend epoll`): the loop wakes with a
+//!   `Ready::Keys` and takes the keys;
+//! - each built-in client connection has a thread that reads its echoes; it reports each one on
+//!   a channel and triggers the `wake` knote, so the trace can say that `ping` came back.
+//!
+//! Client actions (connect, send, close) are done from the loop thread: on loopback a connect
+//! completes in the listener's accept queue and an 8-byte write fits in the socket buffer, so
+//! neither waits for the server, which accepts and echoes on its next turn.
+
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use super::framing::{read_message, write_message};
+use super::poller::Waker;
+use super::recorder::Recorder;
+use super::tour::{self, Tour, TourPlan};
+use crate::term::Key;
+use crate::trace::{KnoteRow, Record};
+
+/// How long `c` waits for the connect to complete (it completes in the accept queue at once,
+/// unless the queue is full).
+const CONNECT_PATIENCE: Duration = Duration::from_secs(2);
+
+/// The message `s` sends (contract: `s` sends `ping`).
+const PING: &[u8] = b"ping";
+
+/// What the interactive mode needs from the server loop it runs in.
+pub trait ServerView {
+    fn rec(&mut self) -> &mut Recorder;
+    /// The knote table now; `None` when the event API has none (epoll).
+    fn knote_rows(&self) -> Option<Vec<KnoteRow>>;
+    /// The trace label (`connN`) of the server side of the connection coming from `peer`.
+    fn label_of_peer(&self, peer: SocketAddr) -> Option<String>;
+    /// End the loop after the events at hand (`q`, Ctrl-C).
+    fn request_stop(&mut self);
+}
+
+/// What a client thread tells the loop.
+enum Report {
+    /// Client connection `client` read an echo.
+    Echo { client: usize, message: Vec<u8> },
+    /// Its socket reached end of file (the server closed it) or failed.
+    Closed { client: usize },
+    /// The tour started by `t` is over.
+    TourDone,
+}
+
+/// One connection of the built-in client.
+struct ClientConn {
+    stream: TcpStream,
+    /// The connection's local address: the server sees it as the peer of one `connN`.
+    local: SocketAddr,
+    reader: Option<JoinHandle<()>>,
+}
+
+impl ClientConn {
+    fn close(&mut self) {
+        let _ = self.stream.shutdown(Shutdown::Both);
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+    }
+}
+
+/// The interactive mode's state, owned by the server loop while it runs.
+pub struct Console {
+    addr: SocketAddr,
+    external: bool,
+    keys: Receiver<Key>,
+    reports_tx: Sender<Report>,
+    reports: Receiver<Report>,
+    /// Triggers the `wake` knote: how a client thread wakes the loop.
+    waker: Waker,
+    /// Client connection N is `clients[N - 1]`; `None` once closed.
+    clients: Vec<Option<ClientConn>>,
+    /// The current connection, 1-based (0: none yet).
+    current: usize,
+    plan: TourPlan,
+    tour: Option<JoinHandle<()>>,
+    /// The server's stop flag: a tour started by `t` stops starting clients once it is set.
+    stop: Arc<AtomicBool>,
+    /// The event API, for the footer: `kqueue` or `epoll`.
+    backend: &'static str,
+    /// How a key wakes the loop, said once.
+    keys_how: &'static str,
+    keys_noted: bool,
+    /// Set when the key reader went away: the run ends with this error.
+    pub failure: Option<String>,
+}
+
+/// Everything [`Console::new`] needs.
+pub struct ConsoleSetup {
+    pub addr: SocketAddr,
+    pub external: bool,
+    pub keys: Receiver<Key>,
+    pub waker: Waker,
+    pub plan: TourPlan,
+    pub stop: Arc<AtomicBool>,
+    pub backend: &'static str,
+    pub keys_how: &'static str,
+}
+
+impl Console {
+    pub fn new(setup: ConsoleSetup) -> Console {
+        let (reports_tx, reports) = mpsc::channel();
+        Console {
+            addr: setup.addr,
+            external: setup.external,
+            keys: setup.keys,
+            reports_tx,
+            reports,
+            waker: setup.waker,
+            clients: Vec::new(),
+            current: 0,
+            plan: setup.plan,
+            tour: None,
+            stop: setup.stop,
+            backend: setup.backend,
+            keys_how: setup.keys_how,
+            keys_noted: false,
+            failure: None,
+        }
+    }
+
+    /// The `keys` knote fired: handle every key waiting on the channel.
+    pub fn on_keys(&mut self, server: &mut impl ServerView) {
+        if !self.keys_noted {
+            self.keys_noted = true;
+            server.rec().note(self.keys_how);
+        }
+        loop {
+            match self.keys.try_recv() {
+                Ok(key) => self.on_key(key, server),
+                Err(TryRecvError::Empty) => return,
+                Err(TryRecvError::Disconnected) => {
+                    // The key reader ended on its own (the terminal failed): no key, not even
+                    // `q`, can arrive any more, so end the run rather than hang.
+                    self.failure = Some(
+                        "the key reader stopped (cannot read the terminal); run with --script \
+                         instead"
+                            .into(),
+                    );
+                    server.request_stop();
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_key(&mut self, key: Key, server: &mut impl ServerView) {
+        match key {
+            Key::Interrupt | Key::Char('q') => {
+                action(server.rec(), "quit", None, None);
+                server.request_stop();
+            }
+            Key::Char('c') => self.connect(server),
+            Key::Char(d @ '1'..='9') => self.use_conn(d as usize - '0' as usize, server),
+            Key::Char('s') => self.send_ping(server),
+            Key::Char('x') => self.close_current(server),
+            Key::Char('k') => match server.knote_rows() {
+                Some(rows) => server.rec().knote_table(rows),
+                None => server.rec().note(
+                    "epoll has no knotes: one interest-list item per socket, whose mask the \
+                     epoll_ctl notes above show",
+                ),
+            },
+            Key::Char('t') => self.start_tour(server),
+            Key::Char('r') | Key::Char('a') => server.rec().note(
+                "the server reads and re-arms by itself: its knotes are level-triggered, and \
+                 read mode / write mode are its own EV_ENABLE and EV_DISABLE",
+            ),
+            Key::Char(other) => server.rec().note(format!(
+                "key '{other}' does nothing; the keys are in the footer"
+            )),
+        }
+    }
+
+    /// `c`: the built-in client opens a new connection; it becomes the current one.
+    fn connect(&mut self, server: &mut impl ServerView) {
+        if self.external {
+            server
+                .rec()
+                .note("--external: there is no built-in client to connect");
+            return;
+        }
+        let opened = TcpStream::connect_timeout(&self.addr, CONNECT_PATIENCE).and_then(|stream| {
+            let _ = stream.set_nodelay(true);
+            let local = stream.local_addr()?;
+            let echoes = stream.try_clone()?;
+            Ok((stream, local, echoes))
+        });
+        let (stream, local, echoes) = match opened {
+            Ok(opened) => opened,
+            Err(err) => {
+                server.rec().note(format!(
+                    "the built-in client cannot connect to {}: {err}",
+                    self.addr
+                ));
+                return;
+            }
+        };
+        let n = self.clients.len() + 1;
+        let reader = self.spawn_reader(n, echoes);
+        self.clients.push(Some(ClientConn {
+            stream,
+            local,
+            reader: Some(reader),
+        }));
+        self.current = n;
+        let rec = server.rec();
+        action(rec, "connect", Some(n), None);
+        rec.note(format!(
+            "client connection {n} opened from {local}: it waits in the accept queue until the \
+             listener's READ event reaches accept()"
+        ));
+        self.update_footer(rec);
+    }
+
+    /// A thread that reads the echoes on one client connection and reports them.
+    fn spawn_reader(&self, client: usize, mut echoes: TcpStream) -> JoinHandle<()> {
+        let reports = self.reports_tx.clone();
+        let waker = self.waker.clone();
+        thread::spawn(move || {
+            while let Ok(Some(message)) = read_message(&mut echoes) {
+                if reports.send(Report::Echo { client, message }).is_err() {
+                    return;
+                }
+                let _ = waker.wake();
+            }
+            let _ = reports.send(Report::Closed { client });
+            let _ = waker.wake();
+        })
+    }
+
+    /// `1`–`9`: connection N becomes the current one.
+    fn use_conn(&mut self, n: usize, server: &mut impl ServerView) {
+        if n > self.clients.len() {
+            server
+                .rec()
+                .note(format!("there is no connection {n}; `c` opens a new one"));
+            return;
+        }
+        self.current = n;
+        let rec = server.rec();
+        action(rec, "use", Some(n), None);
+        self.update_footer(rec);
+    }
+
+    /// `s`: the current connection sends a framed `ping`; its reader thread reports the echo.
+    fn send_ping(&mut self, server: &mut impl ServerView) {
+        let n = self.current;
+        let Some(conn) = self.open_conn(n) else {
+            server
+                .rec()
+                .note("no open client connection to send on; `c` opens one");
+            return;
+        };
+        let sent = write_message(&mut conn.stream, PING);
+        let label = server
+            .label_of_peer(conn.local)
+            .unwrap_or_else(|| "not accepted yet".into());
+        let rec = server.rec();
+        match sent {
+            Ok(()) => {
+                let bytes = PING.len() + super::framing::PREFIX_LEN;
+                action(rec, "send", Some(n), Some(bytes));
+                rec.note(format!(
+                    "client connection {n} ({label} on the server) sent \"ping\": {bytes} bytes, \
+                     a 4-byte length and the message"
+                ));
+            }
+            Err(err) => rec.note(format!("client connection {n}: the send failed: {err}")),
+        }
+    }
+
+    /// `x`: the current connection closes; the server sees EV_EOF (B21) and closes its side.
+    fn close_current(&mut self, server: &mut impl ServerView) {
+        let n = self.current;
+        let Some(conn) = self.open_conn(n) else {
+            server
+                .rec()
+                .note("no open client connection to close; `c` opens one");
+            return;
+        };
+        conn.close();
+        self.clients[n - 1] = None;
+        action(server.rec(), "close", Some(n), None);
+    }
+
+    fn open_conn(&mut self, n: usize) -> Option<&mut ClientConn> {
+        self.clients.get_mut(n.checked_sub(1)?)?.as_mut()
+    }
+
+    /// `t`: the default tour's clients, so a facilitator can still show the tour.
+    fn start_tour(&mut self, server: &mut impl ServerView) {
+        if self.external {
+            server
+                .rec()
+                .note("--external: there are no built-in clients to play the tour");
+            return;
+        }
+        if self.tour.as_ref().is_some_and(|t| !t.is_finished()) {
+            server.rec().note("the tour is still running");
+            return;
+        }
+        if let Some(done) = self.tour.take() {
+            let _ = done.join();
+        }
+        action(server.rec(), "tour", None, None);
+        server.rec().note(format!(
+            "{} (they take the next connN numbers; the idle one waits for the {} ms read timeout)",
+            tour::describe(self.plan.clients),
+            self.plan.read_timeout.as_millis()
+        ));
+        let tour = Tour::connect(self.addr, &self.plan);
+        let stop = Arc::clone(&self.stop);
+        let reports = self.reports_tx.clone();
+        let waker = self.waker.clone();
+        self.tour = Some(thread::spawn(move || {
+            tour.run(&stop);
+            let _ = reports.send(Report::TourDone);
+            let _ = waker.wake();
+        }));
+    }
+
+    /// The `wake` knote fired: say what the client threads reported.
+    pub fn on_reports(&mut self, server: &mut impl ServerView) {
+        while let Ok(report) = self.reports.try_recv() {
+            match report {
+                Report::Echo { client, message } => {
+                    let label = self
+                        .clients
+                        .get(client - 1)
+                        .and_then(Option::as_ref)
+                        .and_then(|c| server.label_of_peer(c.local))
+                        .map(|l| format!(" from {l}"))
+                        .unwrap_or_default();
+                    server.rec().note(format!(
+                        "client connection {client} read the echo{label}: \"{}\"",
+                        String::from_utf8_lossy(&message)
+                    ));
+                }
+                Report::Closed { client } => {
+                    // Closed by `x` already: nothing new to say.
+                    if let Some(slot) = self.clients.get_mut(client - 1) {
+                        if let Some(mut conn) = slot.take() {
+                            conn.close();
+                            server.rec().note(format!(
+                                "client connection {client} reached end of file: the server \
+                                 closed it"
+                            ));
+                        }
+                    }
+                }
+                Report::TourDone => {
+                    if let Some(done) = self.tour.take() {
+                        let _ = done.join();
+                    }
+                    server.rec().note("the tour's clients are done");
+                }
+            }
+        }
+    }
+
+    /// The two footer lines, for this console's current connection.
+    fn update_footer(&self, rec: &mut Recorder) {
+        rec.set_footer(Some(footer(self.backend, self.current)));
+    }
+
+    /// Close the client connections and wait for their threads and the tour's. Call it once the
+    /// server has closed its sockets, so every client thread sees end of file.
+    pub fn finish(mut self) {
+        for conn in self.clients.iter_mut().flatten() {
+            conn.close();
+        }
+        if let Some(tour) = self.tour.take() {
+            let _ = tour.join();
+        }
+    }
+}
+
+/// An `action` record (contract: `action`, `conn`, and `bytes` where bytes moved).
+fn action(rec: &mut Recorder, name: &str, conn: Option<usize>, bytes: Option<usize>) {
+    if rec.on() {
+        rec.emit(Record::Action {
+            action: name.into(),
+            conn,
+            bytes,
+        });
+    }
+}
+
+/// The key footer: a rule with the stage and the current connection, then the keys; both cut to
+/// the terminal's width so they never wrap.
+pub fn footer(backend: &str, current: usize) -> String {
+    let width = crossterm::terminal::size()
+        .map(|(w, _)| w as usize)
+        .unwrap_or(80)
+        .max(20);
+    let current = if current == 0 {
+        "none yet".to_string()
+    } else {
+        format!("client connection {current}")
+    };
+    let line1 = format!("── lab server · {backend} · current: {current} ");
+    let line1 = format!("{line1:─<width$}");
+    let line2 = "c connect  1-9 use  s send ping  x close  k knotes  t tour  q quit";
+    let cut = |s: &str| s.chars().take(width - 1).collect::<String>();
+    format!("{}\n{}", cut(&line1), cut(line2))
+}

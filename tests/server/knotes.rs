@@ -1,0 +1,129 @@
+//! The server's knote table in the JSON trace (contract: the `knotes` record): written after
+//! every kevent call that changed it, following read mode, write mode and close.
+
+use std::process::Stdio;
+
+use lab::trace::{Entry, KnoteRow, Record};
+
+/// `lab server ARGS --port 0 --json`, to its end (progress in the tests' scratch directory);
+/// its trace.
+fn json_run(extra: &[&str]) -> Vec<Entry> {
+    let mut args = vec!["server", "--port", "0", "--json"];
+    args.extend_from_slice(extra);
+    let out = crate::support::lab(&args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run lab server");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    lab::replay::parse_trace(&String::from_utf8_lossy(&out.stdout)).expect("a JSON trace")
+}
+
+/// Every knote table of the run, in order.
+fn tables(entries: &[Entry]) -> Vec<&[KnoteRow]> {
+    entries
+        .iter()
+        .filter_map(|e| match &e.record {
+            Record::Knotes { knotes } => Some(knotes.as_slice()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The state of `label`'s `filter` knote in one table, if listed.
+fn state<'a>(table: &'a [KnoteRow], label: &str, filter: &str) -> Option<&'a str> {
+    table
+        .iter()
+        .find(|r| r.label == label && r.filter == filter)
+        .map(|r| r.state.as_str())
+}
+
+/// An attendee runs the default tour with `--json` and looks at the `knotes` records. The first
+/// table that lists conn1 shows how a client is registered: its READ knote enabled and its
+/// WRITE knote added disabled (read mode), both carrying the same udata. Later, when the slow
+/// reader's echo hits WouldBlock, a table shows conn2 in write mode: READ disabled, WRITE
+/// enabled. Once conn1 has closed, its knotes are listed as deleted (close removes them, B22).
+#[test]
+fn the_json_tour_shows_read_mode_write_mode_and_deleted_knotes() {
+    let entries = json_run(&[]);
+    let tables = tables(&entries);
+    assert!(!tables.is_empty(), "the JSON trace has knotes records");
+
+    let first_conn1 = tables
+        .iter()
+        .find(|t| state(t, "conn1", "READ").is_some())
+        .expect("a table that lists conn1");
+    assert_eq!(state(first_conn1, "conn1", "READ"), Some("enabled"));
+    assert_eq!(state(first_conn1, "conn1", "WRITE"), Some("disabled"));
+    let udatas: Vec<usize> = first_conn1
+        .iter()
+        .filter(|r| r.label == "conn1")
+        .map(|r| r.udata)
+        .collect();
+    assert_eq!(udatas.len(), 2);
+    assert_eq!(udatas[0], udatas[1], "both knotes carry conn1's token");
+    assert!(udatas[0] > 2, "a token, not the listener's, signal's or wake's udata");
+    assert!(
+        first_conn1
+            .iter()
+            .any(|r| r.label == "listener" && r.filter == "READ" && r.mode.is_empty()),
+        "the listener is a level-triggered READ knote: {first_conn1:?}"
+    );
+
+    let write_mode = tables.iter().find(|t| {
+        state(t, "conn2", "READ") == Some("disabled") && state(t, "conn2", "WRITE") == Some("enabled")
+    });
+    assert!(
+        write_mode.is_some(),
+        "a table shows the slow reader in write mode: {tables:#?}"
+    );
+
+    assert!(
+        tables.iter().any(|t| {
+            state(t, "conn1", "READ") == Some("deleted")
+                && state(t, "conn1", "WRITE") == Some("deleted")
+        }),
+        "conn1's knotes are listed as deleted after it closed"
+    );
+}
+
+/// Every `knotes` record follows a kevent record: the table is written after the call that
+/// changed it, never on its own.
+#[test]
+fn a_knote_table_always_follows_a_kevent_call() {
+    let entries = json_run(&[]);
+    for (i, entry) in entries.iter().enumerate() {
+        if matches!(entry.record, Record::Knotes { .. }) {
+            let before = entries[..i]
+                .iter()
+                .rev()
+                .find(|e| matches!(e.record, Record::Kevent(_) | Record::Knotes { .. }));
+            assert!(
+                matches!(before.map(|e| &e.record), Some(Record::Kevent(_))),
+                "record {i} is a knote table with no kevent call since the last one"
+            );
+        }
+    }
+}
+
+/// `--quiet` is the benchmark's mode: only the summary is written, and no knote table either.
+#[test]
+fn quiet_writes_no_knote_table() {
+    let entries = json_run(&["--quiet"]);
+    assert!(tables(&entries).is_empty());
+    assert!(matches!(
+        entries.last().map(|e| &e.record),
+        Some(Record::Summary(_))
+    ));
+}
+
+/// The raw epoll twin has no knotes: its JSON trace has no `knotes` record.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_epoll_twin_writes_no_knote_table() {
+    let entries = json_run(&["--backend", "epoll"]);
+    assert!(tables(&entries).is_empty());
+}

@@ -4,7 +4,7 @@
 //! Everything above the [`Poller`] seam is shared: the loop, `accept`, the `Client`, the
 //! `Reader`, the timeouts. Only the event API changes, and with it the lesson's contrast:
 //!
-//! | kqueue server ([`KQueue`](super::kqueue::KQueue))     | here                                  |
+//! | kqueue server ([`KQueue`](crate::server::kqueue::KQueue)) | here                                  |
 //! |-------------------------------------------------------|---------------------------------------|
 //! | READ and WRITE are two knotes, flipped by ENABLE/DISABLE | one epoll item per socket, its mask changed by `EPOLL_CTL_MOD` |
 //! | changes staged, applied by the next `kevent`          | one `epoll_ctl` per change, at once   |
@@ -479,18 +479,18 @@ impl Poller for Epoll {
 /// A handle that adds 1 to an eventfd, which makes it readable: Part 8's eventfd wake-up.
 fn eventfd_waker(wake: Arc<OwnedFd>, calls: Arc<Calls>) -> Waker {
     Waker::new(move || {
-            calls.other.fetch_add(1, Ordering::Relaxed);
-            let one: u64 = 1;
-            // SAFETY: writes 8 bytes from a live u64, as eventfd requires.
-            let ret = unsafe { libc::write(wake.as_raw_fd(), (&one as *const u64).cast(), 8) };
-            if ret < 0 {
-                let err = io::Error::last_os_error();
-                // A full counter (EAGAIN) is still a pending wake-up.
-                if err.kind() != io::ErrorKind::WouldBlock {
-                    return Err(err);
-                }
+        calls.other.fetch_add(1, Ordering::Relaxed);
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live u64, as eventfd requires.
+        let ret = unsafe { libc::write(wake.as_raw_fd(), (&one as *const u64).cast(), 8) };
+        if ret < 0 {
+            let err = io::Error::last_os_error();
+            // A full counter (EAGAIN) is still a pending wake-up.
+            if err.kind() != io::ErrorKind::WouldBlock {
+                return Err(err);
             }
-            Ok(())
+        }
+        Ok(())
     })
 }
 

@@ -160,7 +160,10 @@ mod tests {
             &Kevent::new(0, kq::EVFILT_USER, kq::EV_ADD | kq::EV_CLEAR),
             "wake",
         );
-        assert!(!t.close(0), "closing fd 0 leaves the USER knote ident 0 alone (B1)");
+        assert!(
+            !t.close(0),
+            "closing fd 0 leaves the USER knote ident 0 alone (B1)"
+        );
         assert_eq!(t.rows()[0].mode, ["CLEAR"]);
     }
 }

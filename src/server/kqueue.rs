@@ -551,6 +551,13 @@ impl Poller for KQueue {
             "keys",
             rec,
         )?;
+        // Applied now, not with the first wait: the key reader starts next, and a NOTE_TRIGGER
+        // on a knote not yet added fails with ENOENT, which would lose that key press.
+        self.flush(
+            rec,
+            "the keys knote is applied at once, before the key reader thread starts: a \
+             NOTE_TRIGGER on a knote not yet added would fail (ENOENT) and lose the key",
+        )?;
         let kq = Arc::clone(&self.kq);
         Ok(Waker::new(move || {
             let trigger = Kevent::new(KEYS_IDENT, EVFILT_USER, 0)

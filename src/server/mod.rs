@@ -13,8 +13,9 @@
 //! | the 4-byte length prefix (Part 2)                               | [`framing`]            |
 //!
 //! Beyond the tutorial: [`poller`] is the seam the loop is written over (so a raw-epoll twin can
-//! reuse everything else), [`recorder`] what the loop tells the trace, [`tour`] the built-in
-//! demo clients, and [`echo_client`] the `lab client` command.
+//! reuse everything else), [`recorder`] what the loop tells the trace, [`knotes`] the knote
+//! table the trace shows, [`tour`] the built-in demo clients, [`interactive`] the keys in a
+//! terminal, and [`echo_client`] the `lab client` command.
 //!
 //! [`spawn`] runs a server in a thread, for the tests and `lab bench`.
 
@@ -247,9 +248,10 @@ pub fn run_traced(args: &ServerArgs) -> Result<Option<crate::trace::Summary>> {
     };
     // Raw mode, and the footer, before the first line: in raw mode every line needs `\r\n`.
     let guard = if interactive {
-        Some(crate::term::TerminalGuard::enter().map_err(|err| {
-            crate::error::io_context("putting the terminal in raw mode", err)
-        })?)
+        Some(
+            crate::term::TerminalGuard::enter()
+                .map_err(|err| crate::error::io_context("putting the terminal in raw mode", err))?,
+        )
     } else {
         None
     };
@@ -574,6 +576,11 @@ impl Sink for SummaryOnly {
 
     fn flush(&mut self) -> io::Result<()> {
         self.0.flush()
+    }
+
+    /// Interactive `--quiet`: the keys are still shown.
+    fn set_footer(&mut self, footer: Option<String>) -> io::Result<()> {
+        self.0.set_footer(footer)
     }
 }
 

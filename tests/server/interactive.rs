@@ -163,7 +163,8 @@ fn keys_drive_the_server_and_q_restores_the_terminal() {
     tmux.start_server("--hide-os-calls");
     tmux.press("c");
     tmux.wait_for("conn1 accepted", |s| s.contains("client conn1 accepted"));
-    tmux.wait_for("the key wake-up", |s| s.contains("USER  keys"));
+    // The key press itself is an event of the `keys` knote (`◂`), not only its registration.
+    tmux.wait_for("the key wake-up", |s| s.contains("◂ USER  keys"));
     tmux.press("s");
     tmux.wait_for("the echo of ping", |s| {
         s.contains("read the echo from conn1: \"ping\"")
@@ -233,7 +234,9 @@ fn t_plays_the_tour_from_interactive_mode() {
     tmux.wait_for("conn1 closed at end of file", |s| {
         s.contains("client conn1 closed (eof)")
     });
-    tmux.wait_for("the tour's end", |s| s.contains("the tour's clients are done"));
+    tmux.wait_for("the tour's end", |s| {
+        s.contains("the tour's clients are done")
+    });
     tmux.press("q");
     tmux.wait_for_exit_status(0);
     tmux.assert_terminal_usable();

@@ -65,7 +65,10 @@ fn the_json_tour_shows_read_mode_write_mode_and_deleted_knotes() {
         .collect();
     assert_eq!(udatas.len(), 2);
     assert_eq!(udatas[0], udatas[1], "both knotes carry conn1's token");
-    assert!(udatas[0] > 2, "a token, not the listener's, signal's or wake's udata");
+    assert!(
+        udatas[0] > 2,
+        "a token, not the listener's, signal's or wake's udata"
+    );
     assert!(
         first_conn1
             .iter()
@@ -74,7 +77,8 @@ fn the_json_tour_shows_read_mode_write_mode_and_deleted_knotes() {
     );
 
     let write_mode = tables.iter().find(|t| {
-        state(t, "conn2", "READ") == Some("disabled") && state(t, "conn2", "WRITE") == Some("enabled")
+        state(t, "conn2", "READ") == Some("disabled")
+            && state(t, "conn2", "WRITE") == Some("enabled")
     });
     assert!(
         write_mode.is_some(),

@@ -8,7 +8,8 @@
 //!
 //! - [`kq`]: the portable kqueue API. `native.rs` is the real kqueue (macOS, BSDs) through
 //!   `libc`; `emulated/` is the lab's emulation over epoll on Linux, with FreeBSD semantics.
-//! - [`trace`]: the records of a run (the JSON contract) and their text and JSON renderers.
+//! - [`trace`]: the records of a run (the JSON contract) and their text and JSON renderers;
+//!   `trace::knotes`, the knote table that the stages and the server keep by kqueue's rules.
 //! - [`term`]: the terminal guard, key reading and TTY detection.
 //! - [`stages`]: `flood`, `oneshot`, `dispatch`, `clear`, one file each, plus the harness they
 //!   share (listener, built-in client, actions and scripts).

@@ -59,20 +59,17 @@ struct Plan {
 
 impl Plan {
     fn from_args(args: &BenchArgs) -> Result<Plan> {
-        if args.connections == 0 {
-            return Err(Error::usage("--connections must be at least 1"));
-        }
-        if args.messages == 0 {
-            return Err(Error::usage("--messages must be at least 1"));
-        }
-        if args.pipeline == 0 {
-            return Err(Error::usage("--pipeline must be at least 1"));
-        }
-        if args.threads == 0 {
-            return Err(Error::usage("--threads must be at least 1"));
-        }
-        if args.rounds == 0 {
-            return Err(Error::usage("--rounds must be at least 1"));
+        // A count of zero would measure nothing.
+        for (flag, count) in [
+            ("--connections", args.connections),
+            ("--messages", args.messages),
+            ("--pipeline", args.pipeline),
+            ("--threads", args.threads),
+            ("--rounds", args.rounds),
+        ] {
+            if count == 0 {
+                return Err(Error::usage(format!("{flag} must be at least 1")));
+            }
         }
         if args.duration == 0 {
             return Err(Error::usage("--duration must be at least 1 (seconds)"));

@@ -25,7 +25,6 @@ use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::knotes::KnoteTable;
 use super::poller::{OsCallCounter, Poller, Ready, Waker, Words};
 use super::recorder::{Counters, KnotePolicy, Recorder};
 use super::token::Token;
@@ -33,6 +32,7 @@ use crate::kq::{
     self, Kevent, Kqueue, Timespec, EVFILT_READ, EVFILT_USER, EVFILT_WRITE, EV_ADD, EV_CLEAR,
     EV_DISABLE, EV_ENABLE, NOTE_TRIGGER,
 };
+use crate::trace::knotes::KnoteTable;
 use crate::trace::{KeventCall, KnoteRow, LabeledKevent};
 
 /// udata of the listener's knote (the tutorial's `0 => self.accept(listener)`).

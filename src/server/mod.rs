@@ -13,9 +13,9 @@
 //! | the 4-byte length prefix (Part 2)                               | [`framing`]            |
 //!
 //! Beyond the tutorial: [`poller`] is the seam the loop is written over (so a raw-epoll twin can
-//! reuse everything else), [`recorder`] what the loop tells the trace, [`knotes`] the knote
-//! table the trace shows, [`tour`] the built-in demo clients, [`interactive`] the keys in a
-//! terminal, and [`echo_client`] the `lab client` command.
+//! reuse everything else), [`recorder`] what the loop tells the trace (the knote table it shows
+//! is [`crate::trace::knotes`], shared with the flag stages), [`tour`] the built-in demo clients,
+//! [`interactive`] the keys in a terminal, and [`echo_client`] the `lab client` command.
 //!
 //! [`spawn`] runs a server in a thread, for the tests and `lab bench`.
 
@@ -26,7 +26,6 @@ pub mod echo_client;
 pub mod epoll;
 pub mod framing;
 pub mod interactive;
-pub mod knotes;
 pub mod kqueue;
 pub mod poller;
 pub mod reader;

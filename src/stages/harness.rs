@@ -27,9 +27,8 @@ use crate::term::{self, Key, KeyReader, TerminalGuard};
 use crate::trace::{self, KeventCall, LabeledKevent, Record, Summary, Tracer};
 
 mod actions;
-mod knotes;
 
-use knotes::{Delivery, KnoteTable};
+use crate::trace::knotes::{Delivery, KnoteTable};
 
 /// Eventlist capacity: room for every knote a stage has, so one call can return a socket's
 /// event *and* a key press together.
@@ -492,7 +491,7 @@ impl Lab {
                 .any(|e| e.is_failure() && e.ident == change.ident && e.filter == change.filter);
             if !failed {
                 let label = self.label(change);
-                self.knotes.apply(change, label);
+                self.knotes.apply(change, &label);
                 changed = true;
             }
         }

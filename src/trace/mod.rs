@@ -7,6 +7,7 @@
 use crate::kq::{Kevent, OsCall};
 
 pub mod json;
+pub mod knotes;
 pub mod text;
 
 pub use json::JsonSink;

@@ -709,6 +709,15 @@ mod tests {
         }
     }
 
+    /// The text of `records`, rendered in order as one run, one line each.
+    fn render_all(r: &mut TextRenderer, records: Vec<Record>) -> String {
+        let lines: Vec<String> = records
+            .into_iter()
+            .flat_map(|record| r.render(&Entry { t: 1.0, record }))
+            .collect();
+        lines.join("\n")
+    }
+
     fn call(changes: Vec<LabeledKevent>, events: Vec<LabeledKevent>, repeat: u64) -> KeventCall {
         KeventCall {
             call: 3,
@@ -821,11 +830,7 @@ mod tests {
                 }),
             }),
         ];
-        let text: Vec<String> = records
-            .into_iter()
-            .flat_map(|record| r.render(&Entry { t: 1.0, record }))
-            .collect();
-        let text = text.join("\n");
+        let text = render_all(&mut r, records);
         for want in [
             "━━ lab flood ━━ kqueue emulated over epoll",
             "listening on 127.0.0.1:5882",
@@ -865,11 +870,7 @@ mod tests {
                 }),
             }),
         ];
-        let text: Vec<String> = records
-            .into_iter()
-            .flat_map(|record| r.render(&Entry { t: 1.0, record }))
-            .collect();
-        let text = text.join("\n");
+        let text = render_all(&mut r, records);
         for want in [
             "one for each epoll_ctl and epoll_wait call",
             "summary: 26 epoll_wait calls, 18 epoll_ctl calls, 28 events",

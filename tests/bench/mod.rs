@@ -220,13 +220,11 @@ fn bad_bench_options_are_one_line_usage_errors() {
 /// The raw epoll twin of the server (Linux only).
 #[cfg(target_os = "linux")]
 mod epoll {
-    use std::thread;
-
     use lab::cli::ServerBackend;
     use lab::server::{framing, spawn, Config};
 
     use super::{json_number, run, stderr, stdout};
-    use crate::server::{closed_by_server, connect, round_trip, send_raw, Prng};
+    use crate::server::{closed_by_server, connect, round_trip, send_raw, Pipelining};
 
     fn epoll_config() -> Config {
         Config {
@@ -241,39 +239,20 @@ mod epoll {
     #[test]
     fn several_pipelining_clients_get_every_echo_in_order() {
         let server = spawn(epoll_config()).unwrap();
-        let addr = server.addr();
-        let largest = Config::default().buffer_size - framing::PREFIX_LEN;
-        let clients: Vec<_> = (0..20u64)
-            .map(|seed| {
-                thread::spawn(move || {
-                    let mut rng = Prng::new(500 + seed);
-                    let messages: Vec<Vec<u8>> = (0..40)
-                        .map(|_| {
-                            let len = rng.up_to(largest);
-                            rng.bytes(len)
-                        })
-                        .collect();
-                    let stream = connect(addr);
-                    let mut writer = stream.try_clone().unwrap();
-                    let to_send = messages.clone();
-                    let sender = thread::spawn(move || {
-                        for message in &to_send {
-                            framing::write_message(&mut writer, message).unwrap();
-                        }
-                    });
-                    let mut reader = stream;
-                    for (i, expected) in messages.iter().enumerate() {
-                        let echo = framing::read_message(&mut reader).unwrap().unwrap();
-                        assert!(echo == *expected, "client {seed}: echo {i} differs");
-                    }
-                    sender.join().unwrap();
-                })
-            })
-            .collect();
-        for client in clients {
-            client.join().expect("a client saw a wrong echo");
+        let failures = Pipelining {
+            clients: 20,
+            messages: 40,
+            largest: Config::default().buffer_size - framing::PREFIX_LEN,
+            first_seed: 500,
         }
+        .run(server.addr());
         let stats = server.stop().unwrap();
+        assert!(
+            failures.is_empty(),
+            "{} of 20 clients failed:\n  {}\n{stats:?}",
+            failures.len(),
+            failures.join("\n  ")
+        );
         assert_eq!(stats.messages, 20 * 40);
         assert_eq!(stats.kevent_calls, 0, "no kevent on the epoll backend");
         assert!(stats.os_calls.epoll_wait > 0, "{stats:?}");

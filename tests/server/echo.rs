@@ -4,47 +4,37 @@ use std::thread;
 
 use lab::server::{framing, spawn, Config};
 
-use super::{closed_by_server, connect, round_trip, send_raw, Prng};
+use super::{closed_by_server, connect, round_trip, send_raw, Pipelining, Prng};
 
 /// Two hundred people connect at once and each pipelines fifty messages of random sizes, up to
 /// the largest a 4096-byte buffer allows, while reading the echoes as they come. Every echo comes
-/// back intact and in order.
+/// back intact and in order. Should a client fail, the test still stops the server and prints
+/// each client's error next to the server's count of closes by reason.
 #[test]
 fn two_hundred_clients_each_get_fifty_random_messages_back_in_order() {
     let server = spawn(Config::default()).unwrap();
-    let addr = server.addr();
-    let largest = Config::default().buffer_size - framing::PREFIX_LEN;
-    let clients: Vec<_> = (0..200u64)
-        .map(|seed| {
-            thread::spawn(move || {
-                let mut rng = Prng::new(1000 + seed);
-                let messages: Vec<Vec<u8>> = (0..50)
-                    .map(|_| {
-                        let len = rng.up_to(largest);
-                        rng.bytes(len)
-                    })
-                    .collect();
-                let stream = connect(addr);
-                let mut writer = stream.try_clone().unwrap();
-                let to_send = messages.clone();
-                let sender = thread::spawn(move || {
-                    for message in &to_send {
-                        framing::write_message(&mut writer, message).unwrap();
-                    }
-                });
-                let mut reader = stream;
-                for (i, expected) in messages.iter().enumerate() {
-                    let echo = framing::read_message(&mut reader).unwrap().unwrap();
-                    assert!(echo == *expected, "client {seed}: echo {i} differs");
-                }
-                sender.join().unwrap();
-            })
-        })
-        .collect();
-    for client in clients {
-        client.join().expect("a client saw a wrong echo");
+    let failures = Pipelining {
+        clients: 200,
+        messages: 50,
+        largest: Config::default().buffer_size - framing::PREFIX_LEN,
+        first_seed: 1000,
     }
+    .run(server.addr());
+    // Stopped even when a client failed: how the server closed its clients says why.
     let stats = server.stop().unwrap();
+    assert!(
+        failures.is_empty(),
+        "{} of 200 clients failed:\n  {}\nthe server closed {} clients: eof {}, reset {}, \
+         error {}, too_large {}, timeout {}\n{stats:?}",
+        failures.len(),
+        failures.join("\n  "),
+        stats.closed,
+        stats.closed_eof,
+        stats.closed_reset,
+        stats.closed_error,
+        stats.closed_too_large,
+        stats.closed_timeout,
+    );
     assert_eq!(stats.messages, 200 * 50);
     assert_eq!(stats.accepted, 200);
     assert_eq!(stats.held_bytes, 0, "every client's buffers were released");

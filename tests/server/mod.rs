@@ -29,8 +29,10 @@ mod knotes;
 /// Interactive mode in a real terminal (tmux): keys, the footer, the restored terminal.
 mod interactive;
 
+use std::any::Any;
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use lab::server::framing;
@@ -113,4 +115,107 @@ pub fn closed_by_server(stream: &mut TcpStream) -> bool {
 /// Write everything, for raw (unframed) bytes.
 pub fn send_raw(stream: &mut TcpStream, bytes: &[u8]) {
     stream.write_all(bytes).expect("send raw bytes");
+}
+
+/// Many people at once, each pipelining random messages and reading the echoes in order: the
+/// echo tests' main load, for the kqueue server and for its epoll twin alike.
+pub struct Pipelining {
+    /// How many clients connect at once.
+    pub clients: u64,
+    /// Messages per client.
+    pub messages: usize,
+    /// The largest message, in bytes (the buffer size less the length prefix).
+    pub largest: usize,
+    /// Client `i` draws its messages from `Prng::new(first_seed + i)`, so a failure replays.
+    pub first_seed: u64,
+}
+
+impl Pipelining {
+    /// Runs every client to its end against the server at `addr`. Each client writes all its
+    /// messages from one thread while it reads the echoes on another, so the server sees deep
+    /// pipelines. Returns one line per client that failed (an I/O error, an early end of file,
+    /// a wrong echo, a panic): nothing panics here, so the caller can stop the server and put
+    /// its Stats next to these lines in the assertion message.
+    pub fn run(&self, addr: SocketAddr) -> Vec<String> {
+        let clients: Vec<_> = (0..self.clients)
+            .map(|i| {
+                let (seed, messages, largest) = (self.first_seed + i, self.messages, self.largest);
+                thread::spawn(move || pipelining_client(addr, seed, messages, largest))
+            })
+            .collect();
+        clients
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, client)| {
+                let outcome = client.join().unwrap_or_else(|panic| Err(panic_text(panic)));
+                outcome.err().map(|error| format!("client {i}: {error}"))
+            })
+            .collect()
+    }
+}
+
+/// One pipelining client (see [`Pipelining::run`]).
+fn pipelining_client(
+    addr: SocketAddr,
+    seed: u64,
+    count: usize,
+    largest: usize,
+) -> Result<(), String> {
+    let mut rng = Prng::new(seed);
+    let messages: Vec<Vec<u8>> = (0..count)
+        .map(|_| {
+            let len = rng.up_to(largest);
+            rng.bytes(len)
+        })
+        .collect();
+    let stream = connect(addr);
+    let mut writer = stream.try_clone().map_err(|e| format!("try_clone: {e}"))?;
+    let to_send = messages.clone();
+    let sender = thread::spawn(move || {
+        for (i, message) in to_send.iter().enumerate() {
+            framing::write_message(&mut writer, message)
+                .map_err(|e| format!("writing message {i}: {e} ({:?})", e.kind()))?;
+        }
+        Ok(())
+    });
+    let mut reader = stream;
+    let mut received = Ok(());
+    for (i, expected) in messages.iter().enumerate() {
+        received = match framing::read_message(&mut reader) {
+            Ok(Some(echo)) if echo == *expected => Ok(()),
+            Ok(Some(echo)) => Err(format!(
+                "echo {i} differs ({} bytes, {} sent)",
+                echo.len(),
+                expected.len()
+            )),
+            Ok(None) => Err(format!("end of file before echo {i}")),
+            Err(e) => Err(format!("reading echo {i}: {e} ({:?})", e.kind())),
+        };
+        if received.is_err() {
+            break;
+        }
+    }
+    if received.is_err() {
+        // The writer shares this socket: shutting it down ends a write that would otherwise
+        // wait for a server that no longer reads from us.
+        let _ = reader.shutdown(Shutdown::Both);
+    }
+    let sent = sender.join().unwrap_or_else(|panic| Err(panic_text(panic)));
+    match (received, sent) {
+        (Ok(()), Ok(())) => Ok(()),
+        (Err(read), Ok(())) => Err(read),
+        (Ok(()), Err(write)) => Err(write),
+        (Err(read), Err(write)) => Err(format!("{read}; {write}")),
+    }
+}
+
+/// The message of a panic caught by `JoinHandle::join`.
+fn panic_text(panic: Box<dyn Any + Send>) -> String {
+    match panic.downcast::<String>() {
+        Ok(text) => format!("panicked: {text}"),
+        Err(panic) => match panic.downcast::<&str>() {
+            Ok(text) => format!("panicked: {text}"),
+            Err(_) => "panicked".to_string(),
+        },
+    }
 }

@@ -84,6 +84,13 @@ impl Lab {
             .and_then(Option::as_mut)
     }
 
+    /// Where the current connection's server side is in `conns`, once the server accepted it.
+    fn accepted(&self) -> Option<usize> {
+        self.current
+            .checked_sub(1)
+            .filter(|&i| i < self.conns.len())
+    }
+
     /// Perform one action (from a script or a key).
     pub(super) fn perform(&mut self, action: &Action) -> Step {
         let conn = (self.current > 0).then_some(self.current);
@@ -162,11 +169,7 @@ impl Lab {
                 }
             }
             Action::Read(limit) => {
-                let Some(i) = self
-                    .current
-                    .checked_sub(1)
-                    .filter(|&i| i < self.conns.len())
-                else {
+                let Some(i) = self.accepted() else {
                     return self.note("no accepted connection to read from yet".to_string());
                 };
                 let fd = self.conns[i].fd;
@@ -190,11 +193,7 @@ impl Lab {
                 ))?;
             }
             Action::Rearm => {
-                let Some(i) = self
-                    .current
-                    .checked_sub(1)
-                    .filter(|&i| i < self.conns.len())
-                else {
+                let Some(i) = self.accepted() else {
                     return self.note("no accepted connection to re-arm yet".to_string());
                 };
                 let fd = self.conns[i].fd;

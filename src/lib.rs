@@ -12,7 +12,8 @@
 //!   `trace::knotes`, the knote table that the stages and the server keep by kqueue's rules.
 //! - [`term`]: the terminal guard, key reading and TTY detection.
 //! - [`stages`]: `flood`, `oneshot`, `dispatch`, `clear`, one file each, plus the harness they
-//!   share (listener, built-in client, actions and scripts).
+//!   share (listener, built-in client, actions).
+//! - [`script`]: the action language of `--script` (and the keys), one parser for every stage.
 //! - [`server`]: the tutorial's full echo server: the loop, the client, the reader, the batched
 //!   changelist; `lab client`; and the raw epoll twin.
 //! - [`bench`]: `lab bench`, the load generator.
@@ -26,6 +27,7 @@ pub mod error;
 pub mod kq;
 pub mod lessons;
 pub mod replay;
+pub mod script;
 pub mod server;
 pub mod stages;
 pub mod term;

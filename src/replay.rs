@@ -138,6 +138,8 @@ pub fn parse_entry(line: &str) -> Result<Entry, String> {
             action: obj.str("action")?.to_string(),
             conn: obj.opt_u64("conn")?.map(|n| n as usize),
             bytes: obj.opt_u64("bytes")?.map(|n| n as usize),
+            // Traces written before `ms` existed have none: their waits replay as `» wait`.
+            ms: obj.opt_u64("ms")?,
         },
         "note" => Record::Note {
             text: obj.str("text")?.to_string(),
@@ -656,6 +658,24 @@ mod tests {
                 }),
             },
             Entry {
+                t: 0.25,
+                record: Record::Action {
+                    action: "send".into(),
+                    conn: Some(1),
+                    bytes: Some(5),
+                    ms: None,
+                },
+            },
+            Entry {
+                t: 0.25,
+                record: Record::Action {
+                    action: "wait".into(),
+                    conn: None,
+                    bytes: None,
+                    ms: Some(300),
+                },
+            },
+            Entry {
                 t: 0.5,
                 record: Record::Knotes {
                     knotes: vec![KnoteRow {
@@ -699,6 +719,25 @@ mod tests {
             }
         }
         assert_eq!(parse_trace(&text).unwrap(), entries);
+    }
+
+    /// A trace saved before `wait` records carried `ms` still replays: the wait is shown
+    /// without its duration; a newer trace shows it.
+    #[test]
+    fn a_wait_replays_with_its_duration_and_without_it_in_older_traces() {
+        let render = |line: &str| {
+            let entries = parse_trace(line).unwrap();
+            let mut renderer = TextRenderer::new(false, true);
+            renderer.render(&entries[0]).join("\n")
+        };
+        let old = render("{\"t\":0.5,\"type\":\"action\",\"action\":\"wait\"}");
+        assert!(old.ends_with("» wait"), "{old}");
+        let new = render("{\"t\":0.5,\"type\":\"action\",\"action\":\"wait\",\"ms\":300}");
+        assert!(new.ends_with("» wait 300 ms"), "{new}");
+        assert!(
+            parse_trace("{\"t\":0,\"type\":\"action\",\"action\":\"wait\",\"ms\":\"soon\"}")
+                .is_err()
+        );
     }
 
     #[test]

@@ -396,6 +396,7 @@ fn action(rec: &mut Recorder, name: &str, conn: Option<usize>, bytes: Option<usi
             action: name.into(),
             conn,
             bytes,
+            ms: None, // no key waits: `wait` is a script action only
         });
     }
 }

@@ -32,7 +32,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::framing::{self, read_message, write_message};
-use crate::{Error, Result};
+use crate::script::{self, Action};
+use crate::Result;
 
 /// What the tour needs to know about the server it talks to.
 #[derive(Clone, Debug)]
@@ -336,102 +337,30 @@ pub fn connect_with_rcvbuf(addr: SocketAddr, rcvbuf: i32) -> io::Result<TcpStrea
 
 // ----- --script ---------------------------------------------------------------------------------
 
-/// One scripted action for the server stage.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Action {
-    Connect,
-    Use(usize),
-    Send(Vec<u8>),
-    Fill(usize),
-    Close,
-    Wait(Duration),
-    Quit,
-}
-
-const KNOWN: &str = "connect, use N, send TEXT, fill N, close, wait MS, quit";
-
-/// Parse `--script` before anything runs: a bad action is a usage error (exit 2). Without
-/// `--external` the built-in client's connection 1 is open from the start.
+/// Parse `--script` before anything runs, with the action language every stage shares
+/// ([`crate::script::parse`]: a bad action is a usage error, exit 2, `bad script: …`). Without
+/// `--external` the built-in client's connection 1 is open from the start; with it, client
+/// actions are refused.
+///
+/// The server's own rule on top: `read` and `rearm` are refused, because the server reads every
+/// message by itself and re-arms nothing by hand (its loop changes the knotes as it goes).
 pub fn parse_script(text: &str, external: bool) -> Result<Vec<Action>> {
-    let mut actions = Vec::new();
-    let mut connections = usize::from(!external);
-    for raw in text.split(';') {
-        let item = raw.trim();
-        if item.is_empty() {
-            continue;
-        }
-        let (word, rest) = match item.split_once(char::is_whitespace) {
-            Some((w, r)) => (w, r.trim()),
-            None => (item, ""),
+    let actions = script::parse(text, external)?;
+    if let Some(action) = actions
+        .iter()
+        .find(|a| matches!(a, Action::Read(_) | Action::Rearm))
+    {
+        let why = match action {
+            Action::Read(_) => "the server reads every message by itself",
+            _ => "the server's loop re-arms its knotes by itself",
         };
-        let number = |what: &str| -> Result<usize> {
-            rest.parse::<usize>().map_err(|_| {
-                Error::usage(format!(
-                    "--script: '{item}': expected {word} {what} (a whole number)"
-                ))
-            })
-        };
-        let needs_connection = |connections: usize| -> Result<()> {
-            if connections == 0 {
-                Err(Error::usage(format!(
-                    "--script: '{item}': no connection yet (add 'connect' before it)"
-                )))
-            } else {
-                Ok(())
-            }
-        };
-        let action = match word {
-            "connect" => {
-                connections += 1;
-                Action::Connect
-            }
-            "use" => {
-                let n = number("N")?;
-                if n == 0 || n > connections {
-                    return Err(Error::usage(format!(
-                        "--script: '{item}': connection {n} does not exist ({connections} opened by then)"
-                    )));
-                }
-                Action::Use(n)
-            }
-            "send" => {
-                needs_connection(connections)?;
-                if rest.is_empty() {
-                    return Err(Error::usage(format!(
-                        "--script: '{item}': expected send TEXT"
-                    )));
-                }
-                Action::Send(unescape(rest).into_bytes())
-            }
-            "fill" => {
-                needs_connection(connections)?;
-                Action::Fill(number("N")?)
-            }
-            "close" => {
-                needs_connection(connections)?;
-                Action::Close
-            }
-            "wait" => Action::Wait(Duration::from_millis(number("MS")? as u64)),
-            "quit" => Action::Quit,
-            "read" | "rearm" => {
-                return Err(Error::usage(format!(
-                    "--script: '{item}': that action belongs to the flag stages; the server \
-                     reads by itself (lab server knows: {KNOWN})"
-                )))
-            }
-            other => {
-                return Err(Error::usage(format!(
-                    "--script: unknown action '{other}' (lab server knows: {KNOWN})"
-                )))
-            }
-        };
-        actions.push(action);
+        return Err(script::bad(format!(
+            "`{}` is for the flag stages; {why} \
+             (lab server's scripts use: connect, use N, send TEXT, fill N, close, wait MS, quit)",
+            action.name()
+        )));
     }
     Ok(actions)
-}
-
-fn unescape(text: &str) -> String {
-    text.replace("\\n", "\n").replace("\\t", "\t")
 }
 
 /// A scripted connection: the stream, and a thread that reads (and drops) its echoes so the
@@ -489,12 +418,14 @@ pub fn run_script(addr: SocketAddr, actions: &[Action], external: bool, stop: &A
                     conn.close();
                 }
             }
-            Action::Wait(duration) => {
-                let until = Instant::now() + *duration;
+            Action::Wait(ms) => {
+                let until = Instant::now() + Duration::from_millis(*ms);
                 while Instant::now() < until && !stop.load(Ordering::SeqCst) {
                     thread::sleep((until - Instant::now()).min(Duration::from_millis(20)));
                 }
             }
+            // Refused by `parse_script`: the server reads and re-arms by itself.
+            Action::Read(_) | Action::Rearm => {}
             Action::Quit => break,
         }
     }
@@ -516,10 +447,10 @@ mod tests {
     #[test]
     fn a_script_is_checked_before_anything_runs() {
         assert_eq!(
-            parse_script("send hi; wait 10; connect; use 2; close", false).unwrap(),
+            parse_script("send hi\\n; wait 10; connect; use 2; close", false).unwrap(),
             vec![
-                Action::Send(b"hi".to_vec()),
-                Action::Wait(Duration::from_millis(10)),
+                Action::Send(b"hi\n".to_vec()),
+                Action::Wait(10),
                 Action::Connect,
                 Action::Use(2),
                 Action::Close
@@ -527,12 +458,32 @@ mod tests {
         );
         assert!(parse_script("use 3", false).is_err());
         assert!(parse_script("send hi", true).is_err());
+        assert!(parse_script("connect", true).is_err());
         assert!(parse_script("dance", false).is_err());
-        assert!(parse_script("read", false).is_err());
         assert!(parse_script("wait soon", false).is_err());
         assert_eq!(
             parse_script("wait 5000", true).unwrap(),
-            vec![Action::Wait(Duration::from_millis(5000))]
+            vec![Action::Wait(5000)]
+        );
+    }
+
+    #[test]
+    fn read_and_rearm_are_refused_with_the_reason() {
+        for (script, why) in [("read", "reads every message"), ("rearm", "re-arms")] {
+            let err = parse_script(script, false).unwrap_err();
+            assert_eq!(err.exit_code(), 2);
+            let msg = err.to_string();
+            assert!(msg.starts_with("bad script: `"), "{msg}");
+            assert!(msg.contains(why), "{msg}");
+        }
+    }
+
+    #[test]
+    fn mistakes_are_worded_like_the_flag_stages() {
+        let msg = parse_script("dance", false).unwrap_err().to_string();
+        assert!(
+            msg.starts_with("bad script: unknown action `dance`"),
+            "{msg}"
         );
     }
 }

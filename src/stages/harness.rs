@@ -18,11 +18,11 @@ use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::script::{self, Action};
 use super::Stage;
 use crate::cli::{CommonArgs, StageArgs};
 use crate::error::Error;
 use crate::kq::{self, Kevent, Kqueue, Timespec};
+use crate::script::{self, Action};
 use crate::term::{self, Key, KeyReader, TerminalGuard};
 use crate::trace::{self, KeventCall, LabeledKevent, Record, Summary, Tracer};
 
@@ -356,6 +356,11 @@ impl Lab {
             action: action.name().to_string(),
             conn,
             bytes,
+            // A wait says how long, so the trace (and its replay) shows `» wait 300 ms`.
+            ms: match action {
+                Action::Wait(ms) => Some(*ms),
+                _ => None,
+            },
         })?;
         Ok(())
     }

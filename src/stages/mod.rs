@@ -3,7 +3,8 @@
 //! Each stage is one small file that says what the tutorial says: the flags each accepted
 //! connection's READ knote is added with, what re-arming means, and what a person should notice
 //! when an event is delivered. Everything they share (the listener, the built-in client, the
-//! event loop, scripts and keys) is in `harness.rs`; the trace machinery is in `crate::trace`.
+//! event loop and keys) is in `harness.rs`; the script language, shared with `lab server`, is
+//! `crate::script`; the trace machinery is in `crate::trace`.
 
 use crate::cli::StageArgs;
 use crate::kq::Kevent;
@@ -13,7 +14,6 @@ mod dispatch;
 mod flood;
 pub mod harness;
 mod oneshot;
-pub mod script;
 
 /// Which flag stage to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -173,6 +173,7 @@ pub fn render(entry: &Entry) -> Vec<String> {
             action,
             conn,
             bytes,
+            ms,
         } => {
             out.push_str(",\"type\":\"action\",\"action\":");
             push_str_literal(&mut out, action);
@@ -181,6 +182,9 @@ pub fn render(entry: &Entry) -> Vec<String> {
             }
             if let Some(b) = bytes {
                 let _ = write!(out, ",\"bytes\":{b}");
+            }
+            if let Some(ms) = ms {
+                let _ = write!(out, ",\"ms\":{ms}");
             }
         }
         Record::Note { text } => {
@@ -348,6 +352,29 @@ mod tests {
         assert_eq!(
             lines[1],
             "{\"t\":0.25,\"type\":\"note\",\"text\":\"say \\\"hi\\\"\"}"
+        );
+    }
+
+    /// A `wait` action carries its duration as `ms` (a README changelog extension); other
+    /// actions have none.
+    #[test]
+    fn a_wait_record_says_how_long() {
+        let action = |action: &str, conn, bytes, ms| Entry {
+            t: 0.5,
+            record: Record::Action {
+                action: action.into(),
+                conn,
+                bytes,
+                ms,
+            },
+        };
+        assert_eq!(
+            render(&action("wait", None, None, Some(300)))[0],
+            "{\"t\":0.5,\"type\":\"action\",\"action\":\"wait\",\"ms\":300}"
+        );
+        assert_eq!(
+            render(&action("send", Some(1), Some(5), None))[0],
+            "{\"t\":0.5,\"type\":\"action\",\"action\":\"send\",\"conn\":1,\"bytes\":5}"
         );
     }
 

@@ -128,6 +128,10 @@ pub enum Record {
         action: String,
         conn: Option<usize>,
         bytes: Option<usize>,
+        /// How long a `wait` lets the event loop run, in milliseconds (README changelog: an
+        /// extension of the contract, so a trace says how long each wait was). `None` for the
+        /// other actions, and in traces written before the field existed.
+        ms: Option<u64>,
     },
     Note {
         text: String,

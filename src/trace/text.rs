@@ -123,8 +123,12 @@ impl TextRenderer {
                 action,
                 conn,
                 bytes,
+                ms,
             } => {
                 let mut text = format!("» {action}");
+                if let Some(ms) = ms {
+                    text.push_str(&format!(" {ms} ms"));
+                }
                 if let Some(c) = conn {
                     text.push_str(&format!(" conn{c}"));
                 }
@@ -799,6 +803,13 @@ mod tests {
                 action: "send".into(),
                 conn: Some(1),
                 bytes: Some(5),
+                ms: None,
+            },
+            Record::Action {
+                action: "wait".into(),
+                conn: None,
+                bytes: None,
+                ms: Some(300),
             },
             Record::Note {
                 text: "hello".into(),
@@ -835,6 +846,7 @@ mod tests {
             "━━ lab flood ━━ kqueue emulated over epoll",
             "listening on 127.0.0.1:5882",
             "» send conn1 (5 bytes)",
+            "» wait 300 ms",
             "✎ hello",
             "conn1     READ    DISPATCH   disabled",
             "client conn2 closed (timeout)",

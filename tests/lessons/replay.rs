@@ -4,7 +4,8 @@ use super::harness::{run_lab, text, TempDir};
 
 /// A facilitator saves a trace with `--json` on one machine and replays it on another. The
 /// replay shows the same story as the live text: the stage header, the kevent calls with their
-/// flags decoded, and the summary with the same counts.
+/// flags decoded, each wait with its duration (`» wait 300 ms`, from the record's `ms`), and
+/// the summary with the same counts.
 #[test]
 fn a_saved_json_trace_replays_as_annotated_text() {
     let state = TempDir::new("replay");
@@ -12,12 +13,18 @@ fn a_saved_json_trace_replays_as_annotated_text() {
     assert!(live.status.success(), "{}", text(&live.stderr));
     let file = state.path().join("clear.jsonl");
     std::fs::write(&file, &live.stdout).unwrap();
+    let json = text(&live.stdout);
+    assert!(
+        json.contains("\"type\":\"action\",\"action\":\"wait\",\"ms\":300}"),
+        "{json}"
+    );
 
     let replay = run_lab(&state, &["replay", file.to_str().unwrap()], None);
     assert!(replay.status.success(), "{}", text(&replay.stderr));
     let out = text(&replay.stdout);
     assert!(out.contains("lab clear"), "{out}");
     assert!(out.contains("ADD|CLEAR"), "{out}");
+    assert!(out.contains("» wait 300 ms"), "{out}");
     assert!(out.contains("conn1 READ ×3"), "{out}");
     assert!(!out.contains('\x1b'), "piped replay must be plain");
 }

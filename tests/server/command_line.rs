@@ -209,18 +209,32 @@ fn lab_client_without_a_server_says_so_in_one_line() {
 }
 
 /// Mistakes on the server's command line: one line on stderr, exit status 2 for bad usage
-/// (a bad script, impossible sizes) and 1 for a port in use.
+/// (a bad script, impossible sizes) and 1 for a port in use. A bad script is worded as in the
+/// flag stages (`bad script: …`, one action language): an unknown action, `read` (the server
+/// reads by itself), a client action with `--external`.
 #[test]
 fn server_mistakes_give_one_line_and_the_right_exit_status() {
-    for args in [
-        &["server", "--script", "dance"][..],
-        &["server", "--buffer-size", "3"][..],
-        &["server", "--max-clients", "0"][..],
+    for (args, says) in [
+        (
+            &["server", "--script", "dance"][..],
+            "bad script: unknown action `dance`",
+        ),
+        (
+            &["server", "--script", "send hi; read"][..],
+            "bad script: `read` is for the flag stages",
+        ),
+        (
+            &["server", "--external", "--script", "connect; send hi"][..],
+            "bad script: `connect` is done by the built-in client",
+        ),
+        (&["server", "--buffer-size", "3"][..], ""),
+        (&["server", "--max-clients", "0"][..], ""),
     ] {
         let out = lab(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let stderr = String::from_utf8(out.stderr).unwrap();
         assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
     }
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = busy.local_addr().unwrap().port().to_string();

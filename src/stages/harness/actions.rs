@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::{Lab, Step, Stop, ACCEPT_DEADLINE};
 use crate::error::Error;
-use crate::stages::script::Action;
+use crate::script::Action;
 use crate::stages::Rearm;
 use crate::term::Key;
 

@@ -1,8 +1,16 @@
-//! Actions and scripts (contract: "Actions (script and keys)").
+//! Actions and scripts (contract: "Actions (script and keys)"): the one action language of
+//! every stage, the four flag stages and `lab server` alike.
 //!
 //! A script is `A; B; …`. It is parsed and checked completely before anything runs, so a typo
 //! (`sned x`) or a connection that will not exist (`use 3` with one connection) is a usage
-//! error (exit 2) that names the action and what was expected.
+//! error (exit 2, `bad script: …`) that names the action and what was expected.
+//!
+//! [`parse`] applies the rules every stage shares; a stage adds its own on top (the server,
+//! which reads and re-arms by itself, refuses `read` and `rearm`: see
+//! `crate::server::tour::parse_script`).
+//!
+//! `send TEXT` escapes: `\n` is a newline and `\t` a tab (the contract's two); `\\` is one
+//! backslash, so `send a\\nb` sends the four bytes `a\nb`. Any other backslash is sent as is.
 
 use crate::error::Error;
 
@@ -57,11 +65,14 @@ impl Action {
 const EXPECTED: &str =
     "expected one of: connect, use N, send TEXT, fill N, read [N], rearm, close, wait MS, quit";
 
-fn bad(msg: String) -> Error {
+/// A mistake in a script: a usage error (exit 2) worded `bad script: …` for every stage.
+pub fn bad(msg: String) -> Error {
     Error::usage(format!("bad script: {msg}"))
 }
 
-/// `send` text with the `\n`, `\t` and `\\` escapes turned into bytes.
+/// `send` text with its escapes turned into bytes: `\n` newline, `\t` tab (the contract's
+/// two), and `\\` one backslash (so a backslash followed by `n` can be sent, too). Any other
+/// backslash, and a trailing one, stays as it is.
 fn unescape(text: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(text.len());
     let mut chars = text.chars();
@@ -164,7 +175,7 @@ pub fn check(actions: &[Action], external: bool) -> Result<(), Error> {
         if let Some(a) = actions.iter().find(|a| a.needs_client()) {
             return Err(bad(format!(
                 "`{}` is done by the built-in client, which --external turns off \
-                 (with --external use only: use N, read [N], rearm, wait MS, quit)",
+                 (connect, send, fill and close are for your own client, e.g. `nc`)",
                 a.name()
             )));
         }
@@ -240,6 +251,14 @@ mod tests {
         assert_eq!(
             parse_action("send a b\\tc").unwrap(),
             Action::Send(b"a b\tc".to_vec())
+        );
+    }
+
+    #[test]
+    fn a_doubled_backslash_sends_one_backslash() {
+        assert_eq!(
+            parse_action("send a\\\\nb\\q\\").unwrap(),
+            Action::Send(b"a\\nb\\q\\".to_vec())
         );
     }
 

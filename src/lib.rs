@@ -16,7 +16,7 @@
 //! - [`script`]: the action language of `--script` (and the keys), one parser for every stage.
 //! - [`server`]: the tutorial's full echo server: the loop, the client, the reader, the batched
 //!   changelist; `lab client`; and the raw epoll twin.
-//! - [`bench`]: `lab bench`, the load generator.
+//! - [`bench`](mod@bench): `lab bench`, the load generator.
 //! - [`lessons`]: the workshop, embedded from `lessons/`, with progress and predictions.
 //! - [`replay`]: render a saved `--json` trace as annotated text.
 //! - [`cli`]: clap types only; [`error`]: the failures and their exit statuses.

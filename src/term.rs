@@ -28,7 +28,7 @@ pub fn stdin_is_terminal() -> bool {
 }
 
 /// Whether to colour: `always`, `never`, or `auto` = stdout is a terminal and NO_COLOR is unset
-/// or empty (https://no-color.org).
+/// or empty (<https://no-color.org>).
 pub fn use_color(choice: ColorChoice) -> bool {
     match choice {
         ColorChoice::Always => true,

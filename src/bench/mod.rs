@@ -6,10 +6,10 @@
 //!                        not measured                     server counters, RSS, CPU
 //! ```
 //!
-//! - [`client`]: the client threads, each driving its share of the connections with its own
+//! - `client`: the client threads, each driving its share of the connections with its own
 //!   kqueue, keeping `--pipeline` messages in flight per connection and checking every echo.
-//! - [`histogram`]: round-trip times in constant memory.
-//! - [`system`]: the open-file limit, RSS and the server thread's CPU time.
+//! - `histogram`: round-trip times in constant memory.
+//! - `system`: the open-file limit, RSS and the server thread's CPU time.
 //!
 //! Without `--addr` the server runs in this process, started by [`server::spawn`] exactly as the
 //! tests start it (no trace), so its counters can be read: kevent calls, changes, events, and

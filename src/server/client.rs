@@ -3,7 +3,10 @@
 //! A client is in one of two modes (Part 7's table): in **read mode** its EVFILT_READ knote is
 //! enabled and EVFILT_WRITE disabled; in **write mode** the other way round. It is in write mode
 //! exactly while an echo could not be written completely (`to_write` is not empty after a write
-//! returned `WouldBlock`).
+//! returned `WouldBlock`). Unlike the tutorial's `Client.write`, [`Client::write`] does not call
+//! `readMode`/`writeMode` itself: it returns [`Written`], and the server flips the mode
+//! (`Server::serve` and `Server::write_mode` in `server.rs`, through `KQueue::read_mode` and
+//! `KQueue::write_mode`).
 //!
 //! While a write is pending the client takes no more messages from its reader, and the server
 //! reads nothing more from its socket: at most one buffer of input and one of output per client,

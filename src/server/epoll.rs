@@ -20,9 +20,10 @@
 //!   count, and a second read that only returns `WouldBlock` is never made;
 //! - closing a socket removes its epoll item (it is never `dup`ed), so there is no `EPOLL_CTL_DEL`.
 //!
-//! Every `epoll_ctl` and `epoll_wait` is counted in the same [`OsCallCounts`] shape the
-//! emulation uses, and, when the trace is on, shown as a note where the kqueue server shows its
-//! kevent calls. The notes the shared loop writes take this API's words ([`Epoll::words`]), and
+//! Every `epoll_ctl` and `epoll_wait` is counted in the same
+//! [`OsCallCounts`](crate::kq::OsCallCounts) shape the emulation uses, and, when the trace is on,
+//! shown as a note where the kqueue server shows its kevent calls. The notes the shared loop
+//! writes take this API's words ([`Epoll::words`](crate::server::epoll::Epoll::words)), and
 //! the trace's summary counts this API's calls: each `epoll_wait` as a call, each `epoll_ctl` as
 //! a change, each reported item as an event under `"<label> <MASK>"` (`conn2 OUT`). The JSON
 //! summary keeps the contract's field names for them (`kevent_calls`, `changes`, `events`,

@@ -387,7 +387,8 @@ impl Poller for KQueue {
             label,
             rec,
         )?;
-        // Registered now, disabled: write mode only enables it (Part 7's table).
+        // Registered now, disabled (EV_ADD|EV_DISABLE, B5): write mode only enables it (Part 7's
+        // table).
         self.queue_change(
             Kevent::new(fd as usize, EVFILT_WRITE, EV_ADD | EV_DISABLE).with_udata(udata),
             label,

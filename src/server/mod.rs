@@ -12,6 +12,13 @@
 //! | `@intFromPtr(client)` in udata                                  | [`token`] (checked)    |
 //! | the 4-byte length prefix (Part 2)                               | [`framing`]            |
 //!
+//! Where the names differ: `run`'s `switch (ready.udata)` is `decode` in [`kqueue`] plus
+//! `Server::dispatch`; its read loop is `Server::on_readable` and `Server::serve`;
+//! `writeMessage`'s copy into `write_buf` is `Client::take_messages`; `readMessage` and
+//! `bufferedMessage` are `Reader::read_from` and `Reader::next_frame`. The tutorial's
+//! `Client.write` calls `readMode`/`writeMode` itself; here `Client::write` only reports how far
+//! it got, and `Server::serve`/`Server::write_mode` stage the flip.
+//!
 //! Beyond the tutorial: [`poller`] is the seam the loop is written over (so a raw-epoll twin can
 //! reuse everything else), [`recorder`] what the loop tells the trace (the knote table it shows
 //! is [`crate::trace::knotes`], shared with the flag stages), [`tour`] the built-in demo clients,

@@ -8,13 +8,17 @@
 //!         listener  -> accept()          // until WouldBlock or the connection limit
 //!         READ      -> read `data` bytes, echo every complete message
 //!         WRITE     -> finish the pending echo, then the messages still buffered
-//!         EV_ERROR  -> a staged change failed: show it, never treat it as readiness (errata 9)
+//!         EV_ERROR  -> a staged change failed: show it, never as readiness (B7, errata 9)
 //! }
 //! ```
 //!
 //! The loop is generic over [`Poller`]: the kqueue wrapper with its batched changelist, or the
 //! raw epoll twin. The notes written here take the API's own words from the poller ([`Words`]):
-//! "becomes the kevent timeout" on one, "becomes the epoll_wait timeout" on the other. Fixed here, each kept by `--as-published` where the brief says so:
+//! "becomes the kevent timeout" on one, "becomes the epoll_wait timeout" on the other.
+//!
+//! Fixed here (errata 8, and 9's stale staged changes, are handled in `kqueue.rs`).
+//! `--as-published` brings back 4 and 5; for 9 and 11 it keeps the fix and has the trace say
+//! what the published code would do; 12 stays fixed:
 //! - errata 4 and 5: `connected` goes down on close, and the listener is re-enabled;
 //! - errata 9: udata is a generation-checked [`Token`]; EV_ERROR entries are recognised;
 //! - errata 11: a client with buffered messages and a pending write is not dropped; its

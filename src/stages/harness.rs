@@ -30,8 +30,9 @@ mod actions;
 
 use crate::trace::knotes::{Delivery, KnoteTable};
 
-/// Eventlist capacity: room for every knote a stage has, so one call can return a socket's
-/// event *and* a key press together.
+/// Eventlist capacity: room for the listener, the signal pipe, the keys and a few connections,
+/// so one call can return a socket's event *and* a key press together. A run with more ready
+/// knotes than this gets the rest from the next call (B17).
 const NEVENTS: usize = 8;
 
 /// The EVFILT_USER ident of the key reader's knote (USER idents are plain numbers in their
@@ -380,7 +381,7 @@ impl Lab {
         if k.ident == self.signal_fd as usize {
             return "signal".to_string();
         }
-        // The newest connection with this fd (a closed one's number may be reused).
+        // The newest connection with this fd (a closed one's fd number may be reused, B22).
         match self.conns.iter().rev().find(|c| c.fd == k.ident) {
             Some(c) => format!("conn{}", c.n),
             None => format!("fd{}", k.ident),
@@ -590,9 +591,9 @@ impl Lab {
         Ok(())
     }
 
-    /// Accept every waiting connection (the listener is level-triggered: looping until
-    /// WouldBlock and accepting one per event both work, Part 5a), and add each one's READ
-    /// knote with the stage's flags, udata = its fd (as the tutorial does).
+    /// Accept every waiting connection (the listener's READ knote is level-triggered, B12/B18:
+    /// looping until WouldBlock and accepting one per event both work, Part 5a), and add each
+    /// one's READ knote with the stage's flags, udata = its fd (as the tutorial does).
     fn accept_all(&mut self) -> Step {
         loop {
             match self.listener.accept() {

@@ -1,6 +1,6 @@
 //! The command line, as clap types only (STYLE.md habit 7: parsed flags are not the config).
 //! Each module turns its arguments into a validated config of its own.
-//! The contract is `spec/cli-contract.md`: options named there keep their names and defaults.
+//! The contract is `docs/cli-contract.md`: options named there keep their names and defaults.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 

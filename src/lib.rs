@@ -4,6 +4,9 @@
 //! Zig*. Each stage runs live with a built-in client and prints an annotated trace of every
 //! kevent call: changes in, events out, decoded, and explained.
 //!
+//! Comments, notes in the trace and tests cite the behaviours **B1–B26** of
+//! `docs/kqueue-semantics.md` and the **errata** of the published tutorial in `docs/errata.md`.
+//!
 //! # Layout
 //!
 //! - [`kq`]: the portable kqueue API. `native.rs` is the real kqueue (macOS, BSDs) through

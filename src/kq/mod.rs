@@ -2,7 +2,7 @@
 //!
 //! On macOS and the BSDs this is the real kqueue, reached through `libc` (`native.rs`). On Linux it
 //! is the lab's own emulation over epoll (`emulated/`), which follows FreeBSD 14 wherever FreeBSD
-//! and macOS disagree (`spec/kqueue-semantics.md` §7). Everything above this module — the stages,
+//! and macOS disagree (`docs/kqueue-semantics.md` §7). Everything above this module — the stages,
 //! the server, the trace and the conformance tests — uses only what is declared here, so the same
 //! code teaches the same lesson on every machine an attendee brings.
 //!

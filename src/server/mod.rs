@@ -13,7 +13,7 @@
 //! | the 4-byte length prefix (Part 2)                               | [`framing`]            |
 //!
 //! Where the names differ: `run`'s `switch (ready.udata)` is `decode` in [`kqueue`] plus
-//! `Server::dispatch`; its read loop is `Server::on_readable` and `Server::serve`;
+//! `Server::handle_event`; its read loop is `Server::on_readable` and `Server::serve`;
 //! `writeMessage`'s copy into `write_buf` is `Client::take_messages`; `readMessage` and
 //! `bufferedMessage` are `Reader::read_from` and `Reader::next_frame`. The tutorial's
 //! `Client.write` calls `readMode`/`writeMode` itself; here `Client::write` only reports how far

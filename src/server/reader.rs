@@ -64,11 +64,6 @@ impl Reader {
         self.pos - self.start
     }
 
-    /// The buffer's size.
-    pub fn capacity(&self) -> usize {
-        self.buf.len()
-    }
-
     /// Bytes a read may write right now (after [`next_frame`](Self::next_frame) made room).
     pub fn free_space(&self) -> usize {
         self.buf.len() - self.pos

@@ -27,7 +27,7 @@
 
 use std::io;
 use std::net::TcpListener;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -123,13 +123,14 @@ impl<P: Poller> Server<P> {
             let timeout = self.enforce_timeout();
             self.poller.wait(timeout, &mut ready, &mut self.rec)?;
             for event in ready.iter().copied() {
-                self.dispatch(event);
+                self.handle_event(event);
             }
         }
         Ok(())
     }
 
-    fn dispatch(&mut self, event: Ready) {
+    /// One ready event, decoded from the eventlist (the tutorial's `switch (ready.udata)`).
+    fn handle_event(&mut self, event: Ready) {
         match event {
             Ready::Listener { .. } => self.accept(),
             Ready::Read {
@@ -695,10 +696,6 @@ impl<P: Poller> Server<P> {
     /// the connections still waiting in its accept queue).
     pub fn into_recorder(self) -> Recorder {
         self.rec
-    }
-
-    pub fn listener_fd(&self) -> RawFd {
-        self.listener.as_raw_fd()
     }
 }
 

@@ -22,6 +22,7 @@ fn rearm(_fd: usize, _udata: usize) -> Rearm {
     )
 }
 
+/// Said at every delivery: CLEAR reset the knote's state; only a new arrival fires it again (B14).
 fn delivered(conn: &str, data: i64) -> Option<String> {
     Some(format!(
         "EV_CLEAR (B14): {conn}'s knote state was reset at delivery; it stays quiet, even with \

@@ -25,6 +25,7 @@ fn rearm(fd: usize, udata: usize) -> Rearm {
     )
 }
 
+/// Said at every delivery: DISPATCH disabled the knote as it handed over this event (B16).
 fn delivered(conn: &str, _data: i64) -> Option<String> {
     Some(format!(
         "EV_DISPATCH (B16): {conn}'s knote is now disabled, not deleted; it keeps tracking \

@@ -24,11 +24,10 @@ use crate::error::Error;
 use crate::kq::{self, Kevent, Kqueue, Timespec};
 use crate::script::{self, Action};
 use crate::term::{self, Key, KeyReader, TerminalGuard};
+use crate::trace::knotes::{Delivery, KnoteTable};
 use crate::trace::{self, KeventCall, LabeledKevent, Record, Summary, Tracer};
 
 mod actions;
-
-use crate::trace::knotes::{Delivery, KnoteTable};
 
 /// Eventlist capacity: room for the listener, the signal pipe, the keys and a few connections,
 /// so one call can return a socket's event *and* a key press together. A run with more ready

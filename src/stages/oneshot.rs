@@ -23,6 +23,7 @@ fn rearm(fd: usize, udata: usize) -> Rearm {
     )
 }
 
+/// Said at every delivery: ONESHOT deleted the knote as it handed over this event (B15).
 fn delivered(conn: &str, _data: i64) -> Option<String> {
     Some(format!(
         "EV_ONESHOT (B15): {conn}'s knote was deleted as this event was delivered; nothing more \

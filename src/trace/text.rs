@@ -1,6 +1,6 @@
 //! The annotated text renderer: one readable block per kevent call.
 //!
-//! What it shows follows the checklist in `notes/tutorial-and-teaching.md` ("What makes an
+//! What it shows follows the checklist in the team's teaching notes ("What makes an
 //! annotated trace readable"): names *and* hex for flags, changes in (`▸`) and events out (`◂`)
 //! kept apart, time since the start and time blocked, fd and udata resolved to what they are
 //! (`conn1`), `data` said in words, notes in plain language, error entries in red, the epoll

@@ -1,5 +1,5 @@
 //! The kqueue conformance suite: one narrative test per behaviour B1–B26 of
-//! `spec/kqueue-semantics.md`, over real loopback TCP sockets.
+//! `docs/kqueue-semantics.md`, over real loopback TCP sockets.
 //!
 //! The tests use only the portable API (`lab::kq`), so the same file runs against the native
 //! kqueue on macOS/FreeBSD and against the emulation over epoll on Linux. Where the kernels

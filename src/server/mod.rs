@@ -21,7 +21,7 @@
 //!
 //! Beyond the tutorial: [`poller`] is the seam the loop is written over (so a raw-epoll twin can
 //! reuse everything else), [`recorder`] what the loop tells the trace (the knote table it shows
-//! is [`crate::trace::knotes`], shared with the flag stages), [`tour`] the built-in demo clients,
+//! is [`crate::trace::knotes`], shared with the flag stages), [`tour`] the built-in demo clients, [`script`] `--script`,
 //! [`interactive`] the keys in a terminal, and [`echo_client`] the `lab client` command.
 //!
 //! [`spawn`] runs a server in a thread, for the tests and `lab bench`.
@@ -37,6 +37,7 @@ pub mod kqueue;
 pub mod poller;
 pub mod reader;
 pub mod recorder;
+pub mod script;
 #[allow(clippy::module_inception)]
 pub mod server;
 pub mod timeouts;
@@ -218,7 +219,7 @@ pub fn run(args: &ServerArgs) -> Result<()> {
 pub fn run_traced(args: &ServerArgs) -> Result<Option<crate::trace::Summary>> {
     check_backend(args.backend)?;
     let script = match &args.common.script {
-        Some(text) => Some(tour::parse_script(text, args.common.external)?),
+        Some(text) => Some(script::parse_script(text, args.common.external)?),
         None => None,
     };
     let external = args.common.external;
@@ -331,7 +332,7 @@ pub fn run_traced(args: &ServerArgs) -> Result<Option<crate::trace::Summary>> {
         let stop = Arc::clone(&stop);
         let waker = waker.clone();
         Some(std::thread::spawn(move || {
-            tour::run_script(addr, &actions, external, &stop);
+            script::run_script(addr, &actions, external, &stop);
             finish_driver(&stop, &waker);
         }))
     } else if tour {

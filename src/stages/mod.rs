@@ -71,8 +71,12 @@ pub enum Rearm {
     NotNeeded(&'static str),
 }
 
-/// Run a stage and return its summary (the lessons' `--predict` compares against it).
-pub fn run_tour(kind: StageKind, args: &StageArgs) -> crate::Result<crate::trace::Summary> {
+/// Run a stage, driven by its script, its keys or its default tour, and return its summary
+/// (the lessons' `--predict` compares against it).
+pub fn run_and_summarize(
+    kind: StageKind,
+    args: &StageArgs,
+) -> crate::Result<crate::trace::Summary> {
     harness::run(kind.stage(), args)
 }
 
@@ -81,9 +85,11 @@ pub fn run(kind: StageKind, args: &StageArgs) -> crate::Result<()> {
     // Lessons hook: `--predict` asks first and grades after; a run to its end marks the lesson done.
     if args.predict {
         let tour = kind.default_tour();
-        return crate::lessons::predict::run_stage(kind.name(), tour, args, |a| run_tour(kind, a));
+        return crate::lessons::predict::run_stage(kind.name(), tour, args, |a| {
+            run_and_summarize(kind, a)
+        });
     }
-    run_tour(kind, args)?;
+    run_and_summarize(kind, args)?;
     crate::lessons::stage_finished(kind.name());
     Ok(())
 }

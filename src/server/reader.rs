@@ -70,12 +70,18 @@ impl Reader {
     }
 
     /// One `read` of at most `limit` bytes into the free space. Returns what `read` returned:
-    /// `Ok(0)` is end of file, unless there was no room to read into (the caller must take frames
-    /// first; [`next_frame`](Self::next_frame) returning `None` guarantees room).
+    /// `Ok(0)` is end of file.
+    ///
+    /// The caller takes frames first ([`next_frame`](Self::next_frame) returning `None`
+    /// guarantees room). Reading into a full buffer would be a zero-length `read`, which returns
+    /// 0 and looks exactly like the peer hanging up: that is errata 7's failure. So a full buffer
+    /// is an error here, never a silent `Ok(0)`.
     pub fn read_from(&mut self, source: &mut impl Read, limit: usize) -> io::Result<usize> {
         let end = self.buf.len().min(self.pos.saturating_add(limit.max(1)));
         if end == self.pos {
-            return Ok(0);
+            return Err(io::Error::other(
+                "the reader's buffer is full: take the buffered frames before reading (errata 7)",
+            ));
         }
         let n = source.read(&mut self.buf[self.pos..end])?;
         self.pos += n;
@@ -182,5 +188,16 @@ mod tests {
         reader.read_from(&mut input, 100).unwrap();
         assert_eq!(reader.next_frame().unwrap(), Some(&encode(b"1234")[..]));
         assert_eq!(reader.free_space(), 8);
+    }
+
+    /// A read into a full buffer is an error, not an `Ok(0)` that the server would take for the
+    /// peer hanging up (errata 7's failure mode).
+    #[test]
+    fn reading_into_a_full_buffer_is_an_error_not_an_end_of_file() {
+        let mut reader = Reader::new(8);
+        let mut input = &encode(b"1234")[..];
+        reader.read_from(&mut input, 100).unwrap();
+        let mut more = &b"more"[..];
+        assert!(reader.read_from(&mut more, 100).is_err());
     }
 }

@@ -8,11 +8,19 @@
 
 use std::process::{Output, Stdio};
 
-use crate::support::lab;
+use crate::support::{json_number, lab};
 
 /// Run `lab` to completion, reading its output while it runs.
 fn run(args: &[&str]) -> Output {
     lab(args).stdin(Stdio::null()).output().expect("run lab")
+}
+
+/// Run `lab` to completion and insist that it succeeded; its standard output.
+fn run_ok(args: &[&str]) -> String {
+    let output = run(args);
+    let text = stdout(&output);
+    assert!(output.status.success(), "{text}{}", stderr(&output));
+    text
 }
 
 fn stdout(output: &Output) -> String {
@@ -23,27 +31,12 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-/// The number after `"key":` in a one-line JSON object (the bench's report is flat enough).
-fn json_number(json: &str, key: &str) -> f64 {
-    let needle = format!("\"{key}\":");
-    let at = json
-        .find(&needle)
-        .unwrap_or_else(|| panic!("no {key} in {json}"))
-        + needle.len();
-    let end = json[at..]
-        .find([',', '}'])
-        .map_or(json.len(), |end| at + end);
-    json[at..end]
-        .parse()
-        .unwrap_or_else(|_| panic!("{key} is not a number in {json}"))
-}
-
 /// A workshop attendee runs `lab bench` with small numbers: 5 connections, 20 messages each,
 /// 4 in flight. The report says all 100 messages came back, and gives a rate, round-trip
 /// percentiles and the server's system calls per message.
 #[test]
 fn bench_in_process_reports_every_message_echoed() {
-    let output = run(&[
+    let text = run_ok(&[
         "bench",
         "--connections",
         "5",
@@ -52,8 +45,6 @@ fn bench_in_process_reports_every_message_echoed() {
         "--pipeline",
         "4",
     ]);
-    let text = stdout(&output);
-    assert!(output.status.success(), "{text}{}", stderr(&output));
     assert!(text.contains("echoed 100 of 100 messages"), "{text}");
     assert!(text.contains("round trip: p50"), "{text}");
     assert!(text.contains("system calls per echoed message"), "{text}");
@@ -67,7 +58,7 @@ fn bench_in_process_reports_every_message_echoed() {
 /// own count over the measured phase is 100 too.
 #[test]
 fn bench_json_counts_match_the_plan() {
-    let output = run(&[
+    let text = run_ok(&[
         "bench",
         "--connections",
         "5",
@@ -77,8 +68,6 @@ fn bench_json_counts_match_the_plan() {
         "4",
         "--json",
     ]);
-    let text = stdout(&output);
-    assert!(output.status.success(), "{text}{}", stderr(&output));
     assert_eq!(text.lines().count(), 1, "one JSON object: {text}");
     assert_eq!(json_number(&text, "expected"), 100.0);
     assert_eq!(json_number(&text, "echoed"), 100.0);
@@ -223,7 +212,7 @@ mod epoll {
     use lab::cli::ServerBackend;
     use lab::server::{framing, spawn, Config};
 
-    use super::{json_number, run, stderr, stdout};
+    use super::{json_number, run_ok};
     use crate::server::{closed_by_server, connect, round_trip, send_raw, Pipelining};
 
     fn epoll_config() -> Config {
@@ -316,7 +305,7 @@ mod epoll {
     /// nothing) and one read and at most one write per echoed batch.
     #[test]
     fn bench_on_the_epoll_backend_makes_no_epoll_ctl_in_the_steady_state() {
-        let output = run(&[
+        let text = run_ok(&[
             "bench",
             "--backend",
             "epoll",
@@ -326,8 +315,6 @@ mod epoll {
             "30",
             "--json",
         ]);
-        let text = stdout(&output);
-        assert!(output.status.success(), "{text}{}", stderr(&output));
         assert_eq!(json_number(&text, "echoed"), 150.0, "{text}");
         assert_eq!(json_number(&text, "epoll_ctl"), 0.0, "{text}");
         assert!(
@@ -345,9 +332,7 @@ mod epoll {
     /// EPOLL_CTL_MOD that puts the slow reader into write mode, and the summary counts echoes.
     #[test]
     fn the_tour_on_the_epoll_backend_shows_its_epoll_calls() {
-        let output = run(&["server", "--port", "0", "--backend", "epoll", "--json"]);
-        let text = stdout(&output);
-        assert!(output.status.success(), "{}", stderr(&output));
+        let text = run_ok(&["server", "--port", "0", "--backend", "epoll", "--json"]);
         assert!(text.contains("epoll_ctl(ADD"), "{text}");
         assert!(
             text.contains("epoll_ctl(MOD") && text.contains("OUT"),

@@ -2,6 +2,8 @@
 //! tests count the Linux calls a kqueue made (`Kqueue::os_call_counts`), so they only exist
 //! where the emulation runs.
 
+use std::net::TcpStream;
+
 use lab::kq::*;
 
 use super::{apply, ident, new_kq, poll, read_change, wait_for};
@@ -22,6 +24,18 @@ fn calls_during(kq: &Kqueue, step: impl FnOnce()) -> OsCallCounts {
     }
 }
 
+/// The echo server's read mode on `socket`: its READ knote added enabled and its WRITE knote
+/// added disabled, in one changelist.
+fn add_in_read_mode(kq: &Kqueue, socket: &TcpStream) {
+    apply(
+        kq,
+        &[
+            read_change(socket, EV_ADD),
+            Kevent::new(ident(socket), EVFILT_WRITE, EV_ADD | EV_DISABLE),
+        ],
+    );
+}
+
 /// Enabling a knote that is already enabled, or disabling one that is already disabled,
 /// changes nothing epoll needs to know: zero epoll_ctl.
 #[test]
@@ -29,13 +43,7 @@ fn enable_of_enabled_and_disable_of_disabled_cost_no_epoll_ctl() {
     let kq = new_kq();
     let (_client, server) = tcp_pair();
     let fd = ident(&server);
-    apply(
-        &kq,
-        &[
-            read_change(&server, EV_ADD),
-            Kevent::new(fd, EVFILT_WRITE, EV_ADD | EV_DISABLE),
-        ],
-    );
+    add_in_read_mode(&kq, &server);
     let enable = calls_during(&kq, || apply(&kq, &[read_change(&server, EV_ENABLE)]));
     assert_eq!(enable.epoll_ctl, 0, "{enable:?}");
     let disable = calls_during(&kq, || {
@@ -64,13 +72,7 @@ fn read_disable_and_write_enable_in_one_call_is_one_mod() {
     let kq = new_kq();
     let (_client, server) = tcp_pair();
     let fd = ident(&server);
-    apply(
-        &kq,
-        &[
-            read_change(&server, EV_ADD),
-            Kevent::new(fd, EVFILT_WRITE, EV_ADD | EV_DISABLE),
-        ],
-    );
+    add_in_read_mode(&kq, &server);
     kq.set_recording(true);
     let flip = calls_during(&kq, || {
         apply(

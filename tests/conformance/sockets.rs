@@ -9,8 +9,8 @@ use lab::kq::*;
 
 use super::{apply, errno_of, ident, kevent, new_kq, poll, read_change, wait_for};
 use crate::support::{
-    accept_within, addr_of, listener, read_available, read_exactly, send_all, tcp_pair,
-    wait_for_bytes, wait_until, PATIENCE,
+    accept_within, addr_of, listener, read_available, read_exactly, send_all, set_linger_zero,
+    tcp_pair, wait_for_bytes, wait_until, PATIENCE,
 };
 
 /// B12. A person sends 5 bytes to a socket watched with a plain (level) READ knote: two
@@ -343,21 +343,7 @@ fn b21_peer_close_is_eof_with_unread_data_and_reset_is_econnreset() {
 
 /// Closes a socket with SO_LINGER {on, 0}: the peer gets an RST instead of a FIN.
 fn reset(stream: TcpStream) {
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: `linger` is a live struct of the size passed.
-    let ret = unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(ret, 0, "SO_LINGER");
+    set_linger_zero(&stream);
     drop(stream);
 }
 

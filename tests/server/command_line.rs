@@ -6,6 +6,9 @@ use std::process::{Output, Stdio};
 
 use lab::server::{spawn, Config};
 
+use super::json_stdout;
+use crate::support::json_number;
+
 /// Runs `lab` to its end, stdin closed. `support::lab` sets LAB_STATE_DIR, so the progress a
 /// finished run records goes to a scratch directory, never to the tester's home.
 fn lab(args: &[&str]) -> Output {
@@ -13,20 +16,6 @@ fn lab(args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .expect("run lab")
-}
-
-/// The number after `"key":` in a JSON line (the summary's plain numbers).
-fn number(line: &str, key: &str) -> f64 {
-    let pattern = format!("\"{key}\":");
-    let start = line
-        .find(&pattern)
-        .unwrap_or_else(|| panic!("{key} in {line}"))
-        + pattern.len();
-    let rest = &line[start..];
-    let end = rest
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == 'e'))
-        .unwrap_or(rest.len());
-    rest[..end].parse().unwrap()
 }
 
 fn summary_line(stdout: &str) -> &str {
@@ -51,19 +40,13 @@ fn changes_in(line: &str) -> usize {
 /// client record has a reason when it closes.
 #[test]
 fn the_default_tour_applies_more_changes_than_it_makes_kevent_calls() {
-    let out = lab(&["server", "--port", "0", "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stdout = json_stdout(&[]);
     let summary = summary_line(&stdout);
-    let calls = number(summary, "kevent_calls");
-    let changes = number(summary, "changes");
+    let calls = json_number(summary, "kevent_calls");
+    let changes = json_number(summary, "changes");
     assert!(calls < changes, "{calls} kevent calls, {changes} changes");
-    assert!(number(summary, "changes_per_call") > 1.0);
-    assert!(number(summary, "messages") >= 3.0);
+    assert!(json_number(summary, "changes_per_call") > 1.0);
+    assert!(json_number(summary, "messages") >= 3.0);
     assert!(
         stdout.contains("\"reason\":\"timeout\""),
         "the idle client timed out"
@@ -75,16 +58,10 @@ fn the_default_tour_applies_more_changes_than_it_makes_kevent_calls() {
 /// call carries more than one change and there are at least as many calls as changes.
 #[test]
 fn with_no_batch_every_change_has_its_own_kevent_call() {
-    let out = lab(&["server", "--port", "0", "--json", "--no-batch"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stdout = json_stdout(&["--no-batch"]);
     let summary = summary_line(&stdout);
-    let calls = number(summary, "kevent_calls");
-    let changes = number(summary, "changes");
+    let calls = json_number(summary, "kevent_calls");
+    let changes = json_number(summary, "changes");
     assert!(changes > 0.0);
     assert!(calls >= changes, "{calls} kevent calls, {changes} changes");
     let per_call: Vec<usize> = stdout
@@ -103,52 +80,21 @@ fn with_no_batch_every_change_has_its_own_kevent_call() {
 /// idle wait is a 999 ms timeout (errata 8).
 #[test]
 fn as_published_an_idle_server_waits_999_ms_and_fixed_it_blocks() {
-    let fixed = lab(&[
-        "server",
-        "--port",
-        "0",
-        "--json",
-        "--external",
-        "--script",
-        "wait 100",
-    ]);
-    assert!(fixed.status.success());
-    let fixed = String::from_utf8(fixed.stdout).unwrap();
+    let fixed = json_stdout(&["--external", "--script", "wait 100"]);
     let first_wait = fixed
         .lines()
         .find(|l| l.contains("\"type\":\"kevent\"") && l.contains("\"nevents\":128"))
         .expect("a wait");
     assert!(first_wait.contains("\"timeout_ms\":null"), "{first_wait}");
 
-    let published = lab(&[
-        "server",
-        "--port",
-        "0",
-        "--json",
-        "--external",
-        "--script",
-        "wait 100",
-        "--as-published",
-    ]);
-    assert!(published.status.success());
-    let published = String::from_utf8(published.stdout).unwrap();
+    let published = json_stdout(&["--external", "--script", "wait 100", "--as-published"]);
     assert!(published.contains("\"timeout_ms\":999"));
 }
 
 /// `--quiet` prints no trace, only the summary.
 #[test]
 fn quiet_prints_only_the_summary() {
-    let out = lab(&[
-        "server",
-        "--port",
-        "0",
-        "--json",
-        "--quiet",
-        "--clients",
-        "1",
-    ]);
-    assert!(out.status.success());
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stdout = json_stdout(&["--quiet", "--clients", "1"]);
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 1, "{stdout}");
     assert!(lines[0].contains("\"type\":\"summary\""));

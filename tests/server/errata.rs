@@ -1,25 +1,9 @@
 //! Errata 9 on every tour run: the published server's stale staged changes come back as
 //! EV_ERROR receipts, and the fixed server never stages them.
 
-use std::process::Stdio;
-
 use lab::trace::{Entry, KeventCall, Record};
 
-/// `lab server ARGS --port 0 --json`, to its end; its trace.
-fn tour(extra: &[&str]) -> Vec<Entry> {
-    let mut args = vec!["server", "--port", "0", "--json"];
-    args.extend_from_slice(extra);
-    let out = crate::support::lab(&args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run lab server");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    lab::replay::parse_trace(&String::from_utf8_lossy(&out.stdout)).expect("a JSON trace")
-}
+use super::json_trace;
 
 fn kevent_calls(entries: &[Entry]) -> impl Iterator<Item = &KeventCall> {
     entries.iter().filter_map(|e| match &e.record {
@@ -45,7 +29,7 @@ fn first_conn1_read(entries: &[Entry]) -> (i64, bool) {
 /// fixed server, same tour, drops those changes when it closes conn1: no EV_ERROR entry at all.
 #[test]
 fn as_published_every_tour_returns_the_stale_changes_as_ebadf_receipts() {
-    let published = tour(&["--as-published"]);
+    let published = json_trace(&["--as-published"]);
     assert_eq!(first_conn1_read(&published), (47, true));
     let receipts: Vec<_> = kevent_calls(&published)
         .flat_map(|call| &call.events)
@@ -60,7 +44,7 @@ fn as_published_every_tour_returns_the_stale_changes_as_ebadf_receipts() {
         "the DISABLE half carries udata 0 as published: {receipts:?}"
     );
 
-    let fixed = tour(&[]);
+    let fixed = json_trace(&[]);
     assert_eq!(first_conn1_read(&fixed), (47, true));
     let errors = kevent_calls(&fixed)
         .flat_map(|call| &call.events)

@@ -1,154 +1,25 @@
-//! Interactive `lab server` in a real terminal. tmux plays the terminal: a detached session of
-//! fixed size runs a shell, the test types keys into it and reads the screen (capture-pane),
-//! waiting for each expected sight with a deadline.
+//! Interactive `lab server` in a real terminal. tmux plays the terminal (see
+//! `support::tmux`): a detached session of fixed size runs a shell, the test types keys into it
+//! and reads the screen, waiting for each expected sight with a deadline.
 //!
 //! These tests need tmux (CI installs it); without it they fail and say so.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use crate::support::tmux::{StateDir, Tmux};
 
-use crate::support::{lab_path, wait_until};
-
-/// How long to wait for something to appear on the screen.
-const SCREEN_PATIENCE: Duration = Duration::from_secs(30);
-
-/// A private tmux server (its own socket) with one session running `sh`, and a private
-/// LAB_STATE_DIR for the `lab` it starts.
-struct Tmux {
-    socket: String,
-    state: PathBuf,
+/// A terminal of 120 columns by 40 rows, colours off, with a private LAB_STATE_DIR for the
+/// `lab` it starts.
+fn terminal() -> Tmux {
+    Tmux::start("server", 120, 40, StateDir::Private, &["NO_COLOR=1"])
 }
 
+/// What these tests do in every terminal (an addition to the shared [`Tmux`]).
 impl Tmux {
-    /// A terminal of 120 columns by 40 rows.
-    fn start() -> Tmux {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::SeqCst);
-        let socket = format!("lab-server-{}-{n}", std::process::id());
-        let ok = Command::new("tmux").arg("-V").output();
-        assert!(
-            ok.is_ok_and(|o| o.status.success()),
-            "these terminal tests need tmux: install it (apt-get install tmux, brew install tmux)"
-        );
-        let state = std::env::temp_dir().join(format!(
-            "kqueue-lab-server-interactive-{}-{n}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&state).expect("a scratch LAB_STATE_DIR");
-        let tmux = Tmux { socket, state };
-        let state_env = format!("LAB_STATE_DIR={}", tmux.state.display());
-        let out = tmux.run(&[
-            "new-session",
-            "-d",
-            "-s",
-            "lab",
-            "-x",
-            "120",
-            "-y",
-            "40",
-            "env",
-            "PS1=$ ",
-            &state_env,
-            "NO_COLOR=1",
-            "RUST_BACKTRACE=0",
-            "sh",
-        ]);
-        assert!(
-            out.status.success(),
-            "tmux new-session: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        tmux.wait_for("a shell prompt", |s| s.contains('$'));
-        tmux
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new("tmux")
-            .args(["-L", &self.socket, "-f", "/dev/null"])
-            .args(args)
-            .output()
-            .expect("run tmux")
-    }
-
-    /// Type text as it is (no key names).
-    fn type_text(&self, text: &str) {
-        self.run(&["send-keys", "-t", "lab", "-l", text]);
-    }
-
-    /// Press one key by its tmux name: `Enter`, `C-c`, `s`.
-    fn press(&self, key: &str) {
-        self.run(&["send-keys", "-t", "lab", key]);
-    }
-
-    /// The screen and its scrollback, as text (long lines joined).
-    fn screen(&self) -> String {
-        let out = self.run(&["capture-pane", "-p", "-J", "-t", "lab", "-S", "-3000"]);
-        String::from_utf8_lossy(&out.stdout).to_string()
-    }
-
-    /// Wait until the screen satisfies `sight`; fail with the screen if it never does.
-    fn wait_for(&self, what: &str, mut sight: impl FnMut(&str) -> bool) -> String {
-        let mut last = String::new();
-        let seen = wait_until(SCREEN_PATIENCE, || {
-            last = self.screen();
-            sight(&last)
-        });
-        assert!(seen, "never saw {what} on the screen:\n{last}");
-        last
-    }
-
-    /// Start `lab server --port 0 ARGS` in the shell and wait for its key footer. When lab
-    /// ends, the shell prints `exit status N`.
+    /// Start `lab server --port 0 ARGS` in the shell and wait for its key footer.
     fn start_server(&self, args: &str) {
-        self.type_text(&format!(
-            "{} server --port 0 {args}; echo \"exit status $?\"",
-            lab_path().display()
-        ));
-        self.press("Enter");
+        self.run_lab("", &format!("server --port 0 {args}"));
         self.wait_for("the key footer", |s| {
             s.contains("── lab server") && s.contains("c connect") && s.contains("q quit")
         });
-    }
-
-    /// Wait until lab has ended with `status` (as typed, the command shows `$?`, so only the
-    /// shell's output matches the whole line).
-    fn wait_for_exit_status(&self, status: i32) {
-        let line = format!("exit status {status}");
-        self.wait_for(&line, |s| s.lines().any(|l| l.trim_end() == line));
-    }
-
-    /// After lab has ended: the terminal is back in cooked mode with echo (`stty -a`), and text
-    /// typed at the prompt is echoed and run.
-    fn assert_terminal_usable(&self) {
-        self.type_text("stty -a");
-        self.press("Enter");
-        let screen = self.wait_for("stty's settings", |s| s.contains("icanon"));
-        let tokens: Vec<&str> = screen.split_whitespace().collect();
-        assert!(
-            tokens.contains(&"icanon") && !tokens.contains(&"-icanon"),
-            "canonical mode restored:\n{screen}"
-        );
-        assert!(
-            tokens.contains(&"echo") && !tokens.contains(&"-echo"),
-            "echo restored:\n{screen}"
-        );
-        self.type_text("echo typed-ok");
-        self.press("Enter");
-        self.wait_for("the typed command echoed and run", |s| {
-            s.matches("typed-ok").count() >= 2
-        });
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        // Never panic here (a failing test may be unwinding): ignore errors.
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .output();
-        let _ = std::fs::remove_dir_all(&self.state);
     }
 }
 
@@ -159,7 +30,7 @@ impl Drop for Tmux {
 /// status 0, and the shell is usable again.
 #[test]
 fn keys_drive_the_server_and_q_restores_the_terminal() {
-    let tmux = Tmux::start();
+    let tmux = terminal();
     tmux.start_server("--hide-os-calls");
     tmux.press("c");
     tmux.wait_for("conn1 accepted", |s| s.contains("client conn1 accepted"));
@@ -203,7 +74,7 @@ fn keys_drive_the_server_and_q_restores_the_terminal() {
 #[cfg(target_os = "linux")]
 #[test]
 fn with_the_epoll_backend_keys_work_the_same_and_ctrl_c_quits() {
-    let tmux = Tmux::start();
+    let tmux = terminal();
     tmux.start_server("--backend epoll");
     tmux.press("c");
     tmux.wait_for("conn1 accepted", |s| s.contains("client conn1 accepted"));
@@ -225,7 +96,7 @@ fn with_the_epoll_backend_keys_work_the_same_and_ctrl_c_quits() {
 /// file; `q` then ends the run.
 #[test]
 fn t_plays_the_tour_from_interactive_mode() {
-    let tmux = Tmux::start();
+    let tmux = terminal();
     tmux.start_server("--hide-os-calls --clients 2");
     tmux.press("t");
     tmux.wait_for("the tour's clients accepted", |s| {

@@ -1,26 +1,9 @@
 //! The server's knote table in the JSON trace (contract: the `knotes` record): written after
 //! every kevent call that changed it, following read mode, write mode and close.
 
-use std::process::Stdio;
-
 use lab::trace::{Entry, KnoteRow, Record};
 
-/// `lab server ARGS --port 0 --json`, to its end (progress in the tests' scratch directory);
-/// its trace.
-fn json_run(extra: &[&str]) -> Vec<Entry> {
-    let mut args = vec!["server", "--port", "0", "--json"];
-    args.extend_from_slice(extra);
-    let out = crate::support::lab(&args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run lab server");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    lab::replay::parse_trace(&String::from_utf8_lossy(&out.stdout)).expect("a JSON trace")
-}
+use super::json_trace;
 
 /// Every knote table of the run, in order.
 fn tables(entries: &[Entry]) -> Vec<&[KnoteRow]> {
@@ -48,7 +31,7 @@ fn state<'a>(table: &'a [KnoteRow], label: &str, filter: &str) -> Option<&'a str
 /// enabled. Once conn1 has closed, its knotes are listed as deleted (close removes them, B22).
 #[test]
 fn the_json_tour_shows_read_mode_write_mode_and_deleted_knotes() {
-    let entries = json_run(&[]);
+    let entries = json_trace(&[]);
     let tables = tables(&entries);
     assert!(!tables.is_empty(), "the JSON trace has knotes records");
 
@@ -98,7 +81,7 @@ fn the_json_tour_shows_read_mode_write_mode_and_deleted_knotes() {
 /// changed it, never on its own.
 #[test]
 fn a_knote_table_always_follows_a_kevent_call() {
-    let entries = json_run(&[]);
+    let entries = json_trace(&[]);
     for (i, entry) in entries.iter().enumerate() {
         if matches!(entry.record, Record::Knotes { .. }) {
             let before = entries[..i]
@@ -116,7 +99,7 @@ fn a_knote_table_always_follows_a_kevent_call() {
 /// `--quiet` is the benchmark's mode: only the summary is written, and no knote table either.
 #[test]
 fn quiet_writes_no_knote_table() {
-    let entries = json_run(&["--quiet"]);
+    let entries = json_trace(&["--quiet"]);
     assert!(tables(&entries).is_empty());
     assert!(matches!(
         entries.last().map(|e| &e.record),
@@ -128,6 +111,6 @@ fn quiet_writes_no_knote_table() {
 #[cfg(target_os = "linux")]
 #[test]
 fn the_epoll_twin_writes_no_knote_table() {
-    let entries = json_run(&["--backend", "epoll"]);
+    let entries = json_trace(&["--backend", "epoll"]);
     assert!(tables(&entries).is_empty());
 }

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use lab::server::{framing, spawn, Config};
 
-use super::{closed_by_server, connect, eventually, round_trip, DEADLINE};
+use super::{closed_by_server, connect, round_trip, DEADLINE};
+use crate::support::{set_linger_zero, wait_until};
 
 /// Whether `stream` has an echo waiting, without blocking.
 fn has_echo(stream: &std::net::TcpStream) -> bool {
@@ -30,7 +31,7 @@ fn with_max_clients_two_a_third_client_waits_until_one_leaves() {
     let mut second = connect(server.addr());
     assert_eq!(round_trip(&mut first, b"1"), b"1");
     assert_eq!(round_trip(&mut second, b"2"), b"2");
-    assert!(eventually(DEADLINE, || server.stats().listener_disabled == 1));
+    assert!(wait_until(DEADLINE, || server.stats().listener_disabled == 1));
 
     let mut third = connect(server.addr());
     framing::write_message(&mut third, b"3").unwrap();
@@ -68,13 +69,13 @@ fn as_published_a_third_client_is_never_served_after_one_leaves() {
     assert_eq!(round_trip(&mut first, b"1"), b"1");
     assert_eq!(round_trip(&mut second, b"2"), b"2");
     drop(first);
-    assert!(eventually(DEADLINE, || server.stats().closed == 1));
+    assert!(wait_until(DEADLINE, || server.stats().closed == 1));
 
     let mut third = connect(server.addr());
     framing::write_message(&mut third, b"3").unwrap();
     // A bounded wait: the echo must not arrive while it elapses (a slow machine can only make
     // this test pass more easily, never fail).
-    let served = eventually(Duration::from_millis(500), || has_echo(&third));
+    let served = wait_until(Duration::from_millis(500), || has_echo(&third));
     assert!(!served, "as published, the third client is never served");
     assert_eq!(server.stats().accepted, 2);
     // The second client, already accepted, is still served.
@@ -115,7 +116,7 @@ fn a_client_that_never_reads_cannot_grow_the_servers_memory() {
     // Write until the client's writes block and the server is in write mode for it.
     // A continuous stream of frames: a partial write resumes where it stopped.
     let mut offset = 0;
-    let blocked = eventually(DEADLINE, || loop {
+    let blocked = wait_until(DEADLINE, || loop {
         match writer.write(&frame[offset..]) {
             Ok(n) => {
                 sent += n as u64;
@@ -159,28 +160,9 @@ fn a_reset_in_the_middle_of_a_message_closes_only_that_client() {
     writer.write_all(b"only part of it").unwrap();
     set_linger_zero(&rude);
     drop(rude);
-    assert!(eventually(DEADLINE, || server.stats().closed == 1));
+    assert!(wait_until(DEADLINE, || server.stats().closed == 1));
     assert_eq!(round_trip(&mut other, b"fine"), b"fine");
     server.stop().unwrap();
-}
-
-fn set_linger_zero(stream: &std::net::TcpStream) {
-    use std::os::fd::AsRawFd;
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: setsockopt(2) on our socket, reading a linger struct we own, with its size.
-    let rc = unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0);
 }
 
 /// The server runs out of file descriptors (RLIMIT_NOFILE 14) while twenty people connect.
@@ -237,7 +219,7 @@ fn running_out_of_descriptors_at_accept_does_not_spin_and_everyone_is_served() {
         })
         .collect();
     // Whoever has an echo is served: read it and leave, which frees a descriptor.
-    let everyone_served = eventually(DEADLINE, || {
+    let everyone_served = wait_until(DEADLINE, || {
         waiting.retain(|stream| !has_echo(stream));
         waiting.is_empty()
     });

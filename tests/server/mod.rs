@@ -33,7 +33,7 @@ use std::any::Any;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lab::server::framing;
 
@@ -84,20 +84,6 @@ pub fn round_trip(stream: &mut TcpStream, message: &[u8]) -> Vec<u8> {
         .expect("an echo, not end of file")
 }
 
-/// Poll `condition` until it holds or `within` passes; returns whether it held.
-pub fn eventually(within: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let until = Instant::now() + within;
-    loop {
-        if condition() {
-            return true;
-        }
-        if Instant::now() >= until {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
 /// True once the server has closed `stream`: a read returns end of file or a reset.
 pub fn closed_by_server(stream: &mut TcpStream) -> bool {
     let mut byte = [0u8; 1];
@@ -110,6 +96,29 @@ pub fn closed_by_server(stream: &mut TcpStream) -> bool {
             Err(_) => return false,
         }
     }
+}
+
+/// `lab server --port 0 --json ARGS`, run to its end with no keyboard (progress in the tests'
+/// scratch directory); its standard output, the JSON lines. A failed run fails the test with
+/// lab's error.
+pub fn json_stdout(extra: &[&str]) -> String {
+    let mut args = vec!["server", "--port", "0", "--json"];
+    args.extend_from_slice(extra);
+    let out = crate::support::lab(&args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run lab server");
+    assert!(
+        out.status.success(),
+        "lab {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 JSON lines")
+}
+
+/// The same run's trace, parsed as the JSON contract's records.
+pub fn json_trace(extra: &[&str]) -> Vec<lab::trace::Entry> {
+    lab::replay::parse_trace(&json_stdout(extra)).expect("a JSON trace")
 }
 
 /// Write everything, for raw (unframed) bytes.

@@ -1,170 +1,31 @@
-//! Interactive mode in a real terminal. tmux plays the terminal: a detached session of fixed
-//! size runs a shell, the test types keys into it and reads the screen (capture-pane), waiting
-//! for each expected sight with a deadline.
+//! Interactive mode in a real terminal. tmux plays the terminal (see `support::tmux`): a
+//! detached session of fixed size runs a shell, the test types keys into it and reads the
+//! screen, waiting for each expected sight with a deadline.
 //!
 //! These tests need tmux (CI installs it); without it they fail and say so.
 
-use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use crate::support::tmux::{StateDir, Tmux};
 
-use crate::support::{lab_path, state_dir, wait_until};
-
-/// How long to wait for something to appear on the screen.
-const SCREEN_PATIENCE: Duration = Duration::from_secs(30);
-
-/// A private tmux server (its own socket) with one session running `sh`.
-struct Tmux {
-    socket: String,
+/// A roomy terminal, 110 columns by 32 rows.
+fn terminal() -> Tmux {
+    terminal_sized(110, 32)
 }
 
+/// A terminal of `width` columns by `height` rows. A stage run to its end records its
+/// progress in the tests' shared scratch directory.
+fn terminal_sized(width: u16, height: u16) -> Tmux {
+    Tmux::start("stages", width, height, StateDir::Shared, &[])
+}
+
+/// What these tests do in every terminal (an addition to the shared [`Tmux`]).
 impl Tmux {
-    /// A roomy terminal, 110 columns by 32 rows.
-    fn start() -> Tmux {
-        Tmux::start_sized(110, 32)
-    }
-
-    /// A terminal of `width` columns by `height` rows. The shell passes on LAB_STATE_DIR, so a
-    /// stage run to its end records its progress in the tests' scratch directory, not in the
-    /// tester's home, and RUST_BACKTRACE=0, so a panic's message is the same short one for
-    /// every tester.
-    fn start_sized(width: u16, height: u16) -> Tmux {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let socket = format!(
-            "lab-stages-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        );
-        let ok = Command::new("tmux").arg("-V").output();
-        assert!(
-            ok.is_ok_and(|o| o.status.success()),
-            "these terminal tests need tmux: install it (apt-get install tmux, brew install tmux)"
-        );
-        let tmux = Tmux { socket };
-        let state = format!("LAB_STATE_DIR={}", state_dir().display());
-        let (width, height) = (width.to_string(), height.to_string());
-        let out = tmux.run(&[
-            "new-session",
-            "-d",
-            "-s",
-            "lab",
-            "-x",
-            &width,
-            "-y",
-            &height,
-            "env",
-            "PS1=$ ",
-            &state,
-            "RUST_BACKTRACE=0",
-            "sh",
-        ]);
-        assert!(
-            out.status.success(),
-            "tmux new-session: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        tmux.wait_for("a shell prompt", |s| s.contains('$'));
-        tmux
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new("tmux")
-            .args(["-L", &self.socket, "-f", "/dev/null"])
-            .args(args)
-            .output()
-            .expect("run tmux")
-    }
-
-    /// Type text as it is (no key names).
-    fn type_text(&self, text: &str) {
-        self.run(&["send-keys", "-t", "lab", "-l", text]);
-    }
-
-    /// Press a key by tmux's name: `Enter`, `C-c`, `s`.
-    fn press(&self, key: &str) {
-        self.run(&["send-keys", "-t", "lab", key]);
-    }
-
-    /// The screen and its scrollback, as text.
-    fn screen(&self) -> String {
-        let out = self.run(&["capture-pane", "-p", "-J", "-t", "lab", "-S", "-2000"]);
-        String::from_utf8_lossy(&out.stdout).to_string()
-    }
-
-    /// Only the rows on screen now, one line per row, as the terminal shows them (a long line
-    /// takes several rows).
-    fn visible(&self) -> String {
-        let out = self.run(&["capture-pane", "-p", "-t", "lab"]);
-        String::from_utf8_lossy(&out.stdout).to_string()
-    }
-
-    /// Wait until the screen satisfies `sight`; fail with the screen if it never does.
-    fn wait_for(&self, what: &str, sight: impl FnMut(&str) -> bool) -> String {
-        self.wait_for_in(Tmux::screen, what, sight)
-    }
-
-    /// Wait until the rows on screen satisfy `sight`; fail with them if they never do.
-    fn wait_for_visible(&self, what: &str, sight: impl FnMut(&str) -> bool) -> String {
-        self.wait_for_in(Tmux::visible, what, sight)
-    }
-
-    fn wait_for_in(
-        &self,
-        capture: fn(&Tmux) -> String,
-        what: &str,
-        mut sight: impl FnMut(&str) -> bool,
-    ) -> String {
-        let mut last = String::new();
-        let seen = wait_until(SCREEN_PATIENCE, || {
-            last = capture(self);
-            sight(&last)
-        });
-        assert!(seen, "never saw {what} on the screen:\n{last}");
-        last
-    }
-
-    /// After lab has ended: the terminal is back in cooked mode with echo (what `stty -a`
-    /// says), and text typed at the shell prompt is echoed and run.
-    fn assert_terminal_usable(&self) {
-        self.type_text("stty -a");
-        self.press("Enter");
-        let screen = self.wait_for("stty's settings", |s| s.contains("icanon"));
-        let tokens: Vec<&str> = screen.split_whitespace().collect();
-        assert!(
-            tokens.contains(&"icanon") && !tokens.contains(&"-icanon"),
-            "canonical mode restored:\n{screen}"
-        );
-        assert!(
-            tokens.contains(&"echo") && !tokens.contains(&"-echo"),
-            "echo restored:\n{screen}"
-        );
-        self.type_text("echo typed-ok");
-        self.press("Enter");
-        // Twice: once echoed as typed, once as the command's output.
-        self.wait_for("the typed command echoed and run", |s| {
-            s.matches("typed-ok").count() >= 2
-        });
-    }
-
     /// Start `lab flood --port 0` in the shell and wait for its key footer. `env` is put
-    /// before the command (`LAB_TEST_FAULT=panic`, or nothing). When lab ends, the shell says
-    /// `exit status N` (see [`Tmux::wait_for_exit_status`]).
+    /// before the command (`LAB_TEST_FAULT=panic`, or nothing).
     fn start_flood(&self, env: &str) {
-        self.type_text(&format!(
-            "{env} {} flood --port 0; echo \"exit status $?\"",
-            lab_path().display()
-        ));
-        self.press("Enter");
+        self.run_lab(env, "flood --port 0");
         self.wait_for("the key footer", |s| {
             s.contains("c connect") && s.contains("q quit")
         });
-    }
-
-    /// Wait until lab has ended with `status` (the line `start_flood` asks the shell to print;
-    /// as typed, the command shows `$?`, so only the shell's output matches).
-    fn wait_for_exit_status(&self, status: i32) {
-        let line = format!("exit status {status}");
-        self.wait_for(&line, |s| s.lines().any(|l| l.trim_end() == line));
     }
 
     /// Press `s` and wait for the level-triggered flood's live count.
@@ -176,22 +37,13 @@ impl Tmux {
     }
 }
 
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        // Never panic here (a failing test is already unwinding): ignore errors.
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .output();
-    }
-}
-
 /// A person runs `lab flood` in a terminal. The key footer is visible. `s` sends "ping": the
 /// trace shows conn1 with 4 bytes waiting, the key's EVFILT_USER wake-up, and the flood
 /// collapsed into a live count. `r` reads the bytes, `k` shows the knote table, `q` ends
 /// the stage with a summary, and the shell is usable again.
 #[test]
 fn keys_drive_the_flood_and_q_restores_the_terminal() {
-    let tmux = Tmux::start();
+    let tmux = terminal();
     tmux.start_flood("");
     tmux.press("s");
     tmux.wait_for("conn1's 4 bytes", |s| {
@@ -219,7 +71,7 @@ fn keys_drive_the_flood_and_q_restores_the_terminal() {
 /// summary and the terminal is restored.
 #[test]
 fn ctrl_c_mid_flood_ends_the_stage_and_restores_the_terminal() {
-    let tmux = Tmux::start();
+    let tmux = terminal();
     tmux.start_flood("");
     tmux.send_and_flood();
     tmux.press("C-c");
@@ -234,7 +86,7 @@ fn ctrl_c_mid_flood_ends_the_stage_and_restores_the_terminal() {
 /// lab exits with status 101, and the shell is usable again.
 #[test]
 fn a_panic_prints_a_readable_message_and_restores_the_terminal() {
-    let tmux = Tmux::start();
+    let tmux = terminal();
     tmux.start_flood("LAB_TEST_FAULT=panic");
     tmux.press("s");
     tmux.wait_for_exit_status(101);
@@ -266,7 +118,7 @@ fn a_panic_prints_a_readable_message_and_restores_the_terminal() {
 /// exits with status 1, and the shell is usable again.
 #[test]
 fn a_runtime_error_prints_one_line_and_restores_the_terminal() {
-    let tmux = Tmux::start();
+    let tmux = terminal();
     tmux.start_flood("LAB_TEST_FAULT=error");
     tmux.press("s");
     tmux.wait_for_exit_status(1);
@@ -295,7 +147,7 @@ fn footer_at_the_bottom(rows: &str) -> bool {
 /// is still on the bottom two rows afterwards.
 #[test]
 fn in_a_small_terminal_the_footer_stays_at_the_bottom_through_a_flood_and_the_knote_table() {
-    let tmux = Tmux::start_sized(80, 20);
+    let tmux = terminal_sized(80, 20);
     tmux.start_flood("");
     tmux.send_and_flood();
     tmux.wait_for_visible(

@@ -1,11 +1,16 @@
 //! Shared test helpers: loopback TCP sockets on port 0, waiting for a condition with a
-//! deadline (never a fixed sleep), and running the `lab` binary.
+//! deadline (never a fixed sleep), running the `lab` binary and reading numbers from its JSON,
+//! and (in `tmux`) a real terminal for the interactive tests.
 //!
 //! Not every test module uses every helper.
 #![allow(dead_code)]
 
+/// A real terminal (tmux) for the interactive tests: keys in, screen out, deadlines.
+pub mod tmux;
+
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -155,4 +160,41 @@ pub fn wait_for_bytes(stream: &TcpStream, n: usize) {
         Err(err) => panic!("peek failed: {err}"),
     });
     assert!(arrived, "{n} bytes did not arrive within {PATIENCE:?}");
+}
+
+/// Sets SO_LINGER {on, 0} on `stream`: closing it then sends the peer an RST instead of a FIN
+/// (a peer that "resets the connection").
+pub fn set_linger_zero(stream: &TcpStream) {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: setsockopt(2) on a socket we own, reading `linger`, a live struct of the size
+    // passed.
+    let ret = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(ret, 0, "SO_LINGER");
+}
+
+/// The number after the first `"key":` in a one-line JSON object (the bench's report, a
+/// summary record: flat enough that the number ends at the next `,` or `}`).
+pub fn json_number(json: &str, key: &str) -> f64 {
+    let needle = format!("\"{key}\":");
+    let at = json
+        .find(&needle)
+        .unwrap_or_else(|| panic!("no {key} in {json}"))
+        + needle.len();
+    let end = json[at..]
+        .find([',', '}'])
+        .map_or(json.len(), |end| at + end);
+    json[at..end]
+        .parse()
+        .unwrap_or_else(|_| panic!("{key} is not a number in {json}"))
 }

@@ -1,0 +1,219 @@
+//! A real terminal for the interactive tests: tmux plays it. A detached session of fixed size
+//! runs a shell; a test types keys into it and reads the screen (capture-pane), waiting for
+//! each expected sight with a deadline (never a fixed sleep).
+//!
+//! These tests need tmux (CI installs it); without it they fail and say so.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use super::{lab_path, state_dir, wait_until};
+
+/// How long to wait for something to appear on the screen.
+pub const SCREEN_PATIENCE: Duration = Duration::from_secs(30);
+
+/// Where the `lab` started in the terminal keeps its progress (LAB_STATE_DIR).
+pub enum StateDir {
+    /// The tests' shared scratch directory, [`state_dir`].
+    Shared,
+    /// A directory of this session's own, made at start and removed when the session ends.
+    Private,
+}
+
+/// A private tmux server (its own socket) with one session, `lab`, running `sh`. Dropping it
+/// kills the server, so a failing test leaves no terminal behind.
+pub struct Tmux {
+    socket: String,
+    /// The private LAB_STATE_DIR to remove at the end, if the session has one.
+    private_state: Option<PathBuf>,
+}
+
+impl Tmux {
+    /// A terminal of `width` columns by `height` rows. `label` names the tmux socket (which
+    /// tests it belongs to). The shell passes on LAB_STATE_DIR (see [`StateDir`]), so a run to
+    /// its end records its progress in scratch space, never in the tester's home;
+    /// RUST_BACKTRACE=0, so a panic's message is the same short one for every tester; and
+    /// `env`, further `NAME=value` settings.
+    pub fn start(label: &str, width: u16, height: u16, state: StateDir, env: &[&str]) -> Tmux {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::SeqCst);
+        let socket = format!("lab-{label}-{}-{n}", std::process::id());
+        let ok = Command::new("tmux").arg("-V").output();
+        assert!(
+            ok.is_ok_and(|o| o.status.success()),
+            "these terminal tests need tmux: install it (apt-get install tmux, brew install tmux)"
+        );
+        let private_state = match state {
+            StateDir::Shared => None,
+            StateDir::Private => {
+                let dir = std::env::temp_dir().join(format!(
+                    "kqueue-lab-{label}-interactive-{}-{n}",
+                    std::process::id()
+                ));
+                std::fs::create_dir_all(&dir).expect("a scratch LAB_STATE_DIR");
+                Some(dir)
+            }
+        };
+        let state_env = format!(
+            "LAB_STATE_DIR={}",
+            private_state.clone().unwrap_or_else(state_dir).display()
+        );
+        let tmux = Tmux {
+            socket,
+            private_state,
+        };
+        let (width, height) = (width.to_string(), height.to_string());
+        let mut args = vec![
+            "new-session",
+            "-d",
+            "-s",
+            "lab",
+            "-x",
+            &width,
+            "-y",
+            &height,
+            "env",
+            "PS1=$ ",
+            &state_env,
+            "RUST_BACKTRACE=0",
+        ];
+        args.extend_from_slice(env);
+        args.push("sh");
+        let out = tmux.run(&args);
+        assert!(
+            out.status.success(),
+            "tmux new-session: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        tmux.wait_for("a shell prompt", |s| s.contains('$'));
+        tmux
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .args(["-L", &self.socket, "-f", "/dev/null"])
+            .args(args)
+            .output()
+            .expect("run tmux")
+    }
+
+    /// Type text as it is (no key names).
+    pub fn type_text(&self, text: &str) {
+        self.run(&["send-keys", "-t", "lab", "-l", text]);
+    }
+
+    /// Press one key by its tmux name: `Enter`, `C-c`, `s`.
+    pub fn press(&self, key: &str) {
+        self.run(&["send-keys", "-t", "lab", key]);
+    }
+
+    /// The screen and its scrollback, as text (long lines joined).
+    pub fn screen(&self) -> String {
+        let out = self.run(&["capture-pane", "-p", "-J", "-t", "lab", "-S", "-3000"]);
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
+    /// Only the rows on screen now, one line per row, as the terminal shows them (a long line
+    /// takes several rows).
+    pub fn visible(&self) -> String {
+        let out = self.run(&["capture-pane", "-p", "-t", "lab"]);
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
+    /// Wait until the screen satisfies `sight`; fail with the screen if it never does.
+    pub fn wait_for(&self, what: &str, sight: impl FnMut(&str) -> bool) -> String {
+        self.wait_for_in(Tmux::screen, what, sight)
+    }
+
+    /// Wait until the rows on screen satisfy `sight`; fail with them if they never do.
+    pub fn wait_for_visible(&self, what: &str, sight: impl FnMut(&str) -> bool) -> String {
+        self.wait_for_in(Tmux::visible, what, sight)
+    }
+
+    fn wait_for_in(
+        &self,
+        capture: fn(&Tmux) -> String,
+        what: &str,
+        mut sight: impl FnMut(&str) -> bool,
+    ) -> String {
+        let mut last = String::new();
+        let seen = wait_until(SCREEN_PATIENCE, || {
+            last = capture(self);
+            sight(&last)
+        });
+        assert!(seen, "never saw {what} on the screen:\n{last}");
+        last
+    }
+
+    /// Type `ENV lab ARGS` at the shell prompt and press Enter. `env` goes before the command
+    /// (`LAB_TEST_FAULT=panic`, or nothing). When lab ends, the shell prints `exit status N`
+    /// (see [`Tmux::wait_for_exit_status`]).
+    pub fn run_lab(&self, env: &str, args: &str) {
+        self.type_text(&format!(
+            "{env} {} {args}; echo \"exit status $?\"",
+            lab_path().display()
+        ));
+        self.press("Enter");
+    }
+
+    /// Wait until lab has ended with `status` (the line [`Tmux::run_lab`] asks the shell to
+    /// print; as typed, the command shows `$?`, so only the shell's output matches the whole
+    /// line).
+    pub fn wait_for_exit_status(&self, status: i32) {
+        let line = format!("exit status {status}");
+        self.wait_for(&line, |s| s.lines().any(|l| l.trim_end() == line));
+    }
+
+    /// After lab has ended: the terminal is back in cooked mode with echo (what `stty -a`
+    /// says), and text typed at the shell prompt is echoed and run.
+    pub fn assert_terminal_usable(&self) {
+        self.type_text("stty -a");
+        self.press("Enter");
+        let screen = self.wait_for("stty's settings", |s| s.contains("icanon"));
+        let tokens: Vec<&str> = screen.split_whitespace().collect();
+        assert!(
+            tokens.contains(&"icanon") && !tokens.contains(&"-icanon"),
+            "canonical mode restored:\n{screen}"
+        );
+        assert!(
+            tokens.contains(&"echo") && !tokens.contains(&"-echo"),
+            "echo restored:\n{screen}"
+        );
+        self.type_text("echo typed-ok");
+        self.press("Enter");
+        // Twice: once echoed as typed, once as the command's output.
+        self.wait_for("the typed command echoed and run", |s| {
+            s.matches("typed-ok").count() >= 2
+        });
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        // Never panic here (a failing test may be unwinding): ignore errors.
+        // Ask for the socket's path first: kill-server leaves the socket file behind.
+        let socket_path = Command::new("tmux")
+            .args([
+                "-L",
+                &self.socket,
+                "display-message",
+                "-p",
+                "#{socket_path}",
+            ])
+            .output()
+            .ok()
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string())
+            .filter(|path| !path.is_empty());
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .output();
+        if let Some(path) = socket_path {
+            let _ = std::fs::remove_file(path);
+        }
+        if let Some(dir) = &self.private_state {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}

@@ -365,7 +365,6 @@ fn run_once(plan: &Plan, backend: ServerBackend, no_batch: bool) -> Result<Repor
 /// The counters over the measured phase: `after - before` for everything that only grows.
 fn delta(before: &Stats, after: &Stats) -> Stats {
     let (a, b) = (before, after);
-    let (ao, bo) = (a.os_calls, b.os_calls);
     Stats {
         kevent_calls: b.kevent_calls - a.kevent_calls,
         changes: b.changes - a.changes,
@@ -376,14 +375,7 @@ fn delta(before: &Stats, after: &Stats) -> Stats {
         write_mode_flips: b.write_mode_flips - a.write_mode_flips,
         reads: b.reads - a.reads,
         writes: b.writes - a.writes,
-        os_calls: crate::kq::OsCallCounts {
-            kevent: bo.kevent - ao.kevent,
-            epoll_wait: bo.epoll_wait - ao.epoll_wait,
-            epoll_ctl: bo.epoll_ctl - ao.epoll_ctl,
-            ioctl: bo.ioctl - ao.ioctl,
-            getsockopt: bo.getsockopt - ao.getsockopt,
-            other: bo.other - ao.other,
-        },
+        os_calls: b.os_calls.since(&a.os_calls),
         // Levels, not totals: the value at the end.
         ..*after
     }

@@ -237,6 +237,18 @@ impl OsCallCounts {
     pub const fn total(&self) -> u64 {
         self.kevent + self.epoll_wait + self.epoll_ctl + self.ioctl + self.getsockopt + self.other
     }
+
+    /// The calls made since `earlier` was read (the counts only grow): what one step cost.
+    pub const fn since(&self, earlier: &OsCallCounts) -> OsCallCounts {
+        OsCallCounts {
+            kevent: self.kevent - earlier.kevent,
+            epoll_wait: self.epoll_wait - earlier.epoll_wait,
+            epoll_ctl: self.epoll_ctl - earlier.epoll_ctl,
+            ioctl: self.ioctl - earlier.ioctl,
+            getsockopt: self.getsockopt - earlier.getsockopt,
+            other: self.other - earlier.other,
+        }
+    }
 }
 
 /// A kqueue. The descriptor is closed on drop.

@@ -13,15 +13,7 @@ use crate::support::{send_all, tcp_pair, wait_for_bytes};
 fn calls_during(kq: &Kqueue, step: impl FnOnce()) -> OsCallCounts {
     let before = kq.os_call_counts();
     step();
-    let after = kq.os_call_counts();
-    OsCallCounts {
-        kevent: after.kevent - before.kevent,
-        epoll_wait: after.epoll_wait - before.epoll_wait,
-        epoll_ctl: after.epoll_ctl - before.epoll_ctl,
-        ioctl: after.ioctl - before.ioctl,
-        getsockopt: after.getsockopt - before.getsockopt,
-        other: after.other - before.other,
-    }
+    kq.os_call_counts().since(&before)
 }
 
 /// The echo server's read mode on `socket`: its READ knote added enabled and its WRITE knote

@@ -33,6 +33,7 @@ pub mod replay;
 pub mod script;
 pub mod server;
 pub mod stages;
+pub mod sys;
 pub mod term;
 pub mod trace;
 

@@ -1,0 +1,1 @@
+//! System calls every Unix has, wrapped as safe functions (see [`crate::sys`]).

@@ -26,6 +26,7 @@
 
 pub mod bench;
 pub mod cli;
+pub mod client;
 pub mod error;
 pub mod kq;
 pub mod lessons;

@@ -31,7 +31,7 @@ fn main() -> ExitCode {
         Some(Command::Dispatch(args)) => lab::stages::run(StageKind::Dispatch, &args),
         Some(Command::Clear(args)) => lab::stages::run(StageKind::Clear, &args),
         Some(Command::Server(args)) => lab::server::run(&args),
-        Some(Command::Client(args)) => lab::server::echo_client::run(&args),
+        Some(Command::Client(args)) => lab::client::echo::run(&args),
         Some(Command::Bench(args)) => lab::bench::run(&args),
         Some(Command::Lessons(args)) => lab::lessons::list(&args),
         Some(Command::Lesson(args)) => lab::lessons::show(&args),

@@ -29,8 +29,9 @@ use std::time::{Duration, Instant};
 use self::client::{Driver, PhaseResult};
 use self::histogram::Histogram;
 use crate::cli::{BenchArgs, ServerBackend};
+use crate::client::framing::PREFIX_LEN;
 use crate::kq::Backend;
-use crate::server::{self, framing::PREFIX_LEN, Config, Stats};
+use crate::server::{self, Config, Stats};
 use crate::{Error, Result};
 
 /// The name the in-process server's thread has (`server::spawn`), to read its CPU time.

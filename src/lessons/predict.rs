@@ -7,7 +7,7 @@
 
 use std::io::{BufRead, Write};
 
-use crate::server::tour;
+use crate::client::tour;
 use crate::trace::text::group;
 use crate::trace::Summary;
 

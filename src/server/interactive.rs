@@ -20,10 +20,10 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use super::framing::{read_message, write_message};
 use super::poller::Waker;
 use super::recorder::Recorder;
-use super::tour::{self, Tour, TourPlan};
+use crate::client::framing::{read_message, write_message};
+use crate::client::tour::{self, Tour, TourPlan};
 use crate::term::Key;
 use crate::trace::{KnoteRow, Record};
 
@@ -272,7 +272,7 @@ impl Console {
         let rec = server.rec();
         match sent {
             Ok(()) => {
-                let bytes = PING.len() + super::framing::PREFIX_LEN;
+                let bytes = PING.len() + crate::client::framing::PREFIX_LEN;
                 action(rec, "send", Some(n), Some(bytes));
                 rec.note(format!(
                     "client connection {n} ({label} on the server) sent \"ping\": {bytes} bytes, \

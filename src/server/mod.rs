@@ -10,7 +10,7 @@
 //! | `KQueue` (change_list, queueChange, wait, readMode, writeMode)  | [`kqueue`]             |
 //! | `read_timeout_list`                                             | [`timeouts`]           |
 //! | `@intFromPtr(client)` in udata                                  | [`token`] (checked)    |
-//! | the 4-byte length prefix (Part 2)                               | [`framing`]            |
+//! | the 4-byte length prefix (Part 2)                               | [`crate::client::framing`] |
 //!
 //! Where the names differ: `run`'s `switch (ready.udata)` is `decode` in [`kqueue`] plus
 //! `Server::handle_event`; its read loop is `Server::on_readable` and `Server::serve`;
@@ -21,28 +21,25 @@
 //!
 //! Beyond the tutorial: [`poller`] is the seam the loop is written over (so a raw-epoll twin can
 //! reuse everything else), [`recorder`] what the loop tells the trace (the knote table it shows
-//! is [`crate::trace::knotes`], shared with the flag stages), [`tour`] the built-in demo clients, [`script`] `--script`,
-//! [`interactive`] the keys in a terminal, and [`echo_client`] the `lab client` command.
+//! is [`crate::trace::knotes`], shared with the flag stages), and [`interactive`] the keys in a
+//! terminal. The traffic (the tour's demo clients, `--script`, `lab client`) is in
+//! [`crate::client`].
 //!
 //! [`spawn`] runs a server in a thread, for the tests and `lab bench`.
 
 pub mod client;
-pub mod echo_client;
 /// The raw epoll twin (`--backend epoll`, Linux only).
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub mod epoll;
-pub mod framing;
 pub mod interactive;
 pub mod kqueue;
 pub mod poller;
 pub mod reader;
 pub mod recorder;
-pub mod script;
 #[allow(clippy::module_inception)]
 pub mod server;
 pub mod timeouts;
 pub mod token;
-pub mod tour;
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
@@ -60,6 +57,7 @@ use self::kqueue::{KQueue, KQueueConfig};
 use self::poller::{OsCallCounter, Poller, Waker, Words};
 pub use self::recorder::Stats;
 use self::recorder::{Counters, KnotePolicy, Recorder};
+use crate::client::{framing, script, tour};
 
 /// The read timeout the default tour uses, so the idle client is closed within the tour.
 pub const TOUR_READ_TIMEOUT: Duration = Duration::from_millis(1500);

@@ -210,7 +210,8 @@ fn bad_bench_options_are_one_line_usage_errors() {
 #[cfg(target_os = "linux")]
 mod epoll {
     use lab::cli::ServerBackend;
-    use lab::server::{framing, spawn, Config};
+    use lab::client::framing;
+    use lab::server::{spawn, Config};
 
     use super::{json_number, run_ok};
     use crate::server::{closed_by_server, connect, round_trip, send_raw, Pipelining};

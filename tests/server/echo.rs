@@ -2,7 +2,8 @@
 
 use std::thread;
 
-use lab::server::{framing, spawn, Config};
+use lab::client::framing;
+use lab::server::{spawn, Config};
 
 use super::{closed_by_server, connect, round_trip, send_raw, Pipelining, Prng};
 

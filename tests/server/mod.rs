@@ -35,7 +35,7 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::thread;
 use std::time::Duration;
 
-use lab::server::framing;
+use lab::client::framing;
 
 /// How long any single step may take before the test gives up.
 pub const DEADLINE: Duration = Duration::from_secs(20);

@@ -1,10 +1,15 @@
 //! `lab`: parse the command line, run the chosen stage, map the outcome to an exit status.
+//!
+//! The lessons hook in here, one level above the runs: `--predict` asks before a stage or server
+//! run and grades its summary after, and a run to its end marks its lesson done. The stages and
+//! the server only return their summaries.
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
-use lab::cli::{Cli, Command};
+use lab::cli::{Cli, Command, ServerArgs, ServerBackend, StageArgs};
+use lab::lessons::{self, predict};
 use lab::stages::StageKind;
 
 fn main() -> ExitCode {
@@ -26,11 +31,11 @@ fn main() -> ExitCode {
             let _ = Cli::command().print_help();
             Ok(())
         }
-        Some(Command::Flood(args)) => lab::stages::run(StageKind::Flood, &args),
-        Some(Command::Oneshot(args)) => lab::stages::run(StageKind::Oneshot, &args),
-        Some(Command::Dispatch(args)) => lab::stages::run(StageKind::Dispatch, &args),
-        Some(Command::Clear(args)) => lab::stages::run(StageKind::Clear, &args),
-        Some(Command::Server(args)) => lab::server::run(&args),
+        Some(Command::Flood(args)) => run_stage(StageKind::Flood, &args),
+        Some(Command::Oneshot(args)) => run_stage(StageKind::Oneshot, &args),
+        Some(Command::Dispatch(args)) => run_stage(StageKind::Dispatch, &args),
+        Some(Command::Clear(args)) => run_stage(StageKind::Clear, &args),
+        Some(Command::Server(args)) => run_server(&args),
         Some(Command::Client(args)) => lab::client::echo::run(&args),
         Some(Command::Bench(args)) => lab::bench::run(&args),
         Some(Command::Lessons(args)) => lab::lessons::list(&args),
@@ -46,5 +51,50 @@ fn main() -> ExitCode {
             let _ = writeln!(std::io::stderr(), "lab: {err}");
             ExitCode::from(err.exit_code())
         }
+    }
+}
+
+/// The default server tour, as the tour declares it: what the server question is about.
+const SERVER_TOUR: predict::ServerTour = predict::ServerTour {
+    shares: lab::client::tour::DECLARED_ECHOES,
+};
+
+/// A flag stage. With `--predict`: ask, play exactly the default tour (stdin was just used for
+/// the answer, so no keys), then grade what the trace counted.
+fn run_stage(kind: StageKind, args: &StageArgs) -> lab::Result<()> {
+    if !args.predict {
+        lab::stages::run(kind, args)?;
+        lessons::stage_finished(kind.name());
+        return Ok(());
+    }
+    let mut out = predict::output(args.common.json);
+    let prediction = predict::ask_stdin(kind.name(), &SERVER_TOUR, &mut out)?;
+    let mut tour = args.clone();
+    tour.common.script = Some(kind.default_tour().to_string());
+    let summary = lab::stages::run(kind, &tour)?;
+    lessons::stage_finished(kind.name());
+    predict::verdict(&prediction, &summary, &SERVER_TOUR, &mut out)
+}
+
+/// `lab server`. With `--predict`: ask, play the default tour (built-in clients, no script),
+/// then grade the messages the server echoed.
+fn run_server(args: &ServerArgs) -> lab::Result<()> {
+    let lesson = lessons::server_lesson(args.as_published, args.backend == ServerBackend::Epoll);
+    if !args.predict {
+        lab::server::run(args)?;
+        lessons::stage_finished(lesson);
+        return Ok(());
+    }
+    let mut out = predict::output(args.common.json);
+    let prediction = predict::ask_stdin("server", &SERVER_TOUR, &mut out)?;
+    let mut tour = args.clone();
+    tour.common.script = None;
+    tour.common.external = false;
+    let summary = lab::server::run(&tour)?;
+    lessons::stage_finished(lesson);
+    match summary {
+        Some(summary) => predict::verdict(&prediction, &summary, &SERVER_TOUR, &mut out),
+        // The output went away: nobody to tell.
+        None => Ok(()),
     }
 }

@@ -46,6 +46,11 @@ pub struct TourPlan {
 pub const ECHO_MESSAGES: [&[u8]; 3] = [b"hello", b"kqueue batches changes", b"one call"];
 /// Built-in clients when `--clients` is not given: one of each role.
 pub const DEFAULT_CLIENTS: usize = 3;
+/// The default tour as the lessons describe it, written out as data: the messages the server
+/// echoes for each of its clients (conn1 the echo client, conn2 the slow reader, conn3 the idle
+/// one), 20 in all. `lab server --predict` explains its verdict with these numbers; a test holds
+/// the tour's code to them, so the expectation does not come from the code it checks.
+pub const DECLARED_ECHOES: [u64; DEFAULT_CLIENTS] = [3, 16, 1];
 /// Messages the slow reader pipelines, each as large as the buffer allows.
 pub const SLOW_MESSAGES: usize = 16;
 /// The one message the idle client sends before it goes quiet.
@@ -280,4 +285,23 @@ pub fn connect_with_rcvbuf(addr: SocketAddr, rcvbuf: usize) -> io::Result<TcpStr
     socket.set_recv_buffer_size(rcvbuf)?;
     socket.connect(&addr.into())?;
     Ok(socket.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The tour's code sends what the lessons say it sends: each client's share of the echoes
+    /// matches the declaration the predict question is built from.
+    #[test]
+    fn the_tour_plays_what_it_declares() {
+        for (index, declared) in DECLARED_ECHOES.iter().enumerate() {
+            assert_eq!(
+                messages_echoed_by(index) as u64,
+                *declared,
+                "client {index}"
+            );
+        }
+        assert_eq!(messages_echoed(DEFAULT_CLIENTS), 20);
+    }
 }

@@ -6,8 +6,9 @@
 //! - [`progress`]: the plain progress file under the user's state directory;
 //! - [`predict`]: `lab <stage> --predict`, the question before the run and the verdict after.
 //!
-//! The stages and the server call [`stage_finished`] (or [`server_finished`]) when a run
-//! reaches its end: that is what marks a lesson done.
+//! The command line (`main.rs`) calls [`stage_finished`] when a stage or server run reaches its
+//! end (with [`server_lesson`] naming the server's lesson): that is what marks a lesson done.
+//! The stages and the server know nothing of the lessons.
 //!
 //! # Writing a lesson
 //!
@@ -132,17 +133,16 @@ pub fn stage_finished(name: &str) {
     }
 }
 
-/// Mark the lesson a `lab server` run to its end completes: the bug hunt with
-/// `--as-published`, the epoll lesson with `--backend epoll`, otherwise the server lesson.
-pub fn server_finished(args: &crate::cli::ServerArgs) {
-    let lesson = if args.as_published {
+/// The lesson a `lab server` run to its end completes: the bug hunt with `--as-published`, the
+/// epoll lesson with `--backend epoll`, otherwise the server lesson.
+pub fn server_lesson(as_published: bool, epoll: bool) -> &'static str {
+    if as_published {
         "bug-hunt"
-    } else if args.backend == crate::cli::ServerBackend::Epoll {
+    } else if epoll {
         "epoll"
     } else {
         "server"
-    };
-    stage_finished(lesson);
+    }
 }
 
 /// Wrap to the terminal, within reason; 80 columns when piped.

@@ -197,24 +197,14 @@ impl Config {
     }
 }
 
-/// `lab server`. With `--predict` the lessons ask their question first and grade the tour's
-/// summary after; a run to its end marks the lesson done.
-pub fn run(args: &ServerArgs) -> Result<()> {
-    if args.predict {
-        return crate::lessons::predict::run_server(args, run_traced);
-    }
-    run_traced(args)?;
-    crate::lessons::server_finished(args);
-    Ok(())
-}
-
-/// Run the server with its trace; the summary it ended with (`None` if the output went away).
+/// `lab server`: run the server with its trace; the summary it ended with (`None` if the output
+/// went away). `--predict` and the lessons' progress are handled by the caller, one level up.
 ///
 /// Interactive mode (contract) when stdin and stdout are terminals and there is no `--script`
 /// (and no `--predict`, which asks its question and then plays the tour): the terminal goes to
 /// raw mode, the key footer stays under the trace, and keys drive a built-in client
 /// ([`interactive`]). The [`crate::term::TerminalGuard`] restores the terminal on every way out.
-pub fn run_traced(args: &ServerArgs) -> Result<Option<crate::trace::Summary>> {
+pub fn run(args: &ServerArgs) -> Result<Option<crate::trace::Summary>> {
     check_backend(args.backend)?;
     let script = match &args.common.script {
         Some(text) => Some(script::parse_script(text, args.common.external)?),

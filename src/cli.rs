@@ -1,5 +1,6 @@
-//! The command line, as clap types only (STYLE.md habit 7: parsed flags are not the config).
-//! Each module turns its arguments into a validated config of its own.
+//! The command line: the clap types, and at the end the conversions into the plain settings the
+//! modules take (STYLE.md habit 7: parsed flags are not the config). Only this file and
+//! `main.rs` know clap.
 //! The contract is `docs/cli-contract.md`: options named there keep their names and defaults.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -226,6 +227,125 @@ pub struct ReplayArgs {
     /// Colour
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+}
+
+// ---- conversions to server/bench/lessons/client settings ----
+//
+// The only place where the flags of `lab server`, `lab bench`, `lab lesson(s)` and `lab client`
+// become the plain settings those modules take (STYLE.md habit 7). Checks that need more than
+// one flag, or the modules' own limits, stay with the modules.
+
+use std::time::Duration;
+
+use crate::{bench, client, lessons, server, Error};
+
+impl From<ServerBackend> for server::EventApi {
+    fn from(backend: ServerBackend) -> server::EventApi {
+        match backend {
+            ServerBackend::Kqueue => server::EventApi::Kqueue,
+            ServerBackend::Epoll => server::EventApi::Epoll,
+        }
+    }
+}
+
+impl ServerArgs {
+    /// The server's settings, and how this run is driven and shown.
+    pub fn to_run_options(&self) -> crate::Result<server::RunOptions> {
+        if self.max_clients == 0 {
+            return Err(Error::usage("--max-clients must be at least 1"));
+        }
+        if self.buffer_size < client::framing::PREFIX_LEN + 1 {
+            return Err(Error::usage(
+                "--buffer-size must be at least 5 (a 4-byte length prefix and one byte)",
+            ));
+        }
+        if self.buffer_size > 64 * 1024 * 1024 {
+            return Err(Error::usage(
+                "--buffer-size must be at most 67108864 (64 MiB)",
+            ));
+        }
+        if self.changelist == 0 || self.eventlist == 0 {
+            return Err(Error::usage(
+                "--changelist and --eventlist must be at least 1",
+            ));
+        }
+        if self.read_timeout_ms == Some(0) {
+            return Err(Error::usage("--read-timeout-ms must be at least 1"));
+        }
+        if self.sndbuf == Some(0) {
+            return Err(Error::usage("--sndbuf must be at least 1"));
+        }
+        let defaults = server::Config::default();
+        Ok(server::RunOptions {
+            config: server::Config {
+                host: self.common.host.clone(),
+                port: self.common.port,
+                max_clients: self.max_clients,
+                read_timeout: self
+                    .read_timeout_ms
+                    .map_or(defaults.read_timeout, Duration::from_millis),
+                buffer_size: self.buffer_size,
+                change_list: self.changelist,
+                event_list: self.eventlist,
+                no_batch: self.no_batch,
+                as_published: self.as_published,
+                send_buffer: self.sndbuf,
+                backend: self.backend.into(),
+            },
+            read_timeout_given: self.read_timeout_ms.is_some(),
+            external: self.common.external,
+            script: self.common.script.clone(),
+            clients: self.clients,
+            quiet: self.quiet,
+            predict: self.predict,
+            json: self.common.json,
+            os_calls: !self.common.hide_os_calls,
+        })
+    }
+}
+
+impl BenchArgs {
+    /// The bench as asked; [`bench::Plan::new`] checks it.
+    pub fn to_options(&self) -> bench::Options {
+        bench::Options {
+            connections: self.connections,
+            messages: self.messages,
+            size: self.size,
+            pipeline: self.pipeline,
+            addr: self.addr.clone(),
+            backend: self.backend.into(),
+            no_batch: self.no_batch,
+            json: self.json,
+            compare: self.compare,
+            threads: self.threads,
+            sndbuf: self.sndbuf,
+            rounds: self.rounds,
+            warmup: self.warmup,
+            duration: Duration::from_secs(self.duration),
+        }
+    }
+}
+
+impl LessonArgs {
+    /// What to show, with `--color` resolved.
+    pub fn to_options(&self) -> lessons::ShowOptions {
+        lessons::ShowOptions {
+            lesson: self.lesson.clone(),
+            answers: self.answers,
+            color: crate::term::use_color(self.color),
+        }
+    }
+}
+
+impl ClientArgs {
+    /// Where to connect and what to send.
+    pub fn to_options(&self) -> client::echo::Options {
+        client::echo::Options {
+            host: self.host.clone(),
+            port: self.port,
+            messages: self.messages.clone(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
-use lab::cli::{Cli, Command, ServerArgs, ServerBackend, StageArgs};
+use lab::cli::{Cli, ColorChoice, Command, ServerArgs, StageArgs};
 use lab::lessons::{self, predict};
 use lab::stages::StageKind;
 
@@ -36,10 +36,12 @@ fn main() -> ExitCode {
         Some(Command::Dispatch(args)) => run_stage(StageKind::Dispatch, &args),
         Some(Command::Clear(args)) => run_stage(StageKind::Clear, &args),
         Some(Command::Server(args)) => run_server(&args),
-        Some(Command::Client(args)) => lab::client::echo::run(&args),
-        Some(Command::Bench(args)) => lab::bench::run(&args),
-        Some(Command::Lessons(args)) => lab::lessons::list(&args),
-        Some(Command::Lesson(args)) => lab::lessons::show(&args),
+        Some(Command::Client(args)) => lab::client::echo::run(&args.to_options()),
+        Some(Command::Bench(args)) => lab::bench::run(&args.to_options()),
+        Some(Command::Lessons(args)) => {
+            lab::lessons::list(args.reset, lab::term::use_color(ColorChoice::Auto))
+        }
+        Some(Command::Lesson(args)) => lab::lessons::show(&args.to_options()),
         Some(Command::Replay(args)) => lab::replay::run(&args),
     };
 
@@ -79,18 +81,21 @@ fn run_stage(kind: StageKind, args: &StageArgs) -> lab::Result<()> {
 /// `lab server`. With `--predict`: ask, play the default tour (built-in clients, no script),
 /// then grade the messages the server echoed.
 fn run_server(args: &ServerArgs) -> lab::Result<()> {
-    let lesson = lessons::server_lesson(args.as_published, args.backend == ServerBackend::Epoll);
-    if !args.predict {
-        lab::server::run(args)?;
+    let mut opts = args.to_run_options()?;
+    let lesson = lessons::server_lesson(
+        opts.config.as_published,
+        opts.config.backend == lab::server::EventApi::Epoll,
+    );
+    if !opts.predict {
+        lab::server::run(&opts, lab::trace::sink_for(&args.common))?;
         lessons::stage_finished(lesson);
         return Ok(());
     }
-    let mut out = predict::output(args.common.json);
+    let mut out = predict::output(opts.json);
     let prediction = predict::ask_stdin("server", &SERVER_TOUR, &mut out)?;
-    let mut tour = args.clone();
-    tour.common.script = None;
-    tour.common.external = false;
-    let summary = lab::server::run(&tour)?;
+    opts.script = None;
+    opts.external = false;
+    let summary = lab::server::run(&opts, lab::trace::sink_for(&args.common))?;
     lessons::stage_finished(lesson);
     match summary {
         Some(summary) => predict::verdict(&prediction, &summary, &SERVER_TOUR, &mut out),

@@ -32,12 +32,11 @@ pub mod render;
 
 use std::io::Write;
 
-use crate::cli::{LessonArgs, LessonsArgs};
-
-/// `lab lessons [--reset]`: the list, with ✓ for the finished ones and the next step.
-pub fn list(args: &LessonsArgs) -> crate::Result<()> {
+/// `lab lessons [--reset]`: the list, with ✓ for the finished ones and the next step. `color`:
+/// whether the ✓ may be green.
+pub fn list(reset: bool, color: bool) -> crate::Result<()> {
     let mut out = String::new();
-    if args.reset {
+    if reset {
         progress::reset()?;
         out.push_str("Progress cleared: every lesson is to do again.\n\n");
     }
@@ -51,7 +50,6 @@ pub fn list(args: &LessonsArgs) -> crate::Result<()> {
         catalog::LESSONS.len()
     ));
 
-    let color = crate::term::use_color(crate::cli::ColorChoice::Auto);
     for lesson in &catalog::LESSONS {
         let done = done.iter().any(|d| d == lesson.name);
         let mark = match (done, color) {
@@ -87,19 +85,30 @@ pub fn list(args: &LessonsArgs) -> crate::Result<()> {
     print_out(&out)
 }
 
+/// What `lab lesson` shows.
+#[derive(Clone, Debug)]
+pub struct ShowOptions {
+    /// A lesson number (as `lab lessons` lists it) or name.
+    pub lesson: String,
+    /// Show the answers to the check-yourself questions.
+    pub answers: bool,
+    /// Colour and styling.
+    pub color: bool,
+}
+
 /// `lab lesson N|NAME [--answers]`: one lesson, rendered for the terminal.
-pub fn show(args: &LessonArgs) -> crate::Result<()> {
-    let lesson = catalog::find(&args.lesson).ok_or_else(|| {
+pub fn show(opts: &ShowOptions) -> crate::Result<()> {
+    let lesson = catalog::find(&opts.lesson).ok_or_else(|| {
         crate::Error::usage(format!(
             "unknown lesson '{}'; valid lessons: {}",
-            args.lesson,
+            opts.lesson,
             catalog::valid_names()
         ))
     })?;
     let opts = render::Options {
         width: terminal_width(crate::term::stdout_is_terminal()),
-        color: crate::term::use_color(args.color),
-        answers: args.answers,
+        color: opts.color,
+        answers: opts.answers,
         number: lesson.number,
     };
     let mut text = render::render(lesson.text, &opts);

@@ -48,7 +48,6 @@ use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::cli::{ServerArgs, ServerBackend};
 use crate::kq::Backend;
 use crate::trace::{Entry, Record, Sink, Tracer};
 use crate::{Error, Result};
@@ -57,7 +56,7 @@ use self::kqueue::{KQueue, KQueueConfig};
 use self::poller::{OsCallCounter, Poller, Waker, Words};
 pub use self::recorder::Stats;
 use self::recorder::{Counters, KnotePolicy, Recorder};
-use crate::client::{framing, script, tour};
+use crate::client::{script, tour};
 
 /// The read timeout the default tour uses, so the idle client is closed within the tour.
 pub const TOUR_READ_TIMEOUT: Duration = Duration::from_millis(1500);
@@ -65,6 +64,26 @@ pub const TOUR_READ_TIMEOUT: Duration = Duration::from_millis(1500);
 /// SO_SNDBUF the default tour gives accepted sockets: small, so the slow reader's echoes fill it
 /// within a few messages (Linux would otherwise grow a loopback send buffer to megabytes).
 pub const TOUR_SEND_BUFFER: usize = 8192;
+
+/// The event API a server runs on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EventApi {
+    /// The portable kqueue (native, or emulated over epoll on Linux).
+    #[default]
+    Kqueue,
+    /// Raw epoll, the way Part 6 does it (Linux only): the baseline.
+    Epoll,
+}
+
+impl EventApi {
+    /// Its name in the footer, the bench report and the lessons: `kqueue` or `epoll`.
+    pub fn name(self) -> &'static str {
+        match self {
+            EventApi::Kqueue => "kqueue",
+            EventApi::Epoll => "epoll",
+        }
+    }
+}
 
 /// The server's validated settings (STYLE.md habit 7: parsed flags are not the config).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -89,7 +108,7 @@ pub struct Config {
     /// SO_SNDBUF for accepted sockets; `None` keeps the OS's (self-tuning) size.
     pub send_buffer: Option<usize>,
     /// The event API underneath: the kqueue, or raw epoll (Linux only).
-    pub backend: ServerBackend,
+    pub backend: EventApi,
 }
 
 impl Default for Config {
@@ -106,61 +125,12 @@ impl Default for Config {
             no_batch: false,
             as_published: false,
             send_buffer: None,
-            backend: ServerBackend::Kqueue,
+            backend: EventApi::Kqueue,
         }
     }
 }
 
 impl Config {
-    /// Validate the command line. `tour` says whether the default tour will run, which
-    /// shortens the read timeout unless one was given.
-    pub fn from_args(args: &ServerArgs, tour: bool) -> Result<Config> {
-        if args.max_clients == 0 {
-            return Err(Error::usage("--max-clients must be at least 1"));
-        }
-        if args.buffer_size < framing::PREFIX_LEN + 1 {
-            return Err(Error::usage(
-                "--buffer-size must be at least 5 (a 4-byte length prefix and one byte)",
-            ));
-        }
-        if args.buffer_size > 64 * 1024 * 1024 {
-            return Err(Error::usage(
-                "--buffer-size must be at most 67108864 (64 MiB)",
-            ));
-        }
-        if args.changelist == 0 || args.eventlist == 0 {
-            return Err(Error::usage(
-                "--changelist and --eventlist must be at least 1",
-            ));
-        }
-        if args.read_timeout_ms == Some(0) {
-            return Err(Error::usage("--read-timeout-ms must be at least 1"));
-        }
-        let read_timeout = match args.read_timeout_ms {
-            Some(ms) => Duration::from_millis(ms),
-            None if tour => TOUR_READ_TIMEOUT,
-            None => Config::default().read_timeout,
-        };
-        Ok(Config {
-            host: args.common.host.clone(),
-            port: args.common.port,
-            max_clients: args.max_clients,
-            read_timeout,
-            buffer_size: args.buffer_size,
-            change_list: args.changelist,
-            event_list: args.eventlist,
-            no_batch: args.no_batch,
-            as_published: args.as_published,
-            send_buffer: match args.sndbuf {
-                Some(0) => return Err(Error::usage("--sndbuf must be at least 1")),
-                Some(n) => Some(n),
-                None if tour => Some(TOUR_SEND_BUFFER),
-                None => None,
-            },
-            backend: args.backend,
-        })
-    }
-
     fn kqueue_config(&self) -> KQueueConfig {
         KQueueConfig {
             change_list: self.change_list,
@@ -197,50 +167,76 @@ impl Config {
     }
 }
 
-/// `lab server`: run the server with its trace; the summary it ended with (`None` if the output
+/// How `lab server` runs, beyond the server's [`Config`]: who drives it and what it shows.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// The server's settings as given. With the default tour (or the keys' `t`) and no
+    /// `--sndbuf`, accepted sockets get [`TOUR_SEND_BUFFER`]; with the tour and no
+    /// `--read-timeout-ms`, the read timeout is [`TOUR_READ_TIMEOUT`].
+    pub config: Config,
+    /// `--read-timeout-ms` was given (the tour keeps it then).
+    pub read_timeout_given: bool,
+    /// No built-in client: serve real clients.
+    pub external: bool,
+    /// `--script`, not yet parsed.
+    pub script: Option<String>,
+    /// Built-in demo clients; `None`: the tour's default.
+    pub clients: Option<usize>,
+    /// Only the summary reaches the trace.
+    pub quiet: bool,
+    /// A `--predict` run: the default tour, never the keys.
+    pub predict: bool,
+    /// The trace is JSON lines (with the knote table after every change).
+    pub json: bool,
+    /// Show the epoll calls the emulation makes underneath each kevent call.
+    pub os_calls: bool,
+}
+
+/// `lab server`: run the server with its trace, written to `sink`; the summary it ended with (`None` if the output
 /// went away). `--predict` and the lessons' progress are handled by the caller, one level up.
 ///
 /// Interactive mode (contract) when stdin and stdout are terminals and there is no `--script`
 /// (and no `--predict`, which asks its question and then plays the tour): the terminal goes to
 /// raw mode, the key footer stays under the trace, and keys drive a built-in client
 /// ([`interactive`]). The [`crate::term::TerminalGuard`] restores the terminal on every way out.
-pub fn run(args: &ServerArgs) -> Result<Option<crate::trace::Summary>> {
-    check_backend(args.backend)?;
-    let script = match &args.common.script {
-        Some(text) => Some(script::parse_script(text, args.common.external)?),
+pub fn run(opts: &RunOptions, sink: Box<dyn Sink>) -> Result<Option<crate::trace::Summary>> {
+    check_backend(opts.config.backend)?;
+    let script = match &opts.script {
+        Some(text) => Some(script::parse_script(text, opts.external)?),
         None => None,
     };
-    let external = args.common.external;
+    let external = opts.external;
     let interactive = script.is_none()
-        && !args.predict
+        && !opts.predict
         && crate::term::stdin_is_terminal()
         && crate::term::stdout_is_terminal();
     let tour = !external && script.is_none() && !interactive;
     let scripted = script.is_some();
-    let mut config = Config::from_args(args, tour)?;
-    if interactive && args.sndbuf.is_none() {
-        // `t` plays the tour, whose slow reader needs a small send buffer to reach write mode.
+    let mut config = opts.config.clone();
+    if tour && !opts.read_timeout_given {
+        config.read_timeout = TOUR_READ_TIMEOUT;
+    }
+    if (tour || interactive) && opts.config.send_buffer.is_none() {
+        // The tour's slow reader (`t` plays it too) needs a small send buffer to reach write
+        // mode.
         config.send_buffer = Some(TOUR_SEND_BUFFER);
     }
     let clients = if external {
         0
     } else {
-        args.clients.unwrap_or(tour::DEFAULT_CLIENTS)
+        opts.clients.unwrap_or(tour::DEFAULT_CLIENTS)
     };
     let listener = config.bind()?;
     let addr = listener
         .local_addr()
         .map_err(|err| crate::error::io_context("reading the bound address", err))?;
 
-    let sink: Box<dyn Sink> = if args.quiet {
-        Box::new(SummaryOnly(crate::trace::sink_for(&args.common)))
+    let sink: Box<dyn Sink> = if opts.quiet {
+        Box::new(SummaryOnly(sink))
     } else {
-        crate::trace::sink_for(&args.common)
+        sink
     };
-    let backend_name = match config.backend {
-        ServerBackend::Kqueue => "kqueue",
-        ServerBackend::Epoll => "epoll",
-    };
+    let backend_name = config.backend.name();
     // Raw mode, and the footer, before the first line: in raw mode every line needs `\r\n`.
     let guard = if interactive {
         Some(
@@ -258,21 +254,17 @@ pub fn run(args: &ServerArgs) -> Result<Option<crate::trace::Summary>> {
         stage: "server".into(),
         // `--backend epoll` is no kqueue at all: the header must say so (contract extension).
         backend: match config.backend {
-            ServerBackend::Kqueue => Backend::CURRENT.json_name().into(),
-            ServerBackend::Epoll => "epoll".into(),
+            EventApi::Kqueue => Backend::CURRENT.json_name().into(),
+            EventApi::Epoll => "epoll".into(),
         },
         os: crate::kq::os_name().into(),
         addr: addr.to_string(),
     });
     let counters = Arc::new(Counters::default());
-    let mut rec = Recorder::new(
-        Some(tracer),
-        !args.common.hide_os_calls,
-        Arc::clone(&counters),
-    );
+    let mut rec = Recorder::new(Some(tracer), opts.os_calls, Arc::clone(&counters));
     // The knote table is built only for a trace that shows it: JSON after every call that
     // changed it, text on `k` and at the end of a tour or script (never with --quiet).
-    rec.knotes = match (args.quiet, args.common.json) {
+    rec.knotes = match (opts.quiet, opts.json) {
         (true, _) => KnotePolicy::Off,
         (false, true) => KnotePolicy::EveryChange,
         (false, false) => KnotePolicy::OnRequest,
@@ -284,12 +276,12 @@ pub fn run(args: &ServerArgs) -> Result<Option<crate::trace::Summary>> {
     } else {
         Mode::Other
     };
-    intro_notes(&config, args, addr, mode, clients, &mut rec);
+    intro_notes(&config, opts, addr, mode, clients, &mut rec);
 
     // What a failure names: the calls of the event API in use.
     let (create_call, wake_knote) = match config.backend {
-        ServerBackend::Kqueue => ("kqueue()", "EVFILT_USER"),
-        ServerBackend::Epoll => ("epoll_create1()", "eventfd"),
+        EventApi::Kqueue => ("kqueue()", "EVFILT_USER"),
+        EventApi::Epoll => ("epoll_create1()", "eventfd"),
     };
     let wait_call = words_for(&config).wait_call;
     let stop = Arc::new(AtomicBool::new(false));
@@ -352,11 +344,11 @@ pub fn run(args: &ServerArgs) -> Result<Option<crate::trace::Summary>> {
                 stop: Arc::clone(&stop),
                 backend: backend_name,
                 keys_how: match config.backend {
-                    ServerBackend::Kqueue => {
+                    EventApi::Kqueue => {
                         "the key reader thread NOTE_TRIGGERed the `keys` EVFILT_USER knote \
                          (B24): that is how a key press wakes kevent, with no timer"
                     }
-                    ServerBackend::Epoll => {
+                    EventApi::Epoll => {
                         "the key reader thread wrote to the `keys` eventfd: that is how a key \
                          press wakes epoll_wait, with no timer"
                     }
@@ -418,8 +410,8 @@ fn end_of_run_knotes<P: Poller>(server: &mut server::Server<P>) {
 }
 
 /// `--backend epoll` needs Linux's epoll: elsewhere it is a usage error (exit 2).
-pub fn check_backend(backend: ServerBackend) -> Result<()> {
-    if backend == ServerBackend::Epoll && !cfg!(any(target_os = "linux", target_os = "android")) {
+pub fn check_backend(backend: EventApi) -> Result<()> {
+    if backend == EventApi::Epoll && !twin::AVAILABLE {
         return Err(Error::usage("--backend epoll needs Linux"));
     }
     Ok(())
@@ -431,29 +423,68 @@ fn new_poller(
     counters: Arc<Counters>,
     rec: &mut Recorder,
 ) -> io::Result<Box<dyn Poller>> {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    if config.backend == ServerBackend::Epoll {
-        return Ok(Box::new(epoll::Epoll::new(
-            config.event_list,
+    match config.backend {
+        EventApi::Kqueue => Ok(Box::new(KQueue::new(
+            config.kqueue_config(),
             counters,
             rec,
-        )?));
+        )?)),
+        EventApi::Epoll => twin::poller(config, counters, rec),
     }
-    Ok(Box::new(KQueue::new(
-        config.kqueue_config(),
-        counters,
-        rec,
-    )?))
 }
 
 /// The words of the event API the config asks for, before its poller exists (the opening notes
 /// come first); the same as [`Poller::words`] gives once it does.
 fn words_for(config: &Config) -> Words {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    if config.backend == ServerBackend::Epoll {
-        return epoll::Epoll::words(config.event_list);
+    match config.backend {
+        EventApi::Kqueue => KQueue::words(&config.kqueue_config()),
+        EventApi::Epoll => twin::words(config),
     }
-    KQueue::words(&config.kqueue_config())
+}
+
+/// The raw epoll twin, where Linux has it (the backend is chosen here, at module level:
+/// STYLE.md habit 3).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod twin {
+    use super::*;
+
+    pub const AVAILABLE: bool = true;
+
+    pub fn poller(
+        config: &Config,
+        counters: Arc<Counters>,
+        rec: &mut Recorder,
+    ) -> io::Result<Box<dyn Poller>> {
+        Ok(Box::new(epoll::Epoll::new(
+            config.event_list,
+            counters,
+            rec,
+        )?))
+    }
+
+    pub fn words(config: &Config) -> Words {
+        epoll::Epoll::words(config.event_list)
+    }
+}
+
+/// No epoll here: [`check_backend`] refuses `--backend epoll` before anything asks for it.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+mod twin {
+    use super::*;
+
+    pub const AVAILABLE: bool = false;
+
+    pub fn poller(
+        _config: &Config,
+        _counters: Arc<Counters>,
+        _rec: &mut Recorder,
+    ) -> io::Result<Box<dyn Poller>> {
+        Err(io::Error::from_raw_os_error(libc::ENOSYS))
+    }
+
+    pub fn words(config: &Config) -> Words {
+        KQueue::words(&config.kqueue_config())
+    }
 }
 
 /// The tour or script is over: stop the loop.
@@ -486,7 +517,7 @@ enum Mode {
 /// What the trace says before the first call to the event API.
 fn intro_notes(
     config: &Config,
-    args: &ServerArgs,
+    opts: &RunOptions,
     addr: SocketAddr,
     mode: Mode,
     clients: usize,
@@ -508,7 +539,7 @@ fn intro_notes(
         rec.note(words.as_published);
     }
     if mode == Mode::Interactive {
-        let clients = if args.common.external {
+        let clients = if opts.external {
             "no built-in client (--external)".to_string()
         } else {
             format!(
@@ -520,7 +551,7 @@ fn intro_notes(
             "interactive: the keys are in the footer. {clients}; k shows the knote table, q or \
              Ctrl-C quits with the summary"
         ));
-        if args.sndbuf.is_none() {
+        if opts.config.send_buffer.is_none() {
             rec.note(format!(
                 "accepted sockets get SO_SNDBUF {TOUR_SEND_BUFFER} (--sndbuf) so the tour's slow \
                  reader reaches write mode"
@@ -528,22 +559,22 @@ fn intro_notes(
         }
     }
     if mode == Mode::Tour {
-        if args.read_timeout_ms.is_none() {
+        if !opts.read_timeout_given {
             rec.note(format!(
                 "tour: the read timeout is shortened to {} ms so the idle client is closed during \
                  the tour (--read-timeout-ms sets it; the server's default is 60000)",
                 config.read_timeout.as_millis()
             ));
         }
-        if args.sndbuf.is_none() {
+        if opts.config.send_buffer.is_none() {
             rec.note(format!(
                 "tour: accepted sockets get SO_SNDBUF {TOUR_SEND_BUFFER} (--sndbuf) so the slow \
                  reader fills it quickly; Linux would grow a loopback send buffer to megabytes"
             ));
         }
         rec.note(tour::describe(clients));
-    } else if args.common.external {
-        let until = if args.common.script.is_some() {
+    } else if opts.external {
+        let until = if opts.script.is_some() {
             "until the script ends"
         } else if mode == Mode::Interactive {
             "until q or Ctrl-C"

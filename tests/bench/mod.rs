@@ -209,16 +209,15 @@ fn bad_bench_options_are_one_line_usage_errors() {
 /// The raw epoll twin of the server (Linux only).
 #[cfg(target_os = "linux")]
 mod epoll {
-    use lab::cli::ServerBackend;
     use lab::client::framing;
-    use lab::server::{spawn, Config};
+    use lab::server::{spawn, Config, EventApi};
 
     use super::{json_number, run_ok};
     use crate::server::{closed_by_server, connect, round_trip, send_raw, Pipelining};
 
     fn epoll_config() -> Config {
         Config {
-            backend: ServerBackend::Epoll,
+            backend: EventApi::Epoll,
             ..Config::default()
         }
     }

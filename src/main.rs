@@ -16,6 +16,12 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
+            // A number out of its range is one line, worded as the other usage errors:
+            // `lab: --eventlist must be at most 65536` (the message comes from `cli::range`).
+            if let Some(line) = out_of_range(&err) {
+                let _ = writeln!(std::io::stderr(), "lab: {line}");
+                return ExitCode::from(2);
+            }
             // clap prints its own message; help and version are success, anything else usage.
             let _ = err.print();
             return if err.use_stderr() {
@@ -81,7 +87,7 @@ fn run_stage(kind: StageKind, args: &StageArgs) -> lab::Result<()> {
 /// `lab server`. With `--predict`: ask, play the default tour (built-in clients, no script),
 /// then grade the messages the server echoed.
 fn run_server(args: &ServerArgs) -> lab::Result<()> {
-    let mut opts = args.to_run_options()?;
+    let mut opts = args.to_run_options();
     let lesson = lessons::server_lesson(
         opts.config.as_published,
         opts.config.backend == lab::server::EventApi::Epoll,
@@ -102,4 +108,20 @@ fn run_server(args: &ServerArgs) -> lab::Result<()> {
         // The output went away: nobody to tell.
         None => Ok(()),
     }
+}
+
+/// `--flag` and the message of the value parser that refused its value, when that is the
+/// error: `--eventlist must be at most 65536`.
+fn out_of_range(err: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if err.kind() != ErrorKind::ValueValidation {
+        return None;
+    }
+    let ContextValue::String(arg) = err.get(ContextKind::InvalidArg)? else {
+        return None;
+    };
+    // `--eventlist <EVENTLIST>`: the flag is the first word.
+    let flag = arg.split_whitespace().next()?;
+    let why = std::error::Error::source(err)?;
+    Some(format!("{flag} {why}"))
 }

@@ -101,7 +101,11 @@ pub fn run_once(plan: &Plan, backend: EventApi, no_batch: bool) -> Result<Report
 
     // Share the connections out among the client threads.
     let started = Instant::now();
-    let deadline = started + plan.duration;
+    // Checked: a duration too far ahead for the clock means "no deadline" (a year is plenty),
+    // never an overflow panic (the command line caps --duration at a day anyway).
+    let deadline = started
+        .checked_add(plan.duration)
+        .unwrap_or_else(|| started + Duration::from_secs(365 * 24 * 3600));
     let barrier = Arc::new(Barrier::new(plan.threads + 1));
     let mut threads = Vec::with_capacity(plan.threads);
     let mut first = 0;

@@ -206,6 +206,53 @@ fn bad_bench_options_are_one_line_usage_errors() {
     }
 }
 
+/// Someone asks the bench for a huge or a zero number: each option has a documented range, and
+/// a value outside it is one line naming the option and the bound, exit status 2, before any
+/// connection is made. `--duration 18446744073709551615` used to panic adding it to the clock.
+#[test]
+fn every_numeric_bench_option_has_a_range() {
+    const HUGE: &str = "18446744073709551615";
+    for (flag, too_small, too_large, says_max) in [
+        ("--connections", Some("0"), "65537", "must be at most 65536"),
+        (
+            "--messages",
+            Some("0"),
+            "1000000001",
+            "must be at most 1000000000",
+        ),
+        ("--size", None, "67108861", "must be at most 67108860"),
+        ("--pipeline", Some("0"), "1025", "must be at most 1024"),
+        ("--threads", Some("0"), "257", "must be at most 256"),
+        (
+            "--sndbuf",
+            Some("0"),
+            "268435457",
+            "must be at most 268435456",
+        ),
+        ("--rounds", Some("0"), "101", "must be at most 100"),
+        ("--warmup", None, "1000001", "must be at most 1000000"),
+        ("--duration", Some("0"), "86401", "must be at most 86400"),
+    ] {
+        let mut cases = vec![
+            (too_large, says_max.to_string()),
+            (HUGE, says_max.to_string()),
+        ];
+        if let Some(small) = too_small {
+            cases.push((small, "must be at least".to_string()));
+        }
+        for (value, says) in cases {
+            let output = run(&["bench", flag, value]);
+            let err = stderr(&output);
+            assert_eq!(output.status.code(), Some(2), "{flag} {value}: {err}");
+            assert_eq!(err.lines().count(), 1, "{flag} {value}: {err}");
+            assert!(
+                err.starts_with(&format!("lab: {flag} {says}")),
+                "{flag} {value}: {err}"
+            );
+        }
+    }
+}
+
 /// The raw epoll twin of the server (Linux only).
 #[cfg(target_os = "linux")]
 mod epoll {

@@ -32,6 +32,8 @@ pub mod render;
 
 use std::io::Write;
 
+use colored::Colorize;
+
 /// `lab lessons [--reset]`: the list, with ✓ for the finished ones and the next step. `color`:
 /// whether the ✓ may be green.
 pub fn list(reset: bool, color: bool) -> crate::Result<()> {
@@ -50,12 +52,13 @@ pub fn list(reset: bool, color: bool) -> crate::Result<()> {
         catalog::LESSONS.len()
     ));
 
+    colored::control::set_override(color);
     for lesson in &catalog::LESSONS {
         let done = done.iter().any(|d| d == lesson.name);
-        let mark = match (done, color) {
-            (true, true) => "\x1b[32m✓\x1b[0m",
-            (true, false) => "✓",
-            (false, _) => " ",
+        let mark = if done {
+            "✓".green().to_string()
+        } else {
+            " ".to_string()
         };
         out.push_str(&format!(
             " {mark} {:>2}  {:<12} {}\n",
@@ -105,6 +108,8 @@ pub fn show(opts: &ShowOptions) -> crate::Result<()> {
             catalog::valid_names()
         ))
     })?;
+    // `colored` decides for the whole process: the lesson command's --color is that decision.
+    colored::control::set_override(opts.color);
     let opts = render::Options {
         width: terminal_width(crate::term::stdout_is_terminal()),
         color: opts.color,

@@ -6,12 +6,12 @@
 //! - [`framing`]: the protocol, a 4-byte little-endian length and the message (tutorial, Part 2);
 //! - [`tour`]: the default tour's demo clients (echo, slow reader, idle), and its declared plan;
 //! - [`script`]: `lab server --script`, the action language played by client connections;
+//! - [`keys`]: the built-in client an interactive `lab server`'s keys drive (`c`, `1`–`9`, `s`,
+//!   `x`, `t`); the server's console (`crate::server::interactive`) says in the trace what it did;
 //! - [`echo`]: `lab client`, send messages and print their echoes.
-//!
-//! The interactive server's key-driven client stays beside the server
-//! (`crate::server::interactive`): it narrates into the server's trace as it acts.
 
 pub mod echo;
 pub mod framing;
+pub mod keys;
 pub mod script;
 pub mod tour;

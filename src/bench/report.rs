@@ -314,3 +314,27 @@ impl ReportJson {
 pub fn report_json(report: &Report) -> String {
     serde_json::to_string(&ReportJson::new(report)).expect("the report serializes")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The report's numbers read as they always have: three decimals, no fraction when there is
+    /// none (`0`, not `0.0`), and `null` for what could not be computed.
+    #[test]
+    fn numbers_keep_the_reports_format() {
+        let json = |value: f64| serde_json::to_string(&Num(value)).unwrap();
+        assert_eq!(json(0.0), "0");
+        assert_eq!(json(1.0), "1");
+        assert_eq!(json(0.0214), "0.021");
+        assert_eq!(json(51352.0643), "51352.064");
+        assert_eq!(json(f64::NAN), "null");
+        assert_eq!(json(f64::INFINITY), "null");
+        let per = PerMessage(vec![("read", 1.0), ("write", 0.5), ("kevent", 0.0)]);
+        assert_eq!(
+            serde_json::to_string(&per).unwrap(),
+            r#"{"read":1,"write":0.5,"kevent":0}"#,
+            "the keys keep their fixed order"
+        );
+    }
+}

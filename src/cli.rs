@@ -283,33 +283,32 @@ pub struct ReplayArgs {
 // The only place where the flags of `lab server`, `lab bench`, `lab lesson(s)` and `lab client`
 // become the plain settings those modules take (STYLE.md habit 7). Checks that need more than
 // one flag, or the modules' own limits, stay with the modules.
+//
+// Paths are written out in full (no `use` here), so that blocks of conversions for other modules
+// can sit beside this one without their imports clashing.
 
-use std::time::Duration;
-
-use crate::{bench, client, lessons, server};
-
-impl From<ServerBackend> for server::EventApi {
-    fn from(backend: ServerBackend) -> server::EventApi {
+impl From<ServerBackend> for crate::server::EventApi {
+    fn from(backend: ServerBackend) -> crate::server::EventApi {
         match backend {
-            ServerBackend::Kqueue => server::EventApi::Kqueue,
-            ServerBackend::Epoll => server::EventApi::Epoll,
+            ServerBackend::Kqueue => crate::server::EventApi::Kqueue,
+            ServerBackend::Epoll => crate::server::EventApi::Epoll,
         }
     }
 }
 
 impl ServerArgs {
     /// The server's settings, and how this run is driven and shown.
-    pub fn to_run_options(&self) -> server::RunOptions {
+    pub fn to_run_options(&self) -> crate::server::RunOptions {
         // The numbers were checked by their value parsers (`range`).
-        let defaults = server::Config::default();
-        server::RunOptions {
-            config: server::Config {
+        let defaults = crate::server::Config::default();
+        crate::server::RunOptions {
+            config: crate::server::Config {
                 host: self.common.host.clone(),
                 port: self.common.port,
                 max_clients: self.max_clients,
                 read_timeout: self
                     .read_timeout_ms
-                    .map_or(defaults.read_timeout, Duration::from_millis),
+                    .map_or(defaults.read_timeout, std::time::Duration::from_millis),
                 buffer_size: self.buffer_size,
                 change_list: self.changelist,
                 event_list: self.eventlist,
@@ -331,9 +330,9 @@ impl ServerArgs {
 }
 
 impl BenchArgs {
-    /// The bench as asked; [`bench::Plan::new`] checks it.
-    pub fn to_options(&self) -> bench::Options {
-        bench::Options {
+    /// The bench as asked; [`crate::bench::Plan::new`] checks it.
+    pub fn to_options(&self) -> crate::bench::Options {
+        crate::bench::Options {
             connections: self.connections,
             messages: self.messages,
             size: self.size,
@@ -347,15 +346,15 @@ impl BenchArgs {
             sndbuf: self.sndbuf,
             rounds: self.rounds,
             warmup: self.warmup,
-            duration: Duration::from_secs(self.duration),
+            duration: std::time::Duration::from_secs(self.duration),
         }
     }
 }
 
 impl LessonArgs {
     /// What to show, with `--color` resolved.
-    pub fn to_options(&self) -> lessons::ShowOptions {
-        lessons::ShowOptions {
+    pub fn to_options(&self) -> crate::lessons::ShowOptions {
+        crate::lessons::ShowOptions {
             lesson: self.lesson.clone(),
             answers: self.answers,
             color: crate::term::use_color(self.color),
@@ -365,8 +364,8 @@ impl LessonArgs {
 
 impl ClientArgs {
     /// Where to connect and what to send.
-    pub fn to_options(&self) -> client::echo::Options {
-        client::echo::Options {
+    pub fn to_options(&self) -> crate::client::echo::Options {
+        crate::client::echo::Options {
             host: self.host.clone(),
             port: self.port,
             messages: self.messages.clone(),

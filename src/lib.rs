@@ -21,7 +21,7 @@
 //!   changelist, the interactive console; and the raw epoll twin. Plain settings in
 //!   (`Config`, `RunOptions`), the summary out.
 //! - [`client`]: everything that talks to a server: the framing (Part 2), the tour's demo
-//!   clients, the `--script` driver, `lab client`.
+//!   clients, the `--script` driver, the client the interactive server's keys drive, `lab client`.
 //! - [`bench`](mod@bench): `lab bench`, the load generator: plan, run, report, compare.
 //! - [`lessons`]: the workshop, embedded from `lessons/`, with progress and predictions. Nothing
 //!   in the run path calls it: `main.rs` asks, runs, grades and records progress.

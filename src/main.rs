@@ -110,8 +110,8 @@ fn run_server(args: &ServerArgs) -> lab::Result<()> {
     }
 }
 
-/// `--flag` and the message of the value parser that refused its value, when that is the
-/// error: `--eventlist must be at most 65536`.
+/// `--flag` and the message of `cli::range` when it refused the flag's value:
+/// `--eventlist must be at most 65536`.
 fn out_of_range(err: &clap::Error) -> Option<String> {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
     if err.kind() != ErrorKind::ValueValidation {
@@ -122,6 +122,7 @@ fn out_of_range(err: &clap::Error) -> Option<String> {
     };
     // `--eventlist <EVENTLIST>`: the flag is the first word.
     let flag = arg.split_whitespace().next()?;
-    let why = std::error::Error::source(err)?;
-    Some(format!("{flag} {why}"))
+    let why = std::error::Error::source(err)?.to_string();
+    // Only `cli::range` words its message to follow the flag; other parsers keep clap's text.
+    why.starts_with("must be").then(|| format!("{flag} {why}"))
 }

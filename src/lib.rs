@@ -20,11 +20,13 @@
 //! - [`server`]: the tutorial's full echo server: the loop, the client, the reader, the batched
 //!   changelist; `lab client`; and the raw epoll twin.
 //! - [`bench`](mod@bench): `lab bench`, the load generator.
+//! - [`check`]: `lab check`, the scorecard for a server an attendee wrote, over TCP.
 //! - [`lessons`]: the workshop, embedded from `lessons/`, with progress and predictions.
 //! - [`replay`]: render a saved `--json` trace as annotated text.
 //! - [`cli`]: clap types only; [`error`]: the failures and their exit statuses.
 
 pub mod bench;
+pub mod check;
 pub mod cli;
 pub mod error;
 pub mod kq;

@@ -33,6 +33,7 @@ fn main() -> ExitCode {
         Some(Command::Server(args)) => lab::server::run(&args),
         Some(Command::Client(args)) => lab::server::echo_client::run(&args),
         Some(Command::Bench(args)) => lab::bench::run(&args),
+        Some(Command::Check(args)) => lab::check::run(&args.to_check_options()),
         Some(Command::Lessons(args)) => lab::lessons::list(&args),
         Some(Command::Lesson(args)) => lab::lessons::show(&args),
         Some(Command::Replay(args)) => lab::replay::run(&args),

@@ -18,8 +18,8 @@
 //! kqueue server, the raw epoll backend and the kqueue server with `--no-batch` back to back,
 //! several rounds interleaved, and prints the ratios of the same round.
 
-mod client;
-mod histogram;
+pub(crate) mod client;
+pub(crate) mod histogram;
 mod system;
 
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};

@@ -374,6 +374,7 @@ fn bad_check_options_are_one_line_usage_errors() {
         (vec!["check", "--addr", &addr, "--max-message", "0"], "--max-message"),
         (vec!["check", "--addr", &addr, "--max-message", &max], "--max-message"),
         (vec!["check", "--addr", &addr, "--idle-timeout-ms", "0"], "--idle-timeout-ms"),
+        (vec!["check", "--addr", &addr, "--idle-timeout-ms", "60000"], "--idle-timeout-ms"),
     ] {
         let output = lab(&args).stdin(Stdio::null()).output().expect("run lab");
         let stderr = String::from_utf8_lossy(&output.stderr);

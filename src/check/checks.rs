@@ -107,6 +107,12 @@ pub static CHECKS: [Check; 12] = [
 /// never decremented stops at a round number of them (errata 4: 4,096).
 static CONNECTIONS: AtomicU64 = AtomicU64::new(0);
 
+/// The first connection of a run: is anything accepting at the address?
+pub fn probe(addr: SocketAddr) -> io::Result<()> {
+    CONNECTIONS.fetch_add(1, Ordering::Relaxed);
+    TcpStream::connect_timeout(&addr, IO_TIMEOUT).map(drop)
+}
+
 /// A blocking connection with Nagle off and every read and write bounded by [`IO_TIMEOUT`].
 fn connect(addr: SocketAddr) -> Result<TcpStream, String> {
     CONNECTIONS.fetch_add(1, Ordering::Relaxed);
@@ -165,7 +171,11 @@ fn wait_for_close(stream: &mut TcpStream, limit: Duration) -> Option<Duration> {
         match stream.read(&mut buf) {
             Ok(0) => return Some(started.elapsed()),
             Ok(_) => {}
-            Err(err) if matches!(err.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) => {}
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => return Some(started.elapsed()), // reset: closed too
         }
@@ -284,7 +294,8 @@ fn split(s: &Settings) -> Verdict {
             stream
                 .write_all(&frame[cut..])
                 .map_err(|err| io_words(&err, "send failed"))?;
-            expect_echo(&mut stream, message).map_err(|err| format!("cut after byte {cut}: {err}"))?;
+            expect_echo(&mut stream, message)
+                .map_err(|err| format!("cut after byte {cut}: {err}"))?;
         }
         Ok(1 + PREFIX_LEN as u64)
     };
@@ -312,9 +323,8 @@ fn coalesced(s: &Settings) -> Verdict {
             .write_all(&batch)
             .map_err(|err| io_words(&err, "send failed"))?;
         for (i, message) in messages.iter().enumerate() {
-            expect_echo(&mut stream, message).map_err(|err| {
-                format!("echo {} of {}: {err}", i + 1, messages.len())
-            })?;
+            expect_echo(&mut stream, message)
+                .map_err(|err| format!("echo {} of {}: {err}", i + 1, messages.len()))?;
         }
         Ok(())
     };
@@ -524,7 +534,9 @@ fn churn(s: &Settings) -> Verdict {
 /// Three messages, then `shutdown(SHUT_WR)`: the echoes still arrive, then the server closes.
 /// The server's READ event carries the data and EV_EOF together (B12): it must echo first.
 fn half_close(s: &Settings) -> Verdict {
-    let messages: Vec<Vec<u8>> = (0..3).map(|i| format!("before EOF {i}").into_bytes()).collect();
+    let messages: Vec<Vec<u8>> = (0..3)
+        .map(|i| format!("before EOF {i}").into_bytes())
+        .collect();
     let run = || -> Result<Duration, String> {
         let mut stream = connect(s.addr)?;
         let batch: Vec<u8> = messages.iter().flat_map(|m| framing::encode(m)).collect();
@@ -562,7 +574,8 @@ fn half_close(s: &Settings) -> Verdict {
 fn reset(s: &Settings) -> Verdict {
     let run = || -> Result<(), String> {
         let mut resetter = connect(s.addr)?;
-        write_message(&mut resetter, b"about to reset").map_err(|err| io_words(&err, "send failed"))?;
+        write_message(&mut resetter, b"about to reset")
+            .map_err(|err| io_words(&err, "send failed"))?;
         // Half a frame: 100 bytes announced, 10 sent.
         let mut half = framing::prefix(100).to_vec();
         half.extend(patterned(10, 3));
@@ -640,11 +653,12 @@ fn idle(s: &Settings) -> Verdict {
             "{evidence} (--idle-timeout-ms {})",
             timeout.as_millis()
         )),
-        (_, None) => Verdict::warn(format!(
-            "{evidence}: give --idle-timeout-ms to require it"
-        )),
+        (_, None) => Verdict::warn(format!("{evidence}: give --idle-timeout-ms to require it")),
     };
-    for (name, c) in ["silent_closed_s", "half_frame_closed_s"].into_iter().zip(closed) {
+    for (name, c) in ["silent_closed_s", "half_frame_closed_s"]
+        .into_iter()
+        .zip(closed)
+    {
         if let Some(d) = c {
             verdict = verdict.number(name, d.as_secs_f64());
         }

@@ -24,7 +24,7 @@ mod checks;
 mod proc;
 mod report;
 
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use crate::{Error, Result};
@@ -161,7 +161,7 @@ pub fn run(options: &Options) -> Result<()> {
     };
 
     // Nothing accepting at the address is a usage problem (exit 2), said in one line.
-    if let Err(err) = TcpStream::connect_timeout(&settings.addr, checks::IO_TIMEOUT) {
+    if let Err(err) = checks::probe(settings.addr) {
         return Err(Error::usage(format!(
             "nothing accepts connections at {} ({err}): start your server first, or give its \
              address with --addr",

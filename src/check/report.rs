@@ -1,6 +1,7 @@
 //! The scorecard of `lab check`: one line per check as text, or one JSON object per line
 //! (`start`, one `check` record per check, `descriptors` with `--pid`, then `summary`).
 
+use std::cell::Cell;
 use std::io::Write;
 use std::time::Duration;
 
@@ -11,11 +12,17 @@ use crate::trace::json::push_str_literal;
 /// Where the scorecard goes: stdout, as text or JSON lines.
 pub struct Report {
     json: bool,
+    /// Whether the scorecard already said that /proc/PID/io counted no read(2)/write(2):
+    /// said once, not on every line.
+    said_uncounted: Cell<bool>,
 }
 
 impl Report {
     pub fn new(json: bool) -> Report {
-        Report { json }
+        Report {
+            json,
+            said_uncounted: Cell::new(false),
+        }
     }
 
     /// A closed stdout (`lab check | head -3`) must not end the checks with a panic.
@@ -59,7 +66,10 @@ impl Report {
         if self.json {
             let mut out = String::from("{\"type\":\"check\",\"name\":");
             push_str_literal(&mut out, o.name);
-            out.push_str(&format!(",\"status\":\"{}\",\"evidence\":", v.status.word()));
+            out.push_str(&format!(
+                ",\"status\":\"{}\",\"evidence\":",
+                v.status.word()
+            ));
             push_str_literal(&mut out, &v.evidence);
             out.push_str(",\"read\":");
             push_str_literal(&mut out, o.read);
@@ -90,6 +100,13 @@ impl Report {
             text.push_str(&format!("\n      read: {}", o.read));
         }
         if let Some(u) = &o.process {
+            let uncounted = u.reads == Some(0) && u.writes == Some(0) && u.echoed > 0;
+            if uncounted && !self.said_uncounted.replace(true) {
+                text.push_str(
+                    "\n      server: no read(2)/write(2) counted in /proc/PID/io: it uses \
+                     recv/send, which are not counted there",
+                );
+            }
             if let Some(server) = server_words(u) {
                 text.push_str(&format!("\n      server: {server}"));
             }
@@ -114,10 +131,7 @@ impl Report {
             "descriptors", d.before, d.after
         );
         if leaked {
-            text.push_str(&format!(
-                ": {} not closed (a leak?)",
-                d.after - d.before
-            ));
+            text.push_str(&format!(": {} not closed (a leak?)", d.after - d.before));
         }
         self.line(&text);
     }
@@ -154,12 +168,8 @@ impl Report {
 fn server_words(u: &CheckUsage) -> Option<String> {
     let mut parts = Vec::new();
     match (u.reads, u.writes, u.reads_per_echo, u.writes_per_echo) {
-        (Some(0), Some(0), _, _) if u.echoed > 0 => parts.push(
-            "no read(2)/write(2) counted (recv/send do not show in /proc/PID/io)".to_string(),
-        ),
-        (_, _, Some(r), Some(w)) => {
-            parts.push(format!("{r:.1} reads, {w:.1} writes per echo"))
-        }
+        (Some(0), Some(0), _, _) => {} // said once, by the caller
+        (_, _, Some(r), Some(w)) => parts.push(format!("{r:.1} reads, {w:.1} writes per echo")),
         _ => {}
     }
     if let (Some(a), Some(b)) = (u.rss_before_kib, u.rss_after_kib) {

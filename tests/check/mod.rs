@@ -74,11 +74,7 @@ fn string_field(json: &str, key: &str) -> String {
         .find(&needle)
         .unwrap_or_else(|| panic!("no {key} in {json}"))
         + needle.len();
-    json[at..]
-        .split('"')
-        .next()
-        .unwrap_or_default()
-        .to_string()
+    json[at..].split('"').next().unwrap_or_default().to_string()
 }
 
 /// `lab check --addr ADDR --json --idle-timeout-ms 2000 …`.
@@ -145,7 +141,7 @@ fn assert_fails_exactly(output: &Output, expected: &[&str], failing: &[&str]) {
 // ----- the lab's own server ---------------------------------------------------------------------
 
 /// Run the whole battery against `lab server` with these options and expect `failing` to fail.
-fn lab_server_scorecard(server_options: &[&str], failing: &[&str]) {
+fn lab_server_scorecard(server_options: &[&str], failing: &[&str]) -> Output {
     let idle = IDLE_TIMEOUT_MS.to_string();
     let mut options = vec!["--read-timeout-ms", &idle];
     options.extend_from_slice(server_options);
@@ -169,6 +165,7 @@ fn lab_server_scorecard(server_options: &[&str], failing: &[&str]) {
             "the server closed every connection: {descriptors}"
         );
     }
+    output
 }
 
 /// An attendee runs the lab's own server (`lab server --external --read-timeout-ms 2000`) and
@@ -195,7 +192,13 @@ fn the_epoll_twin_passes_every_check() {
 /// published: every other check passes. Churn runs last, so no other check pays for it.
 #[test]
 fn the_published_server_fails_only_churn() {
-    lab_server_scorecard(&["--as-published"], &["churn"]);
+    let output = lab_server_scorecard(&["--as-published"], &["churn"]);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.contains("the server stopped after 4,096 connections in all"),
+        "churn names the limit of errata 4: {}",
+        explain(&output)
+    );
 }
 
 // ----- servers with one flaw each ----------------------------------------------------------------
@@ -371,14 +374,31 @@ fn bad_check_options_are_one_line_usage_errors() {
     for (args, names) in [
         (vec!["check", "--addr", "nowhere"], "--addr"),
         (vec!["check", "--addr", &addr, "--only", "nope"], "nope"),
-        (vec!["check", "--addr", &addr, "--max-message", "0"], "--max-message"),
-        (vec!["check", "--addr", &addr, "--max-message", &max], "--max-message"),
-        (vec!["check", "--addr", &addr, "--idle-timeout-ms", "0"], "--idle-timeout-ms"),
-        (vec!["check", "--addr", &addr, "--idle-timeout-ms", "60000"], "--idle-timeout-ms"),
+        (
+            vec!["check", "--addr", &addr, "--max-message", "0"],
+            "--max-message",
+        ),
+        (
+            vec!["check", "--addr", &addr, "--max-message", &max],
+            "--max-message",
+        ),
+        (
+            vec!["check", "--addr", &addr, "--idle-timeout-ms", "0"],
+            "--idle-timeout-ms",
+        ),
+        (
+            vec!["check", "--addr", &addr, "--idle-timeout-ms", "60000"],
+            "--idle-timeout-ms",
+        ),
     ] {
         let output = lab(&args).stdin(Stdio::null()).output().expect("run lab");
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", explain(&output));
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            explain(&output)
+        );
         assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
         assert!(stderr.contains(names), "{args:?}: {stderr}");
         assert!(output.stdout.is_empty(), "{args:?}: nothing ran");
@@ -406,5 +426,8 @@ fn the_text_scorecard_has_one_line_per_check() {
     assert!(text.contains("  ✓ echo "), "{text}");
     assert!(text.contains("  ✗ coalesced "), "{text}");
     assert!(text.contains("read: lesson 5"), "{text}");
-    assert!(text.contains("━━ 1 passed, 1 failed, 0 warning(s)"), "{text}");
+    assert!(
+        text.contains("━━ 1 passed, 1 failed, 0 warning(s)"),
+        "{text}"
+    );
 }

@@ -232,18 +232,18 @@ fn connect_small_window(addr: SocketAddr) -> Result<TcpStream, String> {
     Ok(stream)
 }
 
-/// A Driver over `streams`, waiting at most `grace` for the last echoes.
-fn driver(
-    streams: Vec<TcpStream>,
-    size: usize,
-    pipeline: usize,
-    grace: Duration,
-) -> Result<Driver, String> {
+/// A Driver over `streams` that gives up when no echo comes for [`IO_TIMEOUT`]: a server
+/// that stopped answering fails in seconds, a slow one still finishes.
+fn driver(streams: Vec<TcpStream>, size: usize, pipeline: usize) -> Result<Driver, String> {
     let mut driver = Driver::new(streams, 0, size, pipeline)
         .map_err(|err| format!("setting up the client's kqueue: {err}"))?;
-    driver.set_grace(grace);
+    driver.set_stall_timeout(IO_TIMEOUT);
     Ok(driver)
 }
+
+/// How long the load checks may send before they stop and call the server too slow to tell
+/// (a warning): far beyond what a working server needs, even a debug build on a busy machine.
+const LOAD_BOUND: Duration = Duration::from_secs(20);
 
 // ----- 1. echo ----------------------------------------------------------------------------------
 
@@ -352,18 +352,14 @@ fn pipelined(s: &Settings) -> Verdict {
         .max(1);
     let run = || -> Result<Duration, String> {
         let stream = connect_small_window(s.addr)?;
-        let bound = Duration::from_secs(if s.quick { 5 } else { 15 });
-        let mut driver = driver(vec![stream], size, count as usize, IO_TIMEOUT)?;
+        // Every frame is queued at once, so the bound only limits the wait for the echoes.
+        let mut driver = driver(vec![stream], size, count as usize)?;
         let t0 = Instant::now();
         let result = driver
-            .run_phase(count, t0 + bound, &mut Histogram::default())
+            .run_phase(count, t0 + LOAD_BOUND, &mut Histogram::default())
             .map_err(|err| driver_words(&err))?;
         if result.echoed < count {
-            return Err(format!(
-                "{} of {count} echoes within {} s",
-                result.echoed,
-                bound.as_secs()
-            ));
+            return Err(format!("{} of {count} echoes", result.echoed));
         }
         Ok(t0.elapsed())
     };
@@ -445,31 +441,29 @@ fn largest(s: &Settings) -> Verdict {
 /// 100 clients × 50 messages, all connections interleaved on one kqueue, every byte checked.
 fn concurrent(s: &Settings) -> Verdict {
     let (clients, per_client, size) = (100usize, 50u64, 64usize.min(s.max_message));
-    let run = || -> Result<(u64, Duration), String> {
+    let run = || -> Result<(u64, u64, Duration), String> {
         let mut streams = Vec::with_capacity(clients);
         for i in 0..clients {
             let stream = connect(s.addr).map_err(|err| format!("client {}: {err}", i + 1))?;
             streams.push(stream);
         }
-        let mut driver = driver(streams, size, 1, IO_TIMEOUT)?;
+        let mut driver = driver(streams, size, 1)?;
         let t0 = Instant::now();
-        let bound = Duration::from_secs(if s.quick { 5 } else { 15 });
         let result = driver
-            .run_phase(per_client, t0 + bound, &mut Histogram::default())
+            .run_phase(per_client, t0 + LOAD_BOUND, &mut Histogram::default())
             .map_err(|err| driver_words(&err))?;
-        let took = t0.elapsed();
-        if result.echoed < result.expected {
-            return Err(format!(
-                "{} of {} echoes within {} s",
-                result.echoed,
-                result.expected,
-                bound.as_secs()
-            ));
-        }
-        Ok((result.echoed, took))
+        Ok((result.echoed, result.expected, t0.elapsed()))
     };
     match run() {
-        Ok((echoed, took)) => {
+        Ok((echoed, expected, took)) if echoed < expected => Verdict::warn(format!(
+            "{clients} clients × {per_client} messages: only {} of {} echoes in {} s, all \
+             correct: too slow to tell",
+            thousands(echoed),
+            thousands(expected),
+            took.as_secs()
+        ))
+        .echoed(echoed),
+        Ok((echoed, _, took)) => {
             let rate = echoed as f64 / took.as_secs_f64().max(1e-9);
             Verdict::pass(format!(
                 "{clients} clients × {per_client} messages: {} echoes checked byte for byte, \
@@ -670,7 +664,7 @@ fn idle(s: &Settings) -> Verdict {
 
 /// A batch round trip that slow is Nagle's algorithm waiting for a delayed ACK (about 40 ms on
 /// Linux, up to 200 ms elsewhere), not a busy machine.
-const NAGLE_SUSPECT: Duration = Duration::from_millis(20);
+const NAGLE_SUSPECT: Duration = Duration::from_millis(30);
 
 /// The median round trip with 1 message in flight, and of a batch of 16 written at once. A
 /// server that writes 16 small echoes one by one without TCP_NODELAY sends the first at once and
@@ -739,7 +733,7 @@ fn slow_reader(s: &Settings) -> Verdict {
     const MOST: usize = 32 << 20;
     let (others, per_other) = (10usize, if s.quick { 50u64 } else { 200 });
     let size = s.max_message.min(4092);
-    let run = || -> Result<(usize, Histogram), String> {
+    let run = || -> Result<(usize, Histogram, u64, u64), String> {
         let mut slow = connect_small_window(s.addr)?;
         slow.set_nonblocking(true)
             .map_err(|err| format!("set_nonblocking: {err}"))?;
@@ -769,11 +763,11 @@ fn slow_reader(s: &Settings) -> Verdict {
         for i in 0..others {
             streams.push(connect(s.addr).map_err(|err| format!("client {}: {err}", i + 1))?);
         }
-        let mut driver = driver(streams, 64.min(s.max_message), 1, IO_TIMEOUT)?;
+        let mut driver = driver(streams, 64.min(s.max_message), 1)?;
         let mut rtt = Histogram::default();
         let t0 = Instant::now();
         let result = driver
-            .run_phase(per_other, t0 + Duration::from_secs(10), &mut rtt)
+            .run_phase(per_other, t0 + LOAD_BOUND, &mut rtt)
             .map_err(|err| {
                 format!(
                     "while a client that never reads had {} KiB in flight: {}",
@@ -781,19 +775,21 @@ fn slow_reader(s: &Settings) -> Verdict {
                     driver_words(&err)
                 )
             })?;
-        if result.echoed < result.expected {
-            return Err(format!(
-                "{} of {} echoes to the other clients",
-                result.echoed, result.expected
-            ));
-        }
         drop(slow);
-        Ok((written, rtt))
+        Ok((written, rtt, result.echoed, result.expected))
     };
-    let (written, rtt) = match run() {
+    let (written, rtt, echoed, expected) = match run() {
         Ok(found) => found,
         Err(err) => return Verdict::fail(err),
     };
+    if echoed < expected {
+        return Verdict::warn(format!(
+            "{others} other clients got only {echoed} of {expected} echoes in {} s, all \
+             correct: too slow to tell",
+            LOAD_BOUND.as_secs()
+        ))
+        .echoed(echoed);
+    }
     let (p50, p99) = (rtt.quantile(0.5), rtt.quantile(0.99));
     let evidence = format!(
         "a client that never reads sent {} KiB; {others} others: median {}, p99 {}",

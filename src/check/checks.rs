@@ -731,32 +731,27 @@ fn median(times: &mut [Duration]) -> Duration {
 /// the slow reader's write (or spins on it) makes everyone wait.
 fn slow_reader(s: &Settings) -> Verdict {
     const MOST: usize = 32 << 20;
+    const STALLED: Duration = Duration::from_secs(1);
     let (others, per_other) = (10usize, if s.quick { 50u64 } else { 200 });
     let size = s.max_message.min(4092);
     let run = || -> Result<(usize, Histogram, u64, u64), String> {
         let mut slow = connect_small_window(s.addr)?;
-        slow.set_nonblocking(true)
-            .map_err(|err| format!("set_nonblocking: {err}"))?;
-        // Write until the server stops reading us (our writes would block), it closes us, or
-        // MOST bytes went out.
-        let frame = framing::encode(&patterned(size, 5));
+        // Write until the server has taken none of our bytes for a second (it stopped reading
+        // us: its writes to us are blocked), it closed us, or MOST bytes went out. A blocking
+        // write with a timeout returns what it wrote, or WouldBlock when it wrote nothing.
+        slow.set_write_timeout(Some(STALLED))
+            .map_err(|err| format!("setting a write timeout: {err}"))?;
+        let frames: Vec<u8> = (0..16)
+            .flat_map(|_| framing::encode(&patterned(size, 5)))
+            .collect();
         let mut written = 0;
-        let mut stalled_since: Option<Instant> = None;
         while written < MOST {
-            match slow.write(&frame) {
-                Ok(n) => {
-                    written += n;
-                    stalled_since = None;
-                }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    // Full for a while: the server has stopped reading this client.
-                    let since = *stalled_since.get_or_insert_with(Instant::now);
-                    if since.elapsed() > Duration::from_millis(200) {
-                        break;
-                    }
-                    std::thread::yield_now();
-                }
-                Err(_) => break, // the server dropped the slow reader: also isolation
+            match slow.write(&frames[written % frames.len()..]) {
+                Ok(n) => written += n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                // Stalled (WouldBlock, TimedOut), or dropped by the server: isolation is
+                // about the others either way.
+                Err(_) => break,
             }
         }
         let mut streams = Vec::with_capacity(others);

@@ -41,7 +41,7 @@ pub enum Flaw {
     /// One client at a time: the next is accepted only when the current one leaves.
     OneClientAtATime,
     /// Every echo is written under one global lock, with a blocking write: a client that never
-    /// reads holds the lock, and everyone waits.
+    /// reads holds the lock, and everyone waits. Small send buffers (8 KiB), as above.
     GlobalLockAroundWrites,
 }
 
@@ -155,7 +155,9 @@ fn serve(mut stream: TcpStream, shared: &Shared) {
     if flaw != Flaw::NeverClosesIdle {
         let _ = stream.set_read_timeout(Some(Duration::from_millis(IDLE_TIMEOUT_MS)));
     }
-    if flaw == Flaw::DropsPipelined {
+    // Small send buffers, so that a client that does not read blocks this server's writes at
+    // once (Linux would otherwise grow a loopback send buffer to megabytes).
+    if matches!(flaw, Flaw::DropsPipelined | Flaw::GlobalLockAroundWrites) {
         set_send_buffer(&stream, 8192);
     }
     let mut pending = Vec::new();

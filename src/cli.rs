@@ -213,7 +213,7 @@ pub struct CheckArgs {
     /// The server's read timeout: an idle client must be closed within it (plus a margin)
     #[arg(long)]
     pub idle_timeout_ms: Option<u64>,
-    /// Run only these checks, e.g. `--only echo,idle` (`lab check --only list` names them)
+    /// Run only these checks, e.g. `--only echo,idle` (an unknown name lists them all)
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Smaller counts, the same checks: the whole run in a few seconds

@@ -792,8 +792,9 @@ fn slow_reader(s: &Settings) -> Verdict {
         ms(p50),
         ms(p99)
     );
-    // Generous: a shared machine can stall a thread for a while, but not half a second at p99.
-    let verdict = if p99 > Duration::from_millis(500) {
+    // The median, with a wide margin: a busy machine stretches the tail (p99) of any server,
+    // but only a server that waits on the stuck client slows the typical round trip.
+    let verdict = if p50 > Duration::from_millis(100) {
         Verdict::warn(format!("{evidence}: the others waited"))
     } else {
         Verdict::pass(evidence)

@@ -177,10 +177,15 @@ pub fn run(options: &Options) -> Result<()> {
     for check in selected {
         let before = pid.as_ref().map(|p| p.snapshot());
         let t0 = Instant::now();
-        let verdict = (check.run)(&settings);
+        let (verdict, peak) = match &pid {
+            Some(p) if check.watch_memory => p.peak_rss_during(|| (check.run)(&settings)),
+            _ => ((check.run)(&settings), None),
+        };
         let elapsed = t0.elapsed();
         let process = match (&pid, before) {
-            (Some(p), Some(before)) => Some(p.usage_since(&before, &verdict, check.watch_memory)),
+            (Some(p), Some(before)) => {
+                Some(p.usage_since(&before, &verdict, check.watch_memory, peak))
+            }
             _ => None,
         };
         let outcome = Outcome {

@@ -11,6 +11,7 @@
 //!   hold data (pipelined and slow reader).
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::Verdict;
@@ -45,6 +46,8 @@ pub struct CheckUsage {
     pub writes_per_echo: Option<f64>,
     /// Resident memory before and after the check (KiB), for the checks that watch it.
     pub rss_before_kib: Option<u64>,
+    /// The largest resident memory sampled while the check ran.
+    pub rss_peak_kib: Option<u64>,
     pub rss_after_kib: Option<u64>,
 }
 
@@ -84,7 +87,36 @@ impl Process {
         field(&status, "VmRSS:")
     }
 
-    pub fn usage_since(&self, before: &Snapshot, verdict: &Verdict, memory: bool) -> CheckUsage {
+    /// Run `check`, sampling the server's resident memory every 10 ms meanwhile; the largest
+    /// sample is the peak (the memory a stuck client makes the server hold is freed as soon as
+    /// the client goes, so the value after the check would miss it).
+    pub fn peak_rss_during<T>(&self, check: impl FnOnce() -> T) -> (T, Option<u64>) {
+        let done = AtomicBool::new(false);
+        let peak = AtomicU64::new(0);
+        let result = std::thread::scope(|scope| {
+            scope.spawn(|| {
+                while !done.load(Ordering::Relaxed) {
+                    if let Some(rss) = self.rss_kib() {
+                        peak.fetch_max(rss, Ordering::Relaxed);
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            });
+            let result = check();
+            done.store(true, Ordering::Relaxed);
+            result
+        });
+        let peak = peak.load(Ordering::Relaxed);
+        (result, (peak > 0).then_some(peak))
+    }
+
+    pub fn usage_since(
+        &self,
+        before: &Snapshot,
+        verdict: &Verdict,
+        memory: bool,
+        peak: Option<u64>,
+    ) -> CheckUsage {
         let after = self.snapshot();
         let per = |a: Option<u64>, b: Option<u64>| match (a, b) {
             (Some(a), Some(b)) if verdict.echoed > 0 => {
@@ -100,6 +132,7 @@ impl Process {
             reads_per_echo: per(before.reads, after.reads),
             writes_per_echo: per(before.writes, after.writes),
             rss_before_kib: before.rss_kib.filter(|_| memory),
+            rss_peak_kib: peak.filter(|_| memory),
             rss_after_kib: after.rss_kib.filter(|_| memory),
         }
     }

@@ -84,10 +84,11 @@ impl Report {
             if let Some(u) = &o.process {
                 out.push_str(&format!(
                     ",\"server\":{{\"reads_per_echo\":{},\"writes_per_echo\":{},\
-                     \"rss_before_kib\":{},\"rss_after_kib\":{}}}",
+                     \"rss_before_kib\":{},\"rss_peak_kib\":{},\"rss_after_kib\":{}}}",
                     opt_num(u.reads_per_echo),
                     opt_num(u.writes_per_echo),
                     opt(u.rss_before_kib),
+                    opt(u.rss_peak_kib),
                     opt(u.rss_after_kib)
                 ));
             }
@@ -172,10 +173,11 @@ fn server_words(u: &CheckUsage) -> Option<String> {
         (_, _, Some(r), Some(w)) => parts.push(format!("{r:.1} reads, {w:.1} writes per echo")),
         _ => {}
     }
-    if let (Some(a), Some(b)) = (u.rss_before_kib, u.rss_after_kib) {
+    if let (Some(before), Some(after)) = (u.rss_before_kib, u.rss_after_kib) {
+        let peak = u.rss_peak_kib.unwrap_or(after).max(after);
         parts.push(format!(
-            "resident memory {a} → {b} KiB ({:+} KiB)",
-            b as i64 - a as i64
+            "resident memory {before} KiB before, peak {peak} KiB ({:+} KiB), {after} KiB after",
+            peak as i64 - before as i64
         ));
     }
     (!parts.is_empty()).then(|| parts.join("; "))

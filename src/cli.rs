@@ -205,16 +205,16 @@ pub struct BenchArgs {
 #[derive(Clone, Debug, Args)]
 pub struct CheckArgs {
     /// The server to grade, `host:port`
-    #[arg(long, default_value = "127.0.0.1:5882")]
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:5882")]
     pub addr: String,
     /// The largest message the server accepts (its buffer minus the 4-byte length)
-    #[arg(long, default_value_t = 4092)]
+    #[arg(long, value_name = "BYTES", default_value_t = 4092)]
     pub max_message: usize,
     /// The server's read timeout: an idle client must be closed within it (plus a margin)
-    #[arg(long)]
+    #[arg(long, value_name = "MS")]
     pub idle_timeout_ms: Option<u64>,
     /// Run only these checks, e.g. `--only echo,idle` (an unknown name lists them all)
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
     pub only: Vec<String>,
     /// Smaller counts, the same checks: the whole run in a few seconds
     #[arg(long)]
@@ -223,7 +223,7 @@ pub struct CheckArgs {
     #[arg(long)]
     pub json: bool,
     /// The server's process id (Linux): read calls, descriptors and memory from /proc/PID
-    #[arg(long)]
+    #[arg(long, value_name = "PID")]
     pub pid: Option<u32>,
 }
 

@@ -731,15 +731,15 @@ fn median(times: &mut [Duration]) -> Duration {
 /// the slow reader's write (or spins on it) makes everyone wait.
 fn slow_reader(s: &Settings) -> Verdict {
     const MOST: usize = 32 << 20;
-    const STALLED: Duration = Duration::from_secs(1);
+    let stalled = Duration::from_millis(if s.quick { 500 } else { 1000 });
     let (others, per_other) = (10usize, if s.quick { 50u64 } else { 200 });
     let size = s.max_message.min(4092);
     let run = || -> Result<(usize, Histogram, u64, u64), String> {
         let mut slow = connect_small_window(s.addr)?;
-        // Write until the server has taken none of our bytes for a second (it stopped reading
+        // Write until the server has taken none of our bytes for a while (it stopped reading
         // us: its writes to us are blocked), it closed us, or MOST bytes went out. A blocking
         // write with a timeout returns what it wrote, or WouldBlock when it wrote nothing.
-        slow.set_write_timeout(Some(STALLED))
+        slow.set_write_timeout(Some(stalled))
             .map_err(|err| format!("setting a write timeout: {err}"))?;
         let frames: Vec<u8> = (0..16)
             .flat_map(|_| framing::encode(&patterned(size, 5)))
@@ -803,4 +803,43 @@ fn slow_reader(s: &Settings) -> Verdict {
         .echoed(others as u64 * per_other)
         .number("p50_ms", p50.as_secs_f64() * 1000.0)
         .number("p99_ms", p99.as_secs_f64() * 1000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_are_written_with_thousands_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(4096), "4,096");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn the_bench_hint_is_cut_from_driver_errors() {
+        assert_eq!(
+            driver_words("the server closed connection 1 after 3 echo(es) of this phase (is --size larger than its --buffer-size?)"),
+            "the server closed connection 1 after 3 echo(es) of this phase"
+        );
+        assert_eq!(driver_words("kevent: boom"), "kevent: boom");
+    }
+
+    #[test]
+    fn the_median_is_the_middle_sample() {
+        let ms = Duration::from_millis;
+        assert_eq!(median(&mut [ms(9), ms(1), ms(5)]), ms(5));
+        assert_eq!(median(&mut []), Duration::ZERO);
+    }
+
+    /// Churn runs last: a server it breaks would fail every check after it.
+    #[test]
+    fn churn_runs_last_and_names_are_unique() {
+        assert_eq!(CHECKS.last().map(|c| c.name), Some("churn"));
+        let mut names: Vec<_> = CHECKS.iter().map(|c| c.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), CHECKS.len());
+    }
 }

@@ -296,3 +296,22 @@ fn select(only: &[String]) -> Result<Vec<&'static Check>> {
         .filter(|check| wanted.is_empty() || wanted.iter().any(|name| name == check.name))
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(only: &[&str]) -> Vec<&'static str> {
+        let only: Vec<String> = only.iter().map(|s| s.to_string()).collect();
+        select(&only).unwrap().iter().map(|c| c.name).collect()
+    }
+
+    #[test]
+    fn only_keeps_the_battery_order_whatever_the_order_given() {
+        assert_eq!(names(&["churn", "echo"]), ["echo", "churn"]);
+        assert_eq!(names(&[]).len(), CHECKS.len());
+        assert_eq!(names(&[" Echo "]), ["echo"]);
+        assert!(select(&["nope".to_string()]).is_err());
+        assert!(select(&["".to_string()]).is_err());
+    }
+}

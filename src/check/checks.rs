@@ -275,7 +275,9 @@ fn echo(s: &Settings) -> Verdict {
 fn split(s: &Settings) -> Verdict {
     let message = b"a frame cut into pieces";
     let frame = framing::encode(message);
-    let pause = Duration::from_millis(if s.quick { 1 } else { 3 });
+    // Long enough for the server to read each piece on its own even on a busy machine: a
+    // server that drops partial frames is then caught at one split point or another.
+    let pause = Duration::from_millis(if s.quick { 5 } else { 10 });
     let run = || -> Result<u64, String> {
         let mut stream = connect(s.addr)?;
         for byte in &frame {
@@ -290,7 +292,7 @@ fn split(s: &Settings) -> Verdict {
             stream
                 .write_all(&frame[..cut])
                 .map_err(|err| io_words(&err, "send failed"))?;
-            std::thread::sleep(pause * 3);
+            std::thread::sleep(pause * 5);
             stream
                 .write_all(&frame[cut..])
                 .map_err(|err| io_words(&err, "send failed"))?;

@@ -323,6 +323,17 @@ fn one_message_per_read_fails_coalesced() {
     );
 }
 
+/// A server that throws away a partial frame at the end of a read: split fails, while the
+/// checks whose frames arrive in one piece pass.
+#[test]
+fn dropping_partial_frames_fails_split() {
+    broken_scorecard(
+        Flaw::DropsPartialFrames,
+        &["echo", "split", "coalesced"],
+        &["split"],
+    );
+}
+
 /// A server that serves one client at a time: concurrent fails, one client alone is fine.
 #[test]
 fn one_client_at_a_time_fails_concurrent() {

@@ -38,6 +38,9 @@ pub enum Flaw {
     DiesOnReset,
     /// Only the first message of each read is echoed; the rest of the read is dropped.
     OneMessagePerRead,
+    /// What is left of a read after its complete frames is thrown away: a frame that arrives
+    /// in pieces is lost.
+    DropsPartialFrames,
     /// One client at a time: the next is accepted only when the current one leaves.
     OneClientAtATime,
     /// Every echo is written under one global lock, with a blocking write: a client that never
@@ -207,6 +210,9 @@ fn serve(mut stream: TcpStream, shared: &Shared) {
                 pending.clear();
                 break;
             }
+        }
+        if flaw == Flaw::DropsPartialFrames {
+            pending.clear();
         }
     }
 }

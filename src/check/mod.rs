@@ -6,14 +6,14 @@
 //! evidence in a few words, and what to read (a lesson, or an erratum of `docs/errata.md`).
 //!
 //! - this file: the options, the runner, the exit status;
-//! - [`checks`]: the twelve checks, each bounded in time;
-//! - [`proc`]: with `--pid` on Linux, what the server process did (`/proc/PID/io`, `fd`,
+//! - `checks`: the twelve checks, each bounded in time;
+//! - `proc`: with `--pid` on Linux, what the server process did (`/proc/PID/io`, `fd`,
 //!   `status`);
-//! - [`report`]: the scorecard as text, or as JSON records.
+//! - `report`: the scorecard as text, or as JSON records.
 //!
 //! The checks use the lab's own client code: the framing helpers of `server::framing` for the
 //! step-by-step checks and the load generator of `lab bench` (its kqueue-driven
-//! [`Driver`](crate::bench::client::Driver)) for the pipelined, concurrent and slow-reader
+//! `Driver`) for the pipelined, concurrent and slow-reader
 //! checks, so `lab check` drives a server exactly as fast as `lab bench` does.
 //!
 //! Every check is deterministic: it waits for a condition (an echo, an end of file) up to a

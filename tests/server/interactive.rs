@@ -4,12 +4,12 @@
 //!
 //! These tests need tmux (CI installs it); without it they fail and say so.
 
-use crate::support::tmux::{StateDir, Tmux};
+use crate::support::tmux::Tmux;
 
 /// A terminal of 120 columns by 40 rows, colours off, with a private LAB_STATE_DIR for the
 /// `lab` it starts.
 fn terminal() -> Tmux {
-    Tmux::start("server", 120, 40, StateDir::Private, &["NO_COLOR=1"])
+    Tmux::start("server", 120, 40, &["NO_COLOR=1"])
 }
 
 /// What these tests do in every terminal (an addition to the shared [`Tmux`]).

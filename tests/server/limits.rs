@@ -178,10 +178,7 @@ fn running_out_of_descriptors_at_accept_does_not_spin_and_everyone_is_served() {
     let mut command = Command::new(env!("CARGO_BIN_EXE_lab"));
     command
         .args(["server", "--external", "--port", "0", "--json"])
-        .env(
-            "LAB_STATE_DIR",
-            std::env::temp_dir().join("lab-server-tests-emfile"),
-        )
+        .env("LAB_STATE_DIR", crate::support::state_dir())
         .stdin(Stdio::null())
         .stdout(Stdio::piped());
     // SAFETY: setrlimit(2) is async-signal-safe and touches only the child about to exec.

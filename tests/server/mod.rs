@@ -116,9 +116,10 @@ pub fn json_stdout(extra: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("UTF-8 JSON lines")
 }
 
-/// The same run's trace, parsed as the JSON contract's records.
-pub fn json_trace(extra: &[&str]) -> Vec<lab::trace::Entry> {
-    lab::replay::parse_trace(&json_stdout(extra)).expect("a JSON trace")
+/// The same run's trace, read as the JSON contract's records (`support::trace`, not the
+/// product's own parser).
+pub fn json_trace(extra: &[&str]) -> Vec<crate::support::trace::Value> {
+    crate::support::trace::parse_trace(&json_stdout(extra))
 }
 
 /// Write everything, for raw (unframed) bytes.

@@ -4,7 +4,7 @@
 //!
 //! These tests need tmux (CI installs it); without it they fail and say so.
 
-use crate::support::tmux::{StateDir, Tmux};
+use crate::support::tmux::Tmux;
 
 /// A roomy terminal, 110 columns by 32 rows.
 fn terminal() -> Tmux {
@@ -12,9 +12,9 @@ fn terminal() -> Tmux {
 }
 
 /// A terminal of `width` columns by `height` rows. A stage run to its end records its
-/// progress in the tests' shared scratch directory.
+/// progress in the terminal's own scratch directory.
 fn terminal_sized(width: u16, height: u16) -> Tmux {
-    Tmux::start("stages", width, height, StateDir::Shared, &[])
+    Tmux::start("stages", width, height, &[])
 }
 
 /// What these tests do in every terminal (an addition to the shared [`Tmux`]).

@@ -2,6 +2,7 @@
 //! thing the stage is there to show.
 
 use super::run::{conn1_knote_states, conn1_phases, run_json, summary, Phase};
+use crate::support::trace::{Field, Value};
 
 /// Finds the phase that began with the n-th action of this name (0-based).
 fn phase<'a>(phases: &'a [Phase], action: &str, nth: usize) -> &'a Phase {
@@ -13,9 +14,9 @@ fn phase<'a>(phases: &'a [Phase], action: &str, nth: usize) -> &'a Phase {
 }
 
 /// The summary's `by_label` count for conn1's READ knote.
-fn summary_conn1(records: &[super::json::Json]) -> f64 {
+fn summary_conn1(records: &[Value]) -> f64 {
     let s = summary(records);
-    let n = s.get("by_label").get("conn1 READ");
+    let n = &s["by_label"]["conn1 READ"];
     if n.is_null() {
         0.0
     } else {
@@ -53,14 +54,10 @@ fn flood_reports_unread_bytes_on_every_call_until_the_server_reads() {
     let s = summary(&records);
     let calls: f64 = records
         .iter()
-        .filter(|r| r.get("type").str() == "kevent")
-        .map(|r| r.get("repeat").num())
+        .filter(|r| r["type"].str() == "kevent")
+        .map(|r| r["repeat"].num())
         .sum();
-    assert_eq!(
-        s.get("kevent_calls").num(),
-        calls,
-        "summary counts every call"
-    );
+    assert_eq!(s["kevent_calls"].num(), calls, "summary counts every call");
 }
 
 /// A person runs `lab oneshot`: the first "hello" gives exactly one event (data=5); "again"
@@ -122,11 +119,11 @@ fn dispatch_fires_once_then_the_knote_is_disabled_until_enabled() {
     );
     let rearm_change = records
         .iter()
-        .filter(|r| r.get("type").str() == "kevent")
-        .flat_map(|r| r.get("changes").arr().to_vec())
-        .filter(|c| c.get("label").str() == "conn1")
+        .filter(|r| r["type"].str() == "kevent")
+        .flat_map(|r| r["changes"].arr().to_vec())
+        .filter(|c| c["label"].str() == "conn1")
         .map(|c| {
-            c.get("flags")
+            c["flags"]
                 .arr()
                 .iter()
                 .map(|f| f.str().to_string())
@@ -162,10 +159,10 @@ fn clear_fires_once_per_arrival_of_new_bytes() {
 fn the_start_record_names_stage_backend_and_bound_address() {
     let records = run_json("clear", &["--script", "wait 1"]);
     let start = &records[0];
-    assert_eq!(start.get("type").str(), "start");
-    assert_eq!(start.get("stage").str(), "clear");
-    assert!(["native", "emulated"].contains(&start.get("backend").str()));
-    let addr = start.get("addr").str();
+    assert_eq!(start["type"].str(), "start");
+    assert_eq!(start["stage"].str(), "clear");
+    assert!(["native", "emulated"].contains(&start["backend"].str()));
+    let addr = start["addr"].str();
     let port: u16 = addr
         .rsplit(':')
         .next()
@@ -187,10 +184,10 @@ fn connect_and_use_choose_the_connection() {
     );
     let events: Vec<(String, i64)> = records
         .iter()
-        .filter(|r| r.get("type").str() == "kevent")
-        .flat_map(|r| r.get("events").arr().to_vec())
-        .filter(|e| e.get("label").str().starts_with("conn"))
-        .map(|e| (e.get("label").str().to_string(), e.get("data").num() as i64))
+        .filter(|r| r["type"].str() == "kevent")
+        .flat_map(|r| r["events"].arr().to_vec())
+        .filter(|e| e["label"].str().starts_with("conn"))
+        .map(|e| (e["label"].str().to_string(), e["data"].num() as i64))
         .collect();
     assert_eq!(
         events,

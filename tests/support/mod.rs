@@ -8,6 +8,9 @@
 /// A real terminal (tmux) for the interactive tests: keys in, screen out, deadlines.
 pub mod tmux;
 
+/// The JSON trace read as the contract defines it (serde_json), never with the product's parser.
+pub mod trace;
+
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
@@ -133,14 +136,51 @@ pub fn lab_path() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_lab"))
 }
 
-/// The LAB_STATE_DIR for every `lab` a test starts. A stage or server run to its end marks
-/// its lesson done in the progress file: that progress must go here, never into the tester's
-/// real home. (The lessons tests, which read progress back, use a private directory each.)
+/// A fresh LAB_STATE_DIR, never handed out before: every `lab` a test starts gets its own. A
+/// stage or server run to its end marks its lesson done in the progress file: that progress
+/// must go here, never into the tester's real home, and never into a directory another test
+/// (or another `cargo test` on the same machine) reads or writes at the same time.
+///
+/// The directories live in cargo's scratch space for integration tests (`target/tmp`), under
+/// one folder per test process; the folders of test processes that have ended are removed the
+/// first time a later process asks for one.
 pub fn state_dir() -> PathBuf {
-    std::env::temp_dir().join("kqueue-lab-tests-state")
+    static CLEANED: std::sync::Once = std::sync::Once::new();
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("lab-state");
+    CLEANED.call_once(|| remove_state_of_ended_processes(&root));
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = root
+        .join(std::process::id().to_string())
+        .join(n.to_string());
+    std::fs::create_dir_all(&dir).expect("a scratch LAB_STATE_DIR");
+    dir
 }
 
-/// A `Command` running `lab` with the given arguments, colours off, progress in [`state_dir`].
+/// Removes the state folders of test processes that are no longer running.
+fn remove_state_of_ended_processes(root: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        // SAFETY: kill(2) with signal 0 sends nothing; it only asks whether `pid` exists.
+        let alive = unsafe { libc::kill(pid, 0) } == 0
+            || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+        if !alive {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// A `Command` running `lab` with the given arguments, colours off, progress in a [`state_dir`]
+/// of its own.
 pub fn lab(args: &[&str]) -> Command {
     let mut command = Command::new(lab_path());
     command

@@ -7,7 +7,9 @@ use std::process::{Output, Stdio};
 use lab::server::{spawn, Config};
 
 use super::json_stdout;
-use crate::support::json_number;
+use crate::support::live::LiveRun;
+use crate::support::trace::{self, Field};
+use crate::support::{frame, json_number, PATIENCE};
 
 /// Runs `lab` to its end, stdin closed. `support::lab` sets LAB_STATE_DIR, so the progress a
 /// finished run records goes to a scratch directory, never to the tester's home.
@@ -140,14 +142,9 @@ fn lab_client_prints_each_echo() {
 /// `lab client` with no server listening: exit status 1 and one line that says what to do.
 #[test]
 fn lab_client_without_a_server_says_so_in_one_line() {
-    // A port that was free a moment ago: bind, read it, close.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-        .to_string();
-    let out = lab(&["client", "--port", &port, "hello"]);
+    // A port held bound but not listening for the whole test: refused, and nobody can take it.
+    let (_held, port) = crate::support::refusing_port();
+    let out = lab(&["client", "--port", &port.to_string(), "hello"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
@@ -173,14 +170,40 @@ fn server_mistakes_give_one_line_and_the_right_exit_status() {
             &["server", "--external", "--script", "connect; send hi"][..],
             "bad script: `connect` is done by the built-in client",
         ),
-        (&["server", "--buffer-size", "3"][..], ""),
-        (&["server", "--max-clients", "0"][..], ""),
+        (
+            &["server", "--buffer-size", "3"][..],
+            "--buffer-size must be at least 5 (a 4-byte length prefix and one byte)",
+        ),
+        (
+            &["server", "--buffer-size", "4"][..],
+            "--buffer-size must be at least 5 (a 4-byte length prefix and one byte)",
+        ),
+        (
+            &["server", "--max-clients", "0"][..],
+            "--max-clients must be at least 1",
+        ),
+        (
+            &["server", "--changelist", "0"][..],
+            "--changelist and --eventlist must be at least 1",
+        ),
+        (
+            &["server", "--eventlist", "0"][..],
+            "--changelist and --eventlist must be at least 1",
+        ),
+        (
+            &["server", "--sndbuf", "0"][..],
+            "--sndbuf must be at least 1",
+        ),
     ] {
         let out = lab(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let stderr = String::from_utf8(out.stderr).unwrap();
         assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
-        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with(&format!("lab: {says}")),
+            "{args:?}: {stderr}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}: nothing ran");
     }
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = busy.local_addr().unwrap().port().to_string();
@@ -188,4 +211,151 @@ fn server_mistakes_give_one_line_and_the_right_exit_status() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("--port 0"), "{stderr}");
+}
+
+/// The server's protocol, spoken by hand: send one framed message on `stream` and read back
+/// exactly one frame (its 4-byte little-endian length, then the bytes).
+fn echo_of(stream: &mut std::net::TcpStream, message: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    stream.write_all(&frame(message)).expect("send a message");
+    let mut length = [0u8; 4];
+    stream.read_exact(&mut length).expect("the echo's length");
+    let mut echo = vec![0u8; u32::from_le_bytes(length) as usize];
+    stream.read_exact(&mut echo).expect("the echo's bytes");
+    echo
+}
+
+/// A client of the server under test, with a read timeout so a missing echo fails the test.
+fn client_of(addr: &str) -> std::net::TcpStream {
+    let stream = std::net::TcpStream::connect(addr).expect("connect to lab server");
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream
+}
+
+/// The `client` record that says `conn` was closed, and its reason.
+fn closed(run: &mut LiveRun, conn: u64) -> String {
+    let record = run.next(&format!("conn{conn} closed"), |r| {
+        r["type"] == "client" && r["event"] == "closed" && r["conn"] == conn
+    });
+    record["reason"].str().to_string()
+}
+
+/// A facilitator serves real clients (`lab server --external --json --buffer-size 5
+/// --read-timeout-ms 300`), and four people misbehave in turn. The trace gives each `client
+/// closed` record the contract's reason: the one who hangs up after an echo `eof`, the one who
+/// announces a message larger than the buffer `too_large` (the smallest buffer, 5 bytes, holds
+/// the 4-byte prefix and one byte: a 1-byte message is echoed, a 2-byte one is not), the one
+/// who resets mid-message `reset`, the one who goes quiet `timeout`. Ctrl-C (SIGINT) then ends
+/// the run with its summary (2 messages echoed) and exit status 0.
+#[test]
+fn close_reasons_in_the_trace_and_sigint_ends_an_external_run() {
+    let mut run = LiveRun::start(&[
+        "server",
+        "--external",
+        "--json",
+        "--port",
+        "0",
+        "--buffer-size",
+        "5",
+        "--read-timeout-ms",
+        "300",
+    ]);
+    let addr = run.addr();
+
+    let mut polite = client_of(&addr);
+    assert_eq!(echo_of(&mut polite, b"a"), b"a", "a 1-byte message fits");
+    drop(polite);
+    assert_eq!(closed(&mut run, 1), "eof");
+
+    let mut greedy = client_of(&addr);
+    assert_eq!(echo_of(&mut greedy, b"b"), b"b");
+    greedy
+        .write_all(&frame(b"two"))
+        .expect("send a 3-byte message");
+    assert_eq!(closed(&mut run, 2), "too_large");
+
+    let mut rude = client_of(&addr);
+    rude.write_all(&frame(b"x")[..3])
+        .expect("half a length prefix");
+    crate::support::set_linger_zero(&rude);
+    drop(rude);
+    assert_eq!(closed(&mut run, 3), "reset");
+
+    let quiet = client_of(&addr);
+    assert_eq!(closed(&mut run, 4), "timeout");
+    drop(quiet);
+
+    run.signal(libc::SIGINT);
+    let (status, records) = run.finish();
+    assert!(status.success(), "exit 0 after SIGINT: {status:?}");
+    let summary = trace::summary(&records);
+    assert_eq!(summary["messages"].num(), 2.0, "{summary}");
+}
+
+/// `--host` chooses the listen address: a server on 127.0.0.2 (another loopback address, which
+/// Linux answers) reports that address in its start record and serves a client there.
+#[cfg(target_os = "linux")]
+#[test]
+fn host_chooses_the_address_the_server_listens_on() {
+    let mut run = LiveRun::start(&[
+        "server",
+        "--external",
+        "--json",
+        "--port",
+        "0",
+        "--host",
+        "127.0.0.2",
+    ]);
+    let addr = run.addr();
+    assert!(addr.starts_with("127.0.0.2:"), "{addr}");
+    let mut client = client_of(&addr);
+    assert_eq!(echo_of(&mut client, b"there"), b"there");
+    drop(client);
+    run.signal(libc::SIGTERM);
+    let (status, _) = run.finish();
+    assert!(status.success(), "{status:?}");
+}
+
+/// A host the machine does not have (192.0.2.1, an address reserved for documentation), for
+/// the server and for a flag stage alike: exit status 1 and one line naming the address and
+/// suggesting `--host 127.0.0.1`.
+#[test]
+fn a_host_that_cannot_be_bound_fails_with_a_hint() {
+    for command in ["server", "flood"] {
+        let out = lab(&[command, "--host", "192.0.2.1", "--port", "0"]);
+        assert_eq!(out.status.code(), Some(1), "{command}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{command}: {stderr}");
+        assert!(
+            stderr.starts_with("lab: cannot listen on 192.0.2.1")
+                && stderr.contains("try --host 127.0.0.1"),
+            "{command}: {stderr}"
+        );
+    }
+}
+
+/// The WRITE events of conn2, the tour's slow reader: `data` is the free send space (B19).
+fn slow_reader_write_space(sndbuf: &str) -> Vec<f64> {
+    let records = trace::parse_trace(&json_stdout(&["--sndbuf", sndbuf]));
+    trace::events(&records)
+        .filter(|(e, _)| e["label"] == "conn2" && e["filter"] == "WRITE")
+        .map(|(e, _)| e["data"].num())
+        .collect()
+}
+
+/// `--sndbuf` sets SO_SNDBUF on accepted sockets. With 4096 bytes the tour's slow reader fills
+/// the server's send buffer: conn2 goes to write mode, and its WRITE events never report more
+/// free space than the buffer holds (Linux doubles SO_SNDBUF for its bookkeeping, hence
+/// 2 × 4096). With 1 MiB, the tour's 16 echoes (64 KiB) always fit: no write ever blocks, so no
+/// WRITE event at all.
+#[test]
+fn sndbuf_decides_whether_the_slow_reader_blocks_the_servers_writes() {
+    let small = slow_reader_write_space("4096");
+    assert!(!small.is_empty(), "with 4096 bytes the writes block");
+    assert!(
+        small.iter().all(|&free| free <= 8192.0),
+        "free space within 2 × 4096: {small:?}"
+    );
+    let large = slow_reader_write_space("1048576");
+    assert!(large.is_empty(), "with 1 MiB nothing blocks: {large:?}");
 }

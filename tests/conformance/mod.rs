@@ -35,6 +35,9 @@
 //! | B25 | the kqueue descriptor itself | `extras::b25_kqueue_fd_is_pollable_and_cannot_watch_itself` |
 //! | B26 | delivered flags | `knotes::b26_delivered_flags_keep_the_mode_not_the_actions` |
 //!
+//! Sub-clauses of B1, B3/B20, B4, B6, B10, B14, B18 and B22 have tests of their own in
+//! `subclauses` (its own table).
+//!
 //! Item 5 of the emulation contract (no wasted epoll calls) is checked, on Linux only, in
 //! `no_wasted_calls`.
 
@@ -53,6 +56,7 @@ mod knotes;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod no_wasted_calls;
 mod sockets;
+mod subclauses;
 
 /// `kqueue()`.
 fn new_kq() -> Kqueue {

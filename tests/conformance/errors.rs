@@ -169,8 +169,8 @@ fn b09_changes_apply_before_the_collect_and_no_room_returns_at_once() {
 }
 
 /// B10. A zero timeout polls (0 when nothing is ready); a positive timeout returns 0 when it
-/// expires, and not before; a negative field or nsec ≥ 10⁹ is EINVAL. FreeBSD checks after applying the
-/// changes (so a change in that call still happens); macOS checks before.
+/// expires, and not before; a negative field or nsec ≥ 10⁹ is EINVAL. FreeBSD checks after
+/// applying the changes (so a change in that call still happens); macOS checks before.
 #[test]
 fn b10_timeouts_poll_wait_and_invalid_values_are_einval() {
     let kq = new_kq();

@@ -38,8 +38,8 @@ fn changes_in(line: &str) -> usize {
 }
 
 /// An attendee runs the default tour with `--json`. The summary shows batching at work: fewer
-/// kevent calls than changes applied, more than one change per call on average, and every
-/// client record has a reason when it closes.
+/// kevent calls than changes applied, more than one change per call on average; the tour's 20
+/// messages are echoed, and each of its three clients is accepted and closed with its reason.
 #[test]
 fn the_default_tour_applies_more_changes_than_it_makes_kevent_calls() {
     let stdout = json_stdout(&[]);
@@ -48,12 +48,32 @@ fn the_default_tour_applies_more_changes_than_it_makes_kevent_calls() {
     let changes = json_number(summary, "changes");
     assert!(calls < changes, "{calls} kevent calls, {changes} changes");
     assert!(json_number(summary, "changes_per_call") > 1.0);
-    assert!(json_number(summary, "messages") >= 3.0);
-    assert!(
-        stdout.contains("\"reason\":\"timeout\""),
-        "the idle client timed out"
-    );
-    assert!(stdout.contains("\"event\":\"accepted\""));
+    // The tour's scenario (README, "The tour"): 3 + 16 + 1 messages; the echo client and the
+    // slow reader hang up when done (eof), the idle client is closed by its read timeout.
+    assert_eq!(json_number(summary, "messages"), (3 + 16 + 1) as f64);
+    let records = trace::parse_trace(&stdout);
+    let clients: Vec<(String, f64, Option<&str>)> = trace::of_type(&records, "client")
+        .map(|r| {
+            (
+                r["event"].str().to_string(),
+                r["conn"].num(),
+                r["reason"].as_str(),
+            )
+        })
+        .collect();
+    for conn in [1.0, 2.0, 3.0] {
+        assert!(
+            clients.contains(&("accepted".to_string(), conn, None)),
+            "conn{conn} accepted: {clients:?}"
+        );
+    }
+    for (conn, reason) in [(1.0, "eof"), (2.0, "eof"), (3.0, "timeout")] {
+        assert!(
+            clients.contains(&("closed".to_string(), conn, Some(reason))),
+            "conn{conn} closed ({reason}): {clients:?}"
+        );
+    }
+    assert_eq!(clients.len(), 6, "{clients:?}");
 }
 
 /// The same tour with `--no-batch`: every change is applied by a kevent call of its own, so no

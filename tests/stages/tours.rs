@@ -194,3 +194,91 @@ fn connect_and_use_choose_the_connection() {
         vec![("conn2".to_string(), 2), ("conn1".to_string(), 3)]
     );
 }
+
+/// The OS name the contract's `start.os` gives, for the machine these tests run on.
+fn expected_os() -> &'static str {
+    match std::env::consts::OS {
+        "linux" => "Linux",
+        "macos" => "macOS",
+        "freebsd" => "FreeBSD",
+        "openbsd" => "OpenBSD",
+        "netbsd" => "NetBSD",
+        other => panic!("no expected OS name for {other}"),
+    }
+}
+
+/// A person scripts every action of the contract on `lab clear --json` and reads the records
+/// as the contract defines them: `start` names the OS and the backend (native on the BSDs,
+/// emulated on Linux); each `action` record names its action, the connection it acted on
+/// (`conn`), and `bytes` where bytes moved (send, fill, read); `kevent` records are numbered
+/// from 1 with no gap (a collapsed record of `repeat` calls counts them all); `t` never goes
+/// backwards.
+#[test]
+fn the_json_records_follow_the_contract() {
+    let records = run_json(
+        "clear",
+        &[
+            "--script",
+            "connect; send abc; fill 4; wait 20; use 1; send hi; wait 20; read 1; rearm; close; wait 10",
+        ],
+    );
+    let start = &records[0];
+    assert_eq!(start["type"], "start");
+    assert_eq!(start["os"].str(), expected_os(), "{start}");
+    let backend = if cfg!(target_os = "linux") {
+        "emulated"
+    } else {
+        "native"
+    };
+    assert_eq!(start["backend"].str(), backend, "{start}");
+
+    let actions: Vec<(String, Option<f64>, Option<f64>)> = records
+        .iter()
+        .filter(|r| r["type"] == "action" && r["action"] != "wait")
+        .map(|r| {
+            (
+                r["action"].str().to_string(),
+                r["conn"].as_f64(),
+                r["bytes"].as_f64(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, Option<f64>, Option<f64>)> = [
+        ("connect", Some(1.0), None),
+        ("connect", Some(2.0), None),
+        ("send", Some(2.0), Some(3.0)),
+        ("fill", Some(2.0), Some(4.0)),
+        ("use", Some(1.0), None),
+        ("send", Some(1.0), Some(2.0)),
+        ("read", Some(1.0), Some(1.0)),
+        ("rearm", Some(1.0), None),
+        ("close", Some(1.0), None),
+    ]
+    .iter()
+    .map(|(a, c, b)| (a.to_string(), *c, *b))
+    .collect();
+    assert_eq!(actions, expected);
+
+    let mut next_call = 1.0;
+    for call in records.iter().filter(|r| r["type"] == "kevent") {
+        assert_eq!(
+            call["call"].num(),
+            next_call,
+            "no gap in the numbering: {call}"
+        );
+        let repeat = call["repeat"].num();
+        assert!(repeat >= 1.0, "{call}");
+        next_call += repeat;
+    }
+    assert!(next_call > 1.0, "some kevent calls");
+    assert_eq!(summary(&records)["kevent_calls"].num(), next_call - 1.0);
+
+    for pair in records.windows(2) {
+        assert!(
+            pair[1]["t"].num() >= pair[0]["t"].num(),
+            "t went backwards:\n{}\n{}",
+            pair[0],
+            pair[1]
+        );
+    }
+}

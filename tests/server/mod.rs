@@ -29,6 +29,9 @@ mod knotes;
 /// Interactive mode in a real terminal (tmux): keys, the footer, the restored terminal.
 mod interactive;
 
+/// `lab bench --threads`, `--duration`, `--no-batch` (the bench's own tests are in tests/bench).
+mod bench_options;
+
 use std::any::Any;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};

@@ -7,6 +7,7 @@ use std::sync::mpsc;
 
 use super::run::{wait_output, RUN_PATIENCE};
 use crate::support::lab;
+use crate::support::live::LiveRun;
 use crate::support::trace::{self, Field, Value};
 
 /// A facilitator runs `lab flood --external --json --port 0`, reads the port from the start
@@ -88,4 +89,35 @@ fn client_actions_are_refused_with_external() {
         stderr.contains("send") && stderr.contains("--external"),
         "{stderr}"
     );
+}
+
+/// A facilitator runs `lab oneshot --external --json --port 0`, a real client connects and
+/// sends "hey", and the facilitator presses Ctrl-C (SIGINT, the terminal's way to stop a
+/// non-interactive run): the trace has the accepted connection's one ONESHOT event (data=3),
+/// the summary is written last, and the exit status is 0.
+#[test]
+fn sigint_ends_an_external_run_with_its_summary() {
+    let mut run = LiveRun::start(&["oneshot", "--external", "--json", "--port", "0"]);
+    let addr = run.addr();
+    let mut client = TcpStream::connect(&addr).expect("connect to lab");
+    client.write_all(b"hey").expect("send hey");
+    let event = run.next("conn1's READ event", |r| {
+        r["type"] == "kevent"
+            && r["events"]
+                .arr()
+                .iter()
+                .any(|e| e["label"] == "conn1" && e["filter"] == "READ")
+    });
+    let conn1 = event["events"]
+        .arr()
+        .iter()
+        .find(|e| e["label"] == "conn1")
+        .expect("conn1's event");
+    assert_eq!(conn1["data"].num(), 3.0, "{conn1}");
+    run.signal(libc::SIGINT);
+    let (status, records) = run.finish();
+    assert!(status.success(), "exit 0 after SIGINT: {status:?}");
+    let summary = trace::summary(&records);
+    assert_eq!(summary["by_label"]["conn1 READ"].num(), 1.0, "{summary}");
+    drop(client);
 }

@@ -336,63 +336,94 @@ fn shell_words(line: &str) -> Vec<String> {
     words
 }
 
-/// The claim checker itself can say no: a run's counts, flags and states are compared, and a
-/// wrong claim is reported with what the run showed.
+/// The claim checker can say no, on real runs and on the real lessons: a `lab oneshot --json`
+/// tour and a `lab server --as-published --json` tour satisfy the claims their scenarios make
+/// (conn1 READ = 2 and a deleted ONESHOT knote; two EBADF receipts and an idle client's timeout)
+/// and fail claims that differ by one or name what did not happen. Every count an excerpt's
+/// text shows, once raised by one in its claim, is reported as a mismatch.
 #[test]
 fn a_wrong_claim_is_caught() {
-    let trace = "{\"t\":0,\"type\":\"knotes\",\"knotes\":[{\"ident\":7,\"label\":\"conn1\",\"filter\":\"READ\",\"mode\":[\"ONESHOT\"],\"state\":\"deleted\",\"udata\":7}]}\n\
-        {\"t\":1,\"type\":\"summary\",\"kevent_calls\":4,\"changes\":2,\"events\":3,\"by_label\":{\"conn1 READ\":2}}\n";
-    let entries = trace::parse_trace(trace);
-    assert!(check("conn1 READ = 2", &entries).is_ok());
-    assert!(check("conn1 READ = 3", &entries).is_err());
-    assert!(check("conn1 READ >= 2", &entries).is_ok());
-    assert!(check("events <= 2", &entries).is_err());
-    assert!(check("state conn1 READ deleted", &entries).is_ok());
-    assert!(check("state conn1 READ disabled", &entries).is_err());
-    assert!(check("flag ONESHOT", &entries).is_err());
-    assert!(check("errors >= 1", &entries).is_err());
-
-    // Two receipts of errata 9: EV_ERROR entries with data 9 (EBADF on every OS the lab runs).
-    let receipts = format!(
-        "{{\"t\":0,\"type\":\"kevent\",\"call\":4,\"changes\":[],\"nevents\":128,\"timeout_ms\":1500,\"events\":[\
-         {{\"ident\":9,\"label\":\"conn1\",\"filter\":\"WRITE\",\"flags\":[\"ERROR\"],\"fflags\":0,\"data\":{ebadf},\"udata\":0}},\
-         {{\"ident\":9,\"label\":\"conn1\",\"filter\":\"READ\",\"flags\":[\"ERROR\"],\"fflags\":0,\"data\":{ebadf},\"udata\":4294967296}}],\
-         \"repeat\":1,\"blocked_s\":0.0,\"os_calls\":[]}}\n\
-         {{\"t\":1,\"type\":\"summary\",\"kevent_calls\":4,\"changes\":2,\"events\":2,\"by_label\":{{}}}}\n",
-        ebadf = libc::EBADF
-    );
-    let entries = trace::parse_trace(&receipts);
-    assert!(check("errors EBADF >= 2", &entries).is_ok());
-    assert!(check("errors = 2", &entries).is_ok());
-    assert!(check("errors EBADF >= 3", &entries).is_err());
-    assert!(check("errors ENOENT >= 1", &entries).is_err());
-    assert!(check("errors badf >= 1", &entries).is_err());
-    assert_eq!(
-        shown_error_entries(
-            "   ◂ WRITE conn1 (fd 9) flags=0x4000<ERROR> data=9 udata=0→listener  error EBADF: this change failed\n   ✎ EV_ERROR entry: WRITE change failed with EBADF",
-            Some("EBADF")
-        ),
-        1
-    );
-    // The excerpt's own text is held to the claims too, for both summaries' wording.
-    let excerpt = |body: &str, claims: &[&str]| Excerpt {
-        file: "test.md".into(),
-        command: "lab server".into(),
-        claims: claims.iter().map(|c| c.to_string()).collect(),
-        body: body.into(),
+    let state = TempDir::new("claims");
+    let run = |args: &[&str]| {
+        let output = run_lab(&state, args, None);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        trace::parse_trace(&text(&output.stdout))
     };
-    let epoll =
-        "━━ summary: 28 epoll_wait calls\n   events by epoll item: conn1 IN ×2, conn2 OUT ×6";
-    assert!(check_body(&excerpt(epoll, &["conn1 IN = 2", "conn2 OUT >= 1"])).is_empty());
-    assert_eq!(check_body(&excerpt(epoll, &["conn1 IN = 1"])).len(), 1);
-    let receipt = "   ◂ READ  conn1 (fd 12) flags=0x4000<ERROR> data=9 udata=4294967296→conn1  error EBADF: this change failed";
-    assert!(check_body(&excerpt(receipt, &["errors EBADF >= 1", "flag ERROR"])).is_empty());
-    assert_eq!(
-        check_body(&excerpt(receipt, &["errors EBADF >= 2"])).len(),
-        1
-    );
-    assert_eq!(
-        shell_words("lab clear --script 'send a; wait 10'"),
-        vec!["lab", "clear", "--script", "send a; wait 10"]
+    let oneshot = run(&["oneshot", "--port", "0", "--json"]);
+    for claim in [
+        "conn1 READ = 2",
+        "conn1 READ >= 2",
+        "conn1 READ <= 2",
+        "state conn1 READ deleted",
+        "flag ONESHOT",
+        "errors = 0",
+    ] {
+        assert_eq!(check(claim, &oneshot), Ok(()), "{claim}");
+    }
+    for claim in [
+        "conn1 READ = 3",
+        "conn1 READ = 1",
+        "conn1 READ >= 3",
+        "conn2 READ >= 1",
+        "state conn1 READ disabled",
+        "flag DISPATCH",
+        "errors >= 1",
+        "closed eof",
+    ] {
+        assert!(check(claim, &oneshot).is_err(), "{claim} should fail");
+    }
+
+    let published = run(&["server", "--port", "0", "--json", "--as-published"]);
+    for claim in [
+        "errors EBADF >= 2",
+        "errors = 2",
+        "closed timeout",
+        "messages = 20",
+    ] {
+        assert_eq!(check(claim, &published), Ok(()), "{claim}");
+    }
+    for claim in [
+        "errors EBADF >= 3",
+        "errors ENOENT >= 1",
+        "errors badf >= 1",
+        "closed too_large",
+        "messages = 21",
+    ] {
+        assert!(check(claim, &published).is_err(), "{claim} should fail");
+    }
+
+    // Raise each count claim that an excerpt's text shows by one: the text no longer agrees.
+    let mut raised = 0;
+    for excerpt in excerpts() {
+        assert!(check_body(&excerpt).is_empty(), "{}", excerpt.file);
+        for (i, claim) in excerpt.claims.iter().enumerate() {
+            let Some((name, op, n)) = counted_claim(claim) else {
+                continue;
+            };
+            let shown_in_text = excerpt.body.contains(&format!("{name} ×"))
+                || (name.starts_with("errors") && excerpt.body.contains("ERROR>"));
+            if op != "=" || !shown_in_text {
+                continue;
+            }
+            let mut wrong = Excerpt {
+                file: excerpt.file.clone(),
+                command: excerpt.command.clone(),
+                claims: excerpt.claims.clone(),
+                body: excerpt.body.clone(),
+            };
+            wrong.claims[i] = format!("{name} = {}", n + 1);
+            assert_eq!(
+                check_body(&wrong).len(),
+                1,
+                "{}: `{}` against the excerpt's text",
+                excerpt.file,
+                wrong.claims[i]
+            );
+            raised += 1;
+        }
+    }
+    assert!(
+        raised >= 3,
+        "the lessons' excerpts show few counts: {raised}"
     );
 }

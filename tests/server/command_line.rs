@@ -9,7 +9,7 @@ use lab::server::{spawn, Config};
 use super::json_stdout;
 use crate::support::live::LiveRun;
 use crate::support::trace::{self, Field};
-use crate::support::{frame, json_number, PATIENCE};
+use crate::support::{frame, PATIENCE};
 
 /// Runs `lab` to its end, stdin closed. `support::lab` sets LAB_STATE_DIR, so the progress a
 /// finished run records goes to a scratch directory, never to the tester's home.
@@ -20,38 +20,20 @@ fn lab(args: &[&str]) -> Output {
         .expect("run lab")
 }
 
-fn summary_line(stdout: &str) -> &str {
-    stdout
-        .lines()
-        .find(|l| l.contains("\"type\":\"summary\""))
-        .expect("a summary record")
-}
-
-/// How many changes one JSON kevent record carries.
-fn changes_in(line: &str) -> usize {
-    let start = line.find("\"changes\":[").expect("a changes list") + "\"changes\":[".len();
-    let end = line[start..]
-        .find("],\"nevents\"")
-        .expect("end of the changes list")
-        + start;
-    line[start..end].matches("\"ident\"").count()
-}
-
 /// An attendee runs the default tour with `--json`. The summary shows batching at work: fewer
 /// kevent calls than changes applied, more than one change per call on average; the tour's 20
 /// messages are echoed, and each of its three clients is accepted and closed with its reason.
 #[test]
 fn the_default_tour_applies_more_changes_than_it_makes_kevent_calls() {
-    let stdout = json_stdout(&[]);
-    let summary = summary_line(&stdout);
-    let calls = json_number(summary, "kevent_calls");
-    let changes = json_number(summary, "changes");
+    let records = trace::parse_trace(&json_stdout(&[]));
+    let summary = trace::summary(&records);
+    let calls = summary["kevent_calls"].num();
+    let changes = summary["changes"].num();
     assert!(calls < changes, "{calls} kevent calls, {changes} changes");
-    assert!(json_number(summary, "changes_per_call") > 1.0);
+    assert!(summary["changes_per_call"].num() > 1.0, "{summary}");
     // The tour's scenario (README, "The tour"): 3 + 16 + 1 messages; the echo client and the
     // slow reader hang up when done (eof), the idle client is closed by its read timeout.
-    assert_eq!(json_number(summary, "messages"), (3 + 16 + 1) as f64);
-    let records = trace::parse_trace(&stdout);
+    assert_eq!(summary["messages"].num(), (3 + 16 + 1) as f64, "{summary}");
     let clients: Vec<(String, f64, Option<&str>)> = trace::of_type(&records, "client")
         .map(|r| {
             (
@@ -80,16 +62,14 @@ fn the_default_tour_applies_more_changes_than_it_makes_kevent_calls() {
 /// call carries more than one change and there are at least as many calls as changes.
 #[test]
 fn with_no_batch_every_change_has_its_own_kevent_call() {
-    let stdout = json_stdout(&["--no-batch"]);
-    let summary = summary_line(&stdout);
-    let calls = json_number(summary, "kevent_calls");
-    let changes = json_number(summary, "changes");
+    let records = trace::parse_trace(&json_stdout(&["--no-batch"]));
+    let summary = trace::summary(&records);
+    let calls = summary["kevent_calls"].num();
+    let changes = summary["changes"].num();
     assert!(changes > 0.0);
     assert!(calls >= changes, "{calls} kevent calls, {changes} changes");
-    let per_call: Vec<usize> = stdout
-        .lines()
-        .filter(|l| l.contains("\"type\":\"kevent\""))
-        .map(changes_in)
+    let per_call: Vec<usize> = trace::of_type(&records, "kevent")
+        .map(|call| call["changes"].arr().len())
         .collect();
     assert!(
         per_call.iter().all(|&n| n <= 1),
@@ -102,24 +82,28 @@ fn with_no_batch_every_change_has_its_own_kevent_call() {
 /// idle wait is a 999 ms timeout (errata 8).
 #[test]
 fn as_published_an_idle_server_waits_999_ms_and_fixed_it_blocks() {
-    let fixed = json_stdout(&["--external", "--script", "wait 100"]);
-    let first_wait = fixed
-        .lines()
-        .find(|l| l.contains("\"type\":\"kevent\"") && l.contains("\"nevents\":128"))
-        .expect("a wait");
-    assert!(first_wait.contains("\"timeout_ms\":null"), "{first_wait}");
-
-    let published = json_stdout(&["--external", "--script", "wait 100", "--as-published"]);
-    assert!(published.contains("\"timeout_ms\":999"));
+    let first_wait = |extra: &[&str]| {
+        let mut args = vec!["--external", "--script", "wait 100"];
+        args.extend_from_slice(extra);
+        let records = trace::parse_trace(&json_stdout(&args));
+        let wait = trace::of_type(&records, "kevent")
+            .find(|call| call["nevents"] == 128)
+            .expect("a wait with the eventlist")
+            .clone();
+        wait
+    };
+    let fixed = first_wait(&[]);
+    assert!(fixed["timeout_ms"].is_null(), "{fixed}");
+    let published = first_wait(&["--as-published"]);
+    assert_eq!(published["timeout_ms"], 999, "{published}");
 }
 
 /// `--quiet` prints no trace, only the summary.
 #[test]
 fn quiet_prints_only_the_summary() {
-    let stdout = json_stdout(&["--quiet", "--clients", "1"]);
-    let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 1, "{stdout}");
-    assert!(lines[0].contains("\"type\":\"summary\""));
+    let records = trace::parse_trace(&json_stdout(&["--quiet", "--clients", "1"]));
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["type"], "summary");
 }
 
 /// `lab client hello world` against a running server prints each echo on its own line; with no

@@ -226,20 +226,22 @@ pub fn set_linger_zero(stream: &TcpStream) {
     assert_eq!(ret, 0, "SO_LINGER");
 }
 
-/// The number after the first `"key":` in a one-line JSON object (the bench's report, a
-/// summary record: flat enough that the number ends at the next `,` or `}`).
+/// The number under `key` in a one-line JSON object (the bench's report, a summary record),
+/// read with serde_json: the top-level field, or else the first nested object's (the bench
+/// report's `server.messages`).
 pub fn json_number(json: &str, key: &str) -> f64 {
-    let needle = format!("\"{key}\":");
-    let at = json
-        .find(&needle)
+    fn find<'a>(value: &'a trace::Value, key: &str) -> Option<&'a trace::Value> {
+        let object = value.as_object()?;
+        object
+            .get(key)
+            .or_else(|| object.values().find_map(|nested| find(nested, key)))
+    }
+    let value: trace::Value =
+        serde_json::from_str(json.trim()).unwrap_or_else(|e| panic!("bad JSON {json}: {e}"));
+    find(&value, key)
         .unwrap_or_else(|| panic!("no {key} in {json}"))
-        + needle.len();
-    let end = json[at..]
-        .find([',', '}'])
-        .map_or(json.len(), |end| at + end);
-    json[at..end]
-        .parse()
-        .unwrap_or_else(|_| panic!("{key} is not a number in {json}"))
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key} is not a number in {json}"))
 }
 
 /// A TCP port on 127.0.0.1 that is bound but not listening, held for as long as the returned

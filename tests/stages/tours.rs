@@ -219,7 +219,7 @@ fn the_json_records_follow_the_contract() {
         "clear",
         &[
             "--script",
-            "connect; send abc; fill 4; wait 20; use 1; send hi; wait 20; read 1; rearm; close; wait 10",
+            "connect; send abc; fill 4; wait 100; use 1; send hi; wait 100; read 1; rearm; close; wait 10",
         ],
     );
     let start = &records[0];

@@ -1,6 +1,7 @@
 //! Shared test helpers: loopback TCP sockets on port 0, waiting for a condition with a
-//! deadline (never a fixed sleep), running the `lab` binary and reading numbers from its JSON,
-//! and (in `tmux`) a real terminal for the interactive tests.
+//! deadline (never a fixed sleep), running the `lab` binary (every run with a state directory
+//! of its own), reading its JSON trace as the contract defines it (`trace`), watching a run
+//! live (`live`), and (in `tmux`) a real terminal for the interactive tests.
 //!
 //! Not every test module uses every helper.
 #![allow(dead_code)]

@@ -282,3 +282,19 @@ fn the_json_records_follow_the_contract() {
         );
     }
 }
+
+/// `--host` chooses where a flag stage listens: `lab oneshot --host 127.0.0.2` (another
+/// loopback address, which Linux answers) binds there, says so in its start record, and its
+/// built-in client reaches it: "hi" is reported for conn1 with data=2.
+#[cfg(target_os = "linux")]
+#[test]
+fn host_chooses_where_a_stage_listens() {
+    let records = run_json(
+        "oneshot",
+        &["--host", "127.0.0.2", "--script", "send hi; wait 100"],
+    );
+    let addr = records[0]["addr"].str();
+    assert!(addr.starts_with("127.0.0.2:"), "{addr}");
+    let phases = conn1_phases(&records);
+    assert_eq!(phase(&phases, "send", 0).data, vec![2]);
+}

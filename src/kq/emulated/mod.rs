@@ -243,7 +243,7 @@ impl Kqueue {
                 } else {
                     match deadline {
                         None => -1,
-                        Some(deadline) => epoll_timeout(deadline),
+                        Some(deadline) => epoll_timeout(deadline, Instant::now()),
                     }
                 }
             };
@@ -298,10 +298,10 @@ fn finish_changes(state: &mut State, os: &Os) {
     }
 }
 
-/// The time left until `deadline` as epoll_wait wants it: milliseconds rounded UP (a wait must
-/// never end early, B10), capped at i32::MAX (the loop simply waits again).
-fn epoll_timeout(deadline: Instant) -> i32 {
-    let left = deadline.saturating_duration_since(Instant::now());
+/// The time left from `now` until `deadline` as epoll_wait wants it: milliseconds rounded UP (a
+/// wait must never end early, B10), capped at i32::MAX (the loop simply waits again).
+fn epoll_timeout(deadline: Instant, now: Instant) -> i32 {
+    let left = deadline.saturating_duration_since(now);
     let ms = left.as_nanos().div_ceil(1_000_000);
     ms.min(i32::MAX as u128) as i32
 }
@@ -317,12 +317,18 @@ mod tests {
         shareable::<Kqueue>();
     }
 
+    /// B10: on fixed instants (no clock is read, so a preempted test thread cannot change the
+    /// answer), a partial millisecond rounds up, a passed deadline is 0, never negative, and a
+    /// deadline beyond i32::MAX ms is capped.
     #[test]
     fn epoll_timeouts_round_up_and_never_go_negative() {
-        let soon = Instant::now() + Duration::from_micros(1500);
-        assert!((1..=2).contains(&epoll_timeout(soon)));
-        assert_eq!(epoll_timeout(Instant::now()), 0);
-        let far = Instant::now() + Duration::from_secs(100 * 86_400);
-        assert_eq!(epoll_timeout(far), i32::MAX);
+        let now = Instant::now();
+        let after = |d: Duration| epoll_timeout(now + d, now);
+        assert_eq!(after(Duration::from_micros(1500)), 2);
+        assert_eq!(after(Duration::from_nanos(1)), 1);
+        assert_eq!(after(Duration::from_millis(7)), 7);
+        assert_eq!(after(Duration::ZERO), 0);
+        assert_eq!(epoll_timeout(now, now + Duration::from_secs(1)), 0);
+        assert_eq!(after(Duration::from_secs(100 * 86_400)), i32::MAX);
     }
 }

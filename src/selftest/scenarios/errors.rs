@@ -166,12 +166,18 @@ pub fn b09_changes_apply_before_the_collect_and_no_room_returns_at_once() {
 }
 
 /// B10. A zero timeout polls (0 when nothing is ready); a positive timeout returns 0 when it
-/// expires; a negative field or nsec ≥ 10⁹ is EINVAL. FreeBSD checks after applying the
-/// changes (so a change in that call still happens); macOS checks before.
+/// expires, and not before; a negative field or nsec ≥ 10⁹ is EINVAL. FreeBSD checks after
+/// applying the changes (so a change in that call still happens); macOS checks before.
 pub fn b10_timeouts_poll_wait_and_invalid_values_are_einval() {
     let kq = new_kq();
     assert!(kevent(&kq, &[], 4, Some(Timespec::ZERO)).is_empty());
+    let started = std::time::Instant::now();
     assert!(kevent(&kq, &[], 4, Some(Timespec::from_millis(20))).is_empty());
+    let waited = started.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_millis(20),
+        "a 20 ms timeout returned after {waited:?}: it must wait, never end early"
+    );
 
     let mut room = [Kevent::default(); 4];
     for bad in [

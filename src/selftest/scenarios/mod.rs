@@ -57,6 +57,7 @@ pub mod knotes;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub mod no_wasted_calls;
 pub mod sockets;
+pub mod subclauses;
 
 /// Every scenario, in the order `lab selftest` runs and prints them (B-number order; `E5`, the
 /// emulation's own contract, last). `cargo test` checks that each one is also a test.
@@ -69,12 +70,15 @@ pub static SCENARIOS: &[Scenario] = &[
         "B1",
         knotes::b01_read_and_write_knotes_are_independent_and_namespaces_do_not_collide
     ),
+    scenario!("B1", subclauses::b01_a_timer_and_a_socket_with_the_same_number_do_not_collide),
     scenario!("B2", knotes::b02_adding_the_same_knote_twice_modifies_it),
     scenario!(
         "B3",
         knotes::b03_modification_keeps_the_mode_and_does_not_re_enable
     ),
+    scenario!("B3", subclauses::b03_b20_a_re_add_changes_the_low_water_mark),
     scenario!("B4", knotes::b04_every_change_replaces_udata),
+    scenario!("B4", subclauses::b04_enable_stores_its_udata_on_a_dispatch_knote),
     scenario!(
         "B5",
         knotes::b05_disabled_knote_is_kept_and_enable_delivers_the_pending_condition,
@@ -84,6 +88,7 @@ pub static SCENARIOS: &[Scenario] = &[
         "B6",
         knotes::b06_deleting_removes_the_knote_and_a_missing_knote_is_enoent
     ),
+    scenario!("B6", subclauses::b06_deleting_drops_an_event_that_was_pending),
     scenario!(
         "B7",
         errors::b07_errors_become_entries_while_there_is_room_then_fail,
@@ -103,6 +108,7 @@ pub static SCENARIOS: &[Scenario] = &[
         errors::b10_timeouts_poll_wait_and_invalid_values_are_einval,
         macos = "an invalid timeout is refused before any change is applied"
     ),
+    scenario!("B10", subclauses::b10_a_positive_timeout_waits_at_least_that_long),
     scenario!(
         "B11",
         errors::b11_a_signal_ends_the_wait_with_eintr_after_the_changes
@@ -116,6 +122,7 @@ pub static SCENARIOS: &[Scenario] = &[
         "B14",
         sockets::b14_clear_fires_again_on_new_data_not_on_partial_read
     ),
+    scenario!("B14", subclauses::b14_clear_fires_again_on_eof),
     scenario!("B15", knotes::b15_oneshot_fires_once_and_is_deleted),
     scenario!(
         "B16",
@@ -127,6 +134,7 @@ pub static SCENARIOS: &[Scenario] = &[
         sockets::b17_small_eventlist_rotates_and_loses_no_edge
     ),
     scenario!("B18", sockets::b18_listener_data_is_the_accept_queue_length),
+    scenario!("B18", subclauses::b18_write_on_a_listener_never_fires),
     scenario!("B19", sockets::b19_write_fires_with_free_send_space),
     scenario!(
         "B20",
@@ -141,6 +149,7 @@ pub static SCENARIOS: &[Scenario] = &[
         "B22",
         sockets::b22_closed_descriptor_reports_nothing_and_reused_number_is_fresh
     ),
+    scenario!("B22", subclauses::b22_close_removes_the_knotes_in_two_kqueues),
     scenario!(
         "B23",
         extras::b23_timer_repeats_counts_expirations_and_restarts_on_re_add

@@ -14,7 +14,8 @@
 //! - Changes are applied one by one as FreeBSD's `kqueue_register` does (`register.rs`).
 //! - `data` is measured with ioctl/getsockopt (`data.rs`); timers and user events have their
 //!   own files (`timer.rs`, `user.rs`). Every system call goes through `os.rs`, which counts
-//!   and, on request, records it (`record.rs`).
+//!   and, on request, records it (`record.rs`); the calls themselves, and their `unsafe`, are
+//!   the crate's Linux module ([`crate::sys::linux`]), shared with the raw epoll server.
 //!
 //! # Where the emulation differs from FreeBSD (documented, not hidden)
 //!

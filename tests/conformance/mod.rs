@@ -49,6 +49,7 @@ use crate::support::PATIENCE;
 
 mod errors;
 mod extras;
+mod freebsd_files;
 mod knotes;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod no_wasted_calls;

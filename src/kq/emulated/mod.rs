@@ -33,8 +33,12 @@
 //!   whose condition still holds can be reported once more after the other knote on the same
 //!   descriptor is enabled or disabled. Edge-triggered WRITE also fires on wakeups that BSD
 //!   would not count as WRITE edges (data arrival on a socket with both knotes EV_CLEAR).
-//! - Regular files and directories are refused with EPERM (epoll cannot watch them); filters
-//!   other than READ, WRITE, TIMER and USER, and NOTE_ABSTIME timers, are EINVAL.
+//! - Regular files and directories are refused with EPERM (epoll cannot watch them).
+//! - Filters other than READ, WRITE, TIMER and USER (VNODE, PROC, SIGNAL...) are not emulated:
+//!   the emulation answers as a FreeBSD kernel built without them (EV_ADD: ENXIO, any other
+//!   change: ENOENT). NOTE_ABSTIME timers are EINVAL.
+//! - 0x100 (EV_FORCEONESHOT) and 0x200 (EV_KEEPUDATA) are not stored, as on FreeBSD, but do
+//!   nothing else: every change replaces udata, and an existing knote is not made ONESHOT.
 //!
 //! # Threads
 //!
@@ -82,6 +86,9 @@ pub mod consts {
     pub const EV_CLEAR: u16 = 0x0020;
     pub const EV_RECEIPT: u16 = 0x0040;
     pub const EV_DISPATCH: u16 = 0x0080;
+    /// FreeBSD's one-time request bits, never stored in a knote (B26); not emulated otherwise.
+    pub(crate) const EV_FORCEONESHOT: u16 = 0x0100;
+    pub(crate) const EV_KEEPUDATA: u16 = 0x0200;
     pub const EV_SYSFLAGS: u16 = 0xF000;
     pub const EV_ERROR: u16 = 0x4000;
     pub const EV_EOF: u16 = 0x8000;
@@ -172,7 +179,9 @@ impl Kqueue {
             let mut change = *change;
             // B9: stale EV_EOF/EV_ERROR bits of a reused entry are ignored.
             change.flags &= !EV_SYSFLAGS;
-            let errno = match register::register(&mut state, &os, &change) {
+            // `register` edits the change as FreeBSD's `kqueue_register` edits the kevent
+            // (fflags and data of a new knote zeroed, B8): the entry below shows the result.
+            let errno = match register::register(&mut state, &os, &mut change) {
                 Ok(()) => 0,
                 Err(errno) => errno,
             };

@@ -2,6 +2,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
+use std::time::Duration;
 
 use super::consts::*;
 use super::knote::{Knote, Source, Timer, ACTION_FLAGS};
@@ -14,9 +15,15 @@ fn errno(err: io::Error) -> i32 {
     err.raw_os_error().unwrap_or(libc::EIO)
 }
 
+/// FreeBSD's number of system filters (`EVFILT_SYSCOUNT`): filters -1 to -13 exist, any other
+/// number is EINVAL.
+const EVFILT_SYSCOUNT: i16 = 13;
+
 /// Applies one change (its EV_SYSFLAGS already masked off, B9). `Err(errno)` becomes the
-/// change's EV_ERROR entry (B7).
-pub(super) fn register(state: &mut State, os: &Os, change: &Kevent) -> Result<(), i32> {
+/// change's EV_ERROR entry (B7). Like FreeBSD's `kqueue_register`, it edits the change: a
+/// change that creates a knote has its fflags and data zeroed (they went into the knote), and a
+/// user event's change keeps only its 24 user bits, which is what a receipt then shows (B8).
+pub(super) fn register(state: &mut State, os: &Os, change: &mut Kevent) -> Result<(), i32> {
     // B5: FreeBSD refuses both at once (macOS lets disable win).
     if change.flags & (EV_ENABLE | EV_DISABLE) == EV_ENABLE | EV_DISABLE {
         return Err(libc::EINVAL);
@@ -25,9 +32,30 @@ pub(super) fn register(state: &mut State, os: &Os, change: &Kevent) -> Result<()
         EVFILT_READ | EVFILT_WRITE => register_fd(state, os, change),
         EVFILT_TIMER => register_timer(state, os, change),
         EVFILT_USER => register_user(state, os, change),
-        // Filters the lab does not emulate (VNODE, PROC, SIGNAL...) are unknown here.
+        // The other FreeBSD filters (VNODE, PROC, SIGNAL, AIO, FS, LIO, PROCDESC, SENDFILE,
+        // EMPTY) are not emulated: the emulation answers as a FreeBSD kernel built without them,
+        // where their slot holds `null_filtops`, which is not per descriptor: EV_ADD fails in
+        // `filt_nullattach` with ENXIO, any other change finds no knote (ENOENT).
+        filter if (-EVFILT_SYSCOUNT..0).contains(&filter) => {
+            if change.flags & EV_ADD != 0 {
+                take_parameters(change);
+                Err(libc::ENXIO)
+            } else {
+                Err(libc::ENOENT)
+            }
+        }
         _ => Err(libc::EINVAL),
     }
+}
+
+/// The fflags and data of a change that creates a knote, which `kqueue_register` moves into the
+/// knote (`kn_sfflags`, `kn_sdata`) and zeroes in the change before the filter's attach: an
+/// error or receipt entry for it carries fflags 0 (B8).
+fn take_parameters(change: &mut Kevent) -> (u32, i64) {
+    let taken = (change.fflags, change.data);
+    change.fflags = 0;
+    change.data = 0;
+    taken
 }
 
 /// What every change that finds an existing knote does, whatever the filter: EV_ENABLE /
@@ -58,7 +86,7 @@ fn new_knote(change: &Kevent, source: Source) -> Knote {
 // ---------------------------------------------------------------------------------------------
 // EVFILT_READ / EVFILT_WRITE
 
-fn register_fd(state: &mut State, os: &Os, change: &Kevent) -> Result<(), i32> {
+fn register_fd(state: &mut State, os: &Os, change: &mut Kevent) -> Result<(), i32> {
     if change.ident > i32::MAX as usize {
         return Err(libc::EBADF);
     }
@@ -203,10 +231,13 @@ fn note_lowat(os: &Os, fd: RawFd, change: &Kevent, old_lowat: i64) -> Result<i64
 fn add_fd_knote(
     state: &mut State,
     os: &Os,
-    change: &Kevent,
+    change: &mut Kevent,
     fd: RawFd,
     id: FileId,
 ) -> Result<(), i32> {
+    let asked = *change;
+    take_parameters(change);
+    let change = &asked;
     if state.file(fd).is_none() {
         let kind = classify(os, fd, id)?;
         let file = File {
@@ -279,7 +310,7 @@ fn enqueue_for_check(state: &mut State, fd: RawFd, key: (usize, i16)) {
 // ---------------------------------------------------------------------------------------------
 // EVFILT_TIMER (B23)
 
-fn register_timer(state: &mut State, os: &Os, change: &Kevent) -> Result<(), i32> {
+fn register_timer(state: &mut State, os: &Os, change: &mut Kevent) -> Result<(), i32> {
     let key = (change.ident, EVFILT_TIMER);
     let Some(knote) = state.knotes.get_mut(&key) else {
         if change.flags & EV_ADD == 0 {
@@ -292,29 +323,49 @@ fn register_timer(state: &mut State, os: &Os, change: &Kevent) -> Result<(), i32
         return Ok(());
     }
     modify(knote, change);
+    let enabled = knote.enabled;
     let Source::Timer(timer) = &mut knote.source else {
         return Ok(());
     };
     let timerfd = timer.fd.as_raw_fd();
     if change.flags & EV_ADD != 0 {
-        // B23: a re-add restarts the timer with the new period and throws away the
-        // expirations not yet delivered (timerfd_settime resets the count). Whether it
-        // repeats is still the creation's choice (B3).
-        let period = timer::period(change.fflags, change.data, timer.periodic)?;
-        os::timerfd_settime(os.rec, timerfd, period, timer.periodic).map_err(errno)?;
-        timer.period = period;
+        // B23 (FreeBSD `filt_timertouch`): a re-add stops the timer, throws away the
+        // expirations not yet delivered (and an error not yet delivered), and restarts it with
+        // the new period. Whether it repeats is still the creation's choice (B3).
+        // timerfd_settime stops, resets the count and restarts in one call.
+        timer.error = 0;
+        let failed = match timer::period(change.fflags, change.data, timer.periodic) {
+            Ok(period) => {
+                os::timerfd_settime(os.rec, timerfd, period, timer.periodic).map_err(errno)?;
+                timer.period = period;
+                false
+            }
+            // Bad parameters do not fail the change: the timer stays stopped and the knote
+            // reports the errno as its data, with EV_ERROR in its flags (for good: FreeBSD
+            // sets it in `kn_flags`), at the next collect.
+            Err(error) => {
+                os::timerfd_settime(os.rec, timerfd, Duration::ZERO, false).map_err(errno)?;
+                timer.error = error;
+                knote.flags |= EV_ERROR;
+                true
+            }
+        };
         if knote.queued {
             knote.queued = false;
             state.ready.retain(|queued| *queued != key);
+        }
+        if failed && enabled {
+            state.enqueue(key);
         }
     }
     state.mark_dirty(timerfd);
     Ok(())
 }
 
-fn add_timer(state: &mut State, os: &Os, change: &Kevent) -> Result<(), i32> {
+fn add_timer(state: &mut State, os: &Os, change: &mut Kevent) -> Result<(), i32> {
     let periodic = change.flags & EV_ONESHOT == 0;
-    let period = timer::period(change.fflags, change.data, periodic)?;
+    let (fflags, data) = take_parameters(change);
+    let period = timer::period(fflags, data, periodic)?;
     let fd = os::timerfd_create(os.rec).map_err(errno)?;
     let timerfd = fd.as_raw_fd();
     // If the caller closed a watched descriptor, the kernel may hand its number to this
@@ -346,6 +397,7 @@ fn add_timer(state: &mut State, os: &Os, change: &Kevent) -> Result<(), i32> {
             fd,
             period,
             periodic,
+            error: 0,
         }),
     );
     // B23: EV_CLEAR is forced on, so delivered flags include it.
@@ -357,14 +409,15 @@ fn add_timer(state: &mut State, os: &Os, change: &Kevent) -> Result<(), i32> {
 // ---------------------------------------------------------------------------------------------
 // EVFILT_USER (B24)
 
-fn register_user(state: &mut State, os: &Os, change: &Kevent) -> Result<(), i32> {
+fn register_user(state: &mut State, os: &Os, change: &mut Kevent) -> Result<(), i32> {
     let key = (change.ident, EVFILT_USER);
     match state.knotes.get_mut(&key) {
         None => {
             if change.flags & EV_ADD == 0 {
                 return Err(libc::ENOENT);
             }
-            let source = Source::User(user::attach(change.fflags, change.data));
+            let (fflags, data) = take_parameters(change);
+            let source = Source::User(user::attach(fflags, data));
             state.knotes.insert(key, new_knote(change, source));
         }
         Some(knote) => {
@@ -374,7 +427,7 @@ fn register_user(state: &mut State, os: &Os, change: &Kevent) -> Result<(), i32>
             }
             modify(knote, change);
             if let Source::User(user) = &mut knote.source {
-                user::touch(user, change.flags, change.fflags, change.data);
+                change.fflags = user::touch(user, change.flags, change.fflags, change.data);
             }
         }
     }

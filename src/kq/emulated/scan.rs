@@ -151,12 +151,20 @@ fn fd_event(state: &mut State, os: &Os, key: Key) -> Option<Delivery> {
 }
 
 /// B23: data is the number of expirations since the last delivery, read from the timerfd
-/// (which resets it). None yet: nothing to report.
+/// (which resets it). None yet: nothing to report. After a re-add with bad parameters, data is
+/// that errno instead, once (FreeBSD `filt_timertouch` puts it in `kn_data`; EV_CLEAR clears it).
 fn timer_event(state: &mut State, os: &Os, key: Key) -> Option<Delivery> {
-    let knote = state.knotes.get(&key)?;
-    let Source::Timer(timer) = &knote.source else {
+    let knote = state.knotes.get_mut(&key)?;
+    let Source::Timer(timer) = &mut knote.source else {
         return None;
     };
+    if timer.error != 0 {
+        let error = std::mem::take(&mut timer.error);
+        return Some(Delivery {
+            event: knote.event(0, 0, i64::from(error)),
+            keep_queued: false,
+        });
+    }
     match os::timerfd_read(os.rec, timer.fd.as_raw_fd()) {
         Ok(expirations) if expirations > 0 => Some(Delivery {
             event: knote.event(0, 0, expirations.min(i64::MAX as u64) as i64),
@@ -166,8 +174,10 @@ fn timer_event(state: &mut State, os: &Os, key: Key) -> Option<Delivery> {
     }
 }
 
-/// B24: the stored user bits in fflags (control bits and NOTE_TRIGGER cleared) and the data of
-/// the last change. Without EV_CLEAR the knote stays triggered and comes back every collect.
+/// B24: the stored fflags and the data of the last change. Without EV_CLEAR the knote stays
+/// triggered and comes back every collect. An EV_ONESHOT user event is delivered as the knote
+/// stands, fflags 0 and data 0: FreeBSD's `kqueue_scan` copies a ONESHOT knote's own kevent
+/// without calling the filter's `filt_usertouch`, which is what fills them in.
 fn user_event(state: &mut State, key: Key) -> Option<Delivery> {
     let knote = state.knotes.get(&key)?;
     let Source::User(user) = &knote.source else {
@@ -176,8 +186,13 @@ fn user_event(state: &mut State, key: Key) -> Option<Delivery> {
     if !user.triggered {
         return None;
     }
+    let event = if knote.has(EV_ONESHOT) {
+        knote.event(0, 0, 0)
+    } else {
+        knote.event(0, user.fflags, user.data)
+    };
     Some(Delivery {
-        event: knote.event(0, user.fflags, user.data),
+        event,
         keep_queued: !knote.is_clear(),
     })
 }

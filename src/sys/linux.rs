@@ -110,6 +110,13 @@ pub fn file_offset(fd: RawFd) -> io::Result<i64> {
     syscall!(lseek(fd, 0, libc::SEEK_CUR))
 }
 
+/// `recv(fd, buf, MSG_PEEK | MSG_DONTWAIT)`: copies queued bytes without consuming them.
+pub fn recv_peek(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    let flags = libc::MSG_PEEK | libc::MSG_DONTWAIT;
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes.
+    syscall!(recv(fd, buf.as_mut_ptr().cast(), buf.len(), flags)).map(|n| n as usize)
+}
+
 /// `getsockopt` of an int option.
 pub fn getsockopt_int(fd: RawFd, level: libc::c_int, option: libc::c_int) -> io::Result<i32> {
     let mut value: libc::c_int = 0;

@@ -199,3 +199,44 @@ fn filters_the_emulation_lacks_answer_as_a_kernel_without_them() {
     let unknown = kq.kevent(&[Kevent::new(1, -14, EV_ADD)], &mut [], None);
     assert_eq!(errno_of(unknown), libc::EINVAL);
 }
+
+/// B13 for datagrams, FreeBSD `filt_soread` (`sbavail − sb_ctl`). A person sends two datagrams
+/// of 3 and 5 bytes to a UDP socket watched for READ: the event's data is 8, every queued
+/// byte, not the first datagram's 3 (what Linux's FIONREAD says). After one recv() takes the
+/// first datagram, data is 5. A Unix datagram socket pair behaves the same.
+#[test]
+fn b13_datagram_read_data_counts_every_queued_datagram() {
+    use std::net::UdpSocket;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixDatagram;
+
+    let kq = new_kq();
+    let receiver = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    receiver.set_nonblocking(true).expect("nonblocking");
+    let sender = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    sender
+        .connect(receiver.local_addr().unwrap())
+        .expect("connect");
+    let fd = receiver.as_raw_fd() as usize;
+    apply(&kq, &[Kevent::new(fd, EVFILT_READ, EV_ADD)]);
+    sender.send(b"abc").expect("send");
+    sender.send(b"defgh").expect("send");
+    wait_for(&kq, "8 bytes in two datagrams", |event| {
+        event.ident == fd && event.data == 8
+    });
+    let mut buf = [0u8; 16];
+    assert_eq!(receiver.recv(&mut buf).expect("recv"), 3);
+    let events = poll(&kq, 4);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].data, 5, "the second datagram is left");
+
+    let (left, right) = UnixDatagram::pair().expect("socketpair");
+    left.set_nonblocking(true).expect("nonblocking");
+    let fd = left.as_raw_fd() as usize;
+    apply(&kq, &[Kevent::new(fd, EVFILT_READ, EV_ADD)]);
+    right.send(b"123").expect("send");
+    right.send(b"45678").expect("send");
+    wait_for(&kq, "8 bytes in two Unix datagrams", |event| {
+        event.ident == fd && event.data == 8
+    });
+}

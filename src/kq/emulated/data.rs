@@ -28,15 +28,50 @@ fn failed(err: io::Error) -> Measure {
 
 /// EVFILT_READ data.
 /// - Connected socket: unread bytes, `ioctl(FIONREAD)` (B13; FreeBSD `sbavail`).
+/// - Datagram socket: the bytes of every queued datagram (`queued_datagram_bytes`).
 /// - Listener: completed connections waiting for accept(), from TCP_INFO `tcpi_unacked`, which
 ///   Linux fills with the accept-queue length on a LISTEN socket (B18; libkqueue reports 1).
 /// - Pipe and others: FIONREAD where the file supports it.
 pub(super) fn readable(os: &Os, fd: RawFd, kind: FileKind) -> Measure {
     let result = match kind {
         FileKind::Listener => os::tcp_accept_queue(os.rec, fd),
+        FileKind::Datagram => queued_datagram_bytes(os, fd),
         _ => os::ioctl_int(os.rec, fd, libc::FIONREAD, "FIONREAD").map(i64::from),
     };
     result.map(Measure::Count).unwrap_or_else(failed)
+}
+
+/// How many datagrams one measurement walks through at most: beyond that, `data` is a lower
+/// bound (a queue that long is far past any threshold a program would set).
+const MAX_PEEKED_DATAGRAMS: usize = 1024;
+
+/// The payload bytes of every datagram in a socket's receive queue, FreeBSD's
+/// `sbavail − sb_ctl` for a datagram socket (B13: datagrams of 3 and 5 bytes give 8).
+///
+/// Linux's FIONREAD answers with the first datagram only, and no option reports the total. So
+/// the emulation peeks at the queue: with SO_PEEK_OFF set, each `recv(MSG_PEEK)` continues where
+/// the last one stopped, so successive peeks walk through the datagrams without consuming any,
+/// until EAGAIN. The program's own SO_PEEK_OFF is put back afterwards. Only datagram sockets
+/// pay for this (3 system calls plus one per queued datagram).
+fn queued_datagram_bytes(os: &Os, fd: RawFd) -> io::Result<i64> {
+    let (level, option) = (libc::SOL_SOCKET, libc::SO_PEEK_OFF);
+    let saved = os::getsockopt_int(os.rec, fd, level, option, "SO_PEEK_OFF")?;
+    os::setsockopt_int(os.rec, fd, level, option, "SO_PEEK_OFF", 0)?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0i64;
+    let mut walked = Ok(());
+    for _ in 0..MAX_PEEKED_DATAGRAMS {
+        match os::recv_peek(os.rec, fd, &mut buf) {
+            Ok(copied) => total += copied as i64,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+            Err(err) => {
+                walked = Err(err);
+                break;
+            }
+        }
+    }
+    os::setsockopt_int(os.rec, fd, level, option, "SO_PEEK_OFF", saved)?;
+    walked.map(|()| total)
 }
 
 /// EVFILT_WRITE data: free space (B19).
@@ -50,7 +85,7 @@ pub(super) fn readable(os: &Os, fd: RawFd, kind: FileKind) -> Measure {
 pub(super) fn writable(os: &Os, fd: RawFd, kind: FileKind) -> Measure {
     match kind {
         FileKind::Listener => Measure::Count(0),
-        FileKind::Socket => {
+        FileKind::Socket | FileKind::Datagram => {
             let sndbuf = match os::getsockopt_int(
                 os.rec,
                 fd,

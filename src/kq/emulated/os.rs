@@ -344,6 +344,20 @@ pub(super) fn ioctl_int(
     result
 }
 
+/// `recv(fd, buf, MSG_PEEK|MSG_DONTWAIT)`: how many queued bytes were copied (not consumed).
+pub(super) fn recv_peek(rec: &Recorder, fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    let room = buf.len();
+    let result = linux::recv_peek(fd, buf);
+    rec.note(
+        Kind::Other,
+        "recv",
+        &result,
+        || format!("fd {fd}, {room} bytes, MSG_PEEK|MSG_DONTWAIT"),
+        |n| n.to_string(),
+    );
+    result
+}
+
 /// `fcntl(fd, F_GETPIPE_SZ)`: a pipe's capacity in bytes.
 pub(super) fn pipe_capacity(rec: &Recorder, fd: RawFd) -> io::Result<i32> {
     let result = linux::pipe_capacity(fd);

@@ -181,6 +181,10 @@ fn classify(os: &Os, fd: RawFd, id: FileId) -> Result<FileKind, i32> {
         // even for a knote added disabled.
         libc::S_IFREG | libc::S_IFDIR => Err(libc::EPERM),
         libc::S_IFSOCK => {
+            let kind = os::getsockopt_int(os.rec, fd, libc::SOL_SOCKET, libc::SO_TYPE, "SO_TYPE");
+            if matches!(kind, Ok(libc::SOCK_DGRAM)) {
+                return Ok(FileKind::Datagram);
+            }
             let listening = os::getsockopt_int(
                 os.rec,
                 fd,

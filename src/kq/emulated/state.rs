@@ -22,8 +22,12 @@ pub(super) struct Os<'a> {
 pub(super) enum FileKind {
     /// A listening socket: READ data is the accept-queue length (B18), WRITE never fires.
     Listener,
-    /// Any other socket: READ data from FIONREAD (B13), WRITE data from SO_SNDBUF − TIOCOUTQ (B19).
+    /// Any other stream socket: READ data from FIONREAD (B13), WRITE data from
+    /// SO_SNDBUF − TIOCOUTQ (B19).
     Socket,
+    /// A datagram socket (UDP, Unix SOCK_DGRAM): READ data counts the bytes of every queued
+    /// datagram (FreeBSD `sbavail`), where FIONREAD gives only the first one's; WRITE as Socket.
+    Datagram,
     /// A pipe or FIFO: READ data from FIONREAD, WRITE data from the pipe's free capacity.
     Pipe,
     /// Anything else epoll accepts (a tty, an eventfd, another kqueue...).

@@ -240,3 +240,65 @@ fn b13_datagram_read_data_counts_every_queued_datagram() {
         event.ident == fd && event.data == 8
     });
 }
+
+/// A file of `bytes` in the temporary directory, removed when dropped.
+struct TempFile(std::path::PathBuf);
+
+impl TempFile {
+    fn new(name: &str, bytes: &[u8]) -> TempFile {
+        let path = std::env::temp_dir().join(format!("lab-{name}-{}", std::process::id()));
+        std::fs::write(&path, bytes).expect("write a temporary file");
+        TempFile(path)
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// B13 for regular files, FreeBSD `filt_vfsread` and `filt_vfswrite` (sys/kern/vfs_subr.c). A
+/// person opens a 10-byte file and adds EVFILT_READ on it: the event's data is 10, the bytes
+/// from the file offset to the end. After reading 4 bytes it is 6, and level-triggered it comes
+/// back on every collect; once everything is read, nothing; after seeking back to offset 2,
+/// data 8. EVFILT_WRITE on the same file is always ready, with data 0.
+#[test]
+fn b13_regular_file_read_data_is_the_bytes_after_the_offset() {
+    use std::io::{Read, Seek, SeekFrom};
+    use std::os::fd::AsRawFd;
+
+    let temp = TempFile::new("vfsread", b"0123456789");
+    let mut file = std::fs::File::open(&temp.0).expect("open");
+    let fd = file.as_raw_fd() as usize;
+    let kq = new_kq();
+    apply(&kq, &[Kevent::new(fd, EVFILT_READ, EV_ADD)]);
+    let read_data = |kq: &Kqueue| -> Vec<i64> {
+        poll(kq, 4)
+            .iter()
+            .filter(|event| event.ident == fd && event.filter == EVFILT_READ)
+            .map(|event| event.data)
+            .collect()
+    };
+    assert_eq!(read_data(&kq), [10]);
+    let mut four = [0u8; 4];
+    file.read_exact(&mut four).expect("read 4 bytes");
+    assert_eq!(read_data(&kq), [6]);
+    assert_eq!(read_data(&kq), [6], "level: again on the next collect");
+    let mut rest = Vec::new();
+    file.read_to_end(&mut rest).expect("read the rest");
+    assert!(read_data(&kq).is_empty(), "at the end: nothing to report");
+    file.seek(SeekFrom::Start(2)).expect("seek");
+    assert_eq!(read_data(&kq), [8]);
+
+    #[cfg(not(target_os = "macos"))]
+    {
+        apply(&kq, &[Kevent::new(fd, EVFILT_WRITE, EV_ADD)]);
+        let events = poll(&kq, 4);
+        let write = events
+            .iter()
+            .find(|event| event.filter == EVFILT_WRITE)
+            .expect("WRITE on a regular file is always ready");
+        assert_eq!(write.data, 0);
+    }
+}

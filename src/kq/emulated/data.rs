@@ -36,6 +36,7 @@ pub(super) fn readable(os: &Os, fd: RawFd, kind: FileKind) -> Measure {
     let result = match kind {
         FileKind::Listener => os::tcp_accept_queue(os.rec, fd),
         FileKind::Datagram => queued_datagram_bytes(os, fd),
+        FileKind::RegularFile => bytes_after_offset(os, fd),
         _ => os::ioctl_int(os.rec, fd, libc::FIONREAD, "FIONREAD").map(i64::from),
     };
     result.map(Measure::Count).unwrap_or_else(failed)
@@ -72,6 +73,13 @@ fn queued_datagram_bytes(os: &Os, fd: RawFd) -> io::Result<i64> {
     }
     os::setsockopt_int(os.rec, fd, level, option, "SO_PEEK_OFF", saved)?;
     walked.map(|()| total)
+}
+
+/// A regular file's READ data, FreeBSD's `filt_vfsread`: its size minus the file offset (how
+/// many bytes a read() would still get; negative when the offset is past the end).
+fn bytes_after_offset(os: &Os, fd: RawFd) -> io::Result<i64> {
+    let size = os::fstat(os.rec, fd)?.size;
+    Ok(size - os::file_offset(os.rec, fd)?)
 }
 
 /// EVFILT_WRITE data: free space (B19).
@@ -111,6 +119,8 @@ pub(super) fn writable(os: &Os, fd: RawFd, kind: FileKind) -> Measure {
                 Err(err) => failed(err),
             }
         }
+        // `filt_vfswrite`: a regular file is always writable, with data 0.
+        FileKind::RegularFile => Measure::Count(0),
         FileKind::Other => Measure::Unknown,
     }
 }

@@ -33,7 +33,10 @@
 //!   whose condition still holds can be reported once more after the other knote on the same
 //!   descriptor is enabled or disabled. Edge-triggered WRITE also fires on wakeups that BSD
 //!   would not count as WRITE edges (data arrival on a socket with both knotes EV_CLEAR).
-//! - Regular files and directories are refused with EPERM (epoll cannot watch them).
+//! - Regular files are measured by the collect, not watched (epoll refuses them, `vnode.rs`):
+//!   a thread blocked in kevent is not woken when the file grows, and an EV_CLEAR READ knote on
+//!   a file fires at registration only. Directories are refused with EPERM (FreeBSD accepts
+//!   them; a Linux directory offset is not a byte count).
 //! - Filters other than READ, WRITE, TIMER and USER (VNODE, PROC, SIGNAL...) are not emulated:
 //!   the emulation answers as a FreeBSD kernel built without them (EV_ADD: ENXIO, any other
 //!   change: ENOENT). NOTE_ABSTIME timers are EINVAL.
@@ -62,6 +65,7 @@ mod scan;
 mod state;
 mod timer;
 mod user;
+mod vnode;
 
 /// An epoll mask in words (`IN|OUT`), for the raw epoll server's trace as well as this one's.
 pub(crate) use os::mask_names as epoll_mask_names;
@@ -245,6 +249,8 @@ impl Kqueue {
                 let mut state = self.lock();
                 // A change applied by another thread while this one waited.
                 state.sync(os);
+                // Regular files are not in epoll: look at them before deciding to sleep.
+                vnode::enqueue_ready_files(&mut state, os);
                 state.waiters += 1;
                 if !state.ready.is_empty() {
                     // Knotes already queued: only refresh from epoll, do not sleep. New reports

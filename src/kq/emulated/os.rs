@@ -255,6 +255,8 @@ pub(super) struct FileId {
     pub dev: u64,
     pub ino: u64,
     pub mode: u32,
+    /// The size in bytes (`st_size`), for a regular file's READ data (B13, `filt_vfsread`).
+    pub size: i64,
 }
 
 pub(super) fn fstat(rec: &Recorder, fd: RawFd) -> io::Result<FileId> {
@@ -262,6 +264,7 @@ pub(super) fn fstat(rec: &Recorder, fd: RawFd) -> io::Result<FileId> {
         dev: stat.st_dev,
         ino: stat.st_ino,
         mode: stat.st_mode,
+        size: stat.st_size,
     });
     rec.note(
         Kind::Other,
@@ -269,6 +272,19 @@ pub(super) fn fstat(rec: &Recorder, fd: RawFd) -> io::Result<FileId> {
         &result,
         || format!("fd {fd}"),
         |id| format!("0 (ino {})", id.ino),
+    );
+    result
+}
+
+/// `lseek(fd, 0, SEEK_CUR)`: the file offset of an open file.
+pub(super) fn file_offset(rec: &Recorder, fd: RawFd) -> io::Result<i64> {
+    let result = linux::file_offset(fd);
+    rec.note(
+        Kind::Other,
+        "lseek",
+        &result,
+        || format!("fd {fd}, 0, SEEK_CUR"),
+        |offset| offset.to_string(),
     );
     result
 }

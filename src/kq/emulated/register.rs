@@ -176,10 +176,12 @@ fn register_fd(state: &mut State, os: &Os, change: &mut Kevent) -> Result<(), i3
 /// How the emulation sorts a descriptor at its first registration.
 fn classify(os: &Os, fd: RawFd, id: FileId) -> Result<FileKind, i32> {
     match id.mode & libc::S_IFMT {
-        // epoll refuses files that are always ready (it would answer EPERM). FreeBSD reports a
-        // regular file readable; the emulation does not emulate that and says EPERM up front,
-        // even for a knote added disabled.
-        libc::S_IFREG | libc::S_IFDIR => Err(libc::EPERM),
+        // FreeBSD's vnode filters (`filt_vfsread`, `filt_vfswrite`); epoll refuses regular
+        // files, so the collect measures them (`vnode.rs`).
+        libc::S_IFREG => Ok(FileKind::RegularFile),
+        // FreeBSD reads a directory like a file (size − offset), but a Linux directory offset
+        // is a hash cookie, not a byte position: refused, as epoll itself would (EPERM).
+        libc::S_IFDIR => Err(libc::EPERM),
         libc::S_IFSOCK => {
             let kind = os::getsockopt_int(os.rec, fd, libc::SOL_SOCKET, libc::SO_TYPE, "SO_TYPE");
             if matches!(kind, Ok(libc::SOCK_DGRAM)) {
@@ -259,6 +261,7 @@ fn add_fd_knote(
                 dirty: false,
             },
         );
+        state.has_files |= kind == FileKind::RegularFile;
     }
     let lowat = match note_lowat(os, fd, change, 1) {
         Ok(lowat) => lowat,

@@ -127,7 +127,12 @@ fn fd_event(state: &mut State, os: &Os, key: Key) -> Option<Delivery> {
         }
     };
     let measured = matches!(measure, Measure::Count(_));
-    if measured && !eof {
+    if kind == FileKind::RegularFile {
+        // `filt_vfsread` fires while data ≠ 0 (negative past the end); `filt_vfswrite` always.
+        if key.1 == EVFILT_READ && data == 0 {
+            return None;
+        }
+    } else if measured && !eof {
         // B12: the condition no longer holds (bytes read meanwhile, connection accepted,
         // below NOTE_LOWAT): the event is silently dropped. A listener ignores NOTE_LOWAT.
         let threshold = if key.1 == EVFILT_READ && kind != FileKind::Listener {
@@ -146,7 +151,9 @@ fn fd_event(state: &mut State, os: &Os, key: Key) -> Option<Delivery> {
     // not re-reported by epoll: it stays queued and is re-checked at each collect. On a
     // level-triggered registration epoll re-reports it by itself. A file that cannot be
     // measured cannot be re-checked, so it is left to epoll.
-    let keep_queued = !knote.is_clear() && measured && state.is_edge(fd);
+    // A regular file is never in epoll: a level knote on it stays queued (`vnode.rs`).
+    let keep_queued =
+        !knote.is_clear() && measured && (state.is_edge(fd) || kind == FileKind::RegularFile);
     Some(Delivery { event, keep_queued })
 }
 

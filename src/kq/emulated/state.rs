@@ -30,6 +30,10 @@ pub(super) enum FileKind {
     Datagram,
     /// A pipe or FIFO: READ data from FIONREAD, WRITE data from the pipe's free capacity.
     Pipe,
+    /// A regular file, which epoll cannot watch (`vnode.rs`): READ data is the bytes from the
+    /// file offset to the end (FreeBSD `filt_vfsread`), WRITE is always ready with data 0
+    /// (`filt_vfswrite`). Never in epoll: the collect measures it.
+    RegularFile,
     /// Anything else epoll accepts (a tty, an eventfd, another kqueue...).
     Other,
 }
@@ -81,6 +85,8 @@ pub(super) struct State {
     pub poked: bool,
     /// Threads currently blocked in epoll_wait on this kqueue (without the lock).
     pub waiters: usize,
+    /// A regular file was registered once: the waits look at regular-file knotes (`vnode.rs`).
+    pub has_files: bool,
 }
 
 impl State {
@@ -131,6 +137,11 @@ impl State {
                 Some(knote) if knote.enabled => IN,
                 _ => 0,
             },
+            // epoll refuses regular files: their knotes are measured by the collect instead.
+            Owner::File(File {
+                kind: FileKind::RegularFile,
+                ..
+            }) => 0,
             Owner::File(_) => {
                 let ident = fd as usize;
                 let mut mask = 0;

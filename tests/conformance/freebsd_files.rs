@@ -302,3 +302,47 @@ fn b13_regular_file_read_data_is_the_bytes_after_the_offset() {
         assert_eq!(write.data, 0);
     }
 }
+
+/// A TCP socket bound to 127.0.0.1 on a free port, not yet listening: its descriptor and port.
+/// (std has no way to bind without listening, so this speaks to libc directly.)
+fn bound_tcp_socket() -> (std::os::fd::OwnedFd, u16) {
+    use std::os::fd::FromRawFd;
+    // SAFETY: socket() takes no pointers; a non-negative result is a new descriptor we own.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
+    assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+    // SAFETY: `fd` was just returned by socket() and is owned by nobody else.
+    let socket = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    // SAFETY: an all-zero sockaddr_in is a valid value (port 0, address 0).
+    let mut addr: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+    addr.sin_family = libc::AF_INET as libc::sa_family_t;
+    addr.sin_addr.s_addr = u32::from(std::net::Ipv4Addr::LOCALHOST).to_be();
+    let mut len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    let sockaddr = (&mut addr as *mut libc::sockaddr_in).cast::<libc::sockaddr>();
+    // SAFETY: `sockaddr` points to a live sockaddr_in of `len` bytes.
+    assert_eq!(unsafe { libc::bind(fd, sockaddr, len) }, 0, "bind");
+    // SAFETY: as above; getsockname writes at most `len` bytes into it.
+    assert_eq!(unsafe { libc::getsockname(fd, sockaddr, &mut len) }, 0);
+    (socket, u16::from_be(addr.sin_port))
+}
+
+/// B18, FreeBSD `filt_soread` (its SOLISTENING case, sys/kern/uipc_socket.c). A person creates
+/// a TCP socket, binds it, and adds EVFILT_READ on it before calling listen(). After listen()
+/// and two connections from clients, the same knote reports the socket as a listener: data 2,
+/// the connections waiting for accept(), and no EV_EOF.
+#[test]
+fn b18_a_socket_that_listens_after_registration_is_a_listener() {
+    use std::os::fd::AsRawFd;
+
+    let (socket, port) = bound_tcp_socket();
+    let fd = socket.as_raw_fd();
+    let kq = new_kq();
+    apply(&kq, &[Kevent::new(fd as usize, EVFILT_READ, EV_ADD)]);
+    // SAFETY: listen() takes no pointers; `fd` is the socket above.
+    assert_eq!(unsafe { libc::listen(fd, 8) }, 0, "listen");
+    let _first = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let _second = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let listening = wait_for(&kq, "two connections waiting for accept()", |event| {
+        event.ident == fd as usize && event.data == 2
+    });
+    assert!(!listening.is_eof(), "{listening:?}");
+}

@@ -129,7 +129,7 @@ fn dispatch_re_arm_costs_no_epoll_ctl() {
 }
 
 /// A facilitator turns recording on to show the epoll twin of each kevent call: the first
-/// READ knote on a socket is one fstat, one SO_ACCEPTCONN question and one epoll_ctl ADD, in
+/// READ knote on a socket is one fstat, one SO_TYPE question and one epoll_ctl ADD, in
 /// words; a change naming a closed descriptor shows the failing fstat. With recording off,
 /// nothing is kept, but the calls are still counted.
 #[test]
@@ -145,10 +145,7 @@ fn recorded_calls_read_like_strace_and_cost_nothing_when_off() {
         calls[0].starts_with(&format!("fstat(fd {fd}) = 0")),
         "{calls:?}"
     );
-    assert_eq!(
-        calls[1],
-        format!("getsockopt(fd {fd}, SO_ACCEPTCONN) = 0 (0)")
-    );
+    assert_eq!(calls[1], format!("getsockopt(fd {fd}, SO_TYPE) = 0 (1)"));
     assert_eq!(calls[2], format!("epoll_ctl(ADD fd {fd} IN|RDHUP) = 0"));
 
     drop(server);

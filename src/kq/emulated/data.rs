@@ -4,8 +4,9 @@
 use std::io;
 use std::os::fd::RawFd;
 
+use super::consts::EVFILT_READ;
 use super::os;
-use super::state::{FileKind, Os};
+use super::state::{FileKind, Os, State};
 
 /// What a measurement found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,6 +17,55 @@ pub(super) enum Measure {
     Unknown,
     /// The descriptor is closed (EBADF): its knotes must go and nothing may be reported (B22).
     Gone,
+    /// The stream socket is listening: it called listen() after it was first registered, or
+    /// this is its first measurement (B18). Re-sorted by `measure`, never seen by the collect.
+    Listening,
+}
+
+/// Measures the data of a READ or WRITE knote on descriptor `fd` of kind `kind`; returns the
+/// measurement and the kind the file turned out to be.
+///
+/// A stream socket is registered as a connected socket; whether it listens is found out here,
+/// at no cost for a connected one: Linux answers FIONREAD and TIOCOUTQ on a listening socket
+/// with EINVAL, and only then does the emulation ask SO_ACCEPTCONN. A socket that listens is a
+/// listener from then on (FreeBSD switches it to `filt_solisten` in `solisten`).
+pub(super) fn measure(
+    state: &mut State,
+    os: &Os,
+    fd: RawFd,
+    filter: i16,
+    kind: FileKind,
+) -> (Measure, FileKind) {
+    let run = |kind| {
+        if filter == EVFILT_READ {
+            readable(os, fd, kind)
+        } else {
+            writable(os, fd, kind)
+        }
+    };
+    let measured = run(kind);
+    if measured != Measure::Listening {
+        return (measured, kind);
+    }
+    if let Some(file) = state.file_mut(fd) {
+        file.kind = FileKind::Listener;
+        // Linux reports an unconnected socket hung up (EPOLLHUP); that was before listen().
+        file.read_eof = false;
+        file.write_eof = false;
+    }
+    (run(FileKind::Listener), FileKind::Listener)
+}
+
+/// Whether a socket on which a measurement just failed with EINVAL is listening.
+fn listening_or(os: &Os, fd: RawFd, err: io::Error) -> Measure {
+    if err.raw_os_error() != Some(libc::EINVAL) {
+        return failed(err);
+    }
+    let (level, option) = (libc::SOL_SOCKET, libc::SO_ACCEPTCONN);
+    match os::getsockopt_int(os.rec, fd, level, option, "SO_ACCEPTCONN") {
+        Ok(1) => Measure::Listening,
+        _ => failed(err),
+    }
 }
 
 fn failed(err: io::Error) -> Measure {
@@ -37,6 +87,12 @@ pub(super) fn readable(os: &Os, fd: RawFd, kind: FileKind) -> Measure {
         FileKind::Listener => os::tcp_accept_queue(os.rec, fd),
         FileKind::Datagram => queued_datagram_bytes(os, fd),
         FileKind::RegularFile => bytes_after_offset(os, fd),
+        FileKind::Socket => {
+            return match os::ioctl_int(os.rec, fd, libc::FIONREAD, "FIONREAD") {
+                Ok(count) => Measure::Count(i64::from(count)),
+                Err(err) => listening_or(os, fd, err),
+            };
+        }
         _ => os::ioctl_int(os.rec, fd, libc::FIONREAD, "FIONREAD").map(i64::from),
     };
     result.map(Measure::Count).unwrap_or_else(failed)
@@ -106,6 +162,7 @@ pub(super) fn writable(os: &Os, fd: RawFd, kind: FileKind) -> Measure {
             };
             match os::ioctl_int(os.rec, fd, libc::TIOCOUTQ, "TIOCOUTQ") {
                 Ok(queued) => Measure::Count((sndbuf - i64::from(queued)).max(0)),
+                Err(err) if kind == FileKind::Socket => listening_or(os, fd, err),
                 Err(err) => failed(err),
             }
         }

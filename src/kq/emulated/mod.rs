@@ -29,6 +29,9 @@
 //! - B22: close() is invisible; knotes of a closed descriptor are purged lazily (EBADF, or a
 //!   fresh knote when the number is reused). If the file was dup()ed, Linux keeps its epoll
 //!   item alive and reports it under the old number (pitfall P6): delete before close.
+//! - B21: Linux reports a stream socket that is neither connected nor listening as hung up
+//!   (EPOLLHUP), so a READ knote added before connect() or listen() sees EV_EOF; FreeBSD
+//!   reports nothing. (Once it listens, the emulation forgets that EOF.)
 //! - B14: epoll re-polls a descriptor when its mask is changed with MOD, so an EV_CLEAR knote
 //!   whose condition still holds can be reported once more after the other knote on the same
 //!   descriptor is enabled or disabled. Edge-triggered WRITE also fires on wakeups that BSD

@@ -183,19 +183,11 @@ fn classify(os: &Os, fd: RawFd, id: FileId) -> Result<FileKind, i32> {
         // is a hash cookie, not a byte position: refused, as epoll itself would (EPERM).
         libc::S_IFDIR => Err(libc::EPERM),
         libc::S_IFSOCK => {
+            // Whether a stream socket listens is found out when it is measured (`data.rs`):
+            // it may call listen() after this registration.
             let kind = os::getsockopt_int(os.rec, fd, libc::SOL_SOCKET, libc::SO_TYPE, "SO_TYPE");
-            if matches!(kind, Ok(libc::SOCK_DGRAM)) {
-                return Ok(FileKind::Datagram);
-            }
-            let listening = os::getsockopt_int(
-                os.rec,
-                fd,
-                libc::SOL_SOCKET,
-                libc::SO_ACCEPTCONN,
-                "SO_ACCEPTCONN",
-            );
-            Ok(match listening {
-                Ok(1) => FileKind::Listener,
+            Ok(match kind {
+                Ok(libc::SOCK_DGRAM) => FileKind::Datagram,
                 _ => FileKind::Socket,
             })
         }

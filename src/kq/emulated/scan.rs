@@ -111,15 +111,17 @@ fn fd_event(state: &mut State, os: &Os, key: Key) -> Option<Delivery> {
         Source::Fd { lowat } => lowat,
         _ => 1,
     };
-    let (measure, eof) = if key.1 == EVFILT_READ {
-        (data::readable(os, fd, kind), read_eof)
+    let (measure, kind) = data::measure(state, os, fd, key.1, kind);
+    let eof = if key.1 == EVFILT_READ {
+        read_eof
     } else {
-        (data::writable(os, fd, kind), write_eof)
+        write_eof
     };
+    let knote = state.knotes.get(&key)?;
     let data = match measure {
         Measure::Count(count) => count,
         // A file that cannot be measured is reported on epoll's word alone, with data 0.
-        Measure::Unknown => 0,
+        Measure::Unknown | Measure::Listening => 0,
         // B22: closed behind the kqueue's back: nothing may be reported, the knotes go.
         Measure::Gone => {
             state.purge_fd(fd);

@@ -178,6 +178,17 @@ impl State {
         }
     }
 
+    /// The same, to change.
+    pub fn file_mut(&mut self, fd: RawFd) -> Option<&mut File> {
+        match self.regs.get_mut(&fd) {
+            Some(Registration {
+                owner: Owner::File(file),
+                ..
+            }) => Some(file),
+            _ => None,
+        }
+    }
+
     /// Deletes one knote (EV_DELETE, ONESHOT delivery). A timer's timerfd is closed, which
     /// also removes it from epoll; a descriptor's registration is updated at the next sync.
     pub fn remove_knote(&mut self, os: &Os, key: Key) {

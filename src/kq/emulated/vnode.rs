@@ -53,7 +53,7 @@ pub(super) fn enqueue_ready_files(state: &mut State, os: &Os) {
             continue;
         }
         match data::readable(os, fd, FileKind::RegularFile) {
-            Measure::Count(0) | Measure::Unknown => {}
+            Measure::Count(0) | Measure::Unknown | Measure::Listening => {}
             Measure::Count(_) => state.enqueue(key),
             Measure::Gone => state.purge_fd(fd),
         }

@@ -117,6 +117,17 @@ pub fn recv_peek(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     syscall!(recv(fd, buf.as_mut_ptr().cast(), buf.len(), flags)).map(|n| n as usize)
 }
 
+/// `poll` of one descriptor with a zero timeout: the `revents` it reports now.
+pub fn poll_now(fd: RawFd, events: libc::c_short) -> io::Result<libc::c_short> {
+    let mut entry = libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    };
+    // SAFETY: `entry` is one live pollfd, and the count passed is 1.
+    syscall!(poll(&mut entry, 1, 0)).map(|_| entry.revents)
+}
+
 /// `getsockopt` of an int option.
 pub fn getsockopt_int(fd: RawFd, level: libc::c_int, option: libc::c_int) -> io::Result<i32> {
     let mut value: libc::c_int = 0;

@@ -346,3 +346,89 @@ fn b18_a_socket_that_listens_after_registration_is_a_listener() {
     });
     assert!(!listening.is_eof(), "{listening:?}");
 }
+
+/// Makes a descriptor non-blocking (std's pipe ends have no `set_nonblocking`).
+fn set_nonblocking(fd: std::os::fd::RawFd) {
+    // SAFETY: F_GETFL and F_SETFL take no pointers; `fd` is open for the caller.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        assert!(flags >= 0, "F_GETFL");
+        assert_eq!(libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK), 0);
+    }
+}
+
+/// Writes `chunk` until the pipe says EAGAIN; the number of bytes written.
+fn fill(writer: &mut std::io::PipeWriter, chunk: &[u8]) -> usize {
+    use std::io::Write;
+    let mut written = 0;
+    loop {
+        match writer.write(chunk) {
+            Ok(n) => written += n,
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => return written,
+            Err(err) => panic!("write to the pipe: {err}"),
+        }
+    }
+}
+
+/// B19 and B20 for pipes, FreeBSD `filt_pipewrite`, `filt_piperead` and `pipe_kqfilter`
+/// (sys/kern/sys_pipe.c). A person fills a pipe to the last byte and watches its write end:
+/// no WRITE event. After reading 100 bytes there is still none (a pipe is writable only with
+/// PIPE_BUF, 512, bytes free); after reading 8 KiB more, WRITE fires with data ≥ 8192. A READ
+/// knote with NOTE_LOWAT 100 is accepted, and FreeBSD's pipe ignores the threshold: 5 bytes are
+/// reported (macOS honours it). Once the reading end is closed, adding WRITE is EPIPE.
+#[test]
+fn b19_pipes_are_writable_from_pipe_buf_and_epipe_without_a_reader() {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+
+    let kq = new_kq();
+    let (mut reader, mut writer) = std::io::pipe().expect("pipe");
+    let (rfd, wfd) = (reader.as_raw_fd(), writer.as_raw_fd());
+    set_nonblocking(wfd);
+    // Page-sized writes: a Linux pipe keeps each write's pages, so smaller ones would leave
+    // unusable gaps (full, yet with free bytes on paper).
+    let mut written = fill(&mut writer, &[b'x'; 4096]);
+    written += fill(&mut writer, b"x");
+    apply(&kq, &[Kevent::new(wfd as usize, EVFILT_WRITE, EV_ADD)]);
+    assert!(poll(&kq, 4).is_empty(), "full: not writable");
+
+    let mut buf = vec![0u8; 8192];
+    reader.read_exact(&mut buf[..100]).expect("read 100");
+    assert!(
+        poll(&kq, 4).is_empty(),
+        "100 bytes free is less than PIPE_BUF"
+    );
+    reader.read_exact(&mut buf).expect("read 8 KiB");
+    let writable = wait_for(&kq, "WRITE with 8 KiB free", |event| {
+        event.ident == wfd as usize
+    });
+    assert!(writable.data >= 8192, "{writable:?}");
+    apply(&kq, &[Kevent::new(wfd as usize, EVFILT_WRITE, EV_DELETE)]);
+
+    // Drain, then 5 bytes under a NOTE_LOWAT of 100.
+    let mut left = written - 8292;
+    while left > 0 {
+        let n = reader.read(&mut buf[..left.min(8192)]).expect("drain");
+        left -= n;
+    }
+    let lowat = Kevent::new(rfd as usize, EVFILT_READ, EV_ADD).with_fflags_data(NOTE_LOWAT, 100);
+    apply(&kq, &[lowat]);
+    std::io::Write::write_all(&mut writer, b"12345").expect("write 5");
+    let events = poll(&kq, 4);
+    #[cfg(not(target_os = "macos"))]
+    assert_eq!(
+        events.iter().map(|event| event.data).collect::<Vec<_>>(),
+        [5],
+        "FreeBSD: filt_piperead ignores NOTE_LOWAT"
+    );
+    #[cfg(target_os = "macos")]
+    assert!(events.is_empty(), "macOS: below NOTE_LOWAT");
+
+    drop(reader);
+    let result = kq.kevent(
+        &[Kevent::new(wfd as usize, EVFILT_WRITE, EV_ADD)],
+        &mut [],
+        None,
+    );
+    assert_eq!(errno_of(result), libc::EPIPE, "no reader left");
+}

@@ -21,7 +21,9 @@
 //!
 //! - B20: NOTE_LOWAT on READ is SO_RCVLOWAT, one value per socket (the last writer wins);
 //!   NOTE_LOWAT on WRITE is refused with EOPNOTSUPP (Linux has no settable SO_SNDLOWAT).
-//! - B19: WRITE data is SO_SNDBUF − TIOCOUTQ, an approximation of BSD's free space.
+//! - B19: WRITE data is SO_SNDBUF − TIOCOUTQ, an approximation of BSD's free space. On a pipe
+//!   it is the capacity minus the queued bytes; a Linux pipe stores writes in whole pages, so
+//!   after many small writes it can be full (no EPOLLOUT) while that count says otherwise.
 //! - B21: the socket error is read with SO_ERROR, which clears it on Linux: the kqueue keeps
 //!   reporting it in fflags, but the program's next recv() may see 0 instead of ECONNRESET.
 //!   WRITE gets EV_EOF once epoll reports HUP/ERR; a local shutdown(SHUT_WR) alone shows no

@@ -276,6 +276,19 @@ pub(super) fn fstat(rec: &Recorder, fd: RawFd) -> io::Result<FileId> {
     result
 }
 
+/// `poll(fd, POLLOUT, 0)`: whether the write end of a pipe has lost its reader (POLLERR).
+pub(super) fn pipe_reader_gone(rec: &Recorder, fd: RawFd) -> io::Result<bool> {
+    let result = linux::poll_now(fd, libc::POLLOUT);
+    rec.note(
+        Kind::Other,
+        "poll",
+        &result,
+        || format!("fd {fd} POLLOUT, timeout 0"),
+        |revents| format!("revents {revents:#x}"),
+    );
+    result.map(|revents| revents & libc::POLLERR != 0)
+}
+
 /// `lseek(fd, 0, SEEK_CUR)`: the file offset of an open file.
 pub(super) fn file_offset(rec: &Recorder, fd: RawFd) -> io::Result<i64> {
     let result = linux::file_offset(fd);

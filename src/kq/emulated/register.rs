@@ -160,7 +160,7 @@ fn register_fd(state: &mut State, os: &Os, change: &mut Kevent) -> Result<(), i3
     }
 
     // A modification (B3): new fflags/data (NOTE_LOWAT), udata, enable/disable.
-    let lowat = note_lowat(os, fd, change, old_lowat)?;
+    let lowat = note_lowat(os, fd, change, old_lowat, id)?;
     if let Some(knote) = state.knotes.get_mut(&key) {
         modify(knote, change);
         knote.source = Source::Fd { lowat };
@@ -202,7 +202,11 @@ fn classify(os: &Os, fd: RawFd, id: FileId) -> Result<FileKind, i32> {
 ///   change without NOTE_LOWAT puts the default (1) back, as FreeBSD then stops using its
 ///   threshold.
 /// - WRITE: EOPNOTSUPP. Linux has no settable send low-water mark (SO_SNDLOWAT is ENOPROTOOPT).
-fn note_lowat(os: &Os, fd: RawFd, change: &Kevent, old_lowat: i64) -> Result<i64, i32> {
+///
+/// Only sockets have SO_RCVLOWAT. FreeBSD accepts NOTE_LOWAT on any READ knote; the pipe filter
+/// ignores it (`filt_piperead`), and so does the collect (`scan.rs`): nothing is set then.
+fn note_lowat(os: &Os, fd: RawFd, change: &Kevent, old_lowat: i64, id: FileId) -> Result<i64, i32> {
+    let socket = id.mode & libc::S_IFMT == libc::S_IFSOCK;
     let asked = change.fflags & NOTE_LOWAT != 0;
     if change.filter == EVFILT_WRITE {
         return if asked { Err(libc::EOPNOTSUPP) } else { Ok(1) };
@@ -212,7 +216,7 @@ fn note_lowat(os: &Os, fd: RawFd, change: &Kevent, old_lowat: i64) -> Result<i64
     } else {
         1
     };
-    if lowat != old_lowat {
+    if socket && lowat != old_lowat {
         os::setsockopt_int(
             os.rec,
             fd,
@@ -255,7 +259,18 @@ fn add_fd_knote(
         );
         state.has_files |= kind == FileKind::RegularFile;
     }
-    let lowat = match note_lowat(os, fd, change, 1) {
+    // FreeBSD `pipe_kqfilter`: WRITE on a pipe whose reading end is closed is EPIPE.
+    let is_pipe = state
+        .file(fd)
+        .is_some_and(|file| file.kind == FileKind::Pipe);
+    if change.filter == EVFILT_WRITE
+        && is_pipe
+        && matches!(os::pipe_reader_gone(os.rec, fd), Ok(true))
+    {
+        state.forget_if_unused(fd);
+        return Err(libc::EPIPE);
+    }
+    let lowat = match note_lowat(os, fd, change, 1, id) {
         Ok(lowat) => lowat,
         Err(errno) => {
             state.forget_if_unused(fd);

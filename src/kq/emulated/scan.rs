@@ -137,10 +137,12 @@ fn fd_event(state: &mut State, os: &Os, key: Key) -> Option<Delivery> {
     } else if measured && !eof {
         // B12: the condition no longer holds (bytes read meanwhile, connection accepted,
         // below NOTE_LOWAT): the event is silently dropped. A listener ignores NOTE_LOWAT.
-        let threshold = if key.1 == EVFILT_READ && kind != FileKind::Listener {
-            lowat
-        } else {
-            1
+        let threshold = match (key.1, kind) {
+            (EVFILT_READ, FileKind::Socket | FileKind::Datagram) => lowat,
+            // FreeBSD `filt_pipewrite`: a pipe is writable from PIPE_BUF free bytes (B19);
+            // `filt_piperead` ignores NOTE_LOWAT.
+            (EVFILT_WRITE, FileKind::Pipe) => PIPE_BUF,
+            _ => 1,
         };
         if data < threshold {
             return None;
@@ -158,6 +160,9 @@ fn fd_event(state: &mut State, os: &Os, key: Key) -> Option<Delivery> {
         !knote.is_clear() && measured && (state.is_edge(fd) || kind == FileKind::RegularFile);
     Some(Delivery { event, keep_queued })
 }
+
+/// POSIX's PIPE_BUF on FreeBSD: the free space a pipe needs to be reported writable.
+const PIPE_BUF: i64 = 512;
 
 /// B23: data is the number of expirations since the last delivery, read from the timerfd
 /// (which resets it). None yet: nothing to report. After a re-add with bad parameters, data is

@@ -1,11 +1,11 @@
 //! Where the emulation was brought closer to FreeBSD's own code: user events and timers (B23,
 //! B24), what a receipt echoes (B8, B26), the filters the lab does not emulate, datagrams (B13),
 //! pipes and regular files (B19, B20), closed descriptors (B22) and a kqueue watched for READ
-//! (B25). Each test names the FreeBSD function whose behaviour it checks; like the rest of the
-//! suite it uses only `lab::kq`, so it runs unchanged on FreeBSD, with `cfg`'d expectations
-//! where macOS differs or was not established.
+//! (B25). Each scenario names the FreeBSD function whose behaviour it checks; like the rest of
+//! the suite it uses only [`crate::kq`], so it runs unchanged on FreeBSD, with `cfg`'d
+//! expectations where macOS differs or was not established.
 
-use lab::kq::*;
+use crate::kq::*;
 
 use super::{apply, errno_of, kevent, new_kq, poll, wait_for};
 
@@ -15,8 +15,7 @@ use super::{apply, errno_of, kevent, new_kq, poll, wait_for};
 /// nothing; EV_ENABLE alone then delivers it (the trigger was remembered). A ONESHOT user event
 /// 2, triggered with fflags and data, comes back with fflags 0 and data 0 (`kqueue_scan` copies
 /// a ONESHOT knote's own kevent without `filt_usertouch`), and is then gone.
-#[test]
-fn b24_add_never_triggers_disabled_trigger_is_remembered_oneshot_is_bare() {
+pub fn b24_add_never_triggers_disabled_trigger_is_remembered_oneshot_is_bare() {
     let kq = new_kq();
     apply(
         &kq,
@@ -63,8 +62,7 @@ fn b24_add_never_triggers_disabled_trigger_is_remembered_oneshot_is_bare() {
 /// it with a negative period: the call succeeds (`filt_timertouch` validates after the change
 /// is accepted); the next collect reports timer 4 with EV_ERROR set and data = EINVAL, once,
 /// and the stopped timer reports nothing after that. A re-add with good parameters restarts it.
-#[test]
-fn b23_bad_timer_parameters_fail_the_add_and_report_through_a_re_added_knote() {
+pub fn b23_bad_timer_parameters_fail_the_add_and_report_through_a_re_added_knote() {
     let kq = new_kq();
     // 0x20 is no unit on FreeBSD (units 0x1-0x8, NOTE_ABSTIME 0x10); on macOS it is
     // NOTE_CRITICAL, a valid hint.
@@ -113,8 +111,7 @@ fn b23_bad_timer_parameters_fail_the_add_and_report_through_a_re_added_knote() {
 /// 0x100 (EV_FORCEONESHOT) in its flags and later enabled with 0x200 (EV_KEEPUDATA): its event
 /// shows neither bit, because FreeBSD stores neither. (On macOS 0x100 and 0x200 mean
 /// EV_UDATA_SPECIFIC and EV_VANISHED, so that part runs on FreeBSD and Linux only.)
-#[test]
-fn b08_receipts_of_new_knotes_carry_no_fflags_and_one_time_bits_are_not_kept() {
+pub fn b08_receipts_of_new_knotes_carry_no_fflags_and_one_time_bits_are_not_kept() {
     let kq = new_kq();
     let add = Kevent::new(5, EVFILT_USER, EV_ADD | EV_CLEAR | EV_RECEIPT).with_fflags_data(0x3, 7);
     let receipt = kevent(&kq, &[add], 1, None);
@@ -164,18 +161,18 @@ fn b08_receipts_of_new_knotes_carry_no_fflags_and_one_time_bits_are_not_kept() {
     }
 }
 
-/// FreeBSD `kqueue_fo_find` and `filt_nullattach`: the filters the lab does not emulate.
+/// B7, FreeBSD `kqueue_fo_find` and `filt_nullattach`: the filters the lab does not emulate.
 /// A person adds EVFILT_SIGNAL (-6) for SIGUSR2, EVFILT_PROC (-5) for their own pid and
 /// EVFILT_VNODE (-4) on a descriptor. A BSD kernel has these filters and accepts all three. The
 /// emulation answers as a FreeBSD kernel built without them: EV_ADD fails with ENXIO, and any
 /// other change with ENOENT. A filter number outside FreeBSD's table (-14) is EINVAL everywhere.
-#[test]
-fn filters_the_emulation_lacks_answer_as_a_kernel_without_them() {
+pub fn b07_filters_the_emulation_lacks_answer_as_a_kernel_without_them() {
     const EVFILT_VNODE: i16 = -4;
     const EVFILT_PROC: i16 = -5;
     const EVFILT_SIGNAL: i16 = -6;
     let kq = new_kq();
-    let file = std::fs::File::open("Cargo.toml").expect("open Cargo.toml");
+    let temp = TempFile::new("vnode", b"watched");
+    let file = std::fs::File::open(&temp.0).expect("open the temporary file");
     let fd = std::os::fd::AsRawFd::as_raw_fd(&file) as usize;
     let adds = [
         Kevent::new(libc::SIGUSR2 as usize, EVFILT_SIGNAL, EV_ADD),
@@ -204,8 +201,7 @@ fn filters_the_emulation_lacks_answer_as_a_kernel_without_them() {
 /// of 3 and 5 bytes to a UDP socket watched for READ: the event's data is 8, every queued
 /// byte, not the first datagram's 3 (what Linux's FIONREAD says). After one recv() takes the
 /// first datagram, data is 5. A Unix datagram socket pair behaves the same.
-#[test]
-fn b13_datagram_read_data_counts_every_queued_datagram() {
+pub fn b13_datagram_read_data_counts_every_queued_datagram() {
     use std::net::UdpSocket;
     use std::os::fd::AsRawFd;
     use std::os::unix::net::UnixDatagram;
@@ -263,8 +259,7 @@ impl Drop for TempFile {
 /// from the file offset to the end. After reading 4 bytes it is 6, and level-triggered it comes
 /// back on every collect; once everything is read, nothing; after seeking back to offset 2,
 /// data 8. EVFILT_WRITE on the same file is always ready, with data 0.
-#[test]
-fn b13_regular_file_read_data_is_the_bytes_after_the_offset() {
+pub fn b13_regular_file_read_data_is_the_bytes_after_the_offset() {
     use std::io::{Read, Seek, SeekFrom};
     use std::os::fd::AsRawFd;
 
@@ -329,8 +324,7 @@ fn bound_tcp_socket() -> (std::os::fd::OwnedFd, u16) {
 /// a TCP socket, binds it, and adds EVFILT_READ on it before calling listen(). After listen()
 /// and two connections from clients, the same knote reports the socket as a listener: data 2,
 /// the connections waiting for accept(), and no EV_EOF.
-#[test]
-fn b18_a_socket_that_listens_after_registration_is_a_listener() {
+pub fn b18_a_socket_that_listens_after_registration_is_a_listener() {
     use std::os::fd::AsRawFd;
 
     let (socket, port) = bound_tcp_socket();
@@ -388,8 +382,7 @@ fn fill(writer: &mut std::fs::File, chunk: &[u8]) -> usize {
 /// PIPE_BUF, 512, bytes free); after reading 8 KiB more, WRITE fires with data ≥ 8192. A READ
 /// knote with NOTE_LOWAT 100 is accepted, and FreeBSD's pipe ignores the threshold: 5 bytes are
 /// reported (macOS honours it). Once the reading end is closed, adding WRITE is EPIPE.
-#[test]
-fn b19_pipes_are_writable_from_pipe_buf_and_epipe_without_a_reader() {
+pub fn b19_pipes_are_writable_from_pipe_buf_and_epipe_without_a_reader() {
     use std::io::Read;
     use std::os::fd::AsRawFd;
 

@@ -47,6 +47,13 @@ pub fn epoll_wait(
     syscall!(epoll_wait(epfd, events.as_mut_ptr(), max, timeout_ms)).map(|n| n as usize)
 }
 
+/// `dup3(from, onto, O_CLOEXEC)`: descriptor number `onto` now names `from`'s open file (the
+/// file it named before is closed).
+pub fn dup_onto(from: RawFd, onto: RawFd) -> io::Result<()> {
+    // SAFETY: dup3 takes no pointers; the caller owns `onto` and means to replace its file.
+    syscall!(dup3(from, onto, libc::O_CLOEXEC)).map(|_| ())
+}
+
 /// A non-blocking, close-on-exec eventfd with its counter at 0.
 pub fn eventfd() -> io::Result<OwnedFd> {
     // SAFETY: eventfd takes no pointers.

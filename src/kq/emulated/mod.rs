@@ -13,9 +13,11 @@
 //!   filter's rule, and applies ONESHOT/DISPATCH/CLEAR.
 //! - Changes are applied one by one as FreeBSD's `kqueue_register` does (`register.rs`).
 //! - `data` is measured with ioctl/getsockopt (`data.rs`); timers and user events have their
-//!   own files (`timer.rs`, `user.rs`). Every system call goes through `os.rs`, which counts
-//!   and, on request, records it (`record.rs`); the calls themselves, and their `unsafe`, are
-//!   the crate's Linux module ([`crate::sys::linux`]), shared with the raw epoll server.
+//!   own files (`timer.rs`, `user.rs`), regular files too (`vnode.rs`, epoll refuses them).
+//! - Descriptors closed behind the kqueue's back: `closed.rs` (B22).
+//! - Every system call goes through `os.rs`, which counts and, on request, records it
+//!   (`record.rs`); the calls themselves, and their `unsafe`, are the crate's Linux module
+//!   ([`crate::sys::linux`]), shared with the raw epoll server.
 //!
 //! # Where the emulation differs from FreeBSD (documented, not hidden)
 //!
@@ -28,9 +30,14 @@
 //!   reporting it in fflags, but the program's next recv() may see 0 instead of ECONNRESET.
 //!   WRITE gets EV_EOF once epoll reports HUP/ERR; a local shutdown(SHUT_WR) alone shows no
 //!   EOF until then.
-//! - B22: close() is invisible; knotes of a closed descriptor are purged lazily (EBADF, or a
-//!   fresh knote when the number is reused). If the file was dup()ed, Linux keeps its epoll
-//!   item alive and reports it under the old number (pitfall P6): delete before close.
+//! - B22: close() is invisible, so the knotes of a closed descriptor are purged lazily: a
+//!   change naming it fails with EBADF, an EV_ADD on a reused number makes a fresh knote, and a
+//!   measurement that finds it closed drops its event. An epoll item whose file lives on (a
+//!   dup, a child) is recognised by its token once the number is registered again, never
+//!   delivered, and removed by rebuilding the epoll set (`closed.rs`). What stays different:
+//!   until the kqueue touches the number again, a knote whose number now names another file
+//!   (dup2 onto it, or a new socket) still measures that file when the old file's item reports,
+//!   and a dup2 back to the same file revives the old knote. Delete before close (pitfall P6).
 //! - B21: Linux reports a stream socket that is neither connected nor listening as hung up
 //!   (EPOLLHUP), so a READ knote added before connect() or listen() sees EV_EOF; FreeBSD
 //!   reports nothing. (Once it listens, the emulation forgets that EOF.)
@@ -61,6 +68,7 @@ use std::time::{Duration, Instant};
 
 use super::{Backend, Kevent, OsCall, OsCallCounts, Timespec};
 
+mod closed;
 mod data;
 mod knote;
 mod os;

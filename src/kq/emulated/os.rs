@@ -151,7 +151,8 @@ fn token_name(token: u64) -> String {
     if token == WAKE_TOKEN {
         "wake".to_string()
     } else {
-        format!("fd {token}")
+        // The low 32 bits are the descriptor; the generation above them is not shown.
+        format!("fd {}", token as u32 as RawFd)
     }
 }
 
@@ -396,6 +397,19 @@ pub(super) fn pipe_capacity(rec: &Recorder, fd: RawFd) -> io::Result<i32> {
         &result,
         || format!("fd {fd}, F_GETPIPE_SZ"),
         |size| size.to_string(),
+    );
+    result
+}
+
+/// `dup3(from, onto, O_CLOEXEC)`: makes descriptor number `onto` name `from`'s file.
+pub(super) fn dup3(rec: &Recorder, from: RawFd, onto: RawFd) -> io::Result<()> {
+    let result = linux::dup_onto(from, onto);
+    rec.note(
+        Kind::Other,
+        "dup3",
+        &result,
+        || format!("{from}, {onto}, O_CLOEXEC"),
+        |_| onto.to_string(),
     );
     result
 }

@@ -8,7 +8,7 @@ use super::consts::*;
 use super::knote::{Knote, Source, Timer, ACTION_FLAGS};
 use super::os::{self, CtlOp, FileId, IN};
 use super::state::{File, FileKind, Os, Owner, Registration, State};
-use super::{timer, user};
+use super::{closed, timer, user};
 use crate::kq::Kevent;
 
 fn errno(err: io::Error) -> i32 {
@@ -249,10 +249,12 @@ fn add_fd_knote(
             write_eof: false,
             error: 0,
         };
+        let token = closed::new_token(state, fd);
         state.regs.insert(
             fd,
             Registration {
                 owner: Owner::File(file),
+                token,
                 in_epoll: None,
                 dirty: false,
             },
@@ -290,7 +292,8 @@ fn add_fd_knote(
     if first && wanted != 0 {
         // The descriptor's first epoll item is added at once, so that epoll's refusal (EBADF,
         // EPERM...) becomes this change's error entry.
-        if let Err(err) = os::epoll_ctl(os.rec, os.epfd, CtlOp::Add, fd, wanted, fd as u64) {
+        let token = state.regs.get(&fd).map_or(fd as u64, |reg| reg.token);
+        if let Err(err) = closed::add_item(os, fd, wanted, token) {
             state.knotes.remove(&key);
             state.forget_if_unused(fd);
             return Err(errno(err));
@@ -386,9 +389,10 @@ fn add_timer(state: &mut State, os: &Os, change: &mut Kevent) -> Result<(), i32>
     // timerfd: that descriptor is gone, and so are its knotes (B22).
     state.purge_fd(timerfd);
     let enabled = change.flags & EV_DISABLE == 0;
+    let token = closed::new_token(state, timerfd);
     let armed = os::timerfd_settime(os.rec, timerfd, period, periodic).and_then(|()| {
         if enabled {
-            os::epoll_ctl(os.rec, os.epfd, CtlOp::Add, timerfd, IN, timerfd as u64)
+            os::epoll_ctl(os.rec, os.epfd, CtlOp::Add, timerfd, IN, token)
         } else {
             Ok(())
         }
@@ -401,6 +405,7 @@ fn add_timer(state: &mut State, os: &Os, change: &mut Kevent) -> Result<(), i32>
         timerfd,
         Registration {
             owner: Owner::Timer(change.ident),
+            token,
             in_epoll: enabled.then_some(IN),
             dirty: false,
         },

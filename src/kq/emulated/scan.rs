@@ -3,6 +3,7 @@
 
 use std::os::fd::{AsRawFd, RawFd};
 
+use super::closed;
 use super::consts::*;
 use super::data::{self, Measure};
 use super::knote::{Key, Source};
@@ -22,7 +23,12 @@ pub(super) fn intake(state: &mut State, os: &Os, reports: &[libc::epoll_event]) 
             state.poked = false;
             continue;
         }
-        let fd = token as RawFd;
+        let fd = closed::fd_of(token);
+        if state.regs.get(&fd).is_none_or(|reg| reg.token != token) {
+            // An item of a descriptor closed behind the kqueue's back (B22).
+            closed::stale_report(state, os, token);
+            continue;
+        }
         let mut filters: [Option<Key>; 2] = [None, None];
         match state.regs.get_mut(&fd).map(|reg| &mut reg.owner) {
             None => continue,

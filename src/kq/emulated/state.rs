@@ -5,6 +5,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::{AsRawFd, RawFd};
 
+use super::closed;
 use super::consts::*;
 use super::knote::{Key, Knote, Source};
 use super::os::{self, CtlOp, FileId, ET, IN, OUT, RDHUP};
@@ -63,10 +64,13 @@ pub(super) enum Owner {
     Timer(usize),
 }
 
-/// One epoll item. Its key in `State::regs` is the descriptor number registered in epoll,
-/// which is also the token epoll hands back.
+/// One epoll item. Its key in `State::regs` is the descriptor number registered in epoll.
 pub(super) struct Registration {
     pub owner: Owner,
+    /// The token epoll hands back for this item: the descriptor number, and above it a
+    /// generation, so that a report from an older item for the same number is recognised
+    /// (`closed.rs`, B22).
+    pub token: u64,
     /// The mask epoll currently has, `None` when the descriptor is not in epoll at all.
     pub in_epoll: Option<u32>,
     /// Interest may have changed since the last sync.
@@ -87,6 +91,10 @@ pub(super) struct State {
     pub waiters: usize,
     /// A regular file was registered once: the waits look at regular-file knotes (`vnode.rs`).
     pub has_files: bool,
+    /// The generation of the next registration's token (`closed.rs`).
+    pub generation: u32,
+    /// Tokens of reports that matched no registration, seen once (`closed.rs`).
+    pub suspects: Vec<u64>,
 }
 
 impl State {
@@ -249,7 +257,12 @@ impl State {
                 (Some(_), _) => None,
             };
             if let Some(op) = op {
-                match os::epoll_ctl(os.rec, os.epfd, op, fd, wanted, fd as u64) {
+                let result = if op == CtlOp::Add {
+                    closed::add_item(os, fd, wanted, reg.token)
+                } else {
+                    os::epoll_ctl(os.rec, os.epfd, op, fd, wanted, reg.token)
+                };
+                match result {
                     Ok(()) => reg.in_epoll = (wanted != 0).then_some(wanted),
                     // The descriptor was closed behind the kqueue's back (B22): its knotes can
                     // never fire again.

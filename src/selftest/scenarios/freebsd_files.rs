@@ -437,3 +437,55 @@ pub fn b19_pipes_are_writable_from_pipe_buf_and_epipe_without_a_reader() {
     );
     assert_eq!(errno_of(result), libc::EPIPE, "no reader left");
 }
+
+/// B22, FreeBSD `knote_fdclose` (sys/kern/kern_event.c, called by close() and by dup2() onto a
+/// used number). A person watches a connected socket for READ (udata 1) and keeps a dup() of
+/// it, so its file lives on. They dup2() another connected socket onto its number: the old
+/// knote went with the old number. They add READ on the number again (udata 2). The old
+/// socket's peer then sends 3 bytes and closes: nothing of that is reported under the number,
+/// neither its bytes nor its EOF. When the new socket's peer sends 4 bytes, the event carries
+/// data 4, udata 2, and no EV_EOF.
+pub fn b22_a_reused_number_never_reports_the_closed_files_events() {
+    use crate::selftest::support::{send_all, tcp_pair, wait_for_bytes};
+    use std::os::fd::AsRawFd;
+
+    let kq = new_kq();
+    let (mut old_peer, watched) = tcp_pair();
+    let fd = watched.as_raw_fd();
+    let old_file = watched.try_clone().expect("dup");
+    apply(
+        &kq,
+        &[Kevent::new(fd as usize, EVFILT_READ, EV_ADD).with_udata(1)],
+    );
+
+    let (mut new_peer, replacement) = tcp_pair();
+    // SAFETY: dup2 atomically closes `watched`'s number and puts `replacement`'s file on it;
+    // `watched` (the TcpStream) now owns that duplicate and closes it on drop.
+    let ret = unsafe { libc::dup2(replacement.as_raw_fd(), fd) };
+    assert_eq!(ret, fd, "dup2");
+    apply(
+        &kq,
+        &[Kevent::new(fd as usize, EVFILT_READ, EV_ADD).with_udata(2)],
+    );
+
+    send_all(&mut old_peer, b"old");
+    wait_for_bytes(&old_file, 3);
+    drop(old_peer);
+    for _ in 0..3 {
+        let events = poll(&kq, 8);
+        assert!(
+            events.iter().all(|event| event.ident != fd as usize),
+            "nothing of the closed file under its old number: {events:?}"
+        );
+    }
+
+    send_all(&mut new_peer, b"new!");
+    let event = wait_for(&kq, "the new socket's 4 bytes", |event| {
+        event.ident == fd as usize
+    });
+    assert_eq!((event.data, event.udata), (4, 2), "{event:?}");
+    assert!(
+        !event.is_eof(),
+        "the old peer's close is not this socket's EOF"
+    );
+}

@@ -169,6 +169,10 @@ pub static SCENARIOS: &[Scenario] = &[
         sockets::b22_closed_descriptor_reports_nothing_and_reused_number_is_fresh
     ),
     scenario!(
+        "B22",
+        freebsd_files::b22_a_reused_number_never_reports_the_closed_files_events
+    ),
+    scenario!(
         "B23",
         extras::b23_timer_repeats_counts_expirations_and_restarts_on_re_add
     ),

@@ -111,6 +111,12 @@ pub fn fstat(fd: RawFd) -> io::Result<libc::stat> {
     Ok(unsafe { stat.assume_init() })
 }
 
+/// What `/proc/self/fd/N` links to: `socket:[…]`, `anon_inode:[eventpoll]`, a path...
+pub fn fd_target(fd: RawFd) -> io::Result<String> {
+    let target = std::fs::read_link(format!("/proc/self/fd/{fd}"))?;
+    Ok(target.to_string_lossy().into_owned())
+}
+
 /// `lseek(fd, 0, SEEK_CUR)`: a file's current offset.
 pub fn file_offset(fd: RawFd) -> io::Result<i64> {
     // SAFETY: lseek takes no pointers.

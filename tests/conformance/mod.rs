@@ -82,6 +82,7 @@ conformance_tests! {
         b22_a_reused_number_never_reports_the_closed_files_events,
         b23_bad_timer_parameters_fail_the_add_and_report_through_a_re_added_knote,
         b24_add_never_triggers_disabled_trigger_is_remembered_oneshot_is_bare,
+        b25_a_watched_kqueue_reports_its_pending_events,
     }
     #[cfg(any(target_os = "linux", target_os = "android"))]
     mod no_wasted_calls {

@@ -5,6 +5,7 @@ use std::io;
 use std::os::fd::RawFd;
 
 use super::consts::EVFILT_READ;
+use super::nested;
 use super::os;
 use super::state::{FileKind, Os, State};
 
@@ -87,6 +88,8 @@ pub(super) fn readable(os: &Os, fd: RawFd, kind: FileKind) -> Measure {
         FileKind::Listener => os::tcp_accept_queue(os.rec, fd),
         FileKind::Datagram => queued_datagram_bytes(os, fd),
         FileKind::RegularFile => bytes_after_offset(os, fd),
+        // Reported on epoll's word (it says readable); the count from the registry.
+        FileKind::Kqueue => return nested::pending(fd).map_or(Measure::Unknown, Measure::Count),
         FileKind::Socket => {
             return match os::ioctl_int(os.rec, fd, libc::FIONREAD, "FIONREAD") {
                 Ok(count) => Measure::Count(i64::from(count)),
@@ -178,7 +181,7 @@ pub(super) fn writable(os: &Os, fd: RawFd, kind: FileKind) -> Measure {
         }
         // `filt_vfswrite`: a regular file is always writable, with data 0.
         FileKind::RegularFile => Measure::Count(0),
-        FileKind::Other => Measure::Unknown,
+        FileKind::Kqueue | FileKind::Other => Measure::Unknown,
     }
 }
 

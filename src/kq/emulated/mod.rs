@@ -71,6 +71,7 @@ use super::{Backend, Kevent, OsCall, OsCallCounts, Timespec};
 mod closed;
 mod data;
 mod knote;
+mod nested;
 mod os;
 mod record;
 mod register;
@@ -139,6 +140,8 @@ pub struct Kqueue {
     wake: OwnedFd,
     state: Mutex<State>,
     rec: Recorder,
+    /// The ready queue's length, for a kqueue that watches this one (`nested.rs`, B25).
+    published: nested::Published,
 }
 
 impl Kqueue {
@@ -154,11 +157,13 @@ impl Kqueue {
             os::IN,
             os::WAKE_TOKEN,
         )?;
+        let published = nested::Published::new(epoll.as_raw_fd());
         Ok(Kqueue {
             epoll,
             wake,
             state: Mutex::new(State::default()),
             rec,
+            published,
         })
     }
 
@@ -226,6 +231,7 @@ impl Kqueue {
             written += 1;
         }
         finish_changes(&mut state, &os);
+        self.published.set(state.ready.len());
 
         // B7/B8: once an error or receipt entry is written, return without collecting.
         if written > 0 {
@@ -285,6 +291,7 @@ impl Kqueue {
             let ready = waited?;
             scan::intake(&mut state, os, &reports[..ready]);
             let filled = scan::collect(&mut state, os, events);
+            self.published.set(state.ready.len());
             if filled > 0 {
                 if !state.ready.is_empty() {
                     // Entries left behind (small eventlist, level knotes on an edge registration):

@@ -290,6 +290,19 @@ pub(super) fn pipe_reader_gone(rec: &Recorder, fd: RawFd) -> io::Result<bool> {
     result.map(|revents| revents & libc::POLLERR != 0)
 }
 
+/// `readlink("/proc/self/fd/N")`: what an anonymous descriptor is (`anon_inode:[eventpoll]`).
+pub(super) fn fd_target(rec: &Recorder, fd: RawFd) -> io::Result<String> {
+    let result = linux::fd_target(fd);
+    rec.note(
+        Kind::Other,
+        "readlink",
+        &result,
+        || format!("/proc/self/fd/{fd}"),
+        |target| target.clone(),
+    );
+    result
+}
+
 /// `lseek(fd, 0, SEEK_CUR)`: the file offset of an open file.
 pub(super) fn file_offset(rec: &Recorder, fd: RawFd) -> io::Result<i64> {
     let result = linux::file_offset(fd);

@@ -192,6 +192,10 @@ fn classify(os: &Os, fd: RawFd, id: FileId) -> Result<FileKind, i32> {
             })
         }
         libc::S_IFIFO => Ok(FileKind::Pipe),
+        // An anonymous inode (no file type): an epoll descriptor is another kqueue (B25).
+        0 if matches!(os::fd_target(os.rec, fd), Ok(target) if target == "anon_inode:[eventpoll]") => {
+            Ok(FileKind::Kqueue)
+        }
         _ => Ok(FileKind::Other),
     }
 }
@@ -261,6 +265,14 @@ fn add_fd_knote(
         );
         state.has_files |= kind == FileKind::RegularFile;
     }
+    // FreeBSD `kqueue_kqfilter`: a kqueue can only be watched for READ (B25).
+    let is_kqueue = state
+        .file(fd)
+        .is_some_and(|file| file.kind == FileKind::Kqueue);
+    if change.filter == EVFILT_WRITE && is_kqueue {
+        state.forget_if_unused(fd);
+        return Err(libc::EINVAL);
+    }
     // FreeBSD `pipe_kqfilter`: WRITE on a pipe whose reading end is closed is EPIPE.
     let is_pipe = state
         .file(fd)
@@ -318,7 +330,7 @@ fn add_fd_knote(
 fn enqueue_for_check(state: &mut State, fd: RawFd, key: (usize, i16)) {
     if state
         .file(fd)
-        .is_some_and(|file| file.kind != FileKind::Other)
+        .is_some_and(|file| !matches!(file.kind, FileKind::Other | FileKind::Kqueue))
     {
         state.enqueue(key);
     }

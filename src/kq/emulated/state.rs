@@ -31,6 +31,9 @@ pub(super) enum FileKind {
     Datagram,
     /// A pipe or FIFO: READ data from FIONREAD, WRITE data from the pipe's free capacity.
     Pipe,
+    /// Another kqueue (an epoll descriptor): READ only, data = its pending events
+    /// (`nested.rs`, B25).
+    Kqueue,
     /// A regular file, which epoll cannot watch (`vnode.rs`): READ data is the bytes from the
     /// file offset to the end (FreeBSD `filt_vfsread`), WRITE is always ready with data 0
     /// (`filt_vfswrite`). Never in epoll: the collect measures it.

@@ -489,3 +489,31 @@ pub fn b22_a_reused_number_never_reports_the_closed_files_events() {
         "the old peer's close is not this socket's EOF"
     );
 }
+
+/// B25, FreeBSD `kqueue_kqfilter` and `filt_kqueue` (sys/kern/kern_event.c). A person triggers
+/// two user events in kqueue B and watches B's descriptor from kqueue A: A reports B readable
+/// with data 2, the events pending in B. Once B has collected them, A reports nothing. Watching
+/// B's descriptor for WRITE is EINVAL: a kqueue is only ever readable.
+pub fn b25_a_watched_kqueue_reports_its_pending_events() {
+    let outer = new_kq();
+    let inner = new_kq();
+    apply(
+        &inner,
+        &[
+            Kevent::new(1, EVFILT_USER, EV_ADD | EV_CLEAR),
+            Kevent::new(2, EVFILT_USER, EV_ADD | EV_CLEAR),
+        ],
+    );
+    let trigger = |ident| Kevent::new(ident, EVFILT_USER, 0).with_fflags_data(NOTE_TRIGGER, 0);
+    apply(&inner, &[trigger(1), trigger(2)]);
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&inner) as usize;
+    apply(&outer, &[Kevent::new(fd, EVFILT_READ, EV_ADD)]);
+    let readable = wait_for(&outer, "kqueue B readable", |event| event.ident == fd);
+    assert_eq!(readable.data, 2, "{readable:?}");
+
+    assert_eq!(poll(&inner, 4).len(), 2, "B delivers its two events");
+    assert!(poll(&outer, 4).is_empty(), "nothing pending in B any more");
+
+    let write = outer.kevent(&[Kevent::new(fd, EVFILT_WRITE, EV_ADD)], &mut [], None);
+    assert_eq!(errno_of(write), libc::EINVAL);
+}

@@ -54,6 +54,11 @@
 //!   change: ENOENT). NOTE_ABSTIME timers are EINVAL.
 //! - 0x100 (EV_FORCEONESHOT) and 0x200 (EV_KEEPUDATA) are not stored, as on FreeBSD, but do
 //!   nothing else: every change replaces udata, and an existing knote is not made ONESHOT.
+//! - B25: another emulated kqueue watched for READ reports the length of its ready queue as of
+//!   its last kevent call, at least 1 (`nested.rs`): a lower bound of FreeBSD's `kq_count`. A
+//!   raw epoll descriptor, or a kqueue of another process, reports data 0.
+//! - B13: a datagram socket's READ data costs a peek per queued datagram (up to 1024; beyond,
+//!   data is a lower bound).
 //!
 //! # Threads
 //!

@@ -192,6 +192,29 @@ pub fn tcp_info(fd: RawFd) -> io::Result<libc::tcp_info> {
     Ok(unsafe { info.assume_init() })
 }
 
+/// `SO_MEMINFO` from `asm-generic/socket.h` (x86, Arm, RISC-V...), which the libc crate does not
+/// define; the `SK_MEMINFO_*` indexes into its answer come from libc.
+const SO_MEMINFO: libc::c_int = 55;
+
+/// How many counters `SO_MEMINFO` answers with (`SK_MEMINFO_VARS`).
+pub const SK_MEMINFO_VARS: usize = libc::SK_MEMINFO_DROPS as usize + 1;
+
+/// `getsockopt(SOL_SOCKET, SO_MEMINFO)`: a socket's buffer accounting, in the kernel's units
+/// (buffer memory, not payload bytes), indexed by `libc::SK_MEMINFO_*`.
+pub fn so_meminfo(fd: RawFd) -> io::Result<[u32; SK_MEMINFO_VARS]> {
+    let mut info = [0u32; SK_MEMINFO_VARS];
+    let mut len = std::mem::size_of_val(&info) as libc::socklen_t;
+    // SAFETY: `info` is valid for writes of `len` bytes; the kernel writes at most that.
+    syscall!(getsockopt(
+        fd,
+        libc::SOL_SOCKET,
+        SO_MEMINFO,
+        info.as_mut_ptr().cast(),
+        &mut len
+    ))?;
+    Ok(info)
+}
+
 /// `ioctl(fd, request, &int)` for the requests that answer one int (FIONREAD, TIOCOUTQ).
 pub fn ioctl_int(fd: RawFd, request: libc::Ioctl) -> io::Result<i32> {
     let mut value: libc::c_int = 0;

@@ -79,6 +79,7 @@ conformance_tests! {
         b13_regular_file_read_data_is_the_bytes_after_the_offset,
         b18_a_socket_that_listens_after_registration_is_a_listener,
         b19_pipes_are_writable_from_pipe_buf_and_epipe_without_a_reader,
+        b22_a_number_closed_by_dup2_reports_nothing_of_the_old_file,
         b22_a_reused_number_never_reports_the_closed_files_events,
         b23_bad_timer_parameters_fail_the_add_and_report_through_a_re_added_knote,
         b24_add_never_triggers_disabled_trigger_is_remembered_oneshot_is_bare,

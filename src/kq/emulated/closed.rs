@@ -36,6 +36,22 @@ pub(super) fn fd_of(token: u64) -> RawFd {
     token as u32 as RawFd
 }
 
+/// Whether the first EOF reported for descriptor `fd` belongs to the file its knotes were
+/// registered for. An orphaned item whose number was reused but not registered again still
+/// has the current token; it is caught here, when it reports the old file's end, at the cost of
+/// one fstat per file that reaches EOF (never per message). A number that was closed, or names
+/// another file now, answers false.
+pub(super) fn eof_is_this_files(state: &State, os: &Os, fd: RawFd) -> bool {
+    let Some(file) = state.file(fd) else {
+        return true;
+    };
+    if file.read_eof {
+        return true; // checked at the first EOF already
+    }
+    let registered = (file.id.dev, file.id.ino);
+    matches!(os::fstat(os.rec, fd), Ok(id) if (id.dev, id.ino) == registered)
+}
+
 /// `EPOLL_CTL_ADD`, or `EPOLL_CTL_MOD` when epoll already has an item for this file under this
 /// number: an orphan whose number came back to the same file (a dup2 back). The new token
 /// replaces the orphan's, so its old reports are no longer recognised.

@@ -34,10 +34,12 @@
 //!   change naming it fails with EBADF, an EV_ADD on a reused number makes a fresh knote, and a
 //!   measurement that finds it closed drops its event. An epoll item whose file lives on (a
 //!   dup, a child) is recognised by its token once the number is registered again, never
-//!   delivered, and removed by rebuilding the epoll set (`closed.rs`). What stays different:
+//!   delivered, and removed by rebuilding the epoll set (`closed.rs`); its first EOF report is
+//!   checked against the registered file (one fstat per file that ends). What stays different:
 //!   until the kqueue touches the number again, a knote whose number now names another file
-//!   (dup2 onto it, or a new socket) still measures that file when the old file's item reports,
-//!   and a dup2 back to the same file revives the old knote. Delete before close (pitfall P6).
+//!   (dup2 onto it, or a new socket) still measures that file when the old file's item reports
+//!   bytes, and a dup2 back to the same file revives the old knote. Delete before close
+//!   (pitfall P6).
 //! - B21: Linux reports a stream socket that is neither connected nor listening as hung up
 //!   (EPOLLHUP), so a READ knote added before connect() or listen() sees EV_EOF; FreeBSD
 //!   reports nothing. (Once it listens, the emulation forgets that EOF.)

@@ -29,6 +29,11 @@ pub(super) fn intake(state: &mut State, os: &Os, reports: &[libc::epoll_event]) 
             closed::stale_report(state, os, token);
             continue;
         }
+        if bits & (RDHUP | HUP | ERR) != 0 && !closed::eof_is_this_files(state, os, fd) {
+            // The number was closed and now names another file (B22): that EOF is not its own.
+            state.purge_fd(fd);
+            continue;
+        }
         let mut filters: [Option<Key>; 2] = [None, None];
         match state.regs.get_mut(&fd).map(|reg| &mut reg.owner) {
             None => continue,

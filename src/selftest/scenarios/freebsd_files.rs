@@ -517,3 +517,46 @@ pub fn b25_a_watched_kqueue_reports_its_pending_events() {
     let write = outer.kevent(&[Kevent::new(fd, EVFILT_WRITE, EV_ADD)], &mut [], None);
     assert_eq!(errno_of(write), libc::EINVAL);
 }
+
+/// B22, FreeBSD `knote_fdclose` via dup2(). A person watches a connected socket for READ and
+/// keeps a dup() of it; they dup2() an idle connected socket onto its number and do not add
+/// anything again. The old socket's peer closes: nothing is reported under the number (the
+/// knote went with the number), and EV_DELETE on it is ENOENT, since the number is open but
+/// watched by no knote.
+pub fn b22_a_number_closed_by_dup2_reports_nothing_of_the_old_file() {
+    use crate::selftest::support::{tcp_pair, wait_until, PATIENCE};
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+
+    let kq = new_kq();
+    let (old_peer, watched) = tcp_pair();
+    let fd = watched.as_raw_fd();
+    let mut old_file = watched.try_clone().expect("dup");
+    apply(&kq, &[Kevent::new(fd as usize, EVFILT_READ, EV_ADD)]);
+    let (_idle_peer, replacement) = tcp_pair();
+    // SAFETY: dup2 atomically closes `watched`'s number and puts `replacement`'s file on it;
+    // `watched` (the TcpStream) now owns that duplicate and closes it on drop.
+    assert_eq!(unsafe { libc::dup2(replacement.as_raw_fd(), fd) }, fd);
+
+    drop(old_peer);
+    // Wait until the old file has its end of file, as the kernel sees it.
+    let ended = wait_until(PATIENCE, || matches!(old_file.read(&mut [0u8; 1]), Ok(0)));
+    assert!(ended, "the old socket sees its peer's close");
+    for _ in 0..3 {
+        let events = poll(&kq, 8);
+        assert!(
+            events.iter().all(|event| event.ident != fd as usize),
+            "nothing of the old file under its old number: {events:?}"
+        );
+    }
+    let delete = kq.kevent(
+        &[Kevent::new(fd as usize, EVFILT_READ, EV_DELETE)],
+        &mut [],
+        None,
+    );
+    assert_eq!(
+        errno_of(delete),
+        libc::ENOENT,
+        "the knote went with the number"
+    );
+}

@@ -38,8 +38,9 @@
 //!   checked against the registered file (one fstat per file that ends). What stays different:
 //!   until the kqueue touches the number again, a knote whose number now names another file
 //!   (dup2 onto it, or a new socket) still measures that file when the old file's item reports
-//!   bytes, and a dup2 back to the same file revives the old knote. Delete before close
-//!   (pitfall P6).
+//!   bytes (and, while the old file stays readable, that item wakes every wait of the kqueue,
+//!   which then returns nothing until its timeout), and a dup2 back to the same file revives the
+//!   old knote. Delete before close (pitfall P6).
 //! - B21: Linux reports a stream socket that is neither connected nor listening as hung up
 //!   (EPOLLHUP), so a READ knote added before connect() or listen() sees EV_EOF; FreeBSD
 //!   reports nothing. (Once it listens, the emulation forgets that EOF.)

@@ -93,6 +93,7 @@ conformance_tests! {
         collecting_a_ready_socket_costs_one_epoll_wait_and_one_fionread,
         dispatch_re_arm_costs_no_epoll_ctl,
         recorded_calls_read_like_strace_and_cost_nothing_when_off,
+        an_orphaned_epoll_item_does_not_make_the_wait_spin,
     }
 }
 

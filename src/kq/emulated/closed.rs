@@ -42,12 +42,20 @@ pub(super) fn fd_of(token: u64) -> RawFd {
 /// one fstat per file that reaches EOF (never per message). A number that was closed, or names
 /// another file now, answers false.
 pub(super) fn eof_is_this_files(state: &State, os: &Os, fd: RawFd) -> bool {
+    if state.file(fd).is_some_and(|file| file.read_eof) {
+        return true; // checked at the first EOF already
+    }
+    names_the_registered_file(state, os, fd)
+}
+
+/// Whether descriptor number `fd` still names the file its knotes were registered for (one
+/// fstat). Asked only when epoll and the number disagree: a first EOF (above), or epoll saying
+/// "readable" while the number's file has nothing to read. The second is how an orphan of a
+/// reused number that stays readable is found, so it stops waking every wait.
+pub(super) fn names_the_registered_file(state: &State, os: &Os, fd: RawFd) -> bool {
     let Some(file) = state.file(fd) else {
         return true;
     };
-    if file.read_eof {
-        return true; // checked at the first EOF already
-    }
     let registered = (file.id.dev, file.id.ino);
     matches!(os::fstat(os.rec, fd), Ok(id) if (id.dev, id.ino) == registered)
 }

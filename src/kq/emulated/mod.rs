@@ -34,13 +34,12 @@
 //!   change naming it fails with EBADF, an EV_ADD on a reused number makes a fresh knote, and a
 //!   measurement that finds it closed drops its event. An epoll item whose file lives on (a
 //!   dup, a child) is recognised by its token once the number is registered again, never
-//!   delivered, and removed by rebuilding the epoll set (`closed.rs`); its first EOF report is
-//!   checked against the registered file (one fstat per file that ends). What stays different:
-//!   until the kqueue touches the number again, a knote whose number now names another file
-//!   (dup2 onto it, or a new socket) still measures that file when the old file's item reports
-//!   bytes (and, while the old file stays readable, that item wakes every wait of the kqueue,
-//!   which then returns nothing until its timeout), and a dup2 back to the same file revives the
-//!   old knote. Delete before close (pitfall P6).
+//!   delivered, and removed by rebuilding the epoll set (`closed.rs`); when epoll and the
+//!   number disagree (a first EOF, or "readable" with nothing to read) one fstat checks that
+//!   the number still names the registered file. What stays different: a knote whose number
+//!   now names another file (dup2 onto it, or a new socket) that has bytes of its own reports
+//!   them when the old file's item fires, until the kqueue touches the number again; and a
+//!   dup2 back to the same file revives the old knote. Delete before close (pitfall P6).
 //! - B21: Linux reports a stream socket that is neither connected nor listening as hung up
 //!   (EPOLLHUP), so a READ knote added before connect() or listen() sees EV_EOF; FreeBSD
 //!   reports nothing. (Once it listens, the emulation forgets that EOF.)

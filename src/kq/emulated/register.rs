@@ -252,6 +252,7 @@ fn add_fd_knote(
             read_eof: false,
             write_eof: false,
             error: 0,
+            reported_readable: false,
         };
         let token = closed::new_token(state, fd);
         state.regs.insert(

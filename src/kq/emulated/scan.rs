@@ -53,6 +53,7 @@ pub(super) fn intake(state: &mut State, os: &Os, reports: &[libc::epoll_event]) 
                 if bits & (IN | RDHUP | HUP | ERR) != 0 {
                     filters[0] = Some((fd as usize, EVFILT_READ));
                 }
+                file.reported_readable |= bits & IN != 0;
                 if bits & (OUT | HUP | ERR) != 0 {
                     filters[1] = Some((fd as usize, EVFILT_WRITE));
                 }
@@ -128,7 +129,6 @@ fn fd_event(state: &mut State, os: &Os, key: Key) -> Option<Delivery> {
     } else {
         write_eof
     };
-    let knote = state.knotes.get(&key)?;
     let data = match measure {
         Measure::Count(count) => count,
         // A file that cannot be measured is reported on epoll's word alone, with data 0.
@@ -140,6 +140,19 @@ fn fd_event(state: &mut State, os: &Os, key: Key) -> Option<Delivery> {
         }
     };
     let measured = matches!(measure, Measure::Count(_));
+    let reported = key.1 == EVFILT_READ
+        && state
+            .file_mut(fd)
+            .is_some_and(|file| std::mem::take(&mut file.reported_readable));
+    let streams = matches!(kind, FileKind::Socket | FileKind::Datagram | FileKind::Pipe);
+    if reported && streams && measured && data == 0 && !eof {
+        // epoll said readable, the number's file has nothing: has the number changed (B22)?
+        if !closed::names_the_registered_file(state, os, fd) {
+            state.purge_fd(fd);
+            return None;
+        }
+    }
+    let knote = state.knotes.get(&key)?;
     if kind == FileKind::RegularFile {
         // `filt_vfsread` fires while data ≠ 0 (negative past the end); `filt_vfswrite` always.
         if key.1 == EVFILT_READ && data == 0 {

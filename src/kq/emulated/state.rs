@@ -57,6 +57,9 @@ pub(super) struct File {
     /// the error when it is read, so the emulation keeps it and repeats it in fflags on every
     /// later EOF report, as BSD does with so_error (B21, §7).
     pub error: i32,
+    /// epoll's last report said readable, and the collect has not measured READ since
+    /// (`closed.rs`: a readable report with nothing to read asks whether the number changed).
+    pub reported_readable: bool,
 }
 
 /// Who owns an epoll registration.

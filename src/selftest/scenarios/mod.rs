@@ -237,6 +237,11 @@ pub static SCENARIOS: &[Scenario] = &[
         "E5",
         no_wasted_calls::recorded_calls_read_like_strace_and_cost_nothing_when_off
     ),
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    scenario!(
+        "E5",
+        no_wasted_calls::an_orphaned_epoll_item_does_not_make_the_wait_spin
+    ),
 ];
 
 /// `kqueue()`.

@@ -155,3 +155,34 @@ pub fn recorded_calls_read_like_strace_and_cost_nothing_when_off() {
     assert_eq!(counted.epoll_wait, 1);
     assert!(kq.take_os_calls().is_empty(), "nothing recorded while off");
 }
+
+/// B22 underneath: a watched socket's number is taken over by dup2() while a dup() keeps the
+/// old file alive, and that old file has bytes waiting. Its epoll item can no longer be removed
+/// through the number and stays readable. The emulation finds out (epoll says readable, the
+/// number's file has nothing: one fstat), drops the knotes and rebuilds its epoll set without
+/// the orphan, so a 100 ms wait that finds nothing costs a few epoll_wait calls, not a busy
+/// loop of them.
+pub fn an_orphaned_epoll_item_does_not_make_the_wait_spin() {
+    use std::os::fd::AsRawFd;
+
+    let kq = new_kq();
+    let (mut old_peer, watched) = tcp_pair();
+    let fd = watched.as_raw_fd();
+    let old_file = watched.try_clone().expect("dup");
+    apply(&kq, &[read_change(&watched, EV_ADD)]);
+    let (_new_peer, replacement) = tcp_pair();
+    // SAFETY: dup2 atomically closes `watched`'s number and puts `replacement`'s file on it;
+    // `watched` (the TcpStream) now owns that duplicate and closes it on drop.
+    assert_eq!(unsafe { libc::dup2(replacement.as_raw_fd(), fd) }, fd);
+    send_all(&mut old_peer, b"stale");
+    wait_for_bytes(&old_file, 5);
+
+    let wait = calls_during(&kq, || {
+        let mut events = [Kevent::default(); 4];
+        let n = kq
+            .kevent(&[], &mut events, Some(Timespec::from_millis(100)))
+            .expect("kevent");
+        assert_eq!(n, 0, "nothing of the old file: {:?}", &events[..n]);
+    });
+    assert!(wait.epoll_wait <= 8, "no busy wait: {wait:?}");
+}

@@ -6,6 +6,7 @@
 //! expectations where macOS differs or was not established.
 
 use crate::kq::*;
+use crate::sys::unix as sys;
 
 use super::{apply, errno_of, kevent, new_kq, poll, wait_for};
 
@@ -298,28 +299,6 @@ pub fn b13_regular_file_read_data_is_the_bytes_after_the_offset() {
     }
 }
 
-/// A TCP socket bound to 127.0.0.1 on a free port, not yet listening: its descriptor and port.
-/// (std has no way to bind without listening, so this speaks to libc directly.)
-fn bound_tcp_socket() -> (std::os::fd::OwnedFd, u16) {
-    use std::os::fd::FromRawFd;
-    // SAFETY: socket() takes no pointers; a non-negative result is a new descriptor we own.
-    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
-    assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
-    // SAFETY: `fd` was just returned by socket() and is owned by nobody else.
-    let socket = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
-    // SAFETY: an all-zero sockaddr_in is a valid value (port 0, address 0).
-    let mut addr: libc::sockaddr_in = unsafe { std::mem::zeroed() };
-    addr.sin_family = libc::AF_INET as libc::sa_family_t;
-    addr.sin_addr.s_addr = u32::from(std::net::Ipv4Addr::LOCALHOST).to_be();
-    let mut len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-    let sockaddr = (&mut addr as *mut libc::sockaddr_in).cast::<libc::sockaddr>();
-    // SAFETY: `sockaddr` points to a live sockaddr_in of `len` bytes.
-    assert_eq!(unsafe { libc::bind(fd, sockaddr, len) }, 0, "bind");
-    // SAFETY: as above; getsockname writes at most `len` bytes into it.
-    assert_eq!(unsafe { libc::getsockname(fd, sockaddr, &mut len) }, 0);
-    (socket, u16::from_be(addr.sin_port))
-}
-
 /// B18, FreeBSD `filt_soread` (its SOLISTENING case, sys/kern/uipc_socket.c). A person creates
 /// a TCP socket, binds it, and adds EVFILT_READ on it before calling listen(). After listen()
 /// and two connections from clients, the same knote reports the socket as a listener: data 2,
@@ -327,12 +306,11 @@ fn bound_tcp_socket() -> (std::os::fd::OwnedFd, u16) {
 pub fn b18_a_socket_that_listens_after_registration_is_a_listener() {
     use std::os::fd::AsRawFd;
 
-    let (socket, port) = bound_tcp_socket();
+    let (socket, port) = sys::tcp_socket_bound_to_loopback().expect("socket and bind");
     let fd = socket.as_raw_fd();
     let kq = new_kq();
     apply(&kq, &[Kevent::new(fd as usize, EVFILT_READ, EV_ADD)]);
-    // SAFETY: listen() takes no pointers; `fd` is the socket above.
-    assert_eq!(unsafe { libc::listen(fd, 8) }, 0, "listen");
+    sys::listen(fd, 8).expect("listen");
     let _first = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
     let _second = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
     let listening = wait_for(&kq, "two connections waiting for accept()", |event| {
@@ -341,25 +319,9 @@ pub fn b18_a_socket_that_listens_after_registration_is_a_listener() {
     assert!(!listening.is_eof(), "{listening:?}");
 }
 
-/// Makes a descriptor non-blocking (std's pipe ends have no `set_nonblocking`).
-fn set_nonblocking(fd: std::os::fd::RawFd) {
-    // SAFETY: F_GETFL and F_SETFL take no pointers; `fd` is open for the caller.
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        assert!(flags >= 0, "F_GETFL");
-        assert_eq!(libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK), 0);
-    }
-}
-
-/// A pipe: its reading end and its writing end, as files (std's own pipe is newer than the
-/// crate's minimum Rust version).
+/// A pipe: its reading end and its writing end, as files.
 fn pipe() -> (std::fs::File, std::fs::File) {
-    use std::os::fd::{FromRawFd, OwnedFd};
-    let mut fds = [0; 2];
-    // SAFETY: `fds` has room for the two descriptors pipe() writes.
-    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0, "pipe");
-    // SAFETY: both descriptors were just created by pipe() and are owned by nobody else.
-    let (reader, writer) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let (reader, writer) = sys::pipe().expect("pipe");
     (reader.into(), writer.into())
 }
 
@@ -389,7 +351,7 @@ pub fn b19_pipes_are_writable_from_pipe_buf_and_epipe_without_a_reader() {
     let kq = new_kq();
     let (mut reader, mut writer) = pipe();
     let (rfd, wfd) = (reader.as_raw_fd(), writer.as_raw_fd());
-    set_nonblocking(wfd);
+    sys::set_nonblocking(wfd).expect("O_NONBLOCK");
     // Page-sized writes: a Linux pipe keeps each write's pages, so smaller ones would leave
     // unusable gaps (full, yet with free bytes on paper).
     let mut written = fill(&mut writer, &[b'x'; 4096]);
@@ -459,10 +421,9 @@ pub fn b22_a_reused_number_never_reports_the_closed_files_events() {
     );
 
     let (mut new_peer, replacement) = tcp_pair();
-    // SAFETY: dup2 atomically closes `watched`'s number and puts `replacement`'s file on it;
-    // `watched` (the TcpStream) now owns that duplicate and closes it on drop.
-    let ret = unsafe { libc::dup2(replacement.as_raw_fd(), fd) };
-    assert_eq!(ret, fd, "dup2");
+    // dup2 atomically closes `watched`'s number and puts `replacement`'s file on it; `watched`
+    // (the TcpStream) now owns that duplicate and closes it on drop.
+    sys::dup2(replacement.as_raw_fd(), fd).expect("dup2");
     apply(
         &kq,
         &[Kevent::new(fd as usize, EVFILT_READ, EV_ADD).with_udata(2)],
@@ -534,9 +495,9 @@ pub fn b22_a_number_closed_by_dup2_reports_nothing_of_the_old_file() {
     let mut old_file = watched.try_clone().expect("dup");
     apply(&kq, &[Kevent::new(fd as usize, EVFILT_READ, EV_ADD)]);
     let (_idle_peer, replacement) = tcp_pair();
-    // SAFETY: dup2 atomically closes `watched`'s number and puts `replacement`'s file on it;
-    // `watched` (the TcpStream) now owns that duplicate and closes it on drop.
-    assert_eq!(unsafe { libc::dup2(replacement.as_raw_fd(), fd) }, fd);
+    // dup2 atomically closes `watched`'s number and puts `replacement`'s file on it; `watched`
+    // (the TcpStream) now owns that duplicate and closes it on drop.
+    sys::dup2(replacement.as_raw_fd(), fd).expect("dup2");
 
     drop(old_peer);
     // Wait until the old file has its end of file, as the kernel sees it.

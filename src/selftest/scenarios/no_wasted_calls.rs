@@ -171,9 +171,9 @@ pub fn an_orphaned_epoll_item_does_not_make_the_wait_spin() {
     let old_file = watched.try_clone().expect("dup");
     apply(&kq, &[read_change(&watched, EV_ADD)]);
     let (_new_peer, replacement) = tcp_pair();
-    // SAFETY: dup2 atomically closes `watched`'s number and puts `replacement`'s file on it;
-    // `watched` (the TcpStream) now owns that duplicate and closes it on drop.
-    assert_eq!(unsafe { libc::dup2(replacement.as_raw_fd(), fd) }, fd);
+    // dup2 atomically closes `watched`'s number and puts `replacement`'s file on it; `watched`
+    // (the TcpStream) now owns that duplicate and closes it on drop.
+    crate::sys::unix::dup2(replacement.as_raw_fd(), fd).expect("dup2");
     send_all(&mut old_peer, b"stale");
     wait_for_bytes(&old_file, 5);
 

@@ -36,6 +36,7 @@ fn main() -> ExitCode {
         Some(Command::Lessons(args)) => lab::lessons::list(&args),
         Some(Command::Lesson(args)) => lab::lessons::show(&args),
         Some(Command::Replay(args)) => lab::replay::run(&args),
+        Some(Command::Selftest(args)) => lab::selftest::run(&args.to_settings()),
     };
 
     match outcome {

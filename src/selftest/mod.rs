@@ -9,7 +9,8 @@
 //!
 //! - [`scenarios`]: the scenarios, grouped by topic, and [`scenarios::SCENARIOS`], the list;
 //! - [`support`]: loopback sockets and waiting with deadlines, which the scenarios (and the
-//!   integration tests) share.
+//!   integration tests) share;
+//! - [`report`]: the lines, the summary naming the kernel, and the JSON for a bug report.
 //!
 //! # Adding a scenario
 //!
@@ -24,8 +25,13 @@
 //! 3. Add the function's name under its module in `tests/conformance/mod.rs`, so `cargo test`
 //!    reports it by name (a test there fails if a scenario of the list is missing).
 
+use std::io::Write;
 use std::panic;
 use std::sync::Mutex;
+use std::time::Instant;
+
+use crate::error::{Error, Result};
+use report::{Machine, Outcome, Tally};
 
 /// One behaviour to check: what `lab selftest` prints and `cargo test` runs.
 pub struct Scenario {
@@ -62,18 +68,116 @@ macro_rules! scenario {
     };
 }
 
+pub mod report;
 pub mod scenarios;
 pub mod support;
 
+/// What `lab selftest` was asked for (from `cli::SelftestArgs`).
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    /// One JSON object instead of the lines.
+    pub json: bool,
+    /// Run only these: B-numbers (`B15`), scenario names or file names (`sockets`); empty: all.
+    pub only: Vec<String>,
+    /// Colour the marks.
+    pub color: bool,
+}
+
+/// `lab selftest`: runs the chosen scenarios one after the other in this process, prints a line
+/// as each one ends, then the summary. Fails (exit status 1) when a scenario failed.
+pub fn run(settings: &Settings) -> Result<()> {
+    let chosen = choose(&settings.only)?;
+    let machine = Machine::this_one();
+    let mut out = std::io::stdout().lock();
+    // A closed stdout (`lab selftest | head -1`) must not stop the run: write errors are ignored,
+    // and the exit status still says whether everything passed.
+    if !settings.json {
+        let _ = writeln!(out, "{}", report::header(&machine, chosen.len()));
+    }
+    let started = Instant::now();
+    let mut outcomes = Vec::with_capacity(chosen.len());
+    for scenario in chosen {
+        let began = Instant::now();
+        let verdict = run_scenario(scenario);
+        let outcome = Outcome {
+            scenario,
+            verdict,
+            took: began.elapsed(),
+        };
+        if !settings.json {
+            for line in report::outcome_lines(&outcome, settings.color) {
+                let _ = writeln!(out, "{line}");
+            }
+            let _ = out.flush();
+        }
+        outcomes.push(outcome);
+    }
+    let took = started.elapsed();
+    if settings.json {
+        let _ = writeln!(out, "{}", report::json(&outcomes, &machine, took));
+    } else {
+        for line in report::summary_lines(&outcomes, &machine, took) {
+            let _ = writeln!(out, "{line}");
+        }
+    }
+    let _ = out.flush();
+
+    let failed: Vec<&str> = outcomes
+        .iter()
+        .filter(|outcome| matches!(outcome.verdict, Verdict::Failed(_)))
+        .map(|outcome| outcome.scenario.id)
+        .collect();
+    match Tally::of(&outcomes).failed {
+        0 => Ok(()),
+        n => Err(Error::runtime(format!(
+            "{n} of {} scenarios failed ({}): the kqueue here does not behave as \
+             docs/kqueue-semantics.md says",
+            outcomes.len(),
+            failed.join(", ")
+        ))),
+    }
+}
+
+/// The scenarios `--only` names (all when empty), in list order. A word that names none is a
+/// usage error.
+pub fn choose(only: &[String]) -> Result<Vec<&'static Scenario>> {
+    let all = scenarios::SCENARIOS;
+    if only.is_empty() {
+        return Ok(all.iter().collect());
+    }
+    for word in only {
+        if !all.iter().any(|scenario| scenario.matches(word)) {
+            return Err(Error::usage(format!(
+                "--only {word}: no such scenario; try a B-number such as B15, a file such as \
+                 sockets, or a scenario name"
+            )));
+        }
+    }
+    Ok(all
+        .iter()
+        .filter(|scenario| only.iter().any(|word| scenario.matches(word)))
+        .collect())
+}
+
 impl Scenario {
-    /// The function's name in words, without its B-number prefix:
-    /// `b12_level_read_repeats…` → `level read repeats…`.
+    /// The function's name in words, without its B-number prefix, with kqueue's and the
+    /// kernel's names spelled as in the spec: `b12_level_read_repeats…` → `level read repeats…`,
+    /// `…_is_enoent` → `… is ENOENT`.
     pub fn title(&self) -> String {
         let words = match self.name.split_once('_') {
             Some((prefix, rest)) if is_b_number(prefix) => rest,
             _ => self.name,
         };
-        words.replace('_', " ")
+        let mut title = format!(" {} ", words.replace('_', " "));
+        for (plain, spelled) in TITLE_SPELLINGS {
+            title = title.replace(&format!(" {plain} "), &format!(" {spelled} "));
+        }
+        title.trim().to_string()
+    }
+
+    /// Whether `--only word` names it: its B-number (any case), its file, or its name.
+    pub fn matches(&self, word: &str) -> bool {
+        self.id.eq_ignore_ascii_case(word) || self.module == word || self.name == word
     }
 
     /// The documented difference this scenario expects on the OS it runs on, if any.
@@ -83,6 +187,22 @@ impl Scenario {
             .find(|difference| difference.os == std::env::consts::OS)
     }
 }
+
+/// Words of scenario names and how a title spells them (names are snake_case).
+const TITLE_SPELLINGS: &[(&str, &str)] = &[
+    ("enoent", "ENOENT"),
+    ("einval", "EINVAL"),
+    ("eintr", "EINTR"),
+    ("econnreset", "ECONNRESET"),
+    ("eof", "EOF"),
+    ("fionread", "FIONREAD"),
+    ("note lowat", "NOTE_LOWAT"),
+    ("epoll ctl", "epoll_ctl"),
+    ("epoll wait", "epoll_wait"),
+    ("re add", "re-add"),
+    ("re arm", "re-arm"),
+    ("re enable", "re-enable"),
+];
 
 /// `b07`, `b12`: a B-number as written in a function name.
 fn is_b_number(word: &str) -> bool {
@@ -225,6 +345,11 @@ mod tests {
             .find(|scenario| scenario.id == "B12")
             .expect("B12 is listed");
         assert_eq!(b12.title(), "level read repeats until the bytes are read");
+        let b06 = scenarios::SCENARIOS.iter().find(|s| s.id == "B6").unwrap();
+        assert_eq!(
+            b06.title(),
+            "deleting removes the knote and a missing knote is ENOENT"
+        );
         let mut names: Vec<&str> = scenarios::SCENARIOS.iter().map(|s| s.name).collect();
         names.sort_unstable();
         let count = names.len();

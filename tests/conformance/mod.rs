@@ -8,6 +8,9 @@
 //! reports every behaviour on its own; a scenario is called directly, so its panic is the test's
 //! failure, exactly as before the move.
 
+/// `lab selftest`: the same scenarios, run by the binary.
+mod selftest;
+
 /// One module per scenario file, one `#[test]` per scenario, calling
 /// `lab::selftest::scenarios::<module>::<name>`; and [`TESTED`], every name listed here.
 macro_rules! conformance_tests {

@@ -4,8 +4,9 @@
 //! The same scenario code serves `cargo test` (tests/conformance: one test per scenario) and
 //! `lab selftest` (this runner): no second copy. A scenario is a plain function that panics on
 //! failure, with `assert!`/`assert_eq!(seen, expected)`, exactly as a test would. The runner
-//! calls each one under [`std::panic::catch_unwind`] with a quiet panic hook, and turns the
-//! panic message into "expected … seen …" (an `assert_eq!` puts what was seen on the left).
+//! calls each one on a thread of its own under [`std::panic::catch_unwind`] with a quiet panic
+//! hook, and turns the panic message into "expected … seen …" (an `assert_eq!` puts what was
+//! seen on the left).
 //!
 //! - [`scenarios`]: the scenarios, grouped by topic, and [`scenarios::SCENARIOS`], the list;
 //! - [`support`]: loopback sockets and waiting with deadlines, which the scenarios (and the
@@ -27,8 +28,9 @@
 
 use std::io::Write;
 use std::panic;
-use std::sync::Mutex;
-use std::time::Instant;
+use std::sync::{mpsc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use report::{Machine, Outcome, Tally};
@@ -237,9 +239,17 @@ pub struct Failure {
 /// and then again when it joins that thread: the first one says what went wrong).
 static FIRST_PANIC: Mutex<Option<Failure>> = Mutex::new(None);
 
+/// How long one scenario may take before the runner gives up on it. Every wait inside a scenario
+/// has a deadline of its own (`support::PATIENCE`, 10 s), but a kernel that blocks where the
+/// spec says a call returns at once (B7, B9) would block a scenario's `kevent` forever.
+pub const SCENARIO_PATIENCE: Duration = Duration::from_secs(60);
+
 /// Runs one scenario, quietly: its panic becomes a [`Failure`] instead of a message on stderr.
 ///
-/// The panic hook is process-wide, so run scenarios one at a time (as `lab selftest` does).
+/// The scenario runs on a thread of its own, so that one stuck in a kevent call is reported as
+/// a failure after [`SCENARIO_PATIENCE`] and the run goes on (the stuck thread is left behind;
+/// the process ends soon after). The panic hook is process-wide, so run scenarios one at a
+/// time (as `lab selftest` does).
 pub fn run_scenario(scenario: &Scenario) -> Verdict {
     *lock_first_panic() = None;
     let previous_hook = panic::take_hook();
@@ -253,19 +263,34 @@ pub fn run_scenario(scenario: &Scenario) -> Verdict {
             *first = Some(failure);
         }
     }));
-    let outcome = panic::catch_unwind(scenario.run);
+    let (done, outcome) = mpsc::channel();
+    let run = scenario.run;
+    let spawned = thread::Builder::new()
+        .name(scenario.name.to_string())
+        .spawn(move || {
+            let result = panic::catch_unwind(run).map_err(|payload| payload_text(&*payload));
+            let _ = done.send(result);
+        });
+    let outcome = match spawned {
+        Ok(_) => outcome.recv_timeout(SCENARIO_PATIENCE),
+        Err(err) => Ok(Err(format!("could not start the scenario's thread: {err}"))),
+    };
     panic::set_hook(previous_hook);
 
     match outcome {
-        Ok(()) => match scenario.difference_here() {
+        Ok(Ok(())) => match scenario.difference_here() {
             Some(difference) => Verdict::DiffersAsDocumented(difference.what),
             None => Verdict::Passed,
         },
-        Err(payload) => Verdict::Failed(
+        Ok(Err(message)) => Verdict::Failed(
             lock_first_panic()
                 .take()
-                .unwrap_or_else(|| Failure::from_message(&payload_text(&*payload))),
+                .unwrap_or_else(|| Failure::from_message(&message)),
         ),
+        Err(_) => Verdict::Failed(Failure::from_message(&format!(
+            "did not finish within {} s: a kevent call blocked where the spec says it returns",
+            SCENARIO_PATIENCE.as_secs()
+        ))),
     }
 }
 
@@ -335,6 +360,41 @@ mod tests {
         let failure = Failure::from_message("a disabled knote reports nothing");
         assert_eq!(failure.message, "a disabled knote reports nothing");
         assert_eq!(failure.expected, None);
+    }
+
+    fn a_passing_scenario() {}
+
+    fn a_failing_scenario() {
+        assert_eq!(1 + 1, 3, "arithmetic");
+    }
+
+    /// The runner turns a scenario's return into ✓ and its panic into ✗ with expected, seen and
+    /// where. (This swaps the process-wide panic hook for a moment: a test failing elsewhere in
+    /// that moment still fails, its message only goes unprinted.)
+    #[test]
+    fn the_runner_reports_a_pass_and_a_panic() {
+        let scenario = |run: fn()| Scenario {
+            id: "B0",
+            module: "tests",
+            name: "b00_example",
+            run,
+            differs: &[],
+        };
+        assert!(matches!(
+            run_scenario(&scenario(a_passing_scenario)),
+            Verdict::Passed
+        ));
+        let Verdict::Failed(failure) = run_scenario(&scenario(a_failing_scenario)) else {
+            panic!("a failing scenario must be reported as failed");
+        };
+        assert_eq!(failure.message, "arithmetic");
+        assert_eq!(
+            (failure.expected.as_deref(), failure.seen.as_deref()),
+            (Some("3"), Some("2"))
+        );
+        assert!(failure
+            .location
+            .is_some_and(|at| at.starts_with("src/selftest/mod.rs:")));
     }
 
     /// Every scenario has a unique name and a title without its B-number prefix.

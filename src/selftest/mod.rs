@@ -132,9 +132,9 @@ pub fn run(settings: &Settings) -> Result<()> {
     match Tally::of(&outcomes).failed {
         0 => Ok(()),
         n => Err(Error::runtime(format!(
-            "{n} of {} scenarios failed ({}): the kqueue here does not behave as \
+            "{n} of {} failed ({}): the kqueue here does not behave as \
              docs/kqueue-semantics.md says",
-            outcomes.len(),
+            report::scenarios(outcomes.len()),
             failed.join(", ")
         ))),
     }

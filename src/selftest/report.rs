@@ -93,9 +93,18 @@ fn paint(color: bool, code: &str, text: &str) -> String {
 /// The header line: what is about to be checked.
 pub fn header(machine: &Machine, count: usize) -> String {
     format!(
-        "lab selftest: {count} scenarios of docs/kqueue-semantics.md, against the {}",
+        "lab selftest: {} of docs/kqueue-semantics.md, against the {}",
+        scenarios(count),
         machine.backend
     )
+}
+
+/// `1 scenario`, `33 scenarios`.
+pub fn scenarios(count: usize) -> String {
+    match count {
+        1 => "1 scenario".to_string(),
+        n => format!("{n} scenarios"),
+    }
 }
 
 /// The lines for one outcome: `✓ B12  level read repeats…`, then for a documented difference
@@ -185,8 +194,8 @@ pub fn summary_lines(outcomes: &[Outcome], machine: &Machine, took: Duration) ->
     let mut lines = vec![
         String::new(),
         format!(
-            "{} scenarios in {:.1} s: {counts}",
-            outcomes.len(),
+            "{} in {:.1} s: {counts}",
+            scenarios(outcomes.len()),
             took.as_secs_f64()
         ),
         format!(

@@ -23,8 +23,15 @@
 //!    documented to differ (spec §2), key the expectation with `#[cfg(target_os = "macos")]`.
 //! 2. Add `scenario!("B12", topic::function_name)` to [`scenarios::SCENARIOS`], in B order;
 //!    add `macos = "what differs"` if it expects a documented difference on that OS.
-//! 3. Add the function's name under its module in `tests/conformance/mod.rs`, so `cargo test`
-//!    reports it by name (a test there fails if a scenario of the list is missing).
+//! 3. Add the function's name under its module in `tests/conformance/mod.rs` (a new file gets
+//!    a new `mod topic { … }` block there), so `cargo test` reports it by name; a test there
+//!    fails if a scenario of the list is missing. A scenario for one backend only (like `E5`,
+//!    which counts the emulation's epoll calls) carries the same `#[cfg(…)]` on its module,
+//!    its entries and its block.
+//!
+//! A scenario runs inside `lab` on an attendee's machine, so it behaves like a guest: loopback
+//! sockets on port 0 only, no files, no process-wide settings beyond a signal handler of its
+//! own (B11 uses SIGUSR2), every thread it starts joined or bounded by a deadline.
 
 use std::io::Write;
 use std::panic;

@@ -16,6 +16,9 @@
 //! attendee on a Mac or a BSD runs them with `cargo test`, or from the binary with
 //! `lab selftest`: report a failure there, it is the first real check of those expectations.
 
+/// `lab selftest`: the same scenarios, run by the binary.
+mod selftest;
+
 /// One module per scenario file, one `#[test]` per scenario, calling
 /// `lab::selftest::scenarios::<module>::<name>`; and [`TESTED`], every name listed here.
 macro_rules! conformance_tests {

@@ -247,8 +247,9 @@ pub fn b11_a_signal_ends_the_wait_with_eintr_after_the_changes() {
             answer = Some(result);
             return true;
         }
-        // SAFETY: the thread is not joined yet, so its pthread_t is valid.
-        unsafe { libc::pthread_kill(thread_id, libc::SIGUSR2) };
+        // SAFETY: the thread is not joined yet, so its pthread_t is valid. (std's RawPthread is
+        // an integer; libc's pthread_t is a pointer on musl: `as` converts.)
+        unsafe { libc::pthread_kill(thread_id as libc::pthread_t, libc::SIGUSR2) };
         false
     });
     waiter.join().unwrap();

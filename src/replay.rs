@@ -192,7 +192,7 @@ fn knote_row(value: &Json) -> Result<KnoteRow, String> {
     let obj = Obj(value.as_object().ok_or("a knote must be an object")?);
     Ok(KnoteRow {
         ident: obj.u64("ident")? as usize,
-        label: obj.str("label")?.to_string(),
+        label: crate::trace::Role::parse(obj.str("label")?),
         filter: obj.str("filter")?.to_string(),
         mode: obj
             .array("mode")?
@@ -244,7 +244,7 @@ fn labeled_kevent(value: &Json) -> Result<LabeledKevent, String> {
             data,
             udata: obj.u64("udata")? as usize,
         },
-        label: obj.str("label")?.to_string(),
+        label: crate::trace::Role::parse(obj.str("label")?),
     })
 }
 
@@ -627,7 +627,7 @@ mod tests {
             kevent: Kevent::new(7, kq::EVFILT_READ, flags)
                 .with_fflags_data(0, data)
                 .with_udata(usize::MAX - 1),
-            label: "conn1".to_string(),
+            label: crate::trace::Role::Conn(1),
         };
         let entries = vec![
             Entry {
@@ -680,7 +680,7 @@ mod tests {
                 record: Record::Knotes {
                     knotes: vec![KnoteRow {
                         ident: 7,
-                        label: "conn1".into(),
+                        label: crate::trace::Role::Conn(1),
                         filter: "READ".into(),
                         mode: vec!["ONESHOT".into()],
                         state: KnoteState::Deleted,

@@ -24,10 +24,11 @@ use crate::error::Error;
 use crate::kq::{self, Kevent, Kqueue, Timespec};
 use crate::script::{self, Action};
 use crate::term::{self, Key, KeyReader, TerminalGuard};
-use crate::trace::knotes::{Delivery, KnoteTable};
-use crate::trace::{self, KeventCall, LabeledKevent, Record, Summary, Tracer};
+use crate::trace::{self, CallError, KnotePolicy, Record, Role, Summary, TracedKqueue, Tracer};
+use narrate::StageTrace;
 
 mod actions;
+mod narrate;
 
 /// Eventlist capacity: room for the listener, the signal pipe, the keys and a few connections,
 /// so one call can return a socket's event *and* a key press together. A run with more ready
@@ -85,7 +86,8 @@ struct Conn {
 /// A stage in progress.
 struct Lab {
     stage: &'static Stage,
-    kq: Arc<Kqueue>,
+    /// The kqueue, traced: every kevent call is timed, labelled, learnt and recorded there.
+    kq: TracedKqueue,
     listener: TcpListener,
     listener_fd: usize,
     addr: SocketAddr,
@@ -97,18 +99,11 @@ struct Lab {
     /// The current connection (1-based; 0 before any).
     current: usize,
     external: bool,
-    tracer: Tracer,
-    /// The knote table as the lab knows it: every change applied and every delivery seen.
-    knotes: KnoteTable,
+    /// The stage's trace, and its words for each delivery.
+    tracer: StageTrace,
     eventlist: [Kevent; NEVENTS],
-    calls: u64,
-    /// Idents whose flood note was already said (cleared when the server reads).
-    flood_noted: Vec<usize>,
     keys: Option<Receiver<Key>>,
-    record_os_calls: bool,
     interactive: bool,
-    /// The key wake-up is explained once.
-    keys_noted: bool,
     /// Keys handled so far (interactive mode).
     keys_handled: u64,
     test_fault: TestFault,
@@ -156,16 +151,22 @@ pub fn run(stage: &'static Stage, args: &StageArgs) -> crate::Result<Summary> {
 
     let listener = bind(common)?;
     let kq = Kqueue::new().map_err(|e| Error::runtime(format!("kqueue() failed: {e}")))?;
-    let record_os_calls = !common.hide_os_calls;
-    kq.set_recording(record_os_calls);
+    let mut kq = TracedKqueue::new(kq, KnotePolicy::EveryChange, !common.hide_os_calls);
     let signal_fd = term::catch_interrupts()
         .map_err(|e| Error::runtime(format!("cannot catch SIGINT/SIGTERM: {e}")))?;
     let addr = listener
         .local_addr()
         .map_err(|e| Error::runtime(format!("cannot read the listening address: {e}")))?;
+    kq.name(
+        listener.as_raw_fd() as usize,
+        kq::EVFILT_READ,
+        Role::Listener,
+    );
+    kq.name(signal_fd as usize, kq::EVFILT_READ, Role::Signal);
+    kq.name(KEYS, kq::EVFILT_USER, Role::Keys);
     let mut lab = Lab {
         stage,
-        kq: Arc::new(kq),
+        kq,
         listener_fd: listener.as_raw_fd() as usize,
         listener,
         addr,
@@ -174,15 +175,10 @@ pub fn run(stage: &'static Stage, args: &StageArgs) -> crate::Result<Summary> {
         clients: Vec::new(),
         current: 0,
         external: common.external,
-        tracer: Tracer::new(trace::sink_for(common)),
-        knotes: KnoteTable::default(),
+        tracer: StageTrace::new(Tracer::new(trace::sink_for(common)), stage),
         eventlist: [Kevent::default(); NEVENTS],
-        calls: 0,
-        flood_noted: Vec::new(),
         keys: None,
-        record_os_calls,
         interactive,
-        keys_noted: false,
         keys_handled: 0,
         test_fault: TestFault::from_env(),
         quit: false,
@@ -200,21 +196,21 @@ pub fn run(stage: &'static Stage, args: &StageArgs) -> crate::Result<Summary> {
     let mut key_reader = None;
     let outcome = lab.drive(drive, &mut key_reader);
     drop(key_reader);
-    let _ = lab.tracer.set_footer(None);
+    let _ = lab.tracer.tracer.set_footer(None);
     drop(guard);
     match outcome {
         Ok(()) => {}
-        Err(Stop::BrokenPipe) => return Ok(lab.tracer.summary().clone()),
+        Err(Stop::BrokenPipe) => return Ok(lab.tracer.tracer.summary().clone()),
         Err(Stop::Fail(e)) => {
-            let _ = lab.tracer.flush();
+            let _ = lab.tracer.tracer.flush();
             return Err(e);
         }
     }
     if let Err(Stop::Fail(e)) = lab.syscall_note() {
         return Err(e);
     }
-    let summary = lab.tracer.summary().clone();
-    match lab.tracer.finish(None) {
+    let summary = lab.tracer.tracer.summary().clone();
+    match lab.tracer.tracer.finish(None) {
         Ok(summary) => Ok(summary),
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(summary),
         Err(e) => Err(Error::runtime(format!("cannot write the trace: {e}"))),
@@ -270,7 +266,7 @@ impl Lab {
         self.kevent(&changes, false, None)?;
 
         if let Drive::Keys = drive {
-            let kq = Arc::clone(&self.kq);
+            let kq = Arc::clone(self.kq.kqueue());
             let (reader, rx) = KeyReader::spawn(move || {
                 // NOTE_TRIGGER wakes the loop blocked in kevent (B24). The udata goes along
                 // because FreeBSD stores the udata of every change (B4).
@@ -331,12 +327,12 @@ impl Lab {
         if kq::Backend::CURRENT != kq::Backend::Emulated {
             return Ok(());
         }
-        let c = self.kq.os_call_counts();
+        let c = self.kq.kqueue().os_call_counts();
         let n = trace::text::group;
         self.note(format!(
             "underneath {} kevent calls the emulation made {} system calls: epoll_wait {}, \
              epoll_ctl {}, ioctl {}, getsockopt {}, other {}",
-            n(self.calls),
+            n(self.kq.calls()),
             n(c.total()),
             n(c.epoll_wait),
             n(c.epoll_ctl),
@@ -365,35 +361,6 @@ impl Lab {
         Ok(())
     }
 
-    /// What an ident is, for the trace.
-    fn label(&self, k: &Kevent) -> String {
-        if k.filter == kq::EVFILT_USER {
-            return if k.ident == KEYS {
-                "keys".to_string()
-            } else {
-                format!("user{}", k.ident)
-            };
-        }
-        if k.ident == self.listener_fd {
-            return "listener".to_string();
-        }
-        if k.ident == self.signal_fd as usize {
-            return "signal".to_string();
-        }
-        // The newest connection with this fd (a closed one's fd number may be reused, B22).
-        match self.conns.iter().rev().find(|c| c.fd == k.ident) {
-            Some(c) => format!("conn{}", c.n),
-            None => format!("fd{}", k.ident),
-        }
-    }
-
-    fn labeled(&self, k: &Kevent) -> LabeledKevent {
-        LabeledKevent {
-            kevent: *k,
-            label: self.label(k),
-        }
-    }
-
     /// One traced kevent call. `collect` chooses between the eventlist and an empty one (which
     /// makes the call return at once after the changes, B9). Returns how many events arrived;
     /// they are in `self.eventlist`.
@@ -404,152 +371,41 @@ impl Lab {
         timeout: Option<Duration>,
     ) -> Step<usize> {
         let nevents = if collect { NEVENTS } else { 0 };
-        let ts = timeout.map(Timespec::from_duration);
-        let began = Instant::now();
-        let result = self.kq.kevent(changes, &mut self.eventlist[..nevents], ts);
-        let blocked_s = began.elapsed().as_secs_f64();
-        self.calls += 1;
-        let mut notes = Vec::new();
-        // After -1/errno we cannot tell which changes were applied (B7): leave the table be.
-        let mut applied = true;
-        let n = match result {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                notes.push(
-                    "kevent returned EINTR: a signal arrived during the wait (B11); the changes \
-                     were applied and are not resubmitted"
-                        .to_string(),
-                );
-                0
-            }
-            Err(e) if !collect && e.raw_os_error().is_some() => {
-                // With no room in the eventlist a failing change comes back as -1/errno (B7).
-                notes.push(format!(
-                    "kevent failed with {}: with an empty eventlist a failing change is \
-                     reported as -1/errno, not as an EV_ERROR entry (B7)",
-                    kq::errno_name(e.raw_os_error().unwrap_or(0))
-                ));
-                applied = false;
-                0
-            }
-            Err(e) => {
-                return Err(Stop::Fail(Error::runtime(format!(
-                    "kevent failed: {e} (backend: {})",
-                    kq::Backend::CURRENT.describe()
-                ))))
-            }
+        let timeout = timeout.map(Timespec::from_duration);
+        let events = &mut self.eventlist[..nevents];
+        let err = match self.kq.kevent(changes, events, timeout, &mut self.tracer) {
+            Ok(n) => return Ok(n),
+            Err(CallError::Trace(e)) => return Err(e.into()),
+            Err(CallError::Kevent(err)) => err,
         };
-
-        // The flood's hot path: same events as the call before, nothing to build or say.
-        if changes.is_empty()
-            && notes.is_empty()
-            && self
-                .tracer
-                .repeat_if_same(&self.eventlist[..n], blocked_s)?
-        {
-            if self.record_os_calls {
-                drop(self.kq.take_os_calls());
-            }
-            return Ok(n);
-        }
-
-        let events: Vec<Kevent> = self.eventlist[..n].to_vec();
-        let knotes_changed = applied && self.learn(changes, &events, &mut notes);
-        let call = KeventCall {
-            call: self.calls,
-            changes: changes.iter().map(|c| self.labeled(c)).collect(),
-            nevents,
-            timeout_ms: ts.map(|t| t.as_millis_ceil()),
-            events: events.iter().map(|e| self.labeled(e)).collect(),
-            repeat: 1,
-            blocked_s,
-            os_calls: if self.record_os_calls {
-                self.kq.take_os_calls()
-            } else {
-                Vec::new()
-            },
-            notes,
+        let (applied, note) = if err.kind() == io::ErrorKind::Interrupted {
+            let note = "kevent returned EINTR: a signal arrived during the wait (B11); the \
+                        changes were applied and are not resubmitted";
+            (true, note.to_string())
+        } else if !collect && err.raw_os_error().is_some() {
+            // With no room in the eventlist a failing change comes back as -1/errno (B7), and
+            // nobody can tell which changes were applied: the table is left be.
+            let note = format!(
+                "kevent failed with {}: with an empty eventlist a failing change is reported \
+                 as -1/errno, not as an EV_ERROR entry (B7)",
+                kq::errno_name(err.raw_os_error().unwrap_or(0))
+            );
+            (false, note)
+        } else {
+            return Err(Stop::Fail(Error::runtime(format!(
+                "kevent failed: {err} (backend: {})",
+                kq::Backend::CURRENT.describe()
+            ))));
         };
-        self.tracer.emit(Record::Kevent(call))?;
-        if knotes_changed {
-            self.emit_knotes()?;
-        }
-        Ok(n)
+        self.kq
+            .record_failure(&mut self.tracer, applied, Some(note))?;
+        Ok(0)
     }
 
     fn emit_knotes(&mut self) -> Step {
-        self.tracer.emit(Record::Knotes {
-            knotes: self.knotes.rows().to_vec(),
-        })?;
+        let knotes = self.kq.knotes().unwrap_or_default().to_vec();
+        self.tracer.emit(Record::Knotes { knotes })?;
         Ok(())
-    }
-
-    /// Keep the knote table in step with what kqueue did, and say what is worth noticing.
-    /// Returns true when the table changed (a change applied, or a delivery that deleted,
-    /// disabled or reset a knote).
-    fn learn(&mut self, changes: &[Kevent], events: &[Kevent], notes: &mut Vec<String>) -> bool {
-        let mut changed = false;
-        for change in changes {
-            // A change that came back as an EV_ERROR entry was not applied (B7).
-            let failed = events
-                .iter()
-                .any(|e| e.is_failure() && e.ident == change.ident && e.filter == change.filter);
-            if !failed {
-                let label = self.label(change);
-                self.knotes.apply(change, &label);
-                changed = true;
-            }
-        }
-        for event in events {
-            let label = self.label(event);
-            if event.is_error() {
-                if event.is_failure() {
-                    notes.push(format!(
-                        "{label} {} failed with {}: an EV_ERROR entry in the eventlist (B7)",
-                        kq::filter_name(event.filter),
-                        kq::errno_name(event.data as i32)
-                    ));
-                }
-                continue;
-            }
-            let Some(delivery) = self.knotes.deliver(event) else {
-                continue;
-            };
-            let is_conn = label.starts_with("conn");
-            changed |= match delivery {
-                Delivery::Deleted | Delivery::Disabled => true,
-                Delivery::Reset => is_conn,
-                Delivery::Level => false,
-            };
-            if is_conn && event.is_eof() {
-                let unread = if event.data > 0 {
-                    format!(" with {} byte(s) still unread", event.data)
-                } else {
-                    String::new()
-                };
-                notes.push(format!(
-                    "EV_EOF (B21): the client closed {label}{unread}; the server deletes the \
-                     knote, then closes its socket (EV_DELETE before close, B22)"
-                ));
-            } else if is_conn && event.filter == kq::EVFILT_READ {
-                // The stage's own words; for a level-triggered flood, once until the next read.
-                let level = delivery == Delivery::Level;
-                if !level || !self.flood_noted.contains(&event.ident) {
-                    if level {
-                        self.flood_noted.push(event.ident);
-                    }
-                    notes.extend((self.stage.delivered)(&label, event.data));
-                }
-            } else if label == "keys" && !self.keys_noted {
-                self.keys_noted = true;
-                notes.push(
-                    "the key reader thread NOTE_TRIGGERed the `keys` EVFILT_USER knote (B24): \
-                     that is how a key press wakes kevent"
-                        .to_string(),
-                );
-            }
-        }
-        changed
     }
 
     /// One turn of the event loop: collect, then handle what arrived.
@@ -586,7 +442,7 @@ impl Lab {
             }
             self.poll(Some(deadline - now))?;
         }
-        self.tracer.show_progress()?;
+        self.tracer.tracer.show_progress()?;
         Ok(())
     }
 
@@ -607,7 +463,8 @@ impl Lab {
                         fd,
                         stream: Some(stream),
                     });
-                    self.flood_noted.retain(|&i| i != fd);
+                    self.kq.name(fd, kq::EVFILT_READ, Role::Conn(n));
+                    self.tracer.forget_flood(fd);
                     self.note(format!(
                         "accepted conn{n} (fd {fd}) from {peer}; adding its READ knote with {}",
                         kq::describe_flags(self.stage.flags)
@@ -638,7 +495,7 @@ impl Lab {
         else {
             return Ok(());
         };
-        if self.knotes.is_live(fd, kq::EVFILT_READ) {
+        if self.kq.is_live(fd, kq::EVFILT_READ) {
             self.kevent(
                 &[Kevent::new(fd, kq::EVFILT_READ, kq::EV_DELETE)],
                 false,
@@ -674,6 +531,7 @@ impl Lab {
         let line2 = "c connect  1-9 use  s send ping  r read  a rearm  x close  k knotes  q quit";
         let cut = |s: &str| s.chars().take(width - 1).collect::<String>();
         self.tracer
+            .tracer
             .set_footer(Some(format!("{}\n{}", cut(&line1), cut(line2))))?;
         Ok(())
     }

@@ -44,7 +44,7 @@ fn push_f64(out: &mut String, x: f64) {
 fn push_kevent(out: &mut String, e: &LabeledKevent) {
     let k = e.kevent;
     let _ = write!(out, "{{\"ident\":{},\"label\":", k.ident);
-    push_str_literal(out, &e.label);
+    push_str_literal(out, &e.label.to_string());
     out.push_str(",\"filter\":");
     push_str_literal(out, &kq::filter_name(k.filter));
     out.push_str(",\"flags\":[");
@@ -74,7 +74,7 @@ fn push_kevents(out: &mut String, list: &[LabeledKevent]) {
 
 fn push_knote(out: &mut String, row: &KnoteRow) {
     let _ = write!(out, "{{\"ident\":{},\"label\":", row.ident);
-    push_str_literal(out, &row.label);
+    push_str_literal(out, &row.label.to_string());
     out.push_str(",\"filter\":");
     push_str_literal(out, &row.filter);
     out.push_str(",\"mode\":[");
@@ -326,7 +326,7 @@ mod tests {
             kevent: Kevent::new(7, kq::EVFILT_READ, kq::EV_ADD | kq::EV_ONESHOT)
                 .with_fflags_data(0, 5)
                 .with_udata(7),
-            label: "conn1".into(),
+            label: crate::trace::Role::Conn(1),
         };
         let entry = Entry {
             t: 0.25,
@@ -398,7 +398,7 @@ mod tests {
         let mut tracer = crate::trace::Tracer::new(Box::new(JsonSink::new(Box::new(out.clone()))));
         let event = LabeledKevent {
             kevent: Kevent::new(7, kq::EVFILT_READ, 0).with_fflags_data(0, 5),
-            label: "conn1".into(),
+            label: crate::trace::Role::Conn(1),
         };
         let call = |n: u64| {
             Record::Kevent(KeventCall {

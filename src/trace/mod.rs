@@ -8,24 +8,28 @@ use crate::kq::{Kevent, OsCall};
 
 pub mod json;
 pub mod knotes;
+pub mod role;
 pub mod text;
+pub mod traced;
 
 pub use json::JsonSink;
+pub use role::Role;
 pub use text::TextSink;
+pub use traced::{CallError, CallSink, KnotePolicy, Staged, TracedKqueue};
 
 /// A kevent entry with the names a person needs: what its ident is (`listener`, `conn1`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct LabeledKevent {
     pub kevent: Kevent,
     /// What the ident is: `listener`, `connN`, `keys` (the key reader's USER knote), ...
-    pub label: String,
+    pub label: Role,
 }
 
 /// One row of the knote table (contract: `knotes` record).
 #[derive(Clone, Debug, PartialEq)]
 pub struct KnoteRow {
     pub ident: usize,
-    pub label: String,
+    pub label: Role,
     /// `READ`, `WRITE`, `TIMER`, `USER`.
     pub filter: String,
     /// Flag names among ONESHOT, DISPATCH, CLEAR.
@@ -468,7 +472,7 @@ mod tests {
     fn call(n: u64, changes: usize, data: &[i64]) -> KeventCall {
         let ev = |d: i64| LabeledKevent {
             kevent: Kevent::new(7, kq::EVFILT_READ, 0).with_fflags_data(0, d),
-            label: "conn1".into(),
+            label: Role::Conn(1),
         };
         KeventCall {
             call: n,

@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::io::{self, Write};
 
-use super::{Entry, KeventCall, KnoteRow, LabeledKevent, Record, Summary};
+use super::{Entry, KeventCall, KnoteRow, LabeledKevent, Record, Role, Summary};
 use crate::kq::{self, Kevent};
 
 /// ANSI styles, applied only when colour is on.
@@ -174,9 +174,9 @@ impl TextRenderer {
     pub fn kevent_block(&mut self, t: f64, call: &KeventCall) -> Vec<String> {
         // Learn what each udata stands for from the changes that store it (B4).
         for change in &call.changes {
-            if change.kevent.udata != 0 || change.label == "listener" {
+            if change.kevent.udata != 0 || change.label == Role::Listener {
                 self.udata_names
-                    .insert(change.kevent.udata, change.label.clone());
+                    .insert(change.kevent.udata, change.label.to_string());
             }
         }
         let timeout = match call.timeout_ms {
@@ -442,13 +442,13 @@ fn data_words(event: &LabeledKevent) -> String {
     let k: &Kevent = &event.kevent;
     let n = k.data.max(0) as u64;
     let f = k.filter;
-    if f == kq::EVFILT_READ && event.label == "listener" {
+    if f == kq::EVFILT_READ && event.label == Role::Listener {
         format!(
             "{} connection{} waiting to be accepted",
             group(n),
             plural(n)
         )
-    } else if f == kq::EVFILT_READ && event.label == "signal" {
+    } else if f == kq::EVFILT_READ && event.label == Role::Signal {
         "SIGINT or SIGTERM: the signal handler wrote to this pipe (the self-pipe trick)".to_string()
     } else if f == kq::EVFILT_READ {
         if k.is_eof() {
@@ -477,7 +477,7 @@ fn data_words(event: &LabeledKevent) -> String {
             group(n),
             plural(n)
         )
-    } else if f == kq::EVFILT_USER && event.label == "keys" {
+    } else if f == kq::EVFILT_USER && event.label == Role::Keys {
         "the key reader triggered this knote: a key was pressed".to_string()
     } else if f == kq::EVFILT_USER {
         "triggered with NOTE_TRIGGER".to_string()
@@ -709,7 +709,7 @@ mod tests {
             kevent: Kevent::new(7, kq::EVFILT_READ, flags)
                 .with_fflags_data(0, data)
                 .with_udata(7),
-            label: "conn1".to_string(),
+            label: crate::trace::Role::Conn(1),
         }
     }
 
@@ -817,7 +817,7 @@ mod tests {
             Record::Knotes {
                 knotes: vec![KnoteRow {
                     ident: 7,
-                    label: "conn1".into(),
+                    label: crate::trace::Role::Conn(1),
                     filter: "READ".into(),
                     mode: vec!["DISPATCH".into()],
                     state: KnoteState::Disabled,

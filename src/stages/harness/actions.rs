@@ -177,7 +177,7 @@ impl Lab {
                     return self.note(format!("conn{} is closed", self.current));
                 };
                 let (data, drained) = read_some(stream, *limit);
-                self.flood_noted.retain(|&x| x != fd);
+                self.tracer.forget_flood(fd);
                 self.action(action, conn, Some(data.len()))?;
                 let shown = String::from_utf8_lossy(&data[..data.len().min(40)]).to_string();
                 self.note(format!(

@@ -13,11 +13,12 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use super::narrate::StageTrace;
 use super::Stage;
 use crate::cli::{CommonArgs, StageArgs};
 use crate::error::Error;
@@ -25,19 +26,17 @@ use crate::kq::{self, Kevent, Kqueue, Timespec};
 use crate::script::{self, Action};
 use crate::term::{self, Key, KeyReader, TerminalGuard};
 use crate::trace::{self, CallError, KnotePolicy, Record, Role, Summary, TracedKqueue, Tracer};
-use narrate::StageTrace;
 
 mod actions;
-mod narrate;
 
 /// Eventlist capacity: room for the listener, the signal pipe, the keys and a few connections,
 /// so one call can return a socket's event *and* a key press together. A run with more ready
 /// knotes than this gets the rest from the next call (B17).
-const NEVENTS: usize = 8;
+pub(super) const NEVENTS: usize = 8;
 
 /// The EVFILT_USER ident of the key reader's knote (USER idents are plain numbers in their
 /// own namespace, B1).
-const KEYS: usize = 1;
+pub(super) const KEYS: usize = 1;
 
 /// How long `connect` waits for the server to accept the new connection.
 const ACCEPT_DEADLINE: Duration = Duration::from_secs(2);
@@ -76,42 +75,41 @@ impl TestFault {
 }
 
 /// The server side of one accepted connection, `connN`.
-struct Conn {
-    n: usize,
-    fd: usize,
+pub(super) struct Conn {
+    pub n: usize,
+    pub fd: usize,
     /// `None` once the server closed it.
-    stream: Option<TcpStream>,
+    pub stream: Option<TcpStream>,
 }
 
 /// A stage in progress.
-struct Lab {
-    stage: &'static Stage,
+pub(super) struct Lab {
+    pub(super) stage: &'static Stage,
     /// The kqueue, traced: every kevent call is timed, labelled, learnt and recorded there.
-    kq: TracedKqueue,
-    listener: TcpListener,
-    listener_fd: usize,
-    addr: SocketAddr,
-    signal_fd: RawFd,
+    pub(super) kq: TracedKqueue,
+    pub(super) listener: TcpListener,
+    pub(super) listener_fd: usize,
+    pub(super) addr: SocketAddr,
+    pub(super) signal_fd: usize,
     /// Server side: conn N is `conns[N - 1]`.
-    conns: Vec<Conn>,
+    pub(super) conns: Vec<Conn>,
     /// The built-in client's side: its connection N is `clients[N - 1]`; `None` once closed.
-    clients: Vec<Option<TcpStream>>,
+    pub(super) clients: Vec<Option<TcpStream>>,
     /// The current connection (1-based; 0 before any).
-    current: usize,
-    external: bool,
+    pub(super) current: usize,
+    pub(super) external: bool,
     /// The stage's trace, and its words for each delivery.
-    tracer: StageTrace,
-    eventlist: [Kevent; NEVENTS],
-    keys: Option<Receiver<Key>>,
-    interactive: bool,
+    pub(super) tracer: StageTrace,
+    pub(super) keys: Option<Receiver<Key>>,
+    pub(super) interactive: bool,
     /// Keys handled so far (interactive mode).
-    keys_handled: u64,
+    pub(super) keys_handled: u64,
     test_fault: TestFault,
-    quit: bool,
+    pub(super) quit: bool,
 }
 
 /// Why a run stopped early without being a failure.
-enum Stop {
+pub(super) enum Stop {
     /// stdout is gone (`lab flood | head`): end quietly, exit 0.
     BrokenPipe,
     Fail(Error),
@@ -134,7 +132,7 @@ impl From<io::Error> for Stop {
     }
 }
 
-type Step<T = ()> = std::result::Result<T, Stop>;
+pub(super) type Step<T = ()> = std::result::Result<T, Stop>;
 
 /// Run a stage to the end and return its summary.
 pub fn run(stage: &'static Stage, args: &StageArgs) -> crate::Result<Summary> {
@@ -170,13 +168,12 @@ pub fn run(stage: &'static Stage, args: &StageArgs) -> crate::Result<Summary> {
         listener_fd: listener.as_raw_fd() as usize,
         listener,
         addr,
-        signal_fd,
+        signal_fd: signal_fd as usize,
         conns: Vec::new(),
         clients: Vec::new(),
         current: 0,
         external: common.external,
         tracer: StageTrace::new(Tracer::new(trace::sink_for(common)), stage),
-        eventlist: [Kevent::default(); NEVENTS],
         keys: None,
         interactive,
         keys_handled: 0,
@@ -250,20 +247,7 @@ impl Lab {
         })?;
         self.note(self.stage.teaches.to_string())?;
 
-        // Register the listener (the tutorial's first kevent call), plus the signal pipe and,
-        // in interactive mode, the key knote: several changes, one system call.
-        let mut changes = vec![
-            Kevent::new(self.listener_fd, kq::EVFILT_READ, kq::EV_ADD).with_udata(self.listener_fd),
-            Kevent::new(self.signal_fd as usize, kq::EVFILT_READ, kq::EV_ADD)
-                .with_udata(self.signal_fd as usize),
-        ];
-        if let Drive::Keys = drive {
-            // EV_CLEAR: each trigger is delivered once (B24), the waker idiom of mio.
-            changes.push(
-                Kevent::new(KEYS, kq::EVFILT_USER, kq::EV_ADD | kq::EV_CLEAR).with_udata(KEYS),
-            );
-        }
-        self.kevent(&changes, false, None)?;
+        self.register(matches!(drive, Drive::Keys))?;
 
         if let Drive::Keys = drive {
             let kq = Arc::clone(self.kq.kqueue());
@@ -342,7 +326,7 @@ impl Lab {
         ))
     }
 
-    fn note(&mut self, text: String) -> Step {
+    pub(super) fn note(&mut self, text: String) -> Step {
         self.tracer.emit(Record::Note { text })?;
         Ok(())
     }
@@ -361,18 +345,18 @@ impl Lab {
         Ok(())
     }
 
-    /// One traced kevent call. `collect` chooses between the eventlist and an empty one (which
-    /// makes the call return at once after the changes, B9). Returns how many events arrived;
-    /// they are in `self.eventlist`.
-    fn kevent(
+    /// One traced kevent call: apply `changes`, collect into `events` (an empty eventlist
+    /// returns at once after the changes, B9), wait at most `timeout`. Returns how many events
+    /// arrived. A failure that is part of the lesson (EINTR, -1/errno) is written into the
+    /// call's record and counts as no events.
+    pub(super) fn kevent(
         &mut self,
         changes: &[Kevent],
-        collect: bool,
+        events: &mut [Kevent],
         timeout: Option<Duration>,
     ) -> Step<usize> {
-        let nevents = if collect { NEVENTS } else { 0 };
+        let collect = !events.is_empty();
         let timeout = timeout.map(Timespec::from_duration);
-        let events = &mut self.eventlist[..nevents];
         let err = match self.kq.kevent(changes, events, timeout, &mut self.tracer) {
             Ok(n) => return Ok(n),
             Err(CallError::Trace(e)) => return Err(e.into()),
@@ -408,103 +392,38 @@ impl Lab {
         Ok(())
     }
 
-    /// One turn of the event loop: collect, then handle what arrived.
-    fn poll(&mut self, timeout: Option<Duration>) -> Step {
-        let n = self.kevent(&[], true, timeout)?;
-        let events = self.eventlist;
-        for event in &events[..n] {
-            if event.is_error() {
-                continue;
-            }
-            if event.filter == kq::EVFILT_USER && event.ident == KEYS {
-                self.take_keys()?;
-            } else if event.ident == self.listener_fd {
-                self.accept_all()?;
-            } else if event.ident == self.signal_fd as usize {
-                term::drain_signal_pipe();
-                self.note("SIGINT/SIGTERM received: ending the stage".to_string())?;
-                self.quit = true;
-            } else if event.is_eof() {
-                self.close_server_side(event.ident)?;
-            }
-            // Any other READ event: the stage's server never reads unless told (`read`).
-        }
+    /// A connection the listener accepted becomes `connN`: non-blocking, named in the trace
+    /// (its fd may be a reused one, B22), and a flood on it is news. Returns (N, fd).
+    pub(super) fn adopt(&mut self, stream: TcpStream) -> Step<(usize, usize)> {
+        stream
+            .set_nonblocking(true)
+            .map_err(|e| Error::runtime(format!("cannot make a connection non-blocking: {e}")))?;
+        let fd = stream.as_raw_fd() as usize;
+        let n = self.conns.len() + 1;
+        self.conns.push(Conn {
+            n,
+            fd,
+            stream: Some(stream),
+        });
+        self.kq.name(fd, kq::EVFILT_READ, Role::Conn(n));
+        self.tracer.forget_flood(fd);
+        Ok((n, fd))
+    }
+
+    /// SIGINT/SIGTERM wrote to the signal pipe: end the stage.
+    pub(super) fn interrupted(&mut self) -> Step {
+        term::drain_signal_pipe();
+        self.note("SIGINT/SIGTERM received: ending the stage".to_string())?;
+        self.quit = true;
         Ok(())
     }
 
-    /// Run the loop for `duration` (the `wait` action), then show the final live count.
-    fn run_for(&mut self, duration: Duration) -> Step {
-        let deadline = Instant::now() + duration;
-        while !self.quit {
-            let now = Instant::now();
-            if now >= deadline {
-                break;
-            }
-            self.poll(Some(deadline - now))?;
+    /// `--external`: the first connection someone makes becomes the current one.
+    pub(super) fn follow_first_external(&mut self, n: usize) -> Step {
+        if self.external && self.current == 0 {
+            self.current = n;
+            self.update_footer()?;
         }
-        self.tracer.tracer.show_progress()?;
-        Ok(())
-    }
-
-    /// Accept every waiting connection (the listener's READ knote is level-triggered, B12/B18:
-    /// looping until WouldBlock and accepting one per event both work, Part 5a), and add each
-    /// one's READ knote with the stage's flags, udata = its fd (as the tutorial does).
-    fn accept_all(&mut self) -> Step {
-        loop {
-            match self.listener.accept() {
-                Ok((stream, peer)) => {
-                    stream.set_nonblocking(true).map_err(|e| {
-                        Error::runtime(format!("cannot make a connection non-blocking: {e}"))
-                    })?;
-                    let fd = stream.as_raw_fd() as usize;
-                    let n = self.conns.len() + 1;
-                    self.conns.push(Conn {
-                        n,
-                        fd,
-                        stream: Some(stream),
-                    });
-                    self.kq.name(fd, kq::EVFILT_READ, Role::Conn(n));
-                    self.tracer.forget_flood(fd);
-                    self.note(format!(
-                        "accepted conn{n} (fd {fd}) from {peer}; adding its READ knote with {}",
-                        kq::describe_flags(self.stage.flags)
-                    ))?;
-                    let change = Kevent::new(fd, kq::EVFILT_READ, self.stage.flags).with_udata(fd);
-                    self.kevent(&[change], false, None)?;
-                    if self.external && self.current == 0 {
-                        self.current = n;
-                        self.update_footer()?;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    self.note(format!("accept failed: {e}"))?;
-                    return Ok(());
-                }
-            }
-        }
-    }
-
-    /// The peer closed: delete the knote (unless a delivery already did), then close (B22).
-    fn close_server_side(&mut self, fd: usize) -> Step {
-        let Some(i) = self
-            .conns
-            .iter()
-            .rposition(|c| c.fd == fd && c.stream.is_some())
-        else {
-            return Ok(());
-        };
-        if self.kq.is_live(fd, kq::EVFILT_READ) {
-            self.kevent(
-                &[Kevent::new(fd, kq::EVFILT_READ, kq::EV_DELETE)],
-                false,
-                None,
-            )?;
-        }
-        self.conns[i].stream = None;
-        let n = self.conns[i].n;
-        self.note(format!("the server closed conn{n} (fd {fd})"))?;
         Ok(())
     }
 

@@ -3,7 +3,7 @@
 //! Each stage is one small file that says what the tutorial says: the flags each accepted
 //! connection's READ knote is added with, what re-arming means, and what a person should notice
 //! when an event is delivered. Everything they share (the listener, the built-in client, the
-//! event loop and keys) is in `harness.rs`; the script language, shared with `lab server`, is
+//! keys) is in `harness.rs`; the event loop, to hold beside the tutorial's, in `event_loop.rs`; the script language, shared with `lab server`, is
 //! `crate::script`; the trace machinery is in `crate::trace`.
 
 use crate::cli::StageArgs;
@@ -11,8 +11,10 @@ use crate::kq::Kevent;
 
 mod clear;
 mod dispatch;
+mod event_loop;
 mod flood;
 pub mod harness;
+mod narrate;
 mod oneshot;
 
 /// Which flag stage to run.

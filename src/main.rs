@@ -35,7 +35,7 @@ fn main() -> ExitCode {
         Some(Command::Bench(args)) => lab::bench::run(&args),
         Some(Command::Lessons(args)) => lab::lessons::list(&args),
         Some(Command::Lesson(args)) => lab::lessons::show(&args),
-        Some(Command::Replay(args)) => lab::replay::run(&args),
+        Some(Command::Replay(args)) => lab::replay::run(&args.file, args.color.into()),
     };
 
     match outcome {

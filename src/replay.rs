@@ -7,14 +7,15 @@
 
 use std::io::Write;
 
-use crate::cli::ReplayArgs;
+use std::path::Path;
+
+use crate::term::ColorMode;
 use crate::trace::text::TextRenderer;
 
 pub use crate::trace::json::{parse_entry, parse_trace};
 
 /// `lab replay FILE`.
-pub fn run(args: &ReplayArgs) -> crate::Result<()> {
-    let path = &args.file;
+pub fn run(path: &Path, color: ColorMode) -> crate::Result<()> {
     let text = std::fs::read(path).map_err(|err| {
         crate::Error::runtime(format!(
             "cannot read {}: {err}; give a file written by `lab <stage> --json > FILE`",
@@ -30,7 +31,7 @@ pub fn run(args: &ReplayArgs) -> crate::Result<()> {
     let entries = parse_trace(&text)
         .map_err(|err| crate::Error::runtime(format!("{}: {err}", path.display())))?;
 
-    let color = crate::term::use_color(args.color);
+    let color = crate::term::use_color(color);
     let mut renderer = TextRenderer::new(color, true);
     let mut out = String::new();
     for entry in &entries {

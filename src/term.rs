@@ -15,7 +15,15 @@ use std::sync::{Arc, Once};
 use std::thread;
 use std::time::Duration;
 
-use crate::cli::ColorChoice;
+/// When to colour the output (`--color`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ColorMode {
+    /// Colour when stdout is a terminal and NO_COLOR is not set.
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
 
 /// True when stdout is a terminal (not a pipe or a file).
 pub fn stdout_is_terminal() -> bool {
@@ -29,11 +37,11 @@ pub fn stdin_is_terminal() -> bool {
 
 /// Whether to colour: `always`, `never`, or `auto` = stdout is a terminal and NO_COLOR is unset
 /// or empty (<https://no-color.org>).
-pub fn use_color(choice: ColorChoice) -> bool {
-    match choice {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => {
+pub fn use_color(choice: impl Into<ColorMode>) -> bool {
+    match choice.into() {
+        ColorMode::Always => true,
+        ColorMode::Never => false,
+        ColorMode::Auto => {
             let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
             !no_color && stdout_is_terminal()
         }
@@ -272,8 +280,8 @@ mod tests {
 
     #[test]
     fn never_and_always_override_the_terminal() {
-        assert!(!use_color(ColorChoice::Never));
-        assert!(use_color(ColorChoice::Always));
+        assert!(!use_color(ColorMode::Never));
+        assert!(use_color(ColorMode::Always));
     }
 
     #[test]

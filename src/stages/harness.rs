@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use super::narrate::StageTrace;
 use super::Stage;
-use crate::cli::{CommonArgs, StageArgs};
+use super::StageConfig;
 use crate::error::Error;
 use crate::kq::{self, Kevent, Kqueue, Timespec};
 use crate::script::{self, Action};
@@ -135,8 +135,7 @@ impl From<io::Error> for Stop {
 pub(super) type Step<T = ()> = std::result::Result<T, Stop>;
 
 /// Run a stage to the end and return its summary.
-pub fn run(stage: &'static Stage, args: &StageArgs) -> crate::Result<Summary> {
-    let common = &args.common;
+pub fn run(stage: &'static Stage, common: &StageConfig) -> crate::Result<Summary> {
     let interactive =
         common.script.is_none() && term::stdin_is_terminal() && term::stdout_is_terminal();
     // A bad script is an error before anything runs (contract).
@@ -149,7 +148,7 @@ pub fn run(stage: &'static Stage, args: &StageArgs) -> crate::Result<Summary> {
 
     let listener = bind(common)?;
     let kq = Kqueue::new().map_err(|e| Error::runtime(format!("kqueue() failed: {e}")))?;
-    let mut kq = TracedKqueue::new(kq, KnotePolicy::EveryChange, !common.hide_os_calls);
+    let mut kq = TracedKqueue::new(kq, KnotePolicy::EveryChange, common.trace.os_calls);
     let signal_fd = term::catch_interrupts()
         .map_err(|e| Error::runtime(format!("cannot catch SIGINT/SIGTERM: {e}")))?;
     let addr = listener
@@ -173,7 +172,7 @@ pub fn run(stage: &'static Stage, args: &StageArgs) -> crate::Result<Summary> {
         clients: Vec::new(),
         current: 0,
         external: common.external,
-        tracer: StageTrace::new(Tracer::new(trace::sink_for(common)), stage),
+        tracer: StageTrace::new(Tracer::new(trace::sink_for(common.trace)), stage),
         keys: None,
         interactive,
         keys_handled: 0,
@@ -216,7 +215,7 @@ pub fn run(stage: &'static Stage, args: &StageArgs) -> crate::Result<Summary> {
 
 /// The tutorial's listener: non-blocking, SO_REUSEADDR (Rust's `TcpListener::bind` sets it on
 /// Unix, Part 1's "address in use" lesson), bound to --host:--port.
-fn bind(common: &CommonArgs) -> crate::Result<TcpListener> {
+fn bind(common: &StageConfig) -> crate::Result<TcpListener> {
     let where_ = format!("{}:{}", common.host, common.port);
     let listener = TcpListener::bind((common.host.as_str(), common.port)).map_err(|e| {
         if e.kind() == io::ErrorKind::AddrInUse {

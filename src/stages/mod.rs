@@ -8,6 +8,7 @@
 
 use crate::cli::StageArgs;
 use crate::kq::Kevent;
+use crate::trace::TraceOptions;
 
 mod clear;
 mod dispatch;
@@ -65,6 +66,19 @@ pub struct Stage {
     pub delivered: fn(&str, i64) -> Option<String>,
 }
 
+/// How to run a flag stage (from the shared options of the command line).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StageConfig {
+    /// Where the stage's listener listens (`--host`, `--port`; port 0 picks a free one).
+    pub host: String,
+    pub port: u16,
+    /// No built-in client: wait for real ones (`--external`).
+    pub external: bool,
+    /// The actions to run instead of keys or the default tour (`--script`).
+    pub script: Option<String>,
+    pub trace: TraceOptions,
+}
+
 /// What re-arming means in a stage.
 pub enum Rearm {
     /// Apply this change, for this reason.
@@ -79,7 +93,7 @@ pub fn run_and_summarize(
     kind: StageKind,
     args: &StageArgs,
 ) -> crate::Result<crate::trace::Summary> {
-    harness::run(kind.stage(), args)
+    harness::run(kind.stage(), &StageConfig::from(&args.common))
 }
 
 /// `lab flood`, `lab oneshot`, `lab dispatch`, `lab clear`.

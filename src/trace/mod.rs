@@ -437,15 +437,26 @@ fn same_events(a: &[LabeledKevent], b: &[LabeledKevent]) -> bool {
     a.len() == b.len() && b.iter().all(|y| a.iter().any(|x| x.kevent == y.kevent))
 }
 
-/// Choose the sink for a run from the shared options: JSON lines with `--json`, otherwise the
-/// annotated text, coloured per `--color` (auto: only when stdout is a terminal and NO_COLOR is
-/// unset), with the epoll twin unless `--hide-os-calls`.
-pub fn sink_for(common: &crate::cli::CommonArgs) -> Box<dyn Sink> {
-    if common.json {
+/// How a run's trace is written (from `--json`, `--color`, `--hide-os-calls`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TraceOptions {
+    /// JSON lines instead of the annotated text.
+    pub json: bool,
+    pub color: crate::term::ColorMode,
+    /// Record and show the system calls the emulation makes under each kevent call.
+    pub os_calls: bool,
+}
+
+/// Choose the sink for a run: JSON lines with `json`, otherwise the annotated text, coloured
+/// per `color` (auto: only when stdout is a terminal and NO_COLOR is unset), with the epoll
+/// twin when `os_calls`.
+pub fn sink_for(options: impl Into<TraceOptions>) -> Box<dyn Sink> {
+    let options = options.into();
+    if options.json {
         Box::new(JsonSink::stdout())
     } else {
-        let color = crate::term::use_color(common.color);
-        Box::new(TextSink::stdout(color, !common.hide_os_calls))
+        let color = crate::term::use_color(options.color);
+        Box::new(TextSink::stdout(color, options.os_calls))
     }
 }
 

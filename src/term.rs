@@ -124,12 +124,9 @@ extern "C" fn on_signal(_sig: libc::c_int) {
     SIGNALLED.store(true, Ordering::SeqCst);
     let fd = SIGNAL_PIPE_WRITE.load(Ordering::SeqCst);
     if fd >= 0 {
-        let byte = 1u8;
-        // SAFETY: write(2) is async-signal-safe; the pipe is non-blocking, so a full pipe
-        // (a burst of signals) loses a byte instead of blocking the handler.
-        unsafe {
-            libc::write(fd, (&byte as *const u8).cast(), 1);
-        }
+        // Async-signal-safe; the pipe is non-blocking, so a full pipe (a burst of signals)
+        // loses a byte instead of blocking the handler.
+        crate::sys::unix::write_byte(fd, 1);
     }
 }
 
@@ -142,32 +139,12 @@ pub fn catch_interrupts() -> std::io::Result<RawFd> {
     if existing >= 0 {
         return Ok(existing);
     }
-    let mut fds = [0 as libc::c_int; 2];
-    // SAFETY: pipe(2) writes two descriptors into the array we own.
-    if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    for fd in fds {
-        // SAFETY: fcntl on descriptors we just created.
-        unsafe {
-            let flags = libc::fcntl(fd, libc::F_GETFL);
-            libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
-            libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
-        }
-    }
+    let fds = crate::sys::unix::pipe_nonblocking()?;
     SIGNAL_PIPE_WRITE.store(fds[1], Ordering::SeqCst);
     SIGNAL_PIPE_READ.store(fds[0], Ordering::SeqCst);
     for sig in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: a zeroed sigaction is valid; the handler only does async-signal-safe work.
-        unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
-            libc::sigemptyset(&mut action.sa_mask);
-            action.sa_flags = 0;
-            if libc::sigaction(sig, &action, std::ptr::null_mut()) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-        }
+        // The handler only does async-signal-safe work: an atomic store and one write.
+        crate::sys::unix::on_signal(sig, on_signal)?;
     }
     Ok(fds[0])
 }
@@ -184,8 +161,8 @@ pub fn drain_signal_pipe() {
         return;
     }
     let mut buf = [0u8; 64];
-    // SAFETY: read(2) into a buffer we own, on our non-blocking pipe.
-    while unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
+    // The pipe is non-blocking: WouldBlock ends the loop once it is empty.
+    while crate::sys::unix::read(fd, &mut buf).is_ok_and(|n| n > 0) {}
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -746,20 +746,5 @@ fn close_reason(err: &io::Error) -> CloseReason {
 
 /// setsockopt(SO_SNDBUF): a fixed send buffer (the kernel may round or double it).
 fn set_send_buffer(socket: &std::net::TcpStream, size: usize) -> io::Result<()> {
-    let size = libc::c_int::try_from(size).unwrap_or(libc::c_int::MAX);
-    // SAFETY: setsockopt(2) on a socket we own, reading a c_int we own, with its size.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_SNDBUF,
-            (&size as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    crate::sys::unix::set_send_buffer(socket.as_raw_fd(), size)
 }

@@ -311,7 +311,7 @@ impl Lab {
             return Ok(());
         }
         let c = self.kq.kqueue().os_call_counts();
-        let n = trace::text::group;
+        let n = trace::words::group;
         self.note(format!(
             "underneath {} kevent calls the emulation made {} system calls: epoll_wait {}, \
              epoll_ctl {}, ioctl {}, getsockopt {}, other {}",

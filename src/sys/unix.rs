@@ -1,6 +1,6 @@
 //! System calls every Unix has, wrapped as safe functions (see [`crate::sys`]).
 
-// ---- the terminal's self-pipe and signals, the server's send buffer (term.rs, server.rs) ----
+// ---- the terminal's self-pipe and signals, the server's send buffer (term, server) ----
 
 use std::io;
 use std::os::fd::RawFd;

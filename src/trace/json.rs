@@ -355,7 +355,9 @@ pub fn parse_entry(text: &str) -> Result<Entry, String> {
         let what = what
             .rsplit_once(" at line ")
             .map_or(what.as_str(), |(w, _)| w);
-        if err.is_data() {
+        if let Some(kind) = unknown_record_type(what) {
+            format!("unknown record type \"{kind}\"")
+        } else if err.is_data() {
             format!("{what} (column {})", err.column())
         } else {
             format!("expected valid JSON: {what} at column {}", err.column())
@@ -365,6 +367,13 @@ pub fn parse_entry(text: &str) -> Result<Entry, String> {
         t: line.t,
         record: from_wire(line.record)?,
     })
+}
+
+/// serde's words for a `type` that is not one of the records, turned back into the lab's.
+fn unknown_record_type(what: &str) -> Option<&str> {
+    let rest = what.strip_prefix("unknown variant `")?;
+    let (kind, expected) = rest.split_once('`')?;
+    expected.contains("`start`").then_some(kind)
 }
 
 fn from_wire_kevent(w: WireKevent) -> Result<LabeledKevent, String> {

@@ -8,13 +8,17 @@ use crate::kq::{Kevent, OsCall};
 
 pub mod json;
 pub mod knotes;
+pub mod palette;
 pub mod role;
 pub mod text;
 pub mod traced;
+pub mod words;
 
+/// The text sink lives with the terminal (`term::screen`); it is named here too, beside the
+/// JSON sink.
+pub use crate::term::screen::TextSink;
 pub use json::JsonSink;
 pub use role::Role;
-pub use text::TextSink;
 pub use traced::{CallError, CallSink, KnotePolicy, Staged, TracedKqueue};
 
 /// A kevent entry with the names a person needs: what its ident is (`listener`, `conn1`).

@@ -1,5 +1,6 @@
 //! The terminal: TTY detection and colour choice, the raw-mode guard that always restores the
-//! terminal, SIGINT/SIGTERM as a readable descriptor, and the key reader thread.
+//! terminal, SIGINT/SIGTERM as a readable descriptor, the key reader thread, and the live
+//! screen the text trace is written to ([`screen`]).
 //!
 //! Terminal state is a resource (STYLE.md habit 5): [`TerminalGuard`] enters raw mode and its
 //! `Drop` cannot fail; a panic hook restores the terminal first and then calls the previous hook;
@@ -14,6 +15,8 @@ use std::sync::mpsc;
 use std::sync::{Arc, Once};
 use std::thread;
 use std::time::Duration;
+
+pub mod screen;
 
 /// When to colour the output (`--color`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -69,7 +72,7 @@ pub fn install_panic_hook() {
         std::panic::set_hook(Box::new(move |info| {
             if RAW.load(Ordering::SeqCst) {
                 if stdout_is_terminal() {
-                    // The cursor rests at the start of the key footer (trace::text::TextSink):
+                    // The cursor rests at the start of the key footer (term::screen::TextSink):
                     // erase the footer so the message is printed where it was, not over it.
                     let mut out = std::io::stdout();
                     let _ = out.write_all(b"\r\x1b[J");

@@ -1,11 +1,12 @@
-//! What the flag stages share: the listener, the built-in client, the event loop, and the
-//! actions (by script, by key, or the default tour).
+//! What the flag stages share around their event loop (`event_loop.rs`): the setup, the
+//! built-in client, the footer, the test hook, and the actions (by script, by key, or the
+//! default tour).
 //!
 //! The loop is the simplest one that is faithful: one thread, one kqueue. A script runs in
 //! order; each action happens at once (the client writes on its own socket, the server reads on
 //! its side, `rearm` applies the stage's change), and `wait MS` runs the event loop for MS
-//! milliseconds. Every kevent call is traced: changes in, events out, the knote table when it
-//! changes.
+//! milliseconds. Every kevent call goes through the traced kqueue (`trace::traced`): changes
+//! in, events out, the knote table when it changes.
 //!
 //! In interactive mode a key reader thread sends each key on a channel and then NOTE_TRIGGERs
 //! an EVFILT_USER knote (label `keys`, B24): the loop blocks in `kevent` with no timeout and

@@ -2,9 +2,10 @@
 //!
 //! Each stage is one small file that says what the tutorial says: the flags each accepted
 //! connection's READ knote is added with, what re-arming means, and what a person should notice
-//! when an event is delivered. Everything they share (the listener, the built-in client, the
-//! keys) is in `harness.rs`; the event loop, to hold beside the tutorial's, in `event_loop.rs`; the script language, shared with `lab server`, is
-//! `crate::script`; the trace machinery is in `crate::trace`.
+//! when an event is delivered. What they share: the event loop, to hold beside the tutorial's
+//! (`event_loop.rs`); setup, the built-in client, the keys and the actions (`harness.rs`); the
+//! stage's words for each delivery (`narrate.rs`). The script language, shared with
+//! `lab server`, is `crate::script`; the traced kqueue is `crate::trace::traced`.
 
 use crate::cli::StageArgs;
 use crate::kq::Kevent;

@@ -8,9 +8,9 @@
 //!   disables, B16);
 //! - every descriptor closed ([`KnoteTable::close`]: close() removes its knotes, B22).
 //!
-//! Both the flag stages (`stages::harness`) and the server (`server::kqueue`) keep one. The
-//! server's knotes are level-triggered sockets and EV_CLEAR user knotes, so it never needs
-//! `deliver`; the stages close their sockets after an EV_DELETE, so they never need `close`.
+//! The traced kqueue (`trace::traced`) keeps one for the flag stages and for the server. The
+//! server's knotes are level-triggered sockets and EV_CLEAR user knotes, so a delivery never
+//! moves them; the stages close their sockets after an EV_DELETE, so they never need `close`.
 
 use crate::kq::{self, Kevent};
 use crate::trace::{KnoteRow, KnoteState, Role};

@@ -445,6 +445,41 @@ impl SelftestArgs {
     }
 }
 
+// ---- conversions to the stage/trace/replay settings ----
+// The lower layers take plain settings; only this file and main.rs know the clap types.
+
+impl From<ColorChoice> for crate::term::ColorMode {
+    fn from(choice: ColorChoice) -> crate::term::ColorMode {
+        match choice {
+            ColorChoice::Auto => crate::term::ColorMode::Auto,
+            ColorChoice::Always => crate::term::ColorMode::Always,
+            ColorChoice::Never => crate::term::ColorMode::Never,
+        }
+    }
+}
+
+impl From<&CommonArgs> for crate::trace::TraceOptions {
+    fn from(common: &CommonArgs) -> crate::trace::TraceOptions {
+        crate::trace::TraceOptions {
+            json: common.json,
+            color: common.color.into(),
+            os_calls: !common.hide_os_calls,
+        }
+    }
+}
+
+impl From<&CommonArgs> for crate::stages::StageConfig {
+    fn from(common: &CommonArgs) -> crate::stages::StageConfig {
+        crate::stages::StageConfig {
+            host: common.host.clone(),
+            port: common.port,
+            external: common.external,
+            script: common.script.clone(),
+            trace: common.into(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,11 +11,13 @@
 //!
 //! - [`kq`]: the portable kqueue API. `native.rs` is the real kqueue (macOS, BSDs) through
 //!   `libc`; `emulated/` is the lab's emulation over epoll on Linux, with FreeBSD semantics.
-//! - [`trace`]: the records of a run (the JSON contract) and their text and JSON renderers;
-//!   `trace::knotes`, the knote table that the stages and the server keep by kqueue's rules.
-//! - [`term`]: the terminal guard, key reading and TTY detection.
-//! - [`stages`]: `flood`, `oneshot`, `dispatch`, `clear`, one file each, plus the harness they
-//!   share (listener, built-in client, actions).
+//! - [`trace`]: the records of a run (the JSON contract); `traced`, the one traced kqueue the
+//!   stages and the server call (timing, labels as a typed `Role`, the shadow knote table of
+//!   `knotes`, the OS calls, the records); the renderers: `text` (with `words` and `palette`)
+//!   and `json` (serde, written and read back).
+//! - [`term`]: the terminal guard, key reading, TTY detection, and `screen`, the live text sink.
+//! - [`stages`]: `flood`, `oneshot`, `dispatch`, `clear`, one file each; `event_loop`, the loop
+//!   to hold beside the tutorial's; the harness they share (setup, built-in client, actions).
 //! - [`script`]: the action language of `--script` (and the keys), one parser for every stage.
 //! - [`server`]: the tutorial's full echo server: the loop, the client, the reader, the batched
 //!   changelist, the interactive console; and the raw epoll twin. Plain settings in
@@ -26,7 +28,7 @@
 //! - [`check`]: `lab check`, the scorecard for a server an attendee wrote, over TCP.
 //! - [`lessons`]: the workshop, embedded from `lessons/`, with progress and predictions. Nothing
 //!   in the run path calls it: `main.rs` asks, runs, grades and records progress.
-//! - [`replay`]: render a saved `--json` trace as annotated text.
+//! - [`replay`]: `lab replay`, a saved `--json` trace rendered as annotated text.
 //! - [`selftest`]: `lab selftest`, the kqueue conformance scenarios (B1–B26) that `cargo test`
 //!   also runs, checked in the binary against the kqueue of the machine it is on.
 //! - [`sys`]: the OS calls outside the kqueue backends, each wrapped with its `// SAFETY:` line.

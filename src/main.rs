@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser};
 use lab::cli::{Cli, ColorChoice, Command, ServerArgs, StageArgs};
 use lab::lessons::{self, predict};
-use lab::stages::StageKind;
+use lab::stages::{StageConfig, StageKind};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -49,7 +49,7 @@ fn main() -> ExitCode {
             lab::lessons::list(args.reset, lab::term::use_color(ColorChoice::Auto))
         }
         Some(Command::Lesson(args)) => lab::lessons::show(&args.to_options()),
-        Some(Command::Replay(args)) => lab::replay::run(&args),
+        Some(Command::Replay(args)) => lab::replay::run(&args.file, args.color.into()),
         Some(Command::Selftest(args)) => lab::selftest::run(&args.to_settings()),
     };
 
@@ -73,7 +73,7 @@ const SERVER_TOUR: predict::ServerTour = predict::ServerTour {
 /// the answer, so no keys), then grade what the trace counted.
 fn run_stage(kind: StageKind, args: &StageArgs) -> lab::Result<()> {
     if !args.predict {
-        lab::stages::run(kind, args)?;
+        lab::stages::run(kind, &StageConfig::from(&args.common))?;
         lessons::stage_finished(kind.name());
         return Ok(());
     }
@@ -81,7 +81,7 @@ fn run_stage(kind: StageKind, args: &StageArgs) -> lab::Result<()> {
     let prediction = predict::ask_stdin(kind.name(), &SERVER_TOUR, &mut out)?;
     let mut tour = args.clone();
     tour.common.script = Some(kind.default_tour().to_string());
-    let summary = lab::stages::run(kind, &tour)?;
+    let summary = lab::stages::run(kind, &StageConfig::from(&tour.common))?;
     lessons::stage_finished(kind.name());
     predict::verdict(&prediction, &summary, &SERVER_TOUR, &mut out)
 }

@@ -19,21 +19,19 @@
 //!   half of `readMode`/`writeMode` carries udata 0, which on FreeBSD overwrites the knote's
 //!   udata (B4) and makes its receipt look like the listener's.
 
-use std::collections::HashMap;
 use std::io;
 use std::os::fd::RawFd;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::poller::{OsCallCounter, Poller, Ready, Waker, Words};
-use super::recorder::{Counters, KnotePolicy, Recorder};
+use super::recorder::{Counters, Recorder};
 use super::token::Token;
 use crate::kq::{
     self, Kevent, Kqueue, Timespec, EVFILT_READ, EVFILT_USER, EVFILT_WRITE, EV_ADD, EV_CLEAR,
     EV_DISABLE, EV_ENABLE, NOTE_TRIGGER,
 };
-use crate::trace::knotes::KnoteTable;
-use crate::trace::{KeventCall, KnoteRow, LabeledKevent};
+use crate::trace::{CallError, KnoteRow, Role, Staged, TracedKqueue};
 
 /// udata of the listener's knote (the tutorial's `0 => self.accept(listener)`).
 pub const LISTENER_UDATA: usize = 0;
@@ -61,25 +59,14 @@ pub struct KQueueConfig {
     pub as_published: bool,
 }
 
-/// One staged change and the name of its ident at the time it was staged.
-struct Staged {
-    change: Kevent,
-    label: String,
-}
-
 pub struct KQueue {
-    kq: Arc<Kqueue>,
+    /// The kqueue, traced: every kevent call is timed, labelled, learnt and recorded there.
+    kq: TracedKqueue,
     config: KQueueConfig,
+    /// Each staged change with the name its ident had when it was staged (errata 9).
     change_list: Vec<Staged>,
     event_list: Vec<Kevent>,
-    /// What each ident is, for the trace: `listener`, `connN`, `wake`.
-    labels: HashMap<usize, String>,
-    calls: u64,
     counters: Arc<Counters>,
-    /// The knote table, kept only when a trace shows it (`None` on the bench path).
-    knotes: Option<KnoteTable>,
-    /// A change or a close moved the table since the last `knotes` record.
-    knotes_changed: bool,
 }
 
 impl KQueue {
@@ -90,10 +77,16 @@ impl KQueue {
         counters: Arc<Counters>,
         rec: &mut Recorder,
     ) -> io::Result<KQueue> {
-        let kq = Kqueue::new()?;
-        kq.set_recording(rec.on() && rec.os_calls);
+        let policy = if rec.on() {
+            rec.knotes
+        } else {
+            crate::trace::KnotePolicy::Off
+        };
+        let mut kq = TracedKqueue::new(Kqueue::new()?, policy, rec.on() && rec.os_calls);
+        kq.name(WAKE_IDENT, EVFILT_USER, Role::Wake);
+        kq.name(KEYS_IDENT, EVFILT_USER, Role::Keys);
         let mut queue = KQueue {
-            kq: Arc::new(kq),
+            kq,
             config: KQueueConfig {
                 change_list: config.change_list.max(1),
                 event_list: config.event_list.max(1),
@@ -101,15 +94,10 @@ impl KQueue {
             },
             change_list: Vec::with_capacity(config.change_list.max(1)),
             event_list: vec![Kevent::default(); config.event_list.max(1)],
-            labels: HashMap::new(),
-            calls: 0,
             counters,
-            knotes: (rec.on() && rec.knotes != KnotePolicy::Off).then(KnoteTable::default),
-            knotes_changed: false,
         };
         queue.queue_change(
             Kevent::new(WAKE_IDENT, EVFILT_USER, EV_ADD | EV_CLEAR).with_udata(WAKE_UDATA),
-            "wake",
             rec,
         )?;
         Ok(queue)
@@ -144,15 +132,12 @@ impl KQueue {
     }
 
     /// Stage one change (the tutorial's `queueChange`): flush first if `change_list` is full.
-    fn queue_change(&mut self, change: Kevent, label: &str, rec: &mut Recorder) -> io::Result<()> {
-        let label = if rec.on() {
-            label.to_string()
-        } else {
-            String::new()
-        };
+    /// The change keeps the name its ident has now.
+    fn queue_change(&mut self, change: Kevent, rec: &mut Recorder) -> io::Result<()> {
+        let staged = self.kq.stage(change);
         if self.config.no_batch {
             // One kevent call per change, like one epoll_ctl per change.
-            self.change_list.push(Staged { change, label });
+            self.change_list.push(staged);
             return self.flush(
                 rec,
                 "--no-batch: this change is applied by its own kevent call",
@@ -161,7 +146,7 @@ impl KQueue {
         if self.change_list.len() == self.config.change_list {
             self.flush(rec, "change_list full: applied early, by a kevent call with an empty eventlist that returns at once (B9)")?;
         }
-        self.change_list.push(Staged { change, label });
+        self.change_list.push(staged);
         Ok(())
     }
 
@@ -171,22 +156,17 @@ impl KQueue {
             return Ok(());
         }
         let staged = std::mem::take(&mut self.change_list);
-        let changes: Vec<Kevent> = staged.iter().map(|s| s.change).collect();
-        let started = Instant::now();
-        let result = self.kq.kevent(&changes, &mut [], None);
-        let mut notes = vec![why.to_string()];
-        if let Err(err) = &result {
-            notes.push(format!(
-                "a change failed ({}) and kevent stopped there (B7): the changes after it were \
-                 not applied, so each is applied alone",
-                errno_text(err)
-            ));
-        }
-        if result.is_ok() {
-            self.learn(&staged, &[]);
-        }
-        self.record_call(&staged, 0, None, &[], started, notes, rec);
-        if result.is_err() {
+        rec.call_note(why);
+        if let Err(CallError::Kevent(err)) = self.kq.kevent_staged(&staged, &mut [], None, rec) {
+            let _ = self.kq.record_failure(
+                rec,
+                false,
+                Some(format!(
+                    "a change failed ({}) and kevent stopped there (B7): the changes after it \
+                     were not applied, so each is applied alone",
+                    errno_text(&err)
+                )),
+            );
             self.apply_each_alone(staged, rec);
         }
         Ok(())
@@ -197,128 +177,13 @@ impl KQueue {
     /// applying again the ones that had succeeded changes nothing.
     fn apply_each_alone(&mut self, staged: Vec<Staged>, rec: &mut Recorder) {
         for one in staged {
-            let started = Instant::now();
-            let mut notes = Vec::new();
-            match self.kq.kevent(&[one.change], &mut [], None) {
-                Ok(_) => self.learn(std::slice::from_ref(&one), &[]),
-                Err(err) => {
-                    Counters::add(&self.counters.change_errors, 1);
-                    notes.push(format!("this change failed: {}", errno_text(&err)));
-                }
-            }
-            self.record_call(
-                std::slice::from_ref(&one),
-                0,
-                None,
-                &[],
-                started,
-                notes,
-                rec,
-            );
-        }
-    }
-
-    /// Count one kevent call and, when tracing, record it.
-    #[allow(clippy::too_many_arguments)]
-    fn record_call(
-        &mut self,
-        staged: &[Staged],
-        nevents: usize,
-        timeout: Option<Timespec>,
-        events: &[Kevent],
-        started: Instant,
-        mut notes: Vec<String>,
-        rec: &mut Recorder,
-    ) {
-        self.calls += 1;
-        Counters::add(&self.counters.kevent_calls, 1);
-        Counters::add(&self.counters.changes, staged.len() as u64);
-        Counters::add(&self.counters.events, events.len() as u64);
-        if !rec.on() {
-            return;
-        }
-        let blocked_s = started.elapsed().as_secs_f64();
-        let changes: Vec<LabeledKevent> = staged
-            .iter()
-            .map(|s| LabeledKevent {
-                kevent: s.change,
-                label: s.label.clone(),
-            })
-            .collect();
-        let events: Vec<LabeledKevent> = events
-            .iter()
-            .map(|event| {
-                // A receipt names the change that failed: label it as that change was labelled
-                // (its fd may have been closed, or reused, since).
-                let from_change = changes.iter().find(|c| {
-                    event.is_error()
-                        && c.kevent.ident == event.ident
-                        && c.kevent.filter == event.filter
-                        && c.kevent.udata == event.udata
-                });
-                LabeledKevent {
-                    kevent: *event,
-                    label: from_change
-                        .map(|c| c.label.clone())
-                        .unwrap_or_else(|| self.label_of(event.ident, event.filter)),
-                }
-            })
-            .collect();
-        let mut all_notes = rec.take_call_notes();
-        all_notes.append(&mut notes);
-        let os_calls = if rec.os_calls {
-            self.kq.take_os_calls()
-        } else {
-            Vec::new()
-        };
-        rec.kevent(KeventCall {
-            call: self.calls,
-            changes,
-            nevents,
-            timeout_ms: timeout.map(|t| t.as_millis_ceil()),
-            events,
-            repeat: 1,
-            blocked_s,
-            os_calls,
-            notes: all_notes,
-        });
-        if std::mem::take(&mut self.knotes_changed) && rec.knotes == KnotePolicy::EveryChange {
-            if let Some(table) = &self.knotes {
-                rec.knote_table(table.rows().to_vec());
+            let one = std::slice::from_ref(&one);
+            if let Err(CallError::Kevent(err)) = self.kq.kevent_staged(one, &mut [], None, rec) {
+                Counters::add(&self.counters.change_errors, 1);
+                let note = format!("this change failed: {}", errno_text(&err));
+                let _ = self.kq.record_failure(rec, false, Some(note));
             }
         }
-    }
-
-    /// Keep the knote table in step with a kevent call that returned: every staged change was
-    /// applied except those that came back as EV_ERROR entries (B7; a receipt carries the
-    /// change's ident, filter and udata).
-    fn learn(&mut self, staged: &[Staged], events: &[Kevent]) {
-        let Some(table) = self.knotes.as_mut() else {
-            return;
-        };
-        for s in staged {
-            let failed = events.iter().any(|e| {
-                e.is_failure()
-                    && e.ident == s.change.ident
-                    && e.filter == s.change.filter
-                    && e.udata == s.change.udata
-            });
-            // A bare NOTE_TRIGGER (never staged here) would change nothing either.
-            if !failed {
-                table.apply(&s.change, &s.label);
-                self.knotes_changed = true;
-            }
-        }
-    }
-
-    fn label_of(&self, ident: usize, filter: i16) -> String {
-        if filter == EVFILT_USER {
-            return if ident == KEYS_IDENT { "keys" } else { "wake" }.into();
-        }
-        self.labels
-            .get(&ident)
-            .cloned()
-            .unwrap_or_else(|| format!("fd{ident}"))
     }
 
     /// udata for the DISABLE half of a mode flip: the client's token, or 0 as published.
@@ -329,27 +194,21 @@ impl KQueue {
             token.to_udata()
         }
     }
-
-    fn label_for_fd(&self, fd: RawFd) -> String {
-        self.label_of(fd as usize, EVFILT_READ)
-    }
 }
 
 impl Poller for KQueue {
     fn add_listener(&mut self, fd: RawFd, rec: &mut Recorder) -> io::Result<()> {
-        self.labels.insert(fd as usize, "listener".into());
+        self.kq.name(fd as usize, EVFILT_READ, Role::Listener);
         self.queue_change(
             Kevent::new(fd as usize, EVFILT_READ, EV_ADD).with_udata(LISTENER_UDATA),
-            "listener",
             rec,
         )
     }
 
     fn watch_interrupts(&mut self, fd: RawFd, rec: &mut Recorder) -> io::Result<()> {
-        self.labels.insert(fd as usize, "signal".into());
+        self.kq.name(fd as usize, EVFILT_READ, Role::Signal);
         self.queue_change(
             Kevent::new(fd as usize, EVFILT_READ, EV_ADD).with_udata(INTERRUPT_UDATA),
-            "signal",
             rec,
         )
     }
@@ -357,7 +216,6 @@ impl Poller for KQueue {
     fn remove_listener(&mut self, fd: RawFd, rec: &mut Recorder) -> io::Result<()> {
         self.queue_change(
             Kevent::new(fd as usize, EVFILT_READ, EV_DISABLE).with_udata(LISTENER_UDATA),
-            "listener",
             rec,
         )
     }
@@ -367,7 +225,6 @@ impl Poller for KQueue {
         // disabled state without EV_ENABLE (B3).
         self.queue_change(
             Kevent::new(fd as usize, EVFILT_READ, EV_ENABLE).with_udata(LISTENER_UDATA),
-            "listener",
             rec,
         )
     }
@@ -380,47 +237,39 @@ impl Poller for KQueue {
         rec: &mut Recorder,
     ) -> io::Result<()> {
         // The fd number may be a reused one: it now names this client (B22).
-        self.labels.insert(fd as usize, label.to_string());
+        self.kq.name(fd as usize, EVFILT_READ, Role::parse(label));
         let udata = token.to_udata();
         self.queue_change(
             Kevent::new(fd as usize, EVFILT_READ, EV_ADD).with_udata(udata),
-            label,
             rec,
         )?;
         // Registered now, disabled (EV_ADD|EV_DISABLE, B5): write mode only enables it (Part 7's
         // table).
         self.queue_change(
             Kevent::new(fd as usize, EVFILT_WRITE, EV_ADD | EV_DISABLE).with_udata(udata),
-            label,
             rec,
         )
     }
 
     fn read_mode(&mut self, fd: RawFd, token: Token, rec: &mut Recorder) -> io::Result<()> {
-        let label = self.label_for_fd(fd);
         self.queue_change(
             Kevent::new(fd as usize, EVFILT_WRITE, EV_DISABLE)
                 .with_udata(self.disable_udata(token)),
-            &label,
             rec,
         )?;
         self.queue_change(
             Kevent::new(fd as usize, EVFILT_READ, EV_ENABLE).with_udata(token.to_udata()),
-            &label,
             rec,
         )
     }
 
     fn write_mode(&mut self, fd: RawFd, token: Token, rec: &mut Recorder) -> io::Result<()> {
-        let label = self.label_for_fd(fd);
         self.queue_change(
             Kevent::new(fd as usize, EVFILT_READ, EV_DISABLE).with_udata(self.disable_udata(token)),
-            &label,
             rec,
         )?;
         self.queue_change(
             Kevent::new(fd as usize, EVFILT_WRITE, EV_ENABLE).with_udata(token.to_udata()),
-            &label,
             rec,
         )
     }
@@ -428,9 +277,7 @@ impl Poller for KQueue {
     fn forget_client(&mut self, fd: RawFd, label: &str, rec: &mut Recorder) {
         // close() is about to remove the client's knotes (B22): the table says so after the
         // next kevent call.
-        if let Some(table) = self.knotes.as_mut() {
-            self.knotes_changed |= table.close(fd as usize);
-        }
+        self.kq.closing(fd as usize);
         let staged = self
             .change_list
             .iter()
@@ -440,25 +287,23 @@ impl Poller for KQueue {
             return;
         }
         if self.config.as_published {
-            if rec.on() {
-                rec.note(format!(
-                    "{label} closed with {staged} change(s) for it still staged: the next kevent \
-                     returns them as EV_ERROR receipts carrying its old udata (errata 9)"
-                ));
-            }
+            rec.note(format!(
+                "{label} closed with {staged} change(s) for it still staged: the next kevent \
+                 returns them as EV_ERROR receipts carrying its old udata (errata 9)"
+            ));
             return;
         }
         self.change_list
             .retain(|s| s.change.ident != fd as usize || s.change.filter == EVFILT_USER);
-        if rec.on() {
-            rec.note(format!(
-                "{label} is closing: dropped its {staged} staged change(s). close() removes its \
-                 knotes (B22); applied later they would only come back as EV_ERROR receipts \
-                 (errata 9)"
-            ));
-        }
+        rec.note(format!(
+            "{label} is closing: dropped its {staged} staged change(s). close() removes its \
+             knotes (B22); applied later they would only come back as EV_ERROR receipts \
+             (errata 9)"
+        ));
     }
 
+    /// The tutorial's `wait`: the staged changes ride on the kevent call that collects the
+    /// eventlist.
     fn wait(
         &mut self,
         timeout: Option<Duration>,
@@ -479,62 +324,47 @@ impl Poller for KQueue {
             }
             None => None,
         };
-        let changes: Vec<Kevent> = self.change_list.iter().map(|s| s.change).collect();
-        if changes.len() > 1 && rec.on() {
+        if self.change_list.len() > 1 {
             rec.call_note(format!(
                 "{} staged changes ride on this one kevent call, which then waits",
-                changes.len()
+                self.change_list.len()
             ));
         }
-        let started = Instant::now();
-        let result = self.kq.kevent(&changes, &mut self.event_list, timeout);
-        let n = match result {
+        let changes = std::mem::take(&mut self.change_list);
+        let n = match self
+            .kq
+            .kevent_staged(&changes, &mut self.event_list, timeout, rec)
+        {
             Ok(n) => n,
             // A signal: the changes were applied, nothing was collected (B11).
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => 0,
-            Err(err) if !changes.is_empty() => {
+            Err(CallError::Kevent(err)) if err.kind() == io::ErrorKind::Interrupted => {
+                let _ = self.kq.record_failure(rec, true, None);
+                0
+            }
+            Err(CallError::Kevent(err)) if !changes.is_empty() => {
                 // More failing changes than eventlist room (B7): the ones after the failure were
                 // not applied. Apply each alone; the loop simply waits again.
-                let staged = std::mem::take(&mut self.change_list);
                 let why = format!(
                     "this kevent failed ({}) part-way through its changes (B7)",
                     errno_text(&err)
                 );
-                self.record_call(
-                    &staged,
-                    self.event_list.len(),
-                    timeout,
-                    &[],
-                    started,
-                    vec![why],
-                    rec,
-                );
-                self.apply_each_alone(staged, rec);
+                let _ = self.kq.record_failure(rec, false, Some(why));
+                self.apply_each_alone(changes, rec);
                 return Ok(());
             }
-            Err(err) => return Err(err),
+            Err(CallError::Kevent(err)) => return Err(err),
+            // The recorder never fails: a broken trace only stops the tracing.
+            Err(CallError::Trace(_)) => 0,
         };
-        let staged = std::mem::take(&mut self.change_list);
-        let events: Vec<Kevent> = self.event_list[..n].to_vec();
-        self.learn(&staged, &events);
-        self.record_call(
-            &staged,
-            self.event_list.len(),
-            timeout,
-            &events,
-            started,
-            Vec::new(),
-            rec,
-        );
         // Keep the allocation for the next batch.
-        self.change_list = staged;
+        self.change_list = changes;
         self.change_list.clear();
-        ready.extend(events.iter().map(decode));
+        ready.extend(self.event_list[..n].iter().map(decode));
         Ok(())
     }
 
     fn waker(&self) -> io::Result<Waker> {
-        let kq = Arc::clone(&self.kq);
+        let kq = Arc::clone(self.kq.kqueue());
         Ok(Waker::new(move || {
             // A bare NOTE_TRIGGER: kevent takes &self, so another thread may apply it while the
             // loop is blocked in kevent (spec §7, threads).
@@ -549,7 +379,6 @@ impl Poller for KQueue {
         // EV_CLEAR: one delivery per trigger, however many keys came in between (B24).
         self.queue_change(
             Kevent::new(KEYS_IDENT, EVFILT_USER, EV_ADD | EV_CLEAR).with_udata(KEYS_UDATA),
-            "keys",
             rec,
         )?;
         // Applied now, not with the first wait: the key reader starts next, and a NOTE_TRIGGER
@@ -559,7 +388,7 @@ impl Poller for KQueue {
             "the keys knote is applied at once, before the key reader thread starts: a \
              NOTE_TRIGGER on a knote not yet added would fail (ENOENT) and lose the key",
         )?;
-        let kq = Arc::clone(&self.kq);
+        let kq = Arc::clone(self.kq.kqueue());
         Ok(Waker::new(move || {
             let trigger = Kevent::new(KEYS_IDENT, EVFILT_USER, 0)
                 .with_fflags_data(NOTE_TRIGGER, 0)
@@ -569,11 +398,11 @@ impl Poller for KQueue {
     }
 
     fn knotes(&self) -> Option<Vec<KnoteRow>> {
-        self.knotes.as_ref().map(|table| table.rows().to_vec())
+        self.kq.knotes().map(<[KnoteRow]>::to_vec)
     }
 
     fn os_call_counter(&self) -> OsCallCounter {
-        let kq = Arc::clone(&self.kq);
+        let kq = Arc::clone(self.kq.kqueue());
         OsCallCounter::new(move || kq.os_call_counts())
     }
     fn words(&self) -> Words {

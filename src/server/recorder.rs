@@ -7,20 +7,14 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use crate::kq::Kevent;
 use crate::kq::OsCallCounts;
-use crate::trace::{CloseReason, KeventCall, KnoteRow, Record, ServerSummary, Summary, Tracer};
+use crate::trace::{CallSink, CloseReason, KnoteRow, Record, ServerSummary, Summary, Tracer};
 
-/// When the trace shows the knote table (contract: the `knotes` record).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KnotePolicy {
-    /// No table is kept (`spawn`, `lab bench`, `--quiet`): not a row is built.
-    Off,
-    /// The table is kept and shown when asked: key `k`, and at the end of a tour or script. The
-    /// text trace, where a table after every changing call would drown the calls.
-    OnRequest,
-    /// The table is kept and written after every kevent call that changed it (`--json`).
-    EveryChange,
-}
+/// When the trace shows the knote table (contract: the `knotes` record): `Off` under `spawn`,
+/// `lab bench` and `--quiet`; `OnRequest` in the text trace, where a table after every changing
+/// call would drown the calls (key `k`, and at the end); `EveryChange` with `--json`.
+pub use crate::trace::KnotePolicy;
 
 /// Running totals, readable from another thread while the server runs (`ServerHandle::stats`).
 #[derive(Debug, Default)]
@@ -138,6 +132,38 @@ impl Stats {
     }
 }
 
+/// The server's kevent calls are traced through its recorder (`server::kqueue`): a failed
+/// write marks the recorder broken and the server goes on untraced, and every call is counted.
+impl CallSink for Recorder {
+    fn tracing(&self) -> bool {
+        self.on()
+    }
+    fn record(&mut self, record: Record) -> std::io::Result<()> {
+        self.emit(record);
+        Ok(())
+    }
+    fn repeat_if_same(&mut self, events: &[Kevent], blocked_s: f64) -> std::io::Result<bool> {
+        let Some(tracer) = self.tracer.as_mut().filter(|_| !self.broken) else {
+            return Ok(true);
+        };
+        match tracer.repeat_if_same(events, blocked_s) {
+            Ok(same) => Ok(same),
+            Err(_) => {
+                self.broken = true;
+                Ok(true)
+            }
+        }
+    }
+    fn count(&mut self, changes: usize, events: usize) {
+        Counters::add(&self.counters.kevent_calls, 1);
+        Counters::add(&self.counters.changes, changes as u64);
+        Counters::add(&self.counters.events, events as u64);
+    }
+    fn take_call_notes(&mut self) -> Vec<String> {
+        Recorder::take_call_notes(self)
+    }
+}
+
 /// The server's side of the trace.
 pub struct Recorder {
     tracer: Option<Tracer>,
@@ -224,10 +250,6 @@ impl Recorder {
         if let Some(tracer) = self.tracer.as_mut() {
             tracer.count_calls(calls, changes, events);
         }
-    }
-
-    pub fn kevent(&mut self, call: KeventCall) {
-        self.emit(Record::Kevent(call));
     }
 
     pub fn accepted(&mut self, conn: usize) {

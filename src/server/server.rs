@@ -12,6 +12,22 @@
 //! }
 //! ```
 //!
+//! Held beside the tutorial's `Server.run`:
+//!
+//! | the tutorial (Zig)                                   | here                                              |
+//! |------------------------------------------------------|---------------------------------------------------|
+//! | `try self.loop.addListener(listener)`                | `poller.add_listener(fd, ..)` in [`Server::new`]   |
+//! | `while (true)`                                       | `while !self.stop...` in [`Server::run`]          |
+//! | `const next_timeout = self.enforceTimeout()`         | `let timeout = self.enforce_timeout()`            |
+//! | `const ready_events = try self.loop.wait(next_timeout)` | `self.poller.wait(timeout, &mut ready, ..)` (`KQueue::wait`: `kq.kevent(&changes, &mut events, timeout)`) |
+//! | `switch (ready.udata) { 0 => self.accept(listener)`  | `Ready::Listener { .. } => self.accept()`         |
+//! | `@ptrFromInt(nptr)`                                  | `Token::from_udata`, checked by `known` (errata 9) |
+//! | `filter == EVFILT.READ`: `readMessage`, `writeMessage` | `Ready::Read`: `on_readable`, then `serve`      |
+//! | `filter == EVFILT.WRITE`: `client.write()`           | `Ready::Write`: `on_writable` (`write_pending`)   |
+//! | `self.closeClient(client)`                           | `close_client(token, reason)`                     |
+//!
+//! What the server says about each step is in `narrate.rs` (`say_*`), so this file is the loop.
+//!
 //! The loop is generic over [`Poller`]: the kqueue wrapper with its batched changelist, or the
 //! raw epoll twin. The notes written here take the API's own words from the poller ([`Words`]):
 //! "becomes the kevent timeout" on one, "becomes the epoll_wait timeout" on the other.
@@ -40,6 +56,10 @@ use super::timeouts::TimeoutList;
 use super::token::{Slab, Token};
 use super::Config;
 use crate::trace::{CloseReason, KnoteRow};
+
+/// What the server says in the trace: the notes, apart from the loop.
+#[path = "narrate.rs"]
+mod narrate;
 
 /// After accept fails with EMFILE/ENFILE the listener is disabled for this long, unless a client
 /// leaves first (pitfall P4: a level-triggered listener would otherwise fire, fail, fire...).
@@ -183,54 +203,14 @@ impl<P: Poller> Server<P> {
             return true;
         }
         Counters::add(&self.rec.counters.stale, 1);
-        if self.rec.on() {
-            let what = if self.config.as_published {
-                "as published, @ptrFromInt(udata) here would be a freed Client (errata 9)"
-            } else {
-                "its client has closed: the token's generation no longer matches, ignored"
-            };
-            let field = self.words.token_field;
-            self.rec.note(format!(
-                "{filter} event with a stale {field} ({token}): {what}"
-            ));
-        }
+        self.say_stale(token, filter);
         false
     }
 
     /// An EV_ERROR entry: the change named by ident/filter/udata failed with `errno` (B7).
     fn change_failed(&mut self, ident: usize, filter: i16, udata: usize, errno: i64) {
         Counters::add(&self.rec.counters.change_errors, 1);
-        if !self.rec.on() {
-            return;
-        }
-        let errno_name = crate::kq::errno_name(errno as i32);
-        let filter_name = crate::kq::filter_name(filter);
-        let what = if udata == super::kqueue::LISTENER_UDATA
-            && ident != self.listener.as_raw_fd() as usize
-        {
-            if self.config.as_published {
-                "as published, the loop never tests EV_ERROR: udata 0 sends this receipt to \
-                 accept() on the listener (errata 9)"
-                    .to_string()
-            } else {
-                "a receipt with udata 0 that is not the listener's: not readiness, ignored".into()
-            }
-        } else if self.clients.is_stale(Token::from_udata(udata)) {
-            if self.config.as_published {
-                "as published, the loop never tests EV_ERROR: it would call readMessage on the \
-                 freed Client behind this udata (errata 9)"
-                    .to_string()
-            } else {
-                "a change staged for a client that has since closed; recognised by the EV_ERROR \
-                 bit and its stale token, never dispatched (errata 9)"
-                    .to_string()
-            }
-        } else {
-            "the change did not take effect".to_string()
-        };
-        self.rec.note(format!(
-            "EV_ERROR entry: {filter_name} change for fd {ident} failed with {errno_name}: {what}"
-        ));
+        self.say_change_failed(ident, filter, udata, errno);
     }
 
     // ----- the timeout list ------------------------------------------------------------------
@@ -249,16 +229,7 @@ impl<P: Poller> Server<P> {
             }
             // This client's deadline is in the past. (The tutorial calls shutdown(.recv) and
             // lets the read path close it; we can close it directly.)
-            if self.rec.on() {
-                if let Some(client) = self.clients.get(token) {
-                    let text = format!(
-                        "{} sent no complete message for {} ms: closed",
-                        client.label(),
-                        self.config.read_timeout.as_millis()
-                    );
-                    self.rec.note(text);
-                }
-            }
+            self.say_timed_out(token);
             self.close_client(token, CloseReason::Timeout);
         }
         if next.is_some() {
@@ -282,25 +253,6 @@ impl<P: Poller> Server<P> {
             }
         }
         next
-    }
-
-    /// Say where the wait's timeout comes from, when the head of the list changes.
-    fn explain_timeout(&mut self, head: Token, wait: Duration) {
-        if self.explained_head == Some(head) || !self.rec.on() {
-            self.explained_head = Some(head);
-            return;
-        }
-        self.explained_head = Some(head);
-        if let Some(client) = self.clients.get(head) {
-            let text = format!(
-                "{} heads the read-timeout list: its deadline, {} ms away, becomes the {} \
-                 timeout",
-                client.label(),
-                wait.as_millis(),
-                self.words.wait_call
-            );
-            self.rec.call_note(text);
-        }
     }
 
     // ----- accept and close -------------------------------------------------------------------
@@ -327,11 +279,7 @@ impl<P: Poller> Server<P> {
                     // P4: out of descriptors. The connection stays queued, so a level-triggered
                     // listener would fire again at once: disable it until a client leaves or
                     // ACCEPT_RETRY has passed.
-                    self.rec.note(format!(
-                        "accept failed: {err}. Listener disabled until a client leaves or {} ms \
-                         pass (P4: no 100% CPU accept loop)",
-                        ACCEPT_RETRY.as_millis()
-                    ));
+                    self.say_accept_failed_emfile(&err);
                     self.accept_retry_at = Some(Instant::now() + ACCEPT_RETRY);
                     if self.listener_enabled {
                         self.disable_listener();
@@ -383,12 +331,7 @@ impl<P: Poller> Server<P> {
         Counters::add(&self.rec.counters.accepted, 1);
         Counters::add(&self.rec.counters.connected, 1);
         self.rec.accepted(self.accepted);
-        if self.rec.on() {
-            self.rec.note(format!(
-                "{label} = fd {fd} from {address}: {} ({token}); connected {}/{}",
-                self.words.new_client, self.connected, self.config.max_clients
-            ));
-        }
+        self.say_accepted(&label, fd, address, token);
         Ok(())
     }
 
@@ -401,13 +344,7 @@ impl<P: Poller> Server<P> {
         }
         self.listener_enabled = false;
         Counters::add(&self.rec.counters.listener_disabled, 1);
-        if self.rec.on() {
-            self.rec.note(format!(
-                "connected {}/{}: listener disabled ({}); new connections wait in the accept \
-                 queue",
-                self.connected, self.config.max_clients, self.words.listener_off
-            ));
-        }
+        self.say_listener_disabled();
     }
 
     fn enable_listener(&mut self) {
@@ -444,12 +381,8 @@ impl<P: Poller> Server<P> {
         if self.config.as_published {
             // Errata 4 and 5 kept: `connected` is never decremented and nothing re-enables the
             // listener (its fd is a local of run(), out of closeClient's reach).
-            if !self.listener_enabled && self.rec.on() {
-                self.rec.note(format!(
-                    "as published, closeClient neither decrements connected (still {}) nor \
-                     re-enables the listener: it stays disabled for good (errata 4, 5)",
-                    self.connected
-                ));
+            if !self.listener_enabled {
+                self.say_listener_stays_disabled();
             }
             return;
         }
@@ -458,13 +391,7 @@ impl<P: Poller> Server<P> {
         if !self.listener_enabled {
             self.accept_retry_at = None;
             self.enable_listener();
-            if self.rec.on() {
-                self.rec.note(format!(
-                    "{label} left: connected {}/{}, listener re-enabled with {} (errata 4 and 5 \
-                     fixed)",
-                    self.connected, self.config.max_clients, self.words.listener_on
-                ));
-            }
+            self.say_listener_back(&label);
         }
     }
 
@@ -527,20 +454,31 @@ impl<P: Poller> Server<P> {
 
     /// EVFILT_WRITE fired: finish the pending echo, then serve the messages still buffered.
     fn on_writable(&mut self, token: Token) {
-        let Some(client) = self.clients.get_mut(token) else {
-            return;
-        };
+        if self.write_pending(token) == Some(Written::All) {
+            self.serve(token);
+        }
+    }
+
+    /// Write what the client has pending (the tutorial's `Client.write`) and keep the memory
+    /// counters. `None`: the write failed and the client was closed.
+    fn write_pending(&mut self, token: Token) -> Option<Written> {
+        let client = self.clients.get_mut(token)?;
         let written = client.write(&self.rec.counters.writes);
         account_held(&self.rec.counters, client);
         match written {
             Ok(Written::All) => {
                 if self.config.as_published {
+                    // As published, every completed write calls readMode: two changes staged
+                    // even when the client is already in read mode.
                     self.published_read_mode(token);
                 }
-                self.serve(token);
+                Some(Written::All)
             }
-            Ok(Written::Partly) => {}
-            Err(err) => self.close_client(token, close_reason(&err)),
+            Ok(Written::Partly) => Some(Written::Partly),
+            Err(err) => {
+                self.close_client(token, close_reason(&err));
+                None
+            }
         }
     }
 
@@ -556,10 +494,7 @@ impl<P: Poller> Server<P> {
             let taken = match client.take_messages() {
                 Ok(taken) => taken,
                 Err(too_large) => {
-                    if self.rec.on() {
-                        let text = format!("{}: {too_large}: closed", client.label());
-                        self.rec.note(text);
-                    }
+                    self.say_too_large(token, &too_large);
                     self.close_client(token, CloseReason::TooLarge);
                     return Served::Closed;
                 }
@@ -575,24 +510,13 @@ impl<P: Poller> Server<P> {
             if client.to_write() == 0 {
                 break;
             }
-            let written = client.write(&self.rec.counters.writes);
-            account_held(&self.rec.counters, client);
-            match written {
-                Ok(Written::All) => {
-                    if self.config.as_published {
-                        // As published, every completed write calls readMode: two changes
-                        // staged even when the client is already in read mode.
-                        self.published_read_mode(token);
-                    }
-                }
-                Ok(Written::Partly) => {
+            match self.write_pending(token) {
+                Some(Written::All) => {}
+                Some(Written::Partly) => {
                     self.write_mode(token);
                     return Served::Pending;
                 }
-                Err(err) => {
-                    self.close_client(token, close_reason(&err));
-                    return Served::Closed;
-                }
+                None => return Served::Closed,
             }
         }
         let Some(client) = self.clients.get_mut(token) else {
@@ -607,10 +531,8 @@ impl<P: Poller> Server<P> {
             if let Err(err) = self.poller.read_mode(fd, token, &mut self.rec) {
                 self.rec
                     .note(format!("{label}: could not stage read mode: {err}"));
-            } else if self.rec.on() {
-                let how = self.words.read_mode;
-                self.rec
-                    .note(format!("{label}: echo finished, back to read mode ({how})"));
+            } else {
+                self.say_read_mode(&label);
             }
         }
         Served::Idle
@@ -618,7 +540,6 @@ impl<P: Poller> Server<P> {
 
     /// The echo could not be written completely: READ disabled, WRITE enabled.
     fn write_mode(&mut self, token: Token) {
-        let as_published = self.config.as_published;
         let Some(client) = self.clients.get_mut(token) else {
             return;
         };
@@ -639,28 +560,7 @@ impl<P: Poller> Server<P> {
                 .note(format!("{label}: could not stage write mode: {err}"));
             return;
         }
-        if self.rec.on() {
-            let how = self.words.write_mode;
-            self.rec.note(format!(
-                "{label}: write hit WouldBlock with {pending} bytes left: write mode ({how}); \
-                 nothing more is read from it until the echo is out"
-            ));
-            if more_buffered {
-                let text = if as_published {
-                    format!(
-                        "as published, the read loop would go on to {label}'s next buffered \
-                         message and writeMessage would return error.PendingMessage, closing it \
-                         (errata 11); this build keeps the message until the write completes"
-                    )
-                } else {
-                    format!(
-                        "{label} has more complete messages buffered: they wait for the write to \
-                         complete, then are served without waiting for new bytes (errata 11)"
-                    )
-                };
-                self.rec.note(text);
-            }
-        }
+        self.say_write_mode(&label, pending, more_buffered);
     }
 
     /// As published: `readMode` after every completed write, whatever the mode.
@@ -679,12 +579,7 @@ impl<P: Poller> Server<P> {
     /// did not leave, the server did).
     pub fn close_all(&mut self) {
         let tokens: Vec<Token> = self.clients.iter().map(|(t, _)| t).collect();
-        if !tokens.is_empty() && self.rec.on() {
-            self.rec.note(format!(
-                "server stopping: closing the {} connected client(s)",
-                tokens.len()
-            ));
-        }
+        self.say_stopping(tokens.len());
         for token in tokens {
             if let Some(client) = self.clients.remove(token) {
                 Counters::sub(&self.rec.counters.held_bytes, client.accounted_bytes as u64);

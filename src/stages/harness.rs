@@ -1,11 +1,12 @@
-//! What the flag stages share: the listener, the built-in client, the event loop, and the
-//! actions (by script, by key, or the default tour).
+//! What the flag stages share around their event loop (`event_loop.rs`): the setup, the
+//! built-in client, the footer, the test hook, and the actions (by script, by key, or the
+//! default tour).
 //!
 //! The loop is the simplest one that is faithful: one thread, one kqueue. A script runs in
 //! order; each action happens at once (the client writes on its own socket, the server reads on
 //! its side, `rearm` applies the stage's change), and `wait MS` runs the event loop for MS
-//! milliseconds. Every kevent call is traced: changes in, events out, the knote table when it
-//! changes.
+//! milliseconds. Every kevent call goes through the traced kqueue (`trace::traced`): changes
+//! in, events out, the knote table when it changes.
 //!
 //! In interactive mode a key reader thread sends each key on a channel and then NOTE_TRIGGERs
 //! an EVFILT_USER knote (label `keys`, B24): the loop blocks in `kevent` with no timeout and
@@ -13,30 +14,30 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use super::narrate::StageTrace;
 use super::Stage;
-use crate::cli::{CommonArgs, StageArgs};
+use super::StageConfig;
 use crate::error::Error;
 use crate::kq::{self, Kevent, Kqueue, Timespec};
 use crate::script::{self, Action};
 use crate::term::{self, Key, KeyReader, TerminalGuard};
-use crate::trace::knotes::{Delivery, KnoteTable};
-use crate::trace::{self, KeventCall, LabeledKevent, Record, Summary, Tracer};
+use crate::trace::{self, CallError, KnotePolicy, Record, Role, Summary, TracedKqueue, Tracer};
 
 mod actions;
 
 /// Eventlist capacity: room for the listener, the signal pipe, the keys and a few connections,
 /// so one call can return a socket's event *and* a key press together. A run with more ready
 /// knotes than this gets the rest from the next call (B17).
-const NEVENTS: usize = 8;
+pub(super) const NEVENTS: usize = 8;
 
 /// The EVFILT_USER ident of the key reader's knote (USER idents are plain numbers in their
 /// own namespace, B1).
-const KEYS: usize = 1;
+pub(super) const KEYS: usize = 1;
 
 /// How long `connect` waits for the server to accept the new connection.
 const ACCEPT_DEADLINE: Duration = Duration::from_secs(2);
@@ -75,48 +76,41 @@ impl TestFault {
 }
 
 /// The server side of one accepted connection, `connN`.
-struct Conn {
-    n: usize,
-    fd: usize,
+pub(super) struct Conn {
+    pub n: usize,
+    pub fd: usize,
     /// `None` once the server closed it.
-    stream: Option<TcpStream>,
+    pub stream: Option<TcpStream>,
 }
 
 /// A stage in progress.
-struct Lab {
-    stage: &'static Stage,
-    kq: Arc<Kqueue>,
-    listener: TcpListener,
-    listener_fd: usize,
-    addr: SocketAddr,
-    signal_fd: RawFd,
+pub(super) struct Lab {
+    pub(super) stage: &'static Stage,
+    /// The kqueue, traced: every kevent call is timed, labelled, learnt and recorded there.
+    pub(super) kq: TracedKqueue,
+    pub(super) listener: TcpListener,
+    pub(super) listener_fd: usize,
+    pub(super) addr: SocketAddr,
+    pub(super) signal_fd: usize,
     /// Server side: conn N is `conns[N - 1]`.
-    conns: Vec<Conn>,
+    pub(super) conns: Vec<Conn>,
     /// The built-in client's side: its connection N is `clients[N - 1]`; `None` once closed.
-    clients: Vec<Option<TcpStream>>,
+    pub(super) clients: Vec<Option<TcpStream>>,
     /// The current connection (1-based; 0 before any).
-    current: usize,
-    external: bool,
-    tracer: Tracer,
-    /// The knote table as the lab knows it: every change applied and every delivery seen.
-    knotes: KnoteTable,
-    eventlist: [Kevent; NEVENTS],
-    calls: u64,
-    /// Idents whose flood note was already said (cleared when the server reads).
-    flood_noted: Vec<usize>,
-    keys: Option<Receiver<Key>>,
-    record_os_calls: bool,
-    interactive: bool,
-    /// The key wake-up is explained once.
-    keys_noted: bool,
+    pub(super) current: usize,
+    pub(super) external: bool,
+    /// The stage's trace, and its words for each delivery.
+    pub(super) tracer: StageTrace,
+    pub(super) keys: Option<Receiver<Key>>,
+    pub(super) interactive: bool,
     /// Keys handled so far (interactive mode).
-    keys_handled: u64,
+    pub(super) keys_handled: u64,
     test_fault: TestFault,
-    quit: bool,
+    pub(super) quit: bool,
 }
 
 /// Why a run stopped early without being a failure.
-enum Stop {
+pub(super) enum Stop {
     /// stdout is gone (`lab flood | head`): end quietly, exit 0.
     BrokenPipe,
     Fail(Error),
@@ -139,11 +133,10 @@ impl From<io::Error> for Stop {
     }
 }
 
-type Step<T = ()> = std::result::Result<T, Stop>;
+pub(super) type Step<T = ()> = std::result::Result<T, Stop>;
 
 /// Run a stage to the end and return its summary.
-pub fn run(stage: &'static Stage, args: &StageArgs) -> crate::Result<Summary> {
-    let common = &args.common;
+pub fn run(stage: &'static Stage, common: &StageConfig) -> crate::Result<Summary> {
     let interactive =
         common.script.is_none() && term::stdin_is_terminal() && term::stdout_is_terminal();
     // A bad script is an error before anything runs (contract).
@@ -156,33 +149,33 @@ pub fn run(stage: &'static Stage, args: &StageArgs) -> crate::Result<Summary> {
 
     let listener = bind(common)?;
     let kq = Kqueue::new().map_err(|e| Error::runtime(format!("kqueue() failed: {e}")))?;
-    let record_os_calls = !common.hide_os_calls;
-    kq.set_recording(record_os_calls);
+    let mut kq = TracedKqueue::new(kq, KnotePolicy::EveryChange, common.trace.os_calls);
     let signal_fd = term::catch_interrupts()
         .map_err(|e| Error::runtime(format!("cannot catch SIGINT/SIGTERM: {e}")))?;
     let addr = listener
         .local_addr()
         .map_err(|e| Error::runtime(format!("cannot read the listening address: {e}")))?;
+    kq.name(
+        listener.as_raw_fd() as usize,
+        kq::EVFILT_READ,
+        Role::Listener,
+    );
+    kq.name(signal_fd as usize, kq::EVFILT_READ, Role::Signal);
+    kq.name(KEYS, kq::EVFILT_USER, Role::Keys);
     let mut lab = Lab {
         stage,
-        kq: Arc::new(kq),
+        kq,
         listener_fd: listener.as_raw_fd() as usize,
         listener,
         addr,
-        signal_fd,
+        signal_fd: signal_fd as usize,
         conns: Vec::new(),
         clients: Vec::new(),
         current: 0,
         external: common.external,
-        tracer: Tracer::new(trace::sink_for(common)),
-        knotes: KnoteTable::default(),
-        eventlist: [Kevent::default(); NEVENTS],
-        calls: 0,
-        flood_noted: Vec::new(),
+        tracer: StageTrace::new(Tracer::new(trace::sink_for(common.trace)), stage),
         keys: None,
-        record_os_calls,
         interactive,
-        keys_noted: false,
         keys_handled: 0,
         test_fault: TestFault::from_env(),
         quit: false,
@@ -200,21 +193,21 @@ pub fn run(stage: &'static Stage, args: &StageArgs) -> crate::Result<Summary> {
     let mut key_reader = None;
     let outcome = lab.drive(drive, &mut key_reader);
     drop(key_reader);
-    let _ = lab.tracer.set_footer(None);
+    let _ = lab.tracer.tracer.set_footer(None);
     drop(guard);
     match outcome {
         Ok(()) => {}
-        Err(Stop::BrokenPipe) => return Ok(lab.tracer.summary().clone()),
+        Err(Stop::BrokenPipe) => return Ok(lab.tracer.tracer.summary().clone()),
         Err(Stop::Fail(e)) => {
-            let _ = lab.tracer.flush();
+            let _ = lab.tracer.tracer.flush();
             return Err(e);
         }
     }
     if let Err(Stop::Fail(e)) = lab.syscall_note() {
         return Err(e);
     }
-    let summary = lab.tracer.summary().clone();
-    match lab.tracer.finish(None) {
+    let summary = lab.tracer.tracer.summary().clone();
+    match lab.tracer.tracer.finish(None) {
         Ok(summary) => Ok(summary),
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(summary),
         Err(e) => Err(Error::runtime(format!("cannot write the trace: {e}"))),
@@ -223,7 +216,7 @@ pub fn run(stage: &'static Stage, args: &StageArgs) -> crate::Result<Summary> {
 
 /// The tutorial's listener: non-blocking, SO_REUSEADDR (Rust's `TcpListener::bind` sets it on
 /// Unix, Part 1's "address in use" lesson), bound to --host:--port.
-fn bind(common: &CommonArgs) -> crate::Result<TcpListener> {
+fn bind(common: &StageConfig) -> crate::Result<TcpListener> {
     let where_ = format!("{}:{}", common.host, common.port);
     let listener = TcpListener::bind((common.host.as_str(), common.port)).map_err(|e| {
         if e.kind() == io::ErrorKind::AddrInUse {
@@ -254,23 +247,10 @@ impl Lab {
         })?;
         self.note(self.stage.teaches.to_string())?;
 
-        // Register the listener (the tutorial's first kevent call), plus the signal pipe and,
-        // in interactive mode, the key knote: several changes, one system call.
-        let mut changes = vec![
-            Kevent::new(self.listener_fd, kq::EVFILT_READ, kq::EV_ADD).with_udata(self.listener_fd),
-            Kevent::new(self.signal_fd as usize, kq::EVFILT_READ, kq::EV_ADD)
-                .with_udata(self.signal_fd as usize),
-        ];
-        if let Drive::Keys = drive {
-            // EV_CLEAR: each trigger is delivered once (B24), the waker idiom of mio.
-            changes.push(
-                Kevent::new(KEYS, kq::EVFILT_USER, kq::EV_ADD | kq::EV_CLEAR).with_udata(KEYS),
-            );
-        }
-        self.kevent(&changes, false, None)?;
+        self.register(matches!(drive, Drive::Keys))?;
 
         if let Drive::Keys = drive {
-            let kq = Arc::clone(&self.kq);
+            let kq = Arc::clone(self.kq.kqueue());
             let (reader, rx) = KeyReader::spawn(move || {
                 // NOTE_TRIGGER wakes the loop blocked in kevent (B24). The udata goes along
                 // because FreeBSD stores the udata of every change (B4).
@@ -331,12 +311,12 @@ impl Lab {
         if kq::Backend::CURRENT != kq::Backend::Emulated {
             return Ok(());
         }
-        let c = self.kq.os_call_counts();
-        let n = trace::text::group;
+        let c = self.kq.kqueue().os_call_counts();
+        let n = trace::words::group;
         self.note(format!(
             "underneath {} kevent calls the emulation made {} system calls: epoll_wait {}, \
              epoll_ctl {}, ioctl {}, getsockopt {}, other {}",
-            n(self.calls),
+            n(self.kq.calls()),
             n(c.total()),
             n(c.epoll_wait),
             n(c.epoll_ctl),
@@ -346,7 +326,7 @@ impl Lab {
         ))
     }
 
-    fn note(&mut self, text: String) -> Step {
+    pub(super) fn note(&mut self, text: String) -> Step {
         self.tracer.emit(Record::Note { text })?;
         Ok(())
     }
@@ -365,289 +345,85 @@ impl Lab {
         Ok(())
     }
 
-    /// What an ident is, for the trace.
-    fn label(&self, k: &Kevent) -> String {
-        if k.filter == kq::EVFILT_USER {
-            return if k.ident == KEYS {
-                "keys".to_string()
-            } else {
-                format!("user{}", k.ident)
-            };
-        }
-        if k.ident == self.listener_fd {
-            return "listener".to_string();
-        }
-        if k.ident == self.signal_fd as usize {
-            return "signal".to_string();
-        }
-        // The newest connection with this fd (a closed one's fd number may be reused, B22).
-        match self.conns.iter().rev().find(|c| c.fd == k.ident) {
-            Some(c) => format!("conn{}", c.n),
-            None => format!("fd{}", k.ident),
-        }
-    }
-
-    fn labeled(&self, k: &Kevent) -> LabeledKevent {
-        LabeledKevent {
-            kevent: *k,
-            label: self.label(k),
-        }
-    }
-
-    /// One traced kevent call. `collect` chooses between the eventlist and an empty one (which
-    /// makes the call return at once after the changes, B9). Returns how many events arrived;
-    /// they are in `self.eventlist`.
-    fn kevent(
+    /// One traced kevent call: apply `changes`, collect into `events` (an empty eventlist
+    /// returns at once after the changes, B9), wait at most `timeout`. Returns how many events
+    /// arrived. A failure that is part of the lesson (EINTR, -1/errno) is written into the
+    /// call's record and counts as no events.
+    pub(super) fn kevent(
         &mut self,
         changes: &[Kevent],
-        collect: bool,
+        events: &mut [Kevent],
         timeout: Option<Duration>,
     ) -> Step<usize> {
-        let nevents = if collect { NEVENTS } else { 0 };
-        let ts = timeout.map(Timespec::from_duration);
-        let began = Instant::now();
-        let result = self.kq.kevent(changes, &mut self.eventlist[..nevents], ts);
-        let blocked_s = began.elapsed().as_secs_f64();
-        self.calls += 1;
-        let mut notes = Vec::new();
-        // After -1/errno we cannot tell which changes were applied (B7): leave the table be.
-        let mut applied = true;
-        let n = match result {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
-                notes.push(
-                    "kevent returned EINTR: a signal arrived during the wait (B11); the changes \
-                     were applied and are not resubmitted"
-                        .to_string(),
-                );
-                0
-            }
-            Err(e) if !collect && e.raw_os_error().is_some() => {
-                // With no room in the eventlist a failing change comes back as -1/errno (B7).
-                notes.push(format!(
-                    "kevent failed with {}: with an empty eventlist a failing change is \
-                     reported as -1/errno, not as an EV_ERROR entry (B7)",
-                    kq::errno_name(e.raw_os_error().unwrap_or(0))
-                ));
-                applied = false;
-                0
-            }
-            Err(e) => {
-                return Err(Stop::Fail(Error::runtime(format!(
-                    "kevent failed: {e} (backend: {})",
-                    kq::Backend::CURRENT.describe()
-                ))))
-            }
+        let collect = !events.is_empty();
+        let timeout = timeout.map(Timespec::from_duration);
+        let err = match self.kq.kevent(changes, events, timeout, &mut self.tracer) {
+            Ok(n) => return Ok(n),
+            Err(CallError::Trace(e)) => return Err(e.into()),
+            Err(CallError::Kevent(err)) => err,
         };
-
-        // The flood's hot path: same events as the call before, nothing to build or say.
-        if changes.is_empty()
-            && notes.is_empty()
-            && self
-                .tracer
-                .repeat_if_same(&self.eventlist[..n], blocked_s)?
-        {
-            if self.record_os_calls {
-                drop(self.kq.take_os_calls());
-            }
-            return Ok(n);
-        }
-
-        let events: Vec<Kevent> = self.eventlist[..n].to_vec();
-        let knotes_changed = applied && self.learn(changes, &events, &mut notes);
-        let call = KeventCall {
-            call: self.calls,
-            changes: changes.iter().map(|c| self.labeled(c)).collect(),
-            nevents,
-            timeout_ms: ts.map(|t| t.as_millis_ceil()),
-            events: events.iter().map(|e| self.labeled(e)).collect(),
-            repeat: 1,
-            blocked_s,
-            os_calls: if self.record_os_calls {
-                self.kq.take_os_calls()
-            } else {
-                Vec::new()
-            },
-            notes,
+        let (applied, note) = if err.kind() == io::ErrorKind::Interrupted {
+            let note = "kevent returned EINTR: a signal arrived during the wait (B11); the \
+                        changes were applied and are not resubmitted";
+            (true, note.to_string())
+        } else if !collect && err.raw_os_error().is_some() {
+            // With no room in the eventlist a failing change comes back as -1/errno (B7), and
+            // nobody can tell which changes were applied: the table is left be.
+            let note = format!(
+                "kevent failed with {}: with an empty eventlist a failing change is reported \
+                 as -1/errno, not as an EV_ERROR entry (B7)",
+                kq::errno_name(err.raw_os_error().unwrap_or(0))
+            );
+            (false, note)
+        } else {
+            return Err(Stop::Fail(Error::runtime(format!(
+                "kevent failed: {err} (backend: {})",
+                kq::Backend::CURRENT.describe()
+            ))));
         };
-        self.tracer.emit(Record::Kevent(call))?;
-        if knotes_changed {
-            self.emit_knotes()?;
-        }
-        Ok(n)
+        self.kq
+            .record_failure(&mut self.tracer, applied, Some(note))?;
+        Ok(0)
     }
 
     fn emit_knotes(&mut self) -> Step {
-        self.tracer.emit(Record::Knotes {
-            knotes: self.knotes.rows().to_vec(),
-        })?;
+        let knotes = self.kq.knotes().unwrap_or_default().to_vec();
+        self.tracer.emit(Record::Knotes { knotes })?;
         Ok(())
     }
 
-    /// Keep the knote table in step with what kqueue did, and say what is worth noticing.
-    /// Returns true when the table changed (a change applied, or a delivery that deleted,
-    /// disabled or reset a knote).
-    fn learn(&mut self, changes: &[Kevent], events: &[Kevent], notes: &mut Vec<String>) -> bool {
-        let mut changed = false;
-        for change in changes {
-            // A change that came back as an EV_ERROR entry was not applied (B7).
-            let failed = events
-                .iter()
-                .any(|e| e.is_failure() && e.ident == change.ident && e.filter == change.filter);
-            if !failed {
-                let label = self.label(change);
-                self.knotes.apply(change, &label);
-                changed = true;
-            }
-        }
-        for event in events {
-            let label = self.label(event);
-            if event.is_error() {
-                if event.is_failure() {
-                    notes.push(format!(
-                        "{label} {} failed with {}: an EV_ERROR entry in the eventlist (B7)",
-                        kq::filter_name(event.filter),
-                        kq::errno_name(event.data as i32)
-                    ));
-                }
-                continue;
-            }
-            let Some(delivery) = self.knotes.deliver(event) else {
-                continue;
-            };
-            let is_conn = label.starts_with("conn");
-            changed |= match delivery {
-                Delivery::Deleted | Delivery::Disabled => true,
-                Delivery::Reset => is_conn,
-                Delivery::Level => false,
-            };
-            if is_conn && event.is_eof() {
-                let unread = if event.data > 0 {
-                    format!(" with {} byte(s) still unread", event.data)
-                } else {
-                    String::new()
-                };
-                notes.push(format!(
-                    "EV_EOF (B21): the client closed {label}{unread}; the server deletes the \
-                     knote, then closes its socket (EV_DELETE before close, B22)"
-                ));
-            } else if is_conn && event.filter == kq::EVFILT_READ {
-                // The stage's own words; for a level-triggered flood, once until the next read.
-                let level = delivery == Delivery::Level;
-                if !level || !self.flood_noted.contains(&event.ident) {
-                    if level {
-                        self.flood_noted.push(event.ident);
-                    }
-                    notes.extend((self.stage.delivered)(&label, event.data));
-                }
-            } else if label == "keys" && !self.keys_noted {
-                self.keys_noted = true;
-                notes.push(
-                    "the key reader thread NOTE_TRIGGERed the `keys` EVFILT_USER knote (B24): \
-                     that is how a key press wakes kevent"
-                        .to_string(),
-                );
-            }
-        }
-        changed
+    /// A connection the listener accepted becomes `connN`: non-blocking, named in the trace
+    /// (its fd may be a reused one, B22), and a flood on it is news. Returns (N, fd).
+    pub(super) fn adopt(&mut self, stream: TcpStream) -> Step<(usize, usize)> {
+        stream
+            .set_nonblocking(true)
+            .map_err(|e| Error::runtime(format!("cannot make a connection non-blocking: {e}")))?;
+        let fd = stream.as_raw_fd() as usize;
+        let n = self.conns.len() + 1;
+        self.conns.push(Conn {
+            n,
+            fd,
+            stream: Some(stream),
+        });
+        self.kq.name(fd, kq::EVFILT_READ, Role::Conn(n));
+        self.tracer.forget_flood(fd);
+        Ok((n, fd))
     }
 
-    /// One turn of the event loop: collect, then handle what arrived.
-    fn poll(&mut self, timeout: Option<Duration>) -> Step {
-        let n = self.kevent(&[], true, timeout)?;
-        let events = self.eventlist;
-        for event in &events[..n] {
-            if event.is_error() {
-                continue;
-            }
-            if event.filter == kq::EVFILT_USER && event.ident == KEYS {
-                self.take_keys()?;
-            } else if event.ident == self.listener_fd {
-                self.accept_all()?;
-            } else if event.ident == self.signal_fd as usize {
-                term::drain_signal_pipe();
-                self.note("SIGINT/SIGTERM received: ending the stage".to_string())?;
-                self.quit = true;
-            } else if event.is_eof() {
-                self.close_server_side(event.ident)?;
-            }
-            // Any other READ event: the stage's server never reads unless told (`read`).
-        }
+    /// SIGINT/SIGTERM wrote to the signal pipe: end the stage.
+    pub(super) fn interrupted(&mut self) -> Step {
+        term::drain_signal_pipe();
+        self.note("SIGINT/SIGTERM received: ending the stage".to_string())?;
+        self.quit = true;
         Ok(())
     }
 
-    /// Run the loop for `duration` (the `wait` action), then show the final live count.
-    fn run_for(&mut self, duration: Duration) -> Step {
-        let deadline = Instant::now() + duration;
-        while !self.quit {
-            let now = Instant::now();
-            if now >= deadline {
-                break;
-            }
-            self.poll(Some(deadline - now))?;
+    /// `--external`: the first connection someone makes becomes the current one.
+    pub(super) fn follow_first_external(&mut self, n: usize) -> Step {
+        if self.external && self.current == 0 {
+            self.current = n;
+            self.update_footer()?;
         }
-        self.tracer.show_progress()?;
-        Ok(())
-    }
-
-    /// Accept every waiting connection (the listener's READ knote is level-triggered, B12/B18:
-    /// looping until WouldBlock and accepting one per event both work, Part 5a), and add each
-    /// one's READ knote with the stage's flags, udata = its fd (as the tutorial does).
-    fn accept_all(&mut self) -> Step {
-        loop {
-            match self.listener.accept() {
-                Ok((stream, peer)) => {
-                    stream.set_nonblocking(true).map_err(|e| {
-                        Error::runtime(format!("cannot make a connection non-blocking: {e}"))
-                    })?;
-                    let fd = stream.as_raw_fd() as usize;
-                    let n = self.conns.len() + 1;
-                    self.conns.push(Conn {
-                        n,
-                        fd,
-                        stream: Some(stream),
-                    });
-                    self.flood_noted.retain(|&i| i != fd);
-                    self.note(format!(
-                        "accepted conn{n} (fd {fd}) from {peer}; adding its READ knote with {}",
-                        kq::describe_flags(self.stage.flags)
-                    ))?;
-                    let change = Kevent::new(fd, kq::EVFILT_READ, self.stage.flags).with_udata(fd);
-                    self.kevent(&[change], false, None)?;
-                    if self.external && self.current == 0 {
-                        self.current = n;
-                        self.update_footer()?;
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    self.note(format!("accept failed: {e}"))?;
-                    return Ok(());
-                }
-            }
-        }
-    }
-
-    /// The peer closed: delete the knote (unless a delivery already did), then close (B22).
-    fn close_server_side(&mut self, fd: usize) -> Step {
-        let Some(i) = self
-            .conns
-            .iter()
-            .rposition(|c| c.fd == fd && c.stream.is_some())
-        else {
-            return Ok(());
-        };
-        if self.knotes.is_live(fd, kq::EVFILT_READ) {
-            self.kevent(
-                &[Kevent::new(fd, kq::EVFILT_READ, kq::EV_DELETE)],
-                false,
-                None,
-            )?;
-        }
-        self.conns[i].stream = None;
-        let n = self.conns[i].n;
-        self.note(format!("the server closed conn{n} (fd {fd})"))?;
         Ok(())
     }
 
@@ -674,6 +450,7 @@ impl Lab {
         let line2 = "c connect  1-9 use  s send ping  r read  a rearm  x close  k knotes  q quit";
         let cut = |s: &str| s.chars().take(width - 1).collect::<String>();
         self.tracer
+            .tracer
             .set_footer(Some(format!("{}\n{}", cut(&line1), cut(line2))))?;
         Ok(())
     }

@@ -2,17 +2,20 @@
 //!
 //! Each stage is one small file that says what the tutorial says: the flags each accepted
 //! connection's READ knote is added with, what re-arming means, and what a person should notice
-//! when an event is delivered. Everything they share (the listener, the built-in client, the
-//! event loop and keys) is in `harness.rs`; the script language, shared with `lab server`, is
-//! `crate::script`; the trace machinery is in `crate::trace`.
+//! when an event is delivered. What they share: the event loop, to hold beside the tutorial's
+//! (`event_loop.rs`); setup, the built-in client, the keys and the actions (`harness.rs`); the
+//! stage's words for each delivery (`narrate.rs`). The script language, shared with
+//! `lab server`, is `crate::script`; the traced kqueue is `crate::trace::traced`.
 
-use crate::cli::StageArgs;
 use crate::kq::Kevent;
+use crate::trace::TraceOptions;
 
 mod clear;
 mod dispatch;
+mod event_loop;
 mod flood;
 pub mod harness;
+mod narrate;
 mod oneshot;
 
 /// Which flag stage to run.
@@ -63,6 +66,19 @@ pub struct Stage {
     pub delivered: fn(&str, i64) -> Option<String>,
 }
 
+/// How to run a flag stage (from the shared options of the command line).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StageConfig {
+    /// Where the stage's listener listens (`--host`, `--port`; port 0 picks a free one).
+    pub host: String,
+    pub port: u16,
+    /// No built-in client: wait for real ones (`--external`).
+    pub external: bool,
+    /// The actions to run instead of keys or the default tour (`--script`).
+    pub script: Option<String>,
+    pub trace: TraceOptions,
+}
+
 /// What re-arming means in a stage.
 pub enum Rearm {
     /// Apply this change, for this reason.
@@ -74,6 +90,6 @@ pub enum Rearm {
 /// `lab flood`, `lab oneshot`, `lab dispatch`, `lab clear`: run a stage, driven by its script,
 /// its keys or its default tour, and return its summary (`--predict` and the lessons' progress
 /// are handled by the caller, one level up).
-pub fn run(kind: StageKind, args: &StageArgs) -> crate::Result<crate::trace::Summary> {
-    harness::run(kind.stage(), args)
+pub fn run(kind: StageKind, config: &StageConfig) -> crate::Result<crate::trace::Summary> {
+    harness::run(kind.stage(), config)
 }

@@ -1,228 +1,584 @@
-//! The JSON renderer: one object a line, each with `t` and `type` (contract: "JSON trace").
+//! The JSON trace: one object a line, each with `t` and `type` (contract: "JSON trace"),
+//! written for `--json` and read back for `lab replay` (and the tests), with serde.
 //!
-//! Written by hand (the lab depends on no serialisation crate): the records are flat and the
-//! only strings that need escaping are labels, notes and OS call arguments.
+//! The records are mapped to a wire form ([`Line`]) whose fields are declared in the contract's
+//! order, so serde writes them in that order. Two details keep the bytes what they always were:
+//! floats are written by Rust's own formatting (`0.000005`, never `5e-6`; see [`LabFloats`]),
+//! and the summary's `by_label` is a JSON object kept in first-seen order ([`ByLabel`]).
 //!
 //! Beyond the contract's fields, a `kevent` record also carries `blocked_s` (seconds inside the
 //! call, summed over a collapsed run) and `os_calls` (the epoll twin, as text), so that
 //! `lab replay` can redraw the annotated text. The call's notes follow it as `note` records.
+//!
+//! Names travel, numbers do not: a trace stores filters and flags by name (`READ`, `ONESHOT`),
+//! and reading maps them to this machine's constants, so a macOS trace redraws correctly on
+//! Linux even where the numeric values differ (pitfall P8).
 
-use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use super::{Entry, KnoteRow, LabeledKevent, Record, Summary};
-use crate::kq;
+use serde::{Deserialize, Serialize};
 
-/// Append `s` as a JSON string literal.
-pub fn push_str_literal(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
+use super::{
+    CloseReason, Entry, KeventCall, KnoteRow, KnoteState, LabeledKevent, Record, Role,
+    ServerSummary, Summary,
+};
+use crate::kq::{self, Kevent, OsCall};
+
+/// One line of the trace as it is written: `t`, then the record with its `type`.
+#[derive(Serialize, Deserialize)]
+pub struct Line {
+    t: f64,
+    #[serde(flatten)]
+    record: Wire,
+}
+
+/// The records in the contract's shape, fields in the contract's order.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+enum Wire {
+    Start {
+        stage: String,
+        backend: String,
+        os: String,
+        addr: String,
+    },
+    Kevent {
+        call: u64,
+        changes: Vec<WireKevent>,
+        nevents: usize,
+        timeout_ms: Option<u64>,
+        events: Vec<WireKevent>,
+        #[serde(default = "one")]
+        repeat: u64,
+        #[serde(default, deserialize_with = "null_as_zero")]
+        blocked_s: f64,
+        #[serde(default)]
+        os_calls: Vec<String>,
+    },
+    Action {
+        action: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        conn: Option<usize>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bytes: Option<usize>,
+        /// Traces written before `ms` existed have none: their waits replay as `» wait`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ms: Option<u64>,
+    },
+    Note {
+        text: String,
+    },
+    Knotes {
+        knotes: Vec<WireKnote>,
+    },
+    Client {
+        event: String,
+        conn: usize,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<WireReason>,
+    },
+    Summary {
+        kevent_calls: u64,
+        changes: u64,
+        events: u64,
+        by_label: ByLabel,
+        #[serde(flatten)]
+        server: Option<WireServer>,
+    },
+}
+
+/// Appends `text` as a JSON string literal, quoted and escaped by serde_json.
+pub fn push_str_literal(out: &mut String, text: &str) {
+    out.push_str(&serde_json::Value::from(text).to_string());
+}
+
+fn one() -> u64 {
+    1
+}
+
+/// `blocked_s` may be missing or `null` (a non-finite time): both read as 0.
+fn null_as_zero<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(0.0))
+}
+
+/// A kevent entry: `{"ident", "label", "filter": "READ", "flags": ["ADD"], "fflags", "data",
+/// "udata"}`.
+#[derive(Serialize, Deserialize)]
+struct WireKevent {
+    ident: usize,
+    label: String,
+    filter: String,
+    flags: Vec<String>,
+    fflags: u32,
+    data: i64,
+    udata: usize,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireKnote {
+    ident: usize,
+    label: String,
+    filter: String,
+    mode: Vec<String>,
+    state: WireState,
+    udata: usize,
+}
+
+#[derive(Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum WireState {
+    Enabled,
+    Disabled,
+    Deleted,
+}
+
+#[derive(Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum WireReason {
+    Eof,
+    Timeout,
+    TooLarge,
+    Reset,
+    Error,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireServer {
+    messages: u64,
+    changes_per_call: f64,
+    listener_disabled: u64,
+}
+
+/// `"<label> <FILTER>"` → count, as a JSON object in first-seen order (serde_json's own map
+/// would sort it).
+struct ByLabel(Vec<(String, u64)>);
+
+impl Serialize for ByLabel {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, n)| (k, n)))
+    }
+}
+
+impl<'de> Deserialize<'de> for ByLabel {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<ByLabel, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = ByLabel;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a by_label object of counts")
             }
-            c => out.push(c),
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<ByLabel, A::Error> {
+                let mut counts = Vec::new();
+                while let Some((k, n)) = map.next_entry::<String, u64>()? {
+                    counts.push((k, n));
+                }
+                Ok(ByLabel(counts))
+            }
         }
-    }
-    out.push('"');
-}
-
-/// A finite float as JSON (NaN and infinities have no JSON form: null).
-fn push_f64(out: &mut String, x: f64) {
-    if x.is_finite() {
-        let _ = write!(out, "{x}");
-    } else {
-        out.push_str("null");
+        d.deserialize_map(Visit)
     }
 }
 
-fn push_kevent(out: &mut String, e: &LabeledKevent) {
+/// serde_json writes floats in their shortest round-trip form, which turns 0.000005 into
+/// `5e-6`; the contract's times have always been written by Rust's `Display`, which never uses
+/// an exponent. This formatter keeps that.
+struct LabFloats;
+
+impl serde_json::ser::Formatter for LabFloats {
+    fn write_f64<W: ?Sized + Write>(&mut self, w: &mut W, value: f64) -> io::Result<()> {
+        write!(w, "{value}")
+    }
+}
+
+/// Microseconds are the trace's resolution.
+fn micros(seconds: f64) -> f64 {
+    (seconds * 1e6).round() / 1e6
+}
+
+fn to_wire_kevent(e: &LabeledKevent) -> WireKevent {
     let k = e.kevent;
-    let _ = write!(out, "{{\"ident\":{},\"label\":", k.ident);
-    push_str_literal(out, &e.label);
-    out.push_str(",\"filter\":");
-    push_str_literal(out, &kq::filter_name(k.filter));
-    out.push_str(",\"flags\":[");
-    for (i, name) in kq::flag_names(k.flags).iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        push_str_literal(out, name);
-    }
-    let _ = write!(
-        out,
-        "],\"fflags\":{},\"data\":{},\"udata\":{}}}",
-        k.fflags, k.data, k.udata
-    );
-}
-
-fn push_kevents(out: &mut String, list: &[LabeledKevent]) {
-    out.push('[');
-    for (i, e) in list.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        push_kevent(out, e);
-    }
-    out.push(']');
-}
-
-fn push_knote(out: &mut String, row: &KnoteRow) {
-    let _ = write!(out, "{{\"ident\":{},\"label\":", row.ident);
-    push_str_literal(out, &row.label);
-    out.push_str(",\"filter\":");
-    push_str_literal(out, &row.filter);
-    out.push_str(",\"mode\":[");
-    for (i, m) in row.mode.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        push_str_literal(out, m);
-    }
-    out.push_str("],\"state\":");
-    push_str_literal(out, row.state.as_str());
-    let _ = write!(out, ",\"udata\":{}}}", row.udata);
-}
-
-fn push_summary(out: &mut String, s: &Summary) {
-    let _ = write!(
-        out,
-        ",\"kevent_calls\":{},\"changes\":{},\"events\":{},\"by_label\":{{",
-        s.kevent_calls, s.changes, s.events
-    );
-    for (i, (k, n)) in s.by_label.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        push_str_literal(out, k);
-        let _ = write!(out, ":{n}");
-    }
-    out.push('}');
-    if let Some(server) = &s.server {
-        let _ = write!(
-            out,
-            ",\"messages\":{},\"changes_per_call\":",
-            server.messages
-        );
-        push_f64(out, server.changes_per_call);
-        let _ = write!(out, ",\"listener_disabled\":{}", server.listener_disabled);
+    WireKevent {
+        ident: k.ident,
+        label: e.label.to_string(),
+        filter: kq::filter_name(k.filter),
+        flags: kq::flag_names(k.flags)
+            .iter()
+            .map(|f| f.to_string())
+            .collect(),
+        fflags: k.fflags,
+        data: k.data,
+        udata: k.udata,
     }
 }
 
-/// The JSON lines for one entry: usually one, plus one `note` line per note of a kevent call.
-pub fn render(entry: &Entry) -> Vec<String> {
-    let mut out = String::with_capacity(160);
-    out.push_str("{\"t\":");
-    push_f64(&mut out, (entry.t * 1e6).round() / 1e6);
-    let mut extra = Vec::new();
-    match &entry.record {
+fn to_wire(record: &Record) -> Wire {
+    match record {
         Record::Start {
             stage,
             backend,
             os,
             addr,
-        } => {
-            out.push_str(",\"type\":\"start\",\"stage\":");
-            push_str_literal(&mut out, stage);
-            out.push_str(",\"backend\":");
-            push_str_literal(&mut out, backend);
-            out.push_str(",\"os\":");
-            push_str_literal(&mut out, os);
-            out.push_str(",\"addr\":");
-            push_str_literal(&mut out, addr);
-        }
-        Record::Kevent(call) => {
-            let _ = write!(
-                out,
-                ",\"type\":\"kevent\",\"call\":{},\"changes\":",
-                call.call
-            );
-            push_kevents(&mut out, &call.changes);
-            let _ = write!(out, ",\"nevents\":{},\"timeout_ms\":", call.nevents);
-            match call.timeout_ms {
-                Some(ms) => {
-                    let _ = write!(out, "{ms}");
-                }
-                None => out.push_str("null"),
-            }
-            out.push_str(",\"events\":");
-            push_kevents(&mut out, &call.events);
-            let _ = write!(out, ",\"repeat\":{},\"blocked_s\":", call.repeat);
-            push_f64(&mut out, (call.blocked_s * 1e6).round() / 1e6);
-            out.push_str(",\"os_calls\":[");
-            for (i, c) in call.os_calls.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                push_str_literal(&mut out, &c.to_string());
-            }
-            out.push(']');
-            for note in &call.notes {
-                extra.push(render(&Entry {
-                    t: entry.t,
-                    record: Record::Note { text: note.clone() },
-                }));
-            }
-        }
+        } => Wire::Start {
+            stage: stage.clone(),
+            backend: backend.clone(),
+            os: os.clone(),
+            addr: addr.clone(),
+        },
+        Record::Kevent(call) => Wire::Kevent {
+            call: call.call,
+            changes: call.changes.iter().map(to_wire_kevent).collect(),
+            nevents: call.nevents,
+            timeout_ms: call.timeout_ms,
+            events: call.events.iter().map(to_wire_kevent).collect(),
+            repeat: call.repeat,
+            blocked_s: micros(call.blocked_s),
+            os_calls: call.os_calls.iter().map(ToString::to_string).collect(),
+        },
         Record::Action {
             action,
             conn,
             bytes,
             ms,
-        } => {
-            out.push_str(",\"type\":\"action\",\"action\":");
-            push_str_literal(&mut out, action);
-            if let Some(c) = conn {
-                let _ = write!(out, ",\"conn\":{c}");
-            }
-            if let Some(b) = bytes {
-                let _ = write!(out, ",\"bytes\":{b}");
-            }
-            if let Some(ms) = ms {
-                let _ = write!(out, ",\"ms\":{ms}");
-            }
-        }
-        Record::Note { text } => {
-            out.push_str(",\"type\":\"note\",\"text\":");
-            push_str_literal(&mut out, text);
-        }
-        Record::Knotes { knotes } => {
-            out.push_str(",\"type\":\"knotes\",\"knotes\":[");
-            for (i, row) in knotes.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                push_knote(&mut out, row);
-            }
-            out.push(']');
-        }
+        } => Wire::Action {
+            action: action.clone(),
+            conn: *conn,
+            bytes: *bytes,
+            ms: *ms,
+        },
+        Record::Note { text } => Wire::Note { text: text.clone() },
+        Record::Knotes { knotes } => Wire::Knotes {
+            knotes: knotes
+                .iter()
+                .map(|row| WireKnote {
+                    ident: row.ident,
+                    label: row.label.to_string(),
+                    filter: row.filter.clone(),
+                    mode: row.mode.clone(),
+                    state: match row.state {
+                        KnoteState::Enabled => WireState::Enabled,
+                        KnoteState::Disabled => WireState::Disabled,
+                        KnoteState::Deleted => WireState::Deleted,
+                    },
+                    udata: row.udata,
+                })
+                .collect(),
+        },
         Record::Client {
             event,
             conn,
             reason,
-        } => {
-            out.push_str(",\"type\":\"client\",\"event\":");
-            push_str_literal(&mut out, event);
-            let _ = write!(out, ",\"conn\":{conn}");
-            if let Some(r) = reason {
-                out.push_str(",\"reason\":");
-                push_str_literal(&mut out, r.as_str());
-            }
-        }
-        Record::Summary(summary) => {
-            out.push_str(",\"type\":\"summary\"");
-            push_summary(&mut out, summary);
+        } => Wire::Client {
+            event: event.clone(),
+            conn: *conn,
+            reason: reason.map(|r| match r {
+                CloseReason::Eof => WireReason::Eof,
+                CloseReason::Timeout => WireReason::Timeout,
+                CloseReason::TooLarge => WireReason::TooLarge,
+                CloseReason::Reset => WireReason::Reset,
+                CloseReason::Error => WireReason::Error,
+            }),
+        },
+        Record::Summary(s) => Wire::Summary {
+            kevent_calls: s.kevent_calls,
+            changes: s.changes,
+            events: s.events,
+            by_label: ByLabel(s.by_label.clone()),
+            server: s.server.as_ref().map(|server| WireServer {
+                messages: server.messages,
+                changes_per_call: server.changes_per_call,
+                listener_disabled: server.listener_disabled,
+            }),
+        },
+    }
+}
+
+/// One JSON line, without its end of line.
+fn line(t: f64, record: &Record) -> String {
+    let line = Line {
+        t: micros(t),
+        record: to_wire(record),
+    };
+    let mut out = Vec::with_capacity(160);
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, LabFloats);
+    line.serialize(&mut ser)
+        .expect("a trace record always serialises: plain fields, string keys");
+    String::from_utf8(out).expect("serde_json writes UTF-8")
+}
+
+/// The JSON lines for one entry: usually one, plus one `note` line per note of a kevent call.
+pub fn render(entry: &Entry) -> Vec<String> {
+    let mut lines = vec![line(entry.t, &entry.record)];
+    if let Record::Kevent(call) = &entry.record {
+        for note in &call.notes {
+            lines.push(line(entry.t, &Record::Note { text: note.clone() }));
         }
     }
-    out.push('}');
-    let mut lines = vec![out];
-    lines.extend(extra.into_iter().flatten());
     lines
+}
+
+/// Parse a whole JSON-lines trace. Blank lines are skipped. A `note` that follows a `kevent`
+/// record at the same time is that call's note (the JSON renderer writes a call's notes as
+/// `note` records right after it), so it is put back inside the call.
+///
+/// The error names the line: `line 3: expected valid JSON: ... at column 17`.
+pub fn parse_trace(text: &str) -> Result<Vec<Entry>, String> {
+    let mut entries: Vec<Entry> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let entry = parse_entry(line).map_err(|err| format!("line {}: {err}", i + 1))?;
+        if let (
+            Record::Note { text },
+            Some(Entry {
+                t,
+                record: Record::Kevent(call),
+            }),
+        ) = (&entry.record, entries.last_mut())
+        {
+            if *t == entry.t {
+                call.notes.push(text.clone());
+                continue;
+            }
+        }
+        entries.push(entry);
+    }
+    if entries.is_empty() {
+        return Err("no trace records; give a file written by `lab <stage> --json`".to_string());
+    }
+    Ok(entries)
+}
+
+/// Parse one line of the trace into an entry.
+pub fn parse_entry(text: &str) -> Result<Entry, String> {
+    let line: Line = serde_json::from_str(text).map_err(|err| {
+        let what = err.to_string();
+        // serde_json says "at line 1 column N"; the caller names the line.
+        let what = what
+            .rsplit_once(" at line ")
+            .map_or(what.as_str(), |(w, _)| w);
+        if let Some(kind) = unknown_record_type(what) {
+            format!("unknown record type \"{kind}\"")
+        } else if err.is_data() {
+            format!("{what} (column {})", err.column())
+        } else {
+            format!("expected valid JSON: {what} at column {}", err.column())
+        }
+    })?;
+    Ok(Entry {
+        t: line.t,
+        record: from_wire(line.record)?,
+    })
+}
+
+/// serde's words for a `type` that is not one of the records, turned back into the lab's.
+fn unknown_record_type(what: &str) -> Option<&str> {
+    let rest = what.strip_prefix("unknown variant `")?;
+    let (kind, expected) = rest.split_once('`')?;
+    expected.contains("`start`").then_some(kind)
+}
+
+fn from_wire_kevent(w: WireKevent) -> Result<LabeledKevent, String> {
+    let mut flags = 0u16;
+    for name in &w.flags {
+        flags |= flag_value(name)?;
+    }
+    Ok(LabeledKevent {
+        kevent: Kevent {
+            ident: w.ident,
+            filter: filter_value(&w.filter)?,
+            flags,
+            fflags: w.fflags,
+            data: w.data,
+            udata: w.udata,
+        },
+        label: Role::parse(&w.label),
+    })
+}
+
+fn from_wire_kevents(list: Vec<WireKevent>) -> Result<Vec<LabeledKevent>, String> {
+    list.into_iter().map(from_wire_kevent).collect()
+}
+
+fn from_wire(wire: Wire) -> Result<Record, String> {
+    Ok(match wire {
+        Wire::Start {
+            stage,
+            backend,
+            os,
+            addr,
+        } => Record::Start {
+            stage,
+            backend,
+            os,
+            addr,
+        },
+        Wire::Kevent {
+            call,
+            changes,
+            nevents,
+            timeout_ms,
+            events,
+            repeat,
+            blocked_s,
+            os_calls,
+        } => Record::Kevent(KeventCall {
+            call,
+            changes: from_wire_kevents(changes)?,
+            nevents,
+            timeout_ms,
+            events: from_wire_kevents(events)?,
+            repeat,
+            blocked_s,
+            os_calls: os_calls.iter().map(|c| parse_os_call(c)).collect(),
+            notes: Vec::new(),
+        }),
+        Wire::Action {
+            action,
+            conn,
+            bytes,
+            ms,
+        } => Record::Action {
+            action,
+            conn,
+            bytes,
+            ms,
+        },
+        Wire::Note { text } => Record::Note { text },
+        Wire::Knotes { knotes } => Record::Knotes {
+            knotes: knotes
+                .into_iter()
+                .map(|w| KnoteRow {
+                    ident: w.ident,
+                    label: Role::parse(&w.label),
+                    filter: w.filter,
+                    mode: w.mode,
+                    state: match w.state {
+                        WireState::Enabled => KnoteState::Enabled,
+                        WireState::Disabled => KnoteState::Disabled,
+                        WireState::Deleted => KnoteState::Deleted,
+                    },
+                    udata: w.udata,
+                })
+                .collect(),
+        },
+        Wire::Client {
+            event,
+            conn,
+            reason,
+        } => Record::Client {
+            event,
+            conn,
+            reason: reason.map(|r| match r {
+                WireReason::Eof => CloseReason::Eof,
+                WireReason::Timeout => CloseReason::Timeout,
+                WireReason::TooLarge => CloseReason::TooLarge,
+                WireReason::Reset => CloseReason::Reset,
+                WireReason::Error => CloseReason::Error,
+            }),
+        },
+        Wire::Summary {
+            kevent_calls,
+            changes,
+            events,
+            by_label,
+            server,
+        } => Record::Summary(Summary {
+            kevent_calls,
+            changes,
+            events,
+            by_label: by_label.0,
+            server: server.map(|w| ServerSummary {
+                messages: w.messages,
+                changes_per_call: w.changes_per_call,
+                listener_disabled: w.listener_disabled,
+            }),
+        }),
+    })
+}
+
+/// `READ` → EVFILT_READ on this machine; `FILTER(-5)` (a filter the lab does not name) → -5.
+fn filter_value(name: &str) -> Result<i16, String> {
+    Ok(match name {
+        "READ" => kq::EVFILT_READ,
+        "WRITE" => kq::EVFILT_WRITE,
+        "TIMER" => kq::EVFILT_TIMER,
+        "USER" => kq::EVFILT_USER,
+        other => other
+            .strip_prefix("FILTER(")
+            .and_then(|n| n.strip_suffix(')'))
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| format!("unknown filter \"{other}\""))?,
+    })
+}
+
+/// `ONESHOT` → EV_ONESHOT on this machine; `0x4000` (a bit the lab does not name) → itself.
+fn flag_value(name: &str) -> Result<u16, String> {
+    Ok(match name {
+        "ADD" => kq::EV_ADD,
+        "DELETE" => kq::EV_DELETE,
+        "ENABLE" => kq::EV_ENABLE,
+        "DISABLE" => kq::EV_DISABLE,
+        "ONESHOT" => kq::EV_ONESHOT,
+        "CLEAR" => kq::EV_CLEAR,
+        "RECEIPT" => kq::EV_RECEIPT,
+        "DISPATCH" => kq::EV_DISPATCH,
+        "EOF" => kq::EV_EOF,
+        "ERROR" => kq::EV_ERROR,
+        other => other
+            .strip_prefix("0x")
+            .and_then(|hex| u16::from_str_radix(hex, 16).ok())
+            .ok_or_else(|| format!("unknown flag \"{other}\""))?,
+    })
+}
+
+/// `epoll_ctl(MOD fd 7 IN) = 0` back into its three parts.
+fn parse_os_call(text: &str) -> OsCall {
+    let (call, ret) = text.rsplit_once(" = ").unwrap_or((text, ""));
+    let (name, args) = call.split_once('(').unwrap_or((call, ""));
+    OsCall {
+        name: static_name(name),
+        args: args.strip_suffix(')').unwrap_or(args).to_string(),
+        ret: ret.to_string(),
+    }
+}
+
+/// `OsCall::name` is `&'static str` because a live run only records names known at compile
+/// time. A replay reads them from a file: the usual ones map to constants, and anything else is
+/// leaked once per distinct name, which is harmless for a process that renders one file and ends.
+fn static_name(name: &str) -> &'static str {
+    const KNOWN: [&str; 12] = [
+        "kevent",
+        "epoll_wait",
+        "epoll_pwait",
+        "epoll_ctl",
+        "ioctl",
+        "getsockopt",
+        "fstat",
+        "read",
+        "write",
+        "timerfd_settime",
+        "eventfd",
+        "close",
+    ];
+    if let Some(known) = KNOWN.iter().find(|k| **k == name) {
+        return known;
+    }
+    thread_local! {
+        static LEAKED: std::cell::RefCell<Vec<&'static str>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    LEAKED.with(|leaked| {
+        let mut leaked = leaked.borrow_mut();
+        if let Some(found) = leaked.iter().find(|k| **k == name) {
+            return *found;
+        }
+        let new: &'static str = Box::leak(name.to_string().into_boxed_str());
+        leaked.push(new);
+        new
+    })
 }
 
 /// JSON lines on a writer (stdout). Each record is flushed as it is written, so a program
@@ -326,7 +682,7 @@ mod tests {
             kevent: Kevent::new(7, kq::EVFILT_READ, kq::EV_ADD | kq::EV_ONESHOT)
                 .with_fflags_data(0, 5)
                 .with_udata(7),
-            label: "conn1".into(),
+            label: crate::trace::Role::Conn(1),
         };
         let entry = Entry {
             t: 0.25,
@@ -398,7 +754,7 @@ mod tests {
         let mut tracer = crate::trace::Tracer::new(Box::new(JsonSink::new(Box::new(out.clone()))));
         let event = LabeledKevent {
             kevent: Kevent::new(7, kq::EVFILT_READ, 0).with_fflags_data(0, 5),
-            label: "conn1".into(),
+            label: crate::trace::Role::Conn(1),
         };
         let call = |n: u64| {
             Record::Kevent(KeventCall {
@@ -436,8 +792,147 @@ mod tests {
 
     #[test]
     fn strings_are_escaped() {
-        let mut s = String::new();
-        push_str_literal(&mut s, "a\"b\\c\nd\u{1}");
-        assert_eq!(s, "\"a\\\"b\\\\c\\nd\\u0001\"");
+        let note = Entry {
+            t: 0.0,
+            record: Record::Note {
+                text: "a\"b\\c\nd\u{1}".into(),
+            },
+        };
+        assert_eq!(
+            render(&note)[0],
+            "{\"t\":0,\"type\":\"note\",\"text\":\"a\\\"b\\\\c\\nd\\u0001\"}"
+        );
+    }
+
+    // ---- reading back ----
+
+    #[test]
+    fn every_record_the_json_renderer_writes_parses_back_to_the_same_entry() {
+        let kev = |flags, data| LabeledKevent {
+            kevent: Kevent::new(7, kq::EVFILT_READ, flags)
+                .with_fflags_data(0, data)
+                .with_udata(usize::MAX - 1),
+            label: crate::trace::Role::Conn(1),
+        };
+        let entries = vec![
+            Entry {
+                t: 0.0,
+                record: Record::Start {
+                    stage: "oneshot".into(),
+                    backend: "emulated".into(),
+                    os: "Linux".into(),
+                    addr: "127.0.0.1:5882".into(),
+                },
+            },
+            Entry {
+                t: 0.25,
+                record: Record::Kevent(KeventCall {
+                    call: 3,
+                    changes: vec![kev(kq::EV_ADD | kq::EV_ONESHOT, 0)],
+                    nevents: 16,
+                    timeout_ms: Some(300),
+                    events: vec![kev(kq::EV_ONESHOT | kq::EV_EOF, 5)],
+                    repeat: 2,
+                    blocked_s: 0.5,
+                    os_calls: vec![OsCall {
+                        name: "epoll_ctl",
+                        args: "MOD fd 7 IN".into(),
+                        ret: "0".into(),
+                    }],
+                    notes: vec!["the knote is deleted \"now\"".into()],
+                }),
+            },
+            Entry {
+                t: 0.25,
+                record: Record::Action {
+                    action: "send".into(),
+                    conn: Some(1),
+                    bytes: Some(5),
+                    ms: None,
+                },
+            },
+            Entry {
+                t: 0.25,
+                record: Record::Action {
+                    action: "wait".into(),
+                    conn: None,
+                    bytes: None,
+                    ms: Some(300),
+                },
+            },
+            Entry {
+                t: 0.5,
+                record: Record::Knotes {
+                    knotes: vec![KnoteRow {
+                        ident: 7,
+                        label: crate::trace::Role::Conn(1),
+                        filter: "READ".into(),
+                        mode: vec!["ONESHOT".into()],
+                        state: KnoteState::Deleted,
+                        udata: 7,
+                    }],
+                },
+            },
+            Entry {
+                t: 0.75,
+                record: Record::Client {
+                    event: "closed".into(),
+                    conn: 1,
+                    reason: Some(CloseReason::Timeout),
+                },
+            },
+            Entry {
+                t: 1.0,
+                record: Record::Summary(Summary {
+                    kevent_calls: 4,
+                    changes: 2,
+                    events: 3,
+                    by_label: vec![("conn1 READ".into(), 2), ("listener READ".into(), 1)],
+                    server: Some(ServerSummary {
+                        messages: 5,
+                        changes_per_call: 1.5,
+                        listener_disabled: 0,
+                    }),
+                }),
+            },
+        ];
+        let mut text = String::new();
+        for entry in &entries {
+            for line in crate::trace::json::render(entry) {
+                text.push_str(&line);
+                text.push('\n');
+            }
+        }
+        assert_eq!(parse_trace(&text).unwrap(), entries);
+    }
+
+    /// A trace saved before `wait` records carried `ms` still replays: the wait is shown
+    /// without its duration; a newer trace shows it.
+    #[test]
+    fn a_wait_replays_with_its_duration_and_without_it_in_older_traces() {
+        let render = |line: &str| {
+            let entries = parse_trace(line).unwrap();
+            let mut renderer = crate::trace::text::TextRenderer::new(false, true);
+            renderer.render(&entries[0]).join("\n")
+        };
+        let old = render("{\"t\":0.5,\"type\":\"action\",\"action\":\"wait\"}");
+        assert!(old.ends_with("» wait"), "{old}");
+        let new = render("{\"t\":0.5,\"type\":\"action\",\"action\":\"wait\",\"ms\":300}");
+        assert!(new.ends_with("» wait 300 ms"), "{new}");
+        assert!(
+            parse_trace("{\"t\":0,\"type\":\"action\",\"action\":\"wait\",\"ms\":\"soon\"}")
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn a_broken_line_is_named_not_a_panic() {
+        let err =
+            parse_trace("{\"t\":0,\"type\":\"note\",\"text\":\"ok\"}\n{\"t\":1,").unwrap_err();
+        assert!(err.starts_with("line 2: expected"), "{err}");
+        assert!(parse_trace("").is_err());
+        assert!(parse_trace("[1,2]").is_err());
+        assert!(parse_trace("{\"t\":0,\"type\":\"mystery\"}").is_err());
+        assert!(parse_entry(&"[".repeat(1000)).is_err());
     }
 }

@@ -8,12 +8,12 @@
 //!   disables, B16);
 //! - every descriptor closed ([`KnoteTable::close`]: close() removes its knotes, B22).
 //!
-//! Both the flag stages (`stages::harness`) and the server (`server::kqueue`) keep one. The
-//! server's knotes are level-triggered sockets and EV_CLEAR user knotes, so it never needs
-//! `deliver`; the stages close their sockets after an EV_DELETE, so they never need `close`.
+//! The traced kqueue (`trace::traced`) keeps one for the flag stages and for the server. The
+//! server's knotes are level-triggered sockets and EV_CLEAR user knotes, so a delivery never
+//! moves them; the stages close their sockets after an EV_DELETE, so they never need `close`.
 
 use crate::kq::{self, Kevent};
-use crate::trace::{KnoteRow, KnoteState};
+use crate::trace::{KnoteRow, KnoteState, Role};
 
 /// What a delivery did to its knote.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,7 +52,7 @@ impl KnoteTable {
     }
 
     /// Apply one change that kevent accepted. `label` names the ident for a new row.
-    pub fn apply(&mut self, change: &Kevent, label: &str) {
+    pub fn apply(&mut self, change: &Kevent, label: &Role) {
         let filter = kq::filter_name(change.filter);
         let live = self.live(change.ident, &filter);
         if change.flags & kq::EV_DELETE != 0 {
@@ -90,7 +90,7 @@ impl KnoteTable {
                 };
                 self.rows.push(KnoteRow {
                     ident: change.ident,
-                    label: label.to_string(),
+                    label: label.clone(),
                     filter,
                     mode,
                     state,
@@ -165,14 +165,14 @@ mod tests {
     fn oneshot_deletes_and_add_brings_it_back() {
         let mut t = KnoteTable::default();
         let add = Kevent::new(7, kq::EVFILT_READ, kq::EV_ADD | kq::EV_ONESHOT).with_udata(7);
-        t.apply(&add, "conn1");
+        t.apply(&add, &Role::Conn(1));
         assert_eq!(
             t.deliver(&Kevent::new(7, kq::EVFILT_READ, 0)),
             Some(Delivery::Deleted)
         );
         assert_eq!(state(&t), ["deleted"]);
         assert!(!t.is_live(7, kq::EVFILT_READ));
-        t.apply(&add, "conn1");
+        t.apply(&add, &Role::Conn(1));
         assert_eq!(
             state(&t),
             ["enabled"],
@@ -185,13 +185,13 @@ mod tests {
         let mut t = KnoteTable::default();
         t.apply(
             &Kevent::new(7, kq::EVFILT_READ, kq::EV_ADD | kq::EV_DISPATCH),
-            "conn1",
+            &Role::Conn(1),
         );
         assert_eq!(
             t.deliver(&Kevent::new(7, kq::EVFILT_READ, 0)),
             Some(Delivery::Disabled)
         );
-        t.apply(&Kevent::new(7, kq::EVFILT_READ, kq::EV_ADD), "conn1");
+        t.apply(&Kevent::new(7, kq::EVFILT_READ, kq::EV_ADD), &Role::Conn(1));
         assert_eq!(
             state(&t),
             ["disabled"],
@@ -199,7 +199,7 @@ mod tests {
         );
         t.apply(
             &Kevent::new(7, kq::EVFILT_READ, kq::EV_ENABLE).with_udata(9),
-            "conn1",
+            &Role::Conn(1),
         );
         assert_eq!(state(&t), ["enabled"]);
         assert_eq!(t.rows()[0].udata, 9, "EV_ENABLE stores the udata (B4)");
@@ -209,10 +209,10 @@ mod tests {
     #[test]
     fn read_mode_write_mode_and_close() {
         let mut t = KnoteTable::default();
-        t.apply(&Kevent::new(7, kq::EVFILT_READ, kq::EV_ADD), "conn1");
+        t.apply(&Kevent::new(7, kq::EVFILT_READ, kq::EV_ADD), &Role::Conn(1));
         t.apply(
             &Kevent::new(7, kq::EVFILT_WRITE, kq::EV_ADD | kq::EV_DISABLE),
-            "conn1",
+            &Role::Conn(1),
         );
         assert_eq!(
             states(&t),
@@ -221,8 +221,14 @@ mod tests {
                 ("conn1 WRITE".into(), "disabled")
             ]
         );
-        t.apply(&Kevent::new(7, kq::EVFILT_READ, kq::EV_DISABLE), "conn1");
-        t.apply(&Kevent::new(7, kq::EVFILT_WRITE, kq::EV_ENABLE), "conn1");
+        t.apply(
+            &Kevent::new(7, kq::EVFILT_READ, kq::EV_DISABLE),
+            &Role::Conn(1),
+        );
+        t.apply(
+            &Kevent::new(7, kq::EVFILT_WRITE, kq::EV_ENABLE),
+            &Role::Conn(1),
+        );
         assert_eq!(
             states(&t),
             [
@@ -240,7 +246,7 @@ mod tests {
         );
         assert!(!t.close(7), "closing again changes nothing");
         // The fd number is reused by the next client: the old rows leave.
-        t.apply(&Kevent::new(7, kq::EVFILT_READ, kq::EV_ADD), "conn2");
+        t.apply(&Kevent::new(7, kq::EVFILT_READ, kq::EV_ADD), &Role::Conn(2));
         assert_eq!(states(&t), [("conn2 READ".into(), "enabled")]);
     }
 
@@ -249,7 +255,7 @@ mod tests {
         let mut t = KnoteTable::default();
         t.apply(
             &Kevent::new(0, kq::EVFILT_USER, kq::EV_ADD | kq::EV_CLEAR),
-            "wake",
+            &Role::Wake,
         );
         assert!(
             !t.close(0),

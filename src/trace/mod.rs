@@ -8,24 +8,32 @@ use crate::kq::{Kevent, OsCall};
 
 pub mod json;
 pub mod knotes;
+pub mod palette;
+pub mod role;
 pub mod text;
+pub mod traced;
+pub mod words;
 
+/// The text sink lives with the terminal (`term::screen`); it is named here too, beside the
+/// JSON sink.
+pub use crate::term::screen::TextSink;
 pub use json::JsonSink;
-pub use text::TextSink;
+pub use role::Role;
+pub use traced::{CallError, CallSink, KnotePolicy, Staged, TracedKqueue};
 
 /// A kevent entry with the names a person needs: what its ident is (`listener`, `conn1`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct LabeledKevent {
     pub kevent: Kevent,
     /// What the ident is: `listener`, `connN`, `keys` (the key reader's USER knote), ...
-    pub label: String,
+    pub label: Role,
 }
 
 /// One row of the knote table (contract: `knotes` record).
 #[derive(Clone, Debug, PartialEq)]
 pub struct KnoteRow {
     pub ident: usize,
-    pub label: String,
+    pub label: Role,
     /// `READ`, `WRITE`, `TIMER`, `USER`.
     pub filter: String,
     /// Flag names among ONESHOT, DISPATCH, CLEAR.
@@ -433,15 +441,26 @@ fn same_events(a: &[LabeledKevent], b: &[LabeledKevent]) -> bool {
     a.len() == b.len() && b.iter().all(|y| a.iter().any(|x| x.kevent == y.kevent))
 }
 
-/// Choose the sink for a run from the shared options: JSON lines with `--json`, otherwise the
-/// annotated text, coloured per `--color` (auto: only when stdout is a terminal and NO_COLOR is
-/// unset), with the epoll twin unless `--hide-os-calls`.
-pub fn sink_for(common: &crate::cli::CommonArgs) -> Box<dyn Sink> {
-    if common.json {
+/// How a run's trace is written (from `--json`, `--color`, `--hide-os-calls`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TraceOptions {
+    /// JSON lines instead of the annotated text.
+    pub json: bool,
+    pub color: crate::term::ColorMode,
+    /// Record and show the system calls the emulation makes under each kevent call.
+    pub os_calls: bool,
+}
+
+/// Choose the sink for a run: JSON lines with `json`, otherwise the annotated text, coloured
+/// per `color` (auto: only when stdout is a terminal and NO_COLOR is unset), with the epoll
+/// twin when `os_calls`.
+pub fn sink_for(options: impl Into<TraceOptions>) -> Box<dyn Sink> {
+    let options = options.into();
+    if options.json {
         Box::new(JsonSink::stdout())
     } else {
-        let color = crate::term::use_color(common.color);
-        Box::new(TextSink::stdout(color, !common.hide_os_calls))
+        let color = crate::term::use_color(options.color);
+        Box::new(TextSink::stdout(color, options.os_calls))
     }
 }
 
@@ -468,7 +487,7 @@ mod tests {
     fn call(n: u64, changes: usize, data: &[i64]) -> KeventCall {
         let ev = |d: i64| LabeledKevent {
             kevent: Kevent::new(7, kq::EVFILT_READ, 0).with_fflags_data(0, d),
-            label: "conn1".into(),
+            label: Role::Conn(1),
         };
         KeventCall {
             call: n,

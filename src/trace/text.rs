@@ -10,36 +10,12 @@
 //! when the sink is made (`--color`, NO_COLOR, a terminal or not).
 
 use std::collections::HashMap;
-use std::io::{self, Write};
 
-use super::{Entry, KeventCall, KnoteRow, LabeledKevent, Record, Summary};
+use super::palette::{self, Style};
+pub use super::words::group;
+use super::words::{duration, plural, rate, seconds};
+use super::{Entry, KeventCall, KnoteRow, LabeledKevent, Record, Role, Summary};
 use crate::kq::{self, Kevent};
-
-/// ANSI styles, applied only when colour is on.
-#[derive(Clone, Copy)]
-enum Style {
-    Bold,
-    Dim,
-    Red,
-    Green,
-    Yellow,
-    Cyan,
-    Magenta,
-}
-
-impl Style {
-    fn code(self) -> &'static str {
-        match self {
-            Style::Bold => "1",
-            Style::Dim => "2",
-            Style::Red => "31",
-            Style::Green => "32",
-            Style::Yellow => "33",
-            Style::Cyan => "36",
-            Style::Magenta => "35",
-        }
-    }
-}
 
 /// Renders records as annotated text. Pure: it returns strings, so `lab replay` and the tests
 /// can use it without a terminal.
@@ -64,11 +40,7 @@ impl TextRenderer {
     }
 
     fn paint(&self, style: Style, text: &str) -> String {
-        if self.color {
-            format!("\x1b[{}m{}\x1b[0m", style.code(), text)
-        } else {
-            text.to_string()
-        }
+        palette::paint(self.color, style, text)
     }
 
     /// The lines for one entry (without line endings). A kevent record with `repeat > 1` is
@@ -174,9 +146,9 @@ impl TextRenderer {
     pub fn kevent_block(&mut self, t: f64, call: &KeventCall) -> Vec<String> {
         // Learn what each udata stands for from the changes that store it (B4).
         for change in &call.changes {
-            if change.kevent.udata != 0 || change.label == "listener" {
+            if change.kevent.udata != 0 || change.label == Role::Listener {
                 self.udata_names
-                    .insert(change.kevent.udata, change.label.clone());
+                    .insert(change.kevent.udata, change.label.to_string());
             }
         }
         let timeout = match call.timeout_ms {
@@ -442,13 +414,13 @@ fn data_words(event: &LabeledKevent) -> String {
     let k: &Kevent = &event.kevent;
     let n = k.data.max(0) as u64;
     let f = k.filter;
-    if f == kq::EVFILT_READ && event.label == "listener" {
+    if f == kq::EVFILT_READ && event.label == Role::Listener {
         format!(
             "{} connection{} waiting to be accepted",
             group(n),
             plural(n)
         )
-    } else if f == kq::EVFILT_READ && event.label == "signal" {
+    } else if f == kq::EVFILT_READ && event.label == Role::Signal {
         "SIGINT or SIGTERM: the signal handler wrote to this pipe (the self-pipe trick)".to_string()
     } else if f == kq::EVFILT_READ {
         if k.is_eof() {
@@ -477,225 +449,12 @@ fn data_words(event: &LabeledKevent) -> String {
             group(n),
             plural(n)
         )
-    } else if f == kq::EVFILT_USER && event.label == "keys" {
+    } else if f == kq::EVFILT_USER && event.label == Role::Keys {
         "the key reader triggered this knote: a key was pressed".to_string()
     } else if f == kq::EVFILT_USER {
         "triggered with NOTE_TRIGGER".to_string()
     } else {
         String::new()
-    }
-}
-
-/// A rate for the collapsed-run line: whole numbers with separators for a flood
-/// (`18,402`), one decimal below 10 so that a slow repeat such as an idle server's 999 ms wake-up
-/// reads `1.5`, not a rounded-up `2`.
-fn rate(per_second: f64) -> String {
-    if per_second < 10.0 {
-        format!("{per_second:.1}")
-    } else {
-        group(per_second.round() as u64)
-    }
-}
-
-/// `18402` → `18,402`.
-pub fn group(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-fn plural(n: u64) -> &'static str {
-    if n == 1 {
-        ""
-    } else {
-        "s"
-    }
-}
-
-/// A short duration for "time blocked": µs, ms or s.
-fn duration(s: f64) -> String {
-    if s < 0.001 {
-        format!("{:.0} µs", s * 1e6)
-    } else if s < 1.0 {
-        format!("{:.1} ms", s * 1e3)
-    } else {
-        format!("{s:.2} s")
-    }
-}
-
-/// A span of time for a count line: `1.0 s`, or `50 ms` under a second.
-fn seconds(s: f64) -> String {
-    if s < 0.9995 {
-        format!("{:.0} ms", s * 1e3)
-    } else {
-        format!("{s:.1} s")
-    }
-}
-
-/// The text sink: renders to a writer (stdout), keeps a live count for a collapsed flood, and
-/// in interactive mode keeps the key footer visible under the trace.
-///
-/// How the footer stays visible without a full-screen UI: the cursor always rests at the start
-/// of the footer. Writing clears from there to the end of the screen, prints the new lines, then
-/// prints the footer again and moves back up to its first line. When the screen is full the
-/// terminal scrolls the trace up and the footer stays at the bottom.
-pub struct TextSink {
-    out: Box<dyn Write + Send>,
-    renderer: TextRenderer,
-    /// stdout is a terminal: the live count is updated in place.
-    live: bool,
-    /// Interactive: raw mode (`\r\n` line ends) and this footer.
-    footer: Option<String>,
-    /// The collapsed call whose block is on screen, and whether its count line is the last line.
-    shown_call: Option<u64>,
-    count_line_shown: bool,
-    /// Seconds from the first to the latest call of the collapsed run on screen.
-    span: f64,
-}
-
-impl TextSink {
-    /// Text on stdout. `color` has been decided already (`term::use_color`).
-    pub fn stdout(color: bool, show_os_calls: bool) -> TextSink {
-        let live = crate::term::stdout_is_terminal();
-        TextSink::new(Box::new(io::stdout()), color, show_os_calls, live)
-    }
-
-    /// Text on any writer; `live` asks for in-place updates (only for a terminal).
-    pub fn new(
-        out: Box<dyn Write + Send>,
-        color: bool,
-        show_os_calls: bool,
-        live: bool,
-    ) -> TextSink {
-        TextSink {
-            out,
-            renderer: TextRenderer::new(color, show_os_calls),
-            live,
-            footer: None,
-            shown_call: None,
-            count_line_shown: false,
-            span: 0.0,
-        }
-    }
-
-    fn eol(&self) -> &'static str {
-        if self.footer.is_some() {
-            "\r\n"
-        } else {
-            "\n"
-        }
-    }
-
-    /// Write lines above the footer. With `replace_last`, the previous last line (the live
-    /// count) is overwritten first.
-    fn put(&mut self, lines: &[String], replace_last: bool) -> io::Result<()> {
-        let eol = self.eol();
-        let mut buf = String::new();
-        if self.live {
-            if replace_last {
-                // Up to the count line, to its start, and clear everything below.
-                buf.push_str("\x1b[1A\r\x1b[J");
-            } else if self.footer.is_some() {
-                buf.push_str("\r\x1b[J");
-            }
-        }
-        for line in lines {
-            buf.push_str(line);
-            buf.push_str(eol);
-        }
-        if let Some(footer) = &self.footer {
-            // Cut to the terminal's width now (it may have been resized): a footer line that
-            // wrapped would break the "back up to the footer" arithmetic below.
-            let width = crossterm::terminal::size()
-                .map(|(w, _)| usize::from(w).max(2))
-                .unwrap_or(usize::MAX);
-            let rows = footer.lines().count();
-            for (i, line) in footer.lines().enumerate() {
-                buf.extend(line.chars().take(width - 1));
-                if i + 1 < rows {
-                    buf.push_str("\r\n");
-                }
-            }
-            // Back to the footer's first line, column 0.
-            if rows > 1 {
-                buf.push_str(&format!("\x1b[{}A", rows - 1));
-            }
-            buf.push('\r');
-        }
-        self.out.write_all(buf.as_bytes())?;
-        self.out.flush()
-    }
-}
-
-impl super::Sink for TextSink {
-    fn write(&mut self, entry: &Entry) -> io::Result<()> {
-        if let Record::Kevent(call) = &entry.record {
-            if self.shown_call == Some(call.call) {
-                // The end of a collapsed run whose block is already on screen: the final count.
-                // (The tracer reported the exact final count through `progress` just before.)
-                self.shown_call = None;
-                let on_screen = self.count_line_shown && self.live;
-                self.count_line_shown = false;
-                if call.repeat > 1 && !on_screen {
-                    let line = self.renderer.repeat_line(call, Some(self.span), None);
-                    return self.put(&[line], false);
-                }
-                return Ok(());
-            }
-        }
-        self.shown_call = None;
-        self.count_line_shown = false;
-        let lines = self.renderer.render(entry);
-        self.put(&lines, false)
-    }
-
-    fn progress(&mut self, entry: &Entry, now: f64) -> io::Result<()> {
-        let Record::Kevent(call) = &entry.record else {
-            return Ok(());
-        };
-        if self.shown_call != Some(call.call) {
-            // First sight of this call: show its block now, so nothing waits for the run to end.
-            self.shown_call = Some(call.call);
-            self.count_line_shown = false;
-            self.span = 0.0;
-            let lines = self.renderer.kevent_block(entry.t, call);
-            return self.put(&lines, false);
-        }
-        self.span = now - entry.t;
-        if !self.live || call.repeat < 2 {
-            // Not a terminal: the final count line comes with the final record.
-            return Ok(());
-        }
-        let width = crossterm::terminal::size().map(|(w, _)| w as usize).ok();
-        let line = self.renderer.repeat_line(call, Some(self.span), width);
-        let replace = self.count_line_shown;
-        self.count_line_shown = true;
-        self.put(&[line], replace)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
-    }
-
-    fn set_footer(&mut self, footer: Option<String>) -> io::Result<()> {
-        let had = self.footer.is_some();
-        self.footer = footer;
-        if self.footer.is_some() {
-            self.count_line_shown = false;
-            self.put(&[], false)
-        } else if had && self.live {
-            // Leaving interactive mode: erase the footer.
-            self.out.write_all(b"\r\x1b[J")?;
-            self.out.flush()
-        } else {
-            Ok(())
-        }
     }
 }
 
@@ -709,7 +468,7 @@ mod tests {
             kevent: Kevent::new(7, kq::EVFILT_READ, flags)
                 .with_fflags_data(0, data)
                 .with_udata(7),
-            label: "conn1".to_string(),
+            label: crate::trace::Role::Conn(1),
         }
     }
 
@@ -817,7 +576,7 @@ mod tests {
             Record::Knotes {
                 knotes: vec![KnoteRow {
                     ident: 7,
-                    label: "conn1".into(),
+                    label: crate::trace::Role::Conn(1),
                     filter: "READ".into(),
                     mode: vec!["DISPATCH".into()],
                     state: KnoteState::Disabled,

@@ -1,7 +1,7 @@
 //! `lab selftest`: the scenarios of this suite, run by the binary itself on the machine it is
 //! on, with one line per behaviour and a summary naming the kernel.
 
-use lab::replay::Json;
+use crate::support::trace::Value as Json;
 use lab::selftest::scenarios::SCENARIOS;
 
 use crate::support::lab;
@@ -44,7 +44,8 @@ fn lab_selftest_json_is_one_well_formed_object_for_a_bug_report() {
         .expect("run lab selftest --json");
     assert!(output.status.success());
     let text = String::from_utf8(output.stdout).expect("UTF-8");
-    let report = Json::parse(text.trim_end()).unwrap_or_else(|err| panic!("{err}:\n{text}"));
+    let report = serde_json::from_str::<Json>(text.trim_end())
+        .unwrap_or_else(|err| panic!("{err}:\n{text}"));
 
     assert_eq!(field(&report, "lab"), Some(env!("CARGO_PKG_VERSION")));
     let uname = report.get("uname").expect("uname");

@@ -28,7 +28,7 @@ fn action_for_key(key: Key) -> Option<Action> {
 
 impl Lab {
     /// Deliver the keys that woke the loop, as actions.
-    pub(super) fn take_keys(&mut self) -> Step {
+    pub(in crate::stages) fn take_keys(&mut self) -> Step {
         let mut keys = Vec::new();
         let mut reader_gone = false;
         if let Some(rx) = &self.keys {
@@ -177,7 +177,7 @@ impl Lab {
                     return self.note(format!("conn{} is closed", self.current));
                 };
                 let (data, drained) = read_some(stream, *limit);
-                self.flood_noted.retain(|&x| x != fd);
+                self.tracer.forget_flood(fd);
                 self.action(action, conn, Some(data.len()))?;
                 let shown = String::from_utf8_lossy(&data[..data.len().min(40)]).to_string();
                 self.note(format!(
@@ -202,7 +202,7 @@ impl Lab {
                     Rearm::Change(change, why) => {
                         self.note(why.to_string())?;
                         if self.conns[i].stream.is_some() {
-                            self.kevent(&[change], false, None)?;
+                            self.kevent(&[change], &mut [], None)?;
                         } else {
                             self.note(format!(
                                 "conn{} is closed: nothing to re-arm",
@@ -238,6 +238,18 @@ impl Lab {
                 self.quit = true;
             }
         }
+        Ok(())
+    }
+}
+
+impl Lab {
+    /// Run the loop for `duration` (the `wait` action), then show the final live count.
+    fn run_for(&mut self, duration: Duration) -> Step {
+        let deadline = Instant::now() + duration;
+        while !self.quit && Instant::now() < deadline {
+            self.poll(Some(deadline.saturating_duration_since(Instant::now())))?;
+        }
+        self.tracer.tracer.show_progress()?;
         Ok(())
     }
 }

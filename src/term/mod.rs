@@ -1,5 +1,6 @@
 //! The terminal: TTY detection and colour choice, the raw-mode guard that always restores the
-//! terminal, SIGINT/SIGTERM as a readable descriptor, and the key reader thread.
+//! terminal, SIGINT/SIGTERM as a readable descriptor, the key reader thread, and the live
+//! screen the text trace is written to ([`screen`]).
 //!
 //! Terminal state is a resource (STYLE.md habit 5): [`TerminalGuard`] enters raw mode and its
 //! `Drop` cannot fail; a panic hook restores the terminal first and then calls the previous hook;
@@ -15,7 +16,17 @@ use std::sync::{Arc, Once};
 use std::thread;
 use std::time::Duration;
 
-use crate::cli::ColorChoice;
+pub mod screen;
+
+/// When to colour the output (`--color`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ColorMode {
+    /// Colour when stdout is a terminal and NO_COLOR is not set.
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
 
 /// True when stdout is a terminal (not a pipe or a file).
 pub fn stdout_is_terminal() -> bool {
@@ -29,11 +40,11 @@ pub fn stdin_is_terminal() -> bool {
 
 /// Whether to colour: `always`, `never`, or `auto` = stdout is a terminal and NO_COLOR is unset
 /// or empty (<https://no-color.org>).
-pub fn use_color(choice: ColorChoice) -> bool {
-    match choice {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => {
+pub fn use_color(choice: impl Into<ColorMode>) -> bool {
+    match choice.into() {
+        ColorMode::Always => true,
+        ColorMode::Never => false,
+        ColorMode::Auto => {
             let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
             !no_color && stdout_is_terminal()
         }
@@ -61,7 +72,7 @@ pub fn install_panic_hook() {
         std::panic::set_hook(Box::new(move |info| {
             if RAW.load(Ordering::SeqCst) {
                 if stdout_is_terminal() {
-                    // The cursor rests at the start of the key footer (trace::text::TextSink):
+                    // The cursor rests at the start of the key footer (term::screen::TextSink):
                     // erase the footer so the message is printed where it was, not over it.
                     let mut out = std::io::stdout();
                     let _ = out.write_all(b"\r\x1b[J");
@@ -116,12 +127,9 @@ extern "C" fn on_signal(_sig: libc::c_int) {
     SIGNALLED.store(true, Ordering::SeqCst);
     let fd = SIGNAL_PIPE_WRITE.load(Ordering::SeqCst);
     if fd >= 0 {
-        let byte = 1u8;
-        // SAFETY: write(2) is async-signal-safe; the pipe is non-blocking, so a full pipe
-        // (a burst of signals) loses a byte instead of blocking the handler.
-        unsafe {
-            libc::write(fd, (&byte as *const u8).cast(), 1);
-        }
+        // Async-signal-safe; the pipe is non-blocking, so a full pipe (a burst of signals)
+        // loses a byte instead of blocking the handler.
+        crate::sys::unix::write_byte(fd, 1);
     }
 }
 
@@ -134,32 +142,12 @@ pub fn catch_interrupts() -> std::io::Result<RawFd> {
     if existing >= 0 {
         return Ok(existing);
     }
-    let mut fds = [0 as libc::c_int; 2];
-    // SAFETY: pipe(2) writes two descriptors into the array we own.
-    if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    for fd in fds {
-        // SAFETY: fcntl on descriptors we just created.
-        unsafe {
-            let flags = libc::fcntl(fd, libc::F_GETFL);
-            libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
-            libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
-        }
-    }
+    let fds = crate::sys::unix::pipe_nonblocking()?;
     SIGNAL_PIPE_WRITE.store(fds[1], Ordering::SeqCst);
     SIGNAL_PIPE_READ.store(fds[0], Ordering::SeqCst);
     for sig in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: a zeroed sigaction is valid; the handler only does async-signal-safe work.
-        unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
-            libc::sigemptyset(&mut action.sa_mask);
-            action.sa_flags = 0;
-            if libc::sigaction(sig, &action, std::ptr::null_mut()) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-        }
+        // The handler only does async-signal-safe work: an atomic store and one write.
+        crate::sys::unix::on_signal(sig, on_signal)?;
     }
     Ok(fds[0])
 }
@@ -176,8 +164,8 @@ pub fn drain_signal_pipe() {
         return;
     }
     let mut buf = [0u8; 64];
-    // SAFETY: read(2) into a buffer we own, on our non-blocking pipe.
-    while unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
+    // The pipe is non-blocking: WouldBlock ends the loop once it is empty.
+    while crate::sys::unix::read(fd, &mut buf).is_ok_and(|n| n > 0) {}
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -272,8 +260,8 @@ mod tests {
 
     #[test]
     fn never_and_always_override_the_terminal() {
-        assert!(!use_color(ColorChoice::Never));
-        assert!(use_color(ColorChoice::Always));
+        assert!(!use_color(ColorMode::Never));
+        assert!(use_color(ColorMode::Always));
     }
 
     // Restoring the terminal needs a real terminal to observe (raw mode on, then off): the

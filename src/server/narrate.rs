@@ -1,0 +1,211 @@
+//! What the server says in the trace, apart from the loop (`server.rs`), so that the loop
+//! reads like the tutorial's `Server`: each `say_*` is one note, written only when the trace
+//! is on (with the trace off, under `spawn` and `lab bench`, nothing is formatted).
+
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use super::super::poller::Poller;
+use super::super::token::Token;
+use super::{Server, ACCEPT_RETRY};
+
+impl<P: Poller> Server<P> {
+    /// An event whose token names no live client (errata 9).
+    pub(super) fn say_stale(&mut self, token: Token, filter: &str) {
+        if !self.rec.on() {
+            return;
+        }
+        let what = if self.config.as_published {
+            "as published, @ptrFromInt(udata) here would be a freed Client (errata 9)"
+        } else {
+            "its client has closed: the token's generation no longer matches, ignored"
+        };
+        let field = self.words.token_field;
+        self.rec.note(format!(
+            "{filter} event with a stale {field} ({token}): {what}"
+        ));
+    }
+
+    /// An EV_ERROR entry: which change failed, and what the published code would have done.
+    pub(super) fn say_change_failed(
+        &mut self,
+        ident: usize,
+        filter: i16,
+        udata: usize,
+        errno: i64,
+    ) {
+        if !self.rec.on() {
+            return;
+        }
+        let errno_name = crate::kq::errno_name(errno as i32);
+        let filter_name = crate::kq::filter_name(filter);
+        let what = if udata == crate::server::kqueue::LISTENER_UDATA
+            && ident != self.listener.as_raw_fd() as usize
+        {
+            if self.config.as_published {
+                "as published, the loop never tests EV_ERROR: udata 0 sends this receipt to \
+                 accept() on the listener (errata 9)"
+                    .to_string()
+            } else {
+                "a receipt with udata 0 that is not the listener's: not readiness, ignored".into()
+            }
+        } else if self.clients.is_stale(Token::from_udata(udata)) {
+            if self.config.as_published {
+                "as published, the loop never tests EV_ERROR: it would call readMessage on the \
+                 freed Client behind this udata (errata 9)"
+                    .to_string()
+            } else {
+                "a change staged for a client that has since closed; recognised by the EV_ERROR \
+                 bit and its stale token, never dispatched (errata 9)"
+                    .to_string()
+            }
+        } else {
+            "the change did not take effect".to_string()
+        };
+        self.rec.note(format!(
+            "EV_ERROR entry: {filter_name} change for fd {ident} failed with {errno_name}: {what}"
+        ));
+    }
+
+    /// A client whose read deadline passed.
+    pub(super) fn say_timed_out(&mut self, token: Token) {
+        if !self.rec.on() {
+            return;
+        }
+        if let Some(client) = self.clients.get(token) {
+            let text = format!(
+                "{} sent no complete message for {} ms: closed",
+                client.label(),
+                self.config.read_timeout.as_millis()
+            );
+            self.rec.note(text);
+        }
+    }
+
+    /// Say where the wait's timeout comes from, when the head of the list changes.
+    pub(super) fn explain_timeout(&mut self, head: Token, wait: Duration) {
+        if self.explained_head == Some(head) || !self.rec.on() {
+            self.explained_head = Some(head);
+            return;
+        }
+        self.explained_head = Some(head);
+        if let Some(client) = self.clients.get(head) {
+            let text = format!(
+                "{} heads the read-timeout list: its deadline, {} ms away, becomes the {} \
+                 timeout",
+                client.label(),
+                wait.as_millis(),
+                self.words.wait_call
+            );
+            self.rec.call_note(text);
+        }
+    }
+
+    pub(super) fn say_accept_failed_emfile(&mut self, err: &std::io::Error) {
+        self.rec.note(format!(
+            "accept failed: {err}. Listener disabled until a client leaves or {} ms \
+             pass (P4: no 100% CPU accept loop)",
+            ACCEPT_RETRY.as_millis()
+        ));
+    }
+
+    pub(super) fn say_accepted(&mut self, label: &str, fd: i32, address: SocketAddr, token: Token) {
+        if !self.rec.on() {
+            return;
+        }
+        self.rec.note(format!(
+            "{label} = fd {fd} from {address}: {} ({token}); connected {}/{}",
+            self.words.new_client, self.connected, self.config.max_clients
+        ));
+    }
+
+    pub(super) fn say_listener_disabled(&mut self) {
+        if !self.rec.on() {
+            return;
+        }
+        self.rec.note(format!(
+            "connected {}/{}: listener disabled ({}); new connections wait in the accept \
+             queue",
+            self.connected, self.config.max_clients, self.words.listener_off
+        ));
+    }
+
+    /// As published (errata 4 and 5 kept).
+    pub(super) fn say_listener_stays_disabled(&mut self) {
+        if !self.rec.on() {
+            return;
+        }
+        self.rec.note(format!(
+            "as published, closeClient neither decrements connected (still {}) nor \
+             re-enables the listener: it stays disabled for good (errata 4, 5)",
+            self.connected
+        ));
+    }
+
+    pub(super) fn say_listener_back(&mut self, label: &str) {
+        if !self.rec.on() {
+            return;
+        }
+        self.rec.note(format!(
+            "{label} left: connected {}/{}, listener re-enabled with {} (errata 4 and 5 \
+             fixed)",
+            self.connected, self.config.max_clients, self.words.listener_on
+        ));
+    }
+
+    pub(super) fn say_too_large(&mut self, token: Token, too_large: &impl std::fmt::Display) {
+        if !self.rec.on() {
+            return;
+        }
+        if let Some(client) = self.clients.get(token) {
+            let text = format!("{}: {too_large}: closed", client.label());
+            self.rec.note(text);
+        }
+    }
+
+    pub(super) fn say_read_mode(&mut self, label: &str) {
+        if !self.rec.on() {
+            return;
+        }
+        let how = self.words.read_mode;
+        self.rec
+            .note(format!("{label}: echo finished, back to read mode ({how})"));
+    }
+
+    /// The echo could not be written completely, and what happens to the messages behind it
+    /// (errata 11).
+    pub(super) fn say_write_mode(&mut self, label: &str, pending: usize, more_buffered: bool) {
+        let as_published = self.config.as_published;
+        if self.rec.on() {
+            let how = self.words.write_mode;
+            self.rec.note(format!(
+                "{label}: write hit WouldBlock with {pending} bytes left: write mode ({how}); \
+                 nothing more is read from it until the echo is out"
+            ));
+            if more_buffered {
+                let text = if as_published {
+                    format!(
+                        "as published, the read loop would go on to {label}'s next buffered \
+                         message and writeMessage would return error.PendingMessage, closing it \
+                         (errata 11); this build keeps the message until the write completes"
+                    )
+                } else {
+                    format!(
+                        "{label} has more complete messages buffered: they wait for the write to \
+                         complete, then are served without waiting for new bytes (errata 11)"
+                    )
+                };
+                self.rec.note(text);
+            }
+        }
+    }
+
+    pub(super) fn say_stopping(&mut self, clients: usize) {
+        if clients > 0 && self.rec.on() {
+            self.rec.note(format!(
+                "server stopping: closing the {clients} connected client(s)"
+            ));
+        }
+    }
+}

@@ -40,32 +40,24 @@ pub(super) fn readable(os: &Os, fd: RawFd, kind: FileKind) -> Measure {
 }
 
 /// EVFILT_WRITE data: free space (B19).
-/// - Socket: `SO_SNDBUF − TIOCOUTQ`. An approximation of BSD's `sbspace(so_snd)`: Linux counts
-///   the buffer in bytes of truesize, TIOCOUTQ counts payload bytes not yet acknowledged.
-///   SO_SNDBUF is read at every measurement rather than cached at EV_ADD: Linux grows the send
-///   buffer by itself (tcp_sndbuf_expand) once data flows, and a stale small value would make a
-///   writable socket look full.
+/// - Socket: the send buffer's size minus what it holds, both from one `SO_MEMINFO`: the write
+///   queue for a stream socket, the datagrams in flight for the others. Linux counts buffer
+///   memory rather than payload bytes, so this approximates BSD's `sbspace(so_snd)`; but it is
+///   the measure Linux itself uses to refuse a write, so the free space is ≤ 0 right after a
+///   write hit EAGAIN (B19). Read at every measurement: Linux grows the send buffer by itself
+///   (tcp_sndbuf_expand) once data flows.
 /// - Listener: 0; epoll never reports a listener writable, as FreeBSD's `filt_sowrite`.
 /// - Pipe: capacity (F_GETPIPE_SZ) minus the bytes waiting in it.
-pub(super) fn writable(os: &Os, fd: RawFd, kind: FileKind) -> Measure {
+pub(super) fn writable(os: &Os, fd: RawFd, kind: FileKind, stream: bool) -> Measure {
     match kind {
         FileKind::Listener => Measure::Count(0),
-        FileKind::Socket => {
-            let sndbuf = match os::getsockopt_int(
-                os.rec,
-                fd,
-                libc::SOL_SOCKET,
-                libc::SO_SNDBUF,
-                "SO_SNDBUF",
-            ) {
-                Ok(size) => i64::from(size),
-                Err(err) => return failed(err),
-            };
-            match os::ioctl_int(os.rec, fd, libc::TIOCOUTQ, "TIOCOUTQ") {
-                Ok(queued) => Measure::Count((sndbuf - i64::from(queued)).max(0)),
-                Err(err) => failed(err),
+        FileKind::Socket => match os::send_memory(os.rec, fd) {
+            Ok(mem) => {
+                let used = if stream { mem.queued } else { mem.in_flight };
+                Measure::Count((mem.sndbuf - used).max(0))
             }
-        }
+            Err(err) => failed(err),
+        },
         FileKind::Pipe => {
             let capacity = match os::pipe_capacity(os.rec, fd) {
                 Ok(size) => i64::from(size),
@@ -80,7 +72,64 @@ pub(super) fn writable(os: &Os, fd: RawFd, kind: FileKind) -> Measure {
     }
 }
 
-/// The pending socket error, read (and, on Linux, cleared) with SO_ERROR.
-pub(super) fn socket_error(os: &Os, fd: RawFd) -> i32 {
-    os::getsockopt_int(os.rec, fd, libc::SOL_SOCKET, libc::SO_ERROR, "SO_ERROR").unwrap_or(0)
+/// FreeBSD's default send low-water mark (`sb_lowat` = MCLBYTES, set by `soreserve`): WRITE on
+/// a socket fires only with at least this much free space unless NOTE_LOWAT says otherwise
+/// (B19, B20).
+pub(super) const SEND_LOWAT: i64 = 2048;
+
+/// Linux TCP states (`include/net/tcp_states.h`), as TCP_INFO reports them.
+const TCP_SYN_SENT: u8 = 2;
+const TCP_SYN_RECV: u8 = 3;
+const TCP_FIN_WAIT1: u8 = 4;
+const TCP_FIN_WAIT2: u8 = 5;
+const TCP_TIME_WAIT: u8 = 6;
+const TCP_CLOSE: u8 = 7;
+const TCP_LAST_ACK: u8 = 9;
+const TCP_CLOSING: u8 = 11;
+
+/// Where a connection-oriented socket stands, for `filt_sowrite` (B19, B21).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Connection {
+    /// Not connected: a non-blocking connect() still in progress, or a socket that never
+    /// connected (Linux's CLOSE state; a connection that was closed shows EPOLLHUP with
+    /// EPOLLRDHUP first, which already marks the send side shut). WRITE waits: "WRITE means
+    /// connected".
+    NotConnected,
+    /// Connected, sending allowed.
+    Open,
+    /// This side can send no more: a local shutdown(SHUT_WR) or close (SBS_CANTSENDMORE).
+    SendShut,
+}
+
+/// The state of a TCP connection from `TCP_INFO`, the one place Linux shows a local
+/// shutdown(SHUT_WR): epoll reports such a socket writable as ever. `None` for a socket that
+/// is not TCP (a Unix stream socket): epoll's bits are all there is.
+pub(super) fn connection(os: &Os, fd: RawFd) -> Option<Connection> {
+    let info = os::tcp_info(os.rec, fd).ok()?;
+    Some(match info.state {
+        TCP_SYN_SENT | TCP_SYN_RECV | TCP_CLOSE => Connection::NotConnected,
+        TCP_FIN_WAIT1 | TCP_FIN_WAIT2 | TCP_TIME_WAIT | TCP_LAST_ACK | TCP_CLOSING => {
+            Connection::SendShut
+        }
+        _ => Connection::Open,
+    })
+}
+
+/// The value of a pending socket error, inferred without reading it (B21): SO_ERROR would clear
+/// it, and the program's own recv() or getsockopt(SO_ERROR) must still find it.
+/// - A datagram socket: ECONNREFUSED, what an ICMP port unreachable leaves on a connected UDP
+///   socket (the usual error on loopback).
+/// - A TCP connection that never measured a round trip never completed: ECONNREFUSED. One that
+///   was retransmitting or probing when it failed timed out: ETIMEDOUT. Any other was reset by
+///   its peer: ECONNRESET (FreeBSD's value also where Linux says EPIPE, for a reset that
+///   follows the peer's FIN).
+pub(super) fn inferred_error(os: &Os, fd: RawFd, stream: bool) -> i32 {
+    if !stream {
+        return libc::ECONNREFUSED;
+    }
+    match os::tcp_info(os.rec, fd) {
+        Ok(info) if info.rtt == 0 => libc::ECONNREFUSED,
+        Ok(info) if info.retransmits > 0 || info.probes > 0 => libc::ETIMEDOUT,
+        _ => libc::ECONNRESET,
+    }
 }

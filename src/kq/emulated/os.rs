@@ -358,30 +358,6 @@ pub(super) fn getsockopt_int(
     result
 }
 
-/// `setsockopt` of an int option.
-pub(super) fn setsockopt_int(
-    rec: &Recorder,
-    fd: RawFd,
-    level: libc::c_int,
-    option: libc::c_int,
-    name: &'static str,
-    value: i32,
-) -> io::Result<()> {
-    let len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: `value` is a live int and `len` is its size.
-    let result =
-        check(unsafe { libc::setsockopt(fd, level, option, (&value as *const i32).cast(), len) })
-            .map(|_| ());
-    rec.note(
-        Kind::Other,
-        "setsockopt",
-        &result,
-        || format!("fd {fd}, {name}, {value}"),
-        ok_zero,
-    );
-    result
-}
-
 /// The accept-queue length of a listening TCP socket: on a LISTEN socket Linux reports it in
 /// `tcpi_unacked` (and the backlog limit in `tcpi_sacked`; `net/ipv4/tcp.c` `tcp_get_info`, B18).
 pub(super) fn tcp_accept_queue(rec: &Recorder, fd: RawFd) -> io::Result<i64> {
@@ -406,6 +382,104 @@ pub(super) fn tcp_accept_queue(rec: &Recorder, fd: RawFd) -> io::Result<i64> {
         &result,
         || format!("fd {fd}, TCP_INFO"),
         |queued| format!("0 (tcpi_unacked {queued})"),
+    );
+    result
+}
+
+/// What the emulation reads of a TCP connection's `TCP_INFO` (Linux `tcp_get_info`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct TcpInfo {
+    /// Linux's TCP state: 1 ESTABLISHED, 2 SYN_SENT, 3 SYN_RECV, 4 FIN_WAIT1, 5 FIN_WAIT2,
+    /// 6 TIME_WAIT, 7 CLOSE, 8 CLOSE_WAIT, 9 LAST_ACK, 10 LISTEN, 11 CLOSING.
+    pub state: u8,
+    /// The smoothed round-trip time in µs: 0 while no round trip was ever measured.
+    pub rtt: u32,
+    /// Retransmissions (and keepalive or window probes) of the current timeout.
+    pub retransmits: u8,
+    pub probes: u8,
+}
+
+/// `getsockopt(TCP_INFO)` of a TCP socket; an error (ENOPROTOOPT, EOPNOTSUPP) for any other.
+pub(super) fn tcp_info(rec: &Recorder, fd: RawFd) -> io::Result<TcpInfo> {
+    let mut info = MaybeUninit::<libc::tcp_info>::zeroed();
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: `info` is valid for writes of `len` bytes; it is zero-initialised, so a shorter
+    // answer from an older kernel still leaves every field initialised.
+    let result = check(unsafe {
+        libc::getsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            info.as_mut_ptr().cast(),
+            &mut len,
+        )
+    })
+    .map(|_| {
+        // SAFETY: the struct was zeroed and then (partly) filled by the kernel.
+        let info = unsafe { info.assume_init() };
+        TcpInfo {
+            state: info.tcpi_state,
+            rtt: info.tcpi_rtt,
+            retransmits: info.tcpi_retransmits,
+            probes: info.tcpi_probes,
+        }
+    });
+    rec.note(
+        Kind::Getsockopt,
+        "getsockopt",
+        &result,
+        || format!("fd {fd}, TCP_INFO"),
+        |info| format!("0 (tcpi_state {})", info.state),
+    );
+    result
+}
+
+/// A socket's send-buffer accounting from `getsockopt(SO_MEMINFO)`, in the kernel's own
+/// units (buffer memory, not payload bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct SendMemory {
+    /// The send buffer's size (what SO_SNDBUF reports).
+    pub sndbuf: i64,
+    /// What the TCP write queue holds (`sk_wmem_queued`).
+    pub queued: i64,
+    /// What the datagrams still in flight hold (`sk_wmem_alloc`).
+    pub in_flight: i64,
+}
+
+/// `SO_MEMINFO` from `asm-generic/socket.h` (x86, Arm, RISC-V...), which the libc crate does not
+/// define; the SK_MEMINFO_* indexes into its answer come from libc.
+const SO_MEMINFO: libc::c_int = 55;
+
+pub(super) fn send_memory(rec: &Recorder, fd: RawFd) -> io::Result<SendMemory> {
+    const VARS: usize = libc::SK_MEMINFO_DROPS as usize + 1;
+    let mut info = [0u32; VARS];
+    let mut len = std::mem::size_of_val(&info) as libc::socklen_t;
+    // SAFETY: `info` is valid for writes of `len` bytes; the kernel writes at most that.
+    let result = check(unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            SO_MEMINFO,
+            info.as_mut_ptr().cast(),
+            &mut len,
+        )
+    })
+    .map(|_| SendMemory {
+        sndbuf: i64::from(info[libc::SK_MEMINFO_SNDBUF as usize]),
+        queued: i64::from(info[libc::SK_MEMINFO_WMEM_QUEUED as usize]),
+        in_flight: i64::from(info[libc::SK_MEMINFO_WMEM_ALLOC as usize]),
+    });
+    rec.note(
+        Kind::Getsockopt,
+        "getsockopt",
+        &result,
+        || format!("fd {fd}, SO_MEMINFO"),
+        |mem| {
+            format!(
+                "0 (sndbuf {}, wmem_queued {}, wmem_alloc {})",
+                mem.sndbuf, mem.queued, mem.in_flight
+            )
+        },
     );
     result
 }

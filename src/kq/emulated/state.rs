@@ -22,7 +22,7 @@ pub(super) struct Os<'a> {
 pub(super) enum FileKind {
     /// A listening socket: READ data is the accept-queue length (B18), WRITE never fires.
     Listener,
-    /// Any other socket: READ data from FIONREAD (B13), WRITE data from SO_SNDBUF − TIOCOUTQ (B19).
+    /// Any other socket: READ data from FIONREAD (B13), WRITE data from SO_MEMINFO (B19).
     Socket,
     /// A pipe or FIFO: READ data from FIONREAD, WRITE data from the pipe's free capacity.
     Pipe,
@@ -36,15 +36,29 @@ pub(super) struct File {
     /// and reused (B22).
     pub id: FileId,
     pub kind: FileKind,
-    /// The peer will send no more (EPOLLRDHUP, EPOLLHUP or EPOLLERR seen). Sticky, like
-    /// FreeBSD's SBS_CANTRCVMORE: every later READ report carries EV_EOF (B21).
+    /// A connection-oriented socket (SOCK_STREAM or SOCK_SEQPACKET): FreeBSD's
+    /// PR_CONNREQUIRED, which keeps WRITE quiet until the connection is made (B19). Asked
+    /// (SO_TYPE) the first time a filter needs it, not at registration: a READ-only socket
+    /// never pays for it. See `State::is_stream`.
+    pub stream: Option<bool>,
+    /// Nothing more can be received (SBS_CANTRCVMORE). Sticky: every later READ report carries
+    /// EV_EOF (B21). A socket learns it from EPOLLRDHUP only; a pipe or other file from
+    /// EPOLLRDHUP, EPOLLHUP or EPOLLERR.
     pub read_eof: bool,
-    /// This side can send no more (EPOLLHUP or EPOLLERR seen; SBS_CANTSENDMORE, B21).
+    /// Nothing more can be sent (SBS_CANTSENDMORE, B21). A socket learns it from EPOLLHUP with
+    /// EPOLLRDHUP (both directions shut) or from a TCP state past a local shutdown(SHUT_WR).
     pub write_eof: bool,
-    /// The socket error, fetched once with SO_ERROR when epoll reports EPOLLERR. Linux clears
-    /// the error when it is read, so the emulation keeps it and repeats it in fflags on every
-    /// later EOF report, as BSD does with so_error (B21, §7).
+    /// A socket error is pending (FreeBSD `so_error`), as epoll's last word on this descriptor
+    /// said with EPOLLERR. Not sticky: the program's own recv() takes the error, and epoll then
+    /// stops reporting EPOLLERR (B21).
+    pub error_pending: bool,
+    /// The pending error's value, as the emulation infers it without reading it (B21): Linux's
+    /// only way to read it, SO_ERROR, clears it, and the program's recv() would lose it.
     pub error: i32,
+    /// Epoll reported this socket hung up without ever having been connected (EPOLLHUP without
+    /// EPOLLRDHUP): level-triggered, epoll would report it at every wait while FreeBSD reports
+    /// nothing, so its registration is edge-triggered from then on.
+    pub edge: bool,
 }
 
 /// Who owns an epoll registration.
@@ -71,6 +85,10 @@ pub(super) struct State {
     pub regs: HashMap<RawFd, Registration>,
     /// Knotes that may have an event to deliver, oldest first, each at most once (B17).
     pub ready: VecDeque<Key>,
+    /// The level knotes the last collect delivered and left to epoll to report again, in the
+    /// order they were delivered: the next intake puts the ones epoll reports still ready at
+    /// the tail in this order, as FreeBSD re-queues a delivered knote at the tail (B17).
+    pub delivered: Vec<Key>,
     /// Registrations whose interest changed since the last sync.
     dirty: Vec<RawFd>,
     /// The wake-up eventfd has been written and not drained yet.
@@ -115,9 +133,11 @@ impl State {
     ///
     /// For a caller's descriptor it is the union of its ENABLED knotes: READ → IN|RDHUP,
     /// WRITE → OUT. Level-triggered while every enabled knote is level, because epoll's LT
-    /// re-reports by itself (B12); EPOLLET as soon as one enabled knote has EV_CLEAR (B14).
-    /// A level knote that shares an ET registration is kept in the ready queue by the collect
-    /// instead (see `scan.rs`).
+    /// re-reports by itself (B12); EPOLLET as soon as one enabled knote has EV_CLEAR (B14) or
+    /// its own NOTE_LOWAT threshold (B20: epoll knows nothing of it, and level-triggered it
+    /// would report the descriptor at every wait while the knote waits for its threshold), or
+    /// when the file asks for it (`File::edge`). A level knote that shares an ET registration
+    /// is kept in the ready queue by the collect instead (see `scan.rs`).
     pub fn desired(&self, fd: RawFd) -> u32 {
         let Some(reg) = self.regs.get(&fd) else {
             return 0;
@@ -127,15 +147,16 @@ impl State {
                 Some(knote) if knote.enabled => IN,
                 _ => 0,
             },
-            Owner::File(_) => {
+            Owner::File(ref file) => {
                 let ident = fd as usize;
                 let mut mask = 0;
-                let mut edge = false;
+                let mut edge = file.edge;
                 for (filter, bits) in [(EVFILT_READ, IN | RDHUP), (EVFILT_WRITE, OUT)] {
                     if let Some(knote) = self.knotes.get(&(ident, filter)) {
                         if knote.enabled {
                             mask |= bits;
-                            edge |= knote.is_clear();
+                            edge |= knote.is_clear()
+                                || matches!(knote.source, Source::Fd { lowat: Some(_) });
                         }
                     }
                 }
@@ -155,6 +176,33 @@ impl State {
     /// The caller's file behind descriptor `fd`, if the emulation knows one.
     pub fn file(&self, fd: RawFd) -> Option<&File> {
         match self.regs.get(&fd) {
+            Some(Registration {
+                owner: Owner::File(file),
+                ..
+            }) => Some(file),
+            _ => None,
+        }
+    }
+
+    /// True for a connection-oriented socket (`File::stream`), asked once and remembered.
+    pub fn is_stream(&mut self, os: &Os, fd: RawFd) -> bool {
+        let Some(file) = self.file_mut(fd) else {
+            return false;
+        };
+        if file.kind != FileKind::Socket {
+            return false;
+        }
+        if let Some(stream) = file.stream {
+            return stream;
+        }
+        let kind = os::getsockopt_int(os.rec, fd, libc::SOL_SOCKET, libc::SO_TYPE, "SO_TYPE");
+        let stream = matches!(kind, Ok(libc::SOCK_STREAM | libc::SOCK_SEQPACKET));
+        file.stream = Some(stream);
+        stream
+    }
+
+    pub fn file_mut(&mut self, fd: RawFd) -> Option<&mut File> {
+        match self.regs.get_mut(&fd) {
             Some(Registration {
                 owner: Owner::File(file),
                 ..

@@ -22,6 +22,8 @@
 //! - [`bench`](mod@bench): `lab bench`, the load generator.
 //! - [`lessons`]: the workshop, embedded from `lessons/`, with progress and predictions.
 //! - [`replay`]: render a saved `--json` trace as annotated text.
+//! - [`selftest`]: `lab selftest`, the kqueue conformance scenarios (B1–B26) that `cargo test`
+//!   also runs, checked in the binary against the kqueue of the machine it is on.
 //! - [`cli`]: clap types only; [`error`]: the failures and their exit statuses.
 
 pub mod bench;
@@ -31,6 +33,7 @@ pub mod kq;
 pub mod lessons;
 pub mod replay;
 pub mod script;
+pub mod selftest;
 pub mod server;
 pub mod stages;
 pub mod sys;

@@ -1,118 +1,111 @@
 //! The kqueue conformance suite: one narrative test per behaviour B1–B26 of
 //! `docs/kqueue-semantics.md`, over real loopback TCP sockets.
 //!
-//! The tests use only the portable API (`lab::kq`), so the same file runs against the native
-//! kqueue on macOS/FreeBSD and against the emulation over epoll on Linux. Where the kernels
-//! disagree, the expectation is keyed by `cfg` and cites the spec row; the Linux emulation
-//! follows FreeBSD (§7). Waiting is always a `kevent` timeout or a loop with a deadline.
-//!
-//! | B | behaviour | test |
-//! |---|---|---|
-//! | B1 | identity is (ident, filter) per kqueue | `knotes::b01_read_and_write_knotes_are_independent_and_namespaces_do_not_collide` |
-//! | B2 | EV_ADD on an existing knote modifies it | `knotes::b02_adding_the_same_knote_twice_modifies_it` |
-//! | B3 | a modification keeps the mode, does not re-enable | `knotes::b03_modification_keeps_the_mode_and_does_not_re_enable` |
-//! | B4 | every change replaces udata | `knotes::b04_every_change_replaces_udata` |
-//! | B5 | EV_DISABLE / EV_ENABLE | `knotes::b05_disabled_knote_is_kept_and_enable_delivers_the_pending_condition` |
-//! | B6 | EV_DELETE, ENOENT | `knotes::b06_deleting_removes_the_knote_and_a_missing_knote_is_enoent` |
-//! | B7 | error entries, no room, short-circuit | `errors::b07_errors_become_entries_while_there_is_room_then_fail` |
-//! | B8 | EV_RECEIPT | `errors::b08_receipt_reports_each_change_and_suppresses_events` |
-//! | B9 | changes before collect, nevents 0, EV_SYSFLAGS | `errors::b09_changes_apply_before_the_collect_and_no_room_returns_at_once` |
-//! | B10 | timeouts | `errors::b10_timeouts_poll_wait_and_invalid_values_are_einval` |
-//! | B11 | EINTR not restarted | `errors::b11_a_signal_ends_the_wait_with_eintr_after_the_changes` |
-//! | B12 | level-triggered is the default | `sockets::b12_level_read_repeats_until_the_bytes_are_read` |
-//! | B13 | READ data = all unread bytes | `sockets::b13_read_data_counts_every_unread_byte` |
-//! | B14 | EV_CLEAR | `sockets::b14_clear_fires_again_on_new_data_not_on_partial_read` |
-//! | B15 | EV_ONESHOT | `knotes::b15_oneshot_fires_once_and_is_deleted` |
-//! | B16 | EV_DISPATCH | `knotes::b16_dispatch_fires_once_then_waits_for_enable` |
-//! | B17 | small eventlist: round-robin, no lost edge | `sockets::b17_small_eventlist_rotates_and_loses_no_edge` |
-//! | B18 | listener data = accept queue | `sockets::b18_listener_data_is_the_accept_queue_length` |
-//! | B19 | WRITE data = free send space | `sockets::b19_write_fires_with_free_send_space` |
-//! | B20 | NOTE_LOWAT | `sockets::b20_note_lowat_read_waits_for_the_threshold` |
-//! | B21 | EOF and socket errors | `sockets::b21_peer_close_is_eof_with_unread_data_and_reset_is_econnreset` |
-//! | B22 | close() on a watched fd | `sockets::b22_closed_descriptor_reports_nothing_and_reused_number_is_fresh` |
-//! | B23 | EVFILT_TIMER | `extras::b23_timer_repeats_counts_expirations_and_restarts_on_re_add` |
-//! | B24 | EVFILT_USER | `extras::b24_user_event_combines_fflags_and_keeps_the_last_data`, `extras::b24_trigger_from_another_thread_wakes_a_blocked_kevent` |
-//! | B25 | the kqueue descriptor itself | `extras::b25_kqueue_fd_is_pollable_and_cannot_watch_itself` |
-//! | B26 | delivered flags | `knotes::b26_delivered_flags_keep_the_mode_not_the_actions` |
-//!
-//! Item 5 of the emulation contract (no wasted epoll calls) is checked, on Linux only, in
-//! `no_wasted_calls`.
+//! The scenarios live in the library (`src/selftest/scenarios/`), so that `lab selftest` runs
+//! the very same code on an attendee's machine; the table of behaviours and scenarios is in
+//! `src/selftest/scenarios/mod.rs`, and how to add one in `src/selftest/mod.rs`. Here each
+//! scenario becomes one test with its own name (`conformance::sockets::b12_…`), so `cargo test`
+//! reports every behaviour on its own; a scenario is called directly, so its panic is the test's
+//! failure, exactly as before the move.
 
-use std::io;
-use std::net::TcpStream;
-use std::os::fd::AsRawFd;
-use std::time::Instant;
+/// One module per scenario file, one `#[test]` per scenario, calling
+/// `lab::selftest::scenarios::<module>::<name>`; and [`TESTED`], every name listed here.
+macro_rules! conformance_tests {
+    ($( $(#[$attr:meta])* mod $module:ident { $($name:ident),* $(,)? } )*) => {
+        $(
+            $(#[$attr])*
+            mod $module {
+                $(
+                    #[test]
+                    fn $name() {
+                        lab::selftest::scenarios::$module::$name()
+                    }
+                )*
+            }
+        )*
 
-use lab::kq::{Kevent, Kqueue, Timespec, EVFILT_READ};
-
-use crate::support::PATIENCE;
-
-mod errors;
-mod extras;
-mod knotes;
-#[cfg(any(target_os = "linux", target_os = "android"))]
-mod no_wasted_calls;
-mod sockets;
-
-/// `kqueue()`.
-fn new_kq() -> Kqueue {
-    Kqueue::new().expect("kqueue() failed")
-}
-
-/// The descriptor number of a socket, as a kevent ident.
-fn ident(stream: &TcpStream) -> usize {
-    stream.as_raw_fd() as usize
-}
-
-/// An EVFILT_READ change on a socket.
-fn read_change(stream: &TcpStream, flags: u16) -> Kevent {
-    Kevent::new(ident(stream), EVFILT_READ, flags)
-}
-
-/// Applies changes with no room for events: any failing change makes this panic (B7).
-fn apply(kq: &Kqueue, changes: &[Kevent]) {
-    let n = kq
-        .kevent(changes, &mut [], Some(Timespec::ZERO))
-        .expect("changes should all succeed");
-    assert_eq!(n, 0, "nothing is returned without an eventlist (B9)");
-}
-
-/// One kevent call with `changes`, room for `room` events and `timeout`; the filled entries.
-fn kevent(kq: &Kqueue, changes: &[Kevent], room: usize, timeout: Option<Timespec>) -> Vec<Kevent> {
-    let mut events = vec![Kevent::default(); room];
-    let n = kq
-        .kevent(changes, &mut events, timeout)
-        .expect("kevent failed");
-    events.truncate(n);
-    events
-}
-
-/// Collects without waiting (zero timeout, B10).
-fn poll(kq: &Kqueue, room: usize) -> Vec<Kevent> {
-    kevent(kq, &[], room, Some(Timespec::ZERO))
-}
-
-/// Waits until a collect returns an event matching `wanted`, up to PATIENCE; returns it.
-/// Each call is a kevent wait with the time left (the kevent timeout IS the wait).
-fn wait_for(kq: &Kqueue, what: &str, mut wanted: impl FnMut(&Kevent) -> bool) -> Kevent {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let batch = kevent(kq, &[], 16, Some(Timespec::from_duration(left)));
-        if let Some(event) = batch.iter().find(|event| wanted(event)) {
-            return *event;
+        /// `module::name` of every scenario that is a test here.
+        fn tested() -> Vec<String> {
+            let mut tested = Vec::new();
+            $(
+                $(#[$attr])*
+                tested.extend([$(concat!(stringify!($module), "::", stringify!($name))),*].map(String::from));
+            )*
+            tested
         }
-        assert!(
-            Instant::now() < deadline,
-            "no event for {what} within {PATIENCE:?}"
-        );
+    };
+}
+
+conformance_tests! {
+    mod knotes {
+        b01_read_and_write_knotes_are_independent_and_namespaces_do_not_collide,
+        b02_adding_the_same_knote_twice_modifies_it,
+        b03_modification_keeps_the_mode_and_does_not_re_enable,
+        b04_every_change_replaces_udata,
+        b05_disabled_knote_is_kept_and_enable_delivers_the_pending_condition,
+        b06_deleting_removes_the_knote_and_a_missing_knote_is_enoent,
+        b15_oneshot_fires_once_and_is_deleted,
+        b16_dispatch_fires_once_then_waits_for_enable,
+        b26_delivered_flags_keep_the_mode_not_the_actions,
+    }
+    mod errors {
+        b07_errors_become_entries_while_there_is_room_then_fail,
+        b08_receipt_reports_each_change_and_suppresses_events,
+        b09_changes_apply_before_the_collect_and_no_room_returns_at_once,
+        b10_timeouts_poll_wait_and_invalid_values_are_einval,
+        b11_a_signal_ends_the_wait_with_eintr_after_the_changes,
+    }
+    mod sockets {
+        b12_level_read_repeats_until_the_bytes_are_read,
+        b13_read_data_counts_every_unread_byte,
+        b14_clear_fires_again_on_new_data_not_on_partial_read,
+        b17_small_eventlist_rotates_and_loses_no_edge,
+        b18_listener_data_is_the_accept_queue_length,
+        b19_write_fires_with_free_send_space,
+        b20_note_lowat_read_waits_for_the_threshold,
+        b21_peer_close_is_eof_with_unread_data_and_reset_is_econnreset,
+        b22_closed_descriptor_reports_nothing_and_reused_number_is_fresh,
+    }
+    mod freebsd_sockets {
+        b15_oneshot_is_delivered_as_activated,
+        b17_every_ready_knote_gets_its_turn,
+        b19_write_waits_for_the_connection,
+        b19_write_after_eagain_waits_for_the_low_water_mark,
+        b20_note_lowat_belongs_to_the_knote_not_the_socket,
+        b21_local_shutdown_write_is_eof_on_write,
+        b21_reset_error_stays_for_the_programs_read,
+        b21_udp_refused_is_a_temporary_error_not_eof,
+    }
+    mod extras {
+        b23_timer_repeats_counts_expirations_and_restarts_on_re_add,
+        b24_user_event_combines_fflags_and_keeps_the_last_data,
+        b24_trigger_from_another_thread_wakes_a_blocked_kevent,
+        b25_kqueue_fd_is_pollable_and_cannot_watch_itself,
+    }
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    mod no_wasted_calls {
+        enable_of_enabled_and_disable_of_disabled_cost_no_epoll_ctl,
+        re_add_with_the_same_mode_costs_no_epoll_ctl,
+        read_disable_and_write_enable_in_one_call_is_one_mod,
+        collecting_a_ready_socket_costs_one_epoll_wait_and_one_fionread,
+        dispatch_re_arm_costs_no_epoll_ctl,
+        recorded_calls_read_like_strace_and_cost_nothing_when_off,
     }
 }
 
-/// The errno of a failed kevent call.
-fn errno_of(result: io::Result<usize>) -> i32 {
-    match result {
-        Ok(n) => panic!("kevent succeeded with {n} instead of failing"),
-        Err(err) => err.raw_os_error().expect("an errno"),
-    }
+/// A developer adds a scenario to the list `lab selftest` runs: it must be a test here too, and
+/// every test here must be a scenario of that list, so the two never drift apart.
+#[test]
+fn every_scenario_of_lab_selftest_is_a_test_here_and_back() {
+    let mut listed: Vec<String> = lab::selftest::scenarios::SCENARIOS
+        .iter()
+        .map(|scenario| format!("{}::{}", scenario.module, scenario.name))
+        .collect();
+    let mut tested = tested();
+    listed.sort_unstable();
+    tested.sort_unstable();
+    assert_eq!(
+        tested, listed,
+        "tests/conformance and SCENARIOS list the same scenarios"
+    );
 }

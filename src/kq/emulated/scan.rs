@@ -134,26 +134,20 @@ pub(super) fn activate(state: &mut State, os: &Os, key: Key) {
     if !knote.enabled {
         return;
     }
-    if knote.has(EV_ONESHOT) && matches!(knote.source, Source::Fd { .. }) {
+    // Already fired: it stays active with the event it fired with, whatever happens next.
+    let oneshot = knote.has(EV_ONESHOT) && matches!(knote.source, Source::Fd { .. });
+    if oneshot && knote.fired.is_none() {
         match fd_filter(state, os, key) {
             Filter::Fires(event) => {
                 if let Some(knote) = state.knotes.get_mut(&key) {
                     knote.fired = Some(event);
                 }
             }
-            // Already fired: the knote stays active with the event it fired with.
-            Filter::Quiet => {}
+            Filter::Quiet => return,
             Filter::Gone => {
                 state.purge_fd(key.0 as RawFd);
                 return;
             }
-        }
-        if state
-            .knotes
-            .get(&key)
-            .is_some_and(|knote| knote.fired.is_none())
-        {
-            return;
         }
     }
     state.enqueue(key);

@@ -4,10 +4,10 @@
 
 use std::net::TcpStream;
 
-use lab::kq::*;
+use crate::kq::*;
 
 use super::{apply, ident, new_kq, poll, read_change, wait_for};
-use crate::support::{send_all, tcp_pair, wait_for_bytes};
+use crate::selftest::support::{send_all, tcp_pair, wait_for_bytes};
 
 /// Runs `step` and returns how many calls of each kind it made underneath.
 fn calls_during(kq: &Kqueue, step: impl FnOnce()) -> OsCallCounts {
@@ -30,8 +30,7 @@ fn add_in_read_mode(kq: &Kqueue, socket: &TcpStream) {
 
 /// Enabling a knote that is already enabled, or disabling one that is already disabled,
 /// changes nothing epoll needs to know: zero epoll_ctl.
-#[test]
-fn enable_of_enabled_and_disable_of_disabled_cost_no_epoll_ctl() {
+pub fn enable_of_enabled_and_disable_of_disabled_cost_no_epoll_ctl() {
     let kq = new_kq();
     let (_client, server) = tcp_pair();
     let fd = ident(&server);
@@ -46,8 +45,7 @@ fn enable_of_enabled_and_disable_of_disabled_cost_no_epoll_ctl() {
 
 /// Re-adding a knote with the mode it already has (a common "just in case" EV_ADD) costs zero
 /// epoll_ctl.
-#[test]
-fn re_add_with_the_same_mode_costs_no_epoll_ctl() {
+pub fn re_add_with_the_same_mode_costs_no_epoll_ctl() {
     let kq = new_kq();
     let (_client, server) = tcp_pair();
     apply(&kq, &[read_change(&server, EV_ADD | EV_CLEAR)]);
@@ -59,8 +57,7 @@ fn re_add_with_the_same_mode_costs_no_epoll_ctl() {
 
 /// The server's classic flip, "stop reading, start writing" on one socket in one changelist,
 /// is ONE epoll_ctl MOD (IN|RDHUP → OUT), not two; the recorded call says so in words.
-#[test]
-fn read_disable_and_write_enable_in_one_call_is_one_mod() {
+pub fn read_disable_and_write_enable_in_one_call_is_one_mod() {
     let kq = new_kq();
     let (_client, server) = tcp_pair();
     let fd = ident(&server);
@@ -88,8 +85,7 @@ fn read_disable_and_write_enable_in_one_call_is_one_mod() {
 
 /// A kevent call with no changes on a socket that has data costs exactly one epoll_wait and
 /// one ioctl (FIONREAD, for `data`), nothing else.
-#[test]
-fn collecting_a_ready_socket_costs_one_epoll_wait_and_one_fionread() {
+pub fn collecting_a_ready_socket_costs_one_epoll_wait_and_one_fionread() {
     let kq = new_kq();
     let (mut client, server) = tcp_pair();
     apply(&kq, &[read_change(&server, EV_ADD)]);
@@ -113,8 +109,7 @@ fn collecting_a_ready_socket_costs_one_epoll_wait_and_one_fionread() {
 /// EV_DISPATCH's re-arm pattern: deliver (the knote is disabled), then EV_ENABLE in the next
 /// call. The emulation defers the interest change, so the disable and the re-enable cancel out:
 /// zero epoll_ctl for the whole cycle.
-#[test]
-fn dispatch_re_arm_costs_no_epoll_ctl() {
+pub fn dispatch_re_arm_costs_no_epoll_ctl() {
     let kq = new_kq();
     let (mut client, server) = tcp_pair();
     apply(&kq, &[read_change(&server, EV_ADD | EV_DISPATCH)]);
@@ -132,8 +127,7 @@ fn dispatch_re_arm_costs_no_epoll_ctl() {
 /// READ knote on a socket is one fstat, one SO_ACCEPTCONN question and one epoll_ctl ADD, in
 /// words; a change naming a closed descriptor shows the failing fstat. With recording off,
 /// nothing is kept, but the calls are still counted.
-#[test]
-fn recorded_calls_read_like_strace_and_cost_nothing_when_off() {
+pub fn recorded_calls_read_like_strace_and_cost_nothing_when_off() {
     let kq = new_kq();
     let (_client, server) = tcp_pair();
     let fd = ident(&server);

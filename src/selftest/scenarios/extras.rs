@@ -5,18 +5,17 @@ use std::os::fd::AsRawFd;
 use std::sync::{mpsc, Arc};
 use std::thread;
 
-use lab::kq::*;
+use crate::kq::*;
 
 use super::{apply, kevent, new_kq, poll, wait_for};
-use crate::support::{wait_until, PATIENCE};
+use crate::selftest::support::{wait_until, PATIENCE};
 
 /// B23. A person adds timer 7 firing every microsecond: events come back with EV_CLEAR forced
 /// into the flags, fflags 0, and data = expirations since the last delivery, which soon
 /// exceeds 1 (the timer is periodic). Re-adding it with a one-hour period restarts it and
 /// throws away the expirations not yet delivered; the new udata replaces the old. A one-shot
 /// timer fires once and is then gone.
-#[test]
-fn b23_timer_repeats_counts_expirations_and_restarts_on_re_add() {
+pub fn b23_timer_repeats_counts_expirations_and_restarts_on_re_add() {
     let kq = new_kq();
     let timer = Kevent::new(7, EVFILT_TIMER, EV_ADD).with_fflags_data(NOTE_USECONDS, 1);
     apply(&kq, &[timer.with_udata(1)]);
@@ -54,8 +53,7 @@ fn b23_timer_repeats_counts_expirations_and_restarts_on_re_add() {
 /// once. NOTE_FFOR and NOTE_FFAND combine with the stored bits. User event 2 (no EV_CLEAR)
 /// stays triggered and comes back on every collect. User event 3, disabled, gives nothing when
 /// triggered.
-#[test]
-fn b24_user_event_combines_fflags_and_keeps_the_last_data() {
+pub fn b24_user_event_combines_fflags_and_keeps_the_last_data() {
     let kq = new_kq();
     apply(
         &kq,
@@ -101,8 +99,7 @@ fn b24_user_event_combines_fflags_and_keeps_the_last_data() {
 /// B24 and §7 Threads. One thread blocks in kevent (NULL timeout) on a kqueue holding a user
 /// event; another thread triggers it through the same kqueue: the blocked call wakes up and
 /// returns that event. This is how the lab's key reader wakes its event loop.
-#[test]
-fn b24_trigger_from_another_thread_wakes_a_blocked_kevent() {
+pub fn b24_trigger_from_another_thread_wakes_a_blocked_kevent() {
     let kq = Arc::new(new_kq());
     apply(&kq, &[Kevent::new(42, EVFILT_USER, EV_ADD | EV_CLEAR)]);
     let (tx, rx) = mpsc::channel();
@@ -162,8 +159,7 @@ fn thread_is_sleeping(_: i64) -> bool {
 /// B25. A person polls the kqueue descriptor itself: not readable while nothing is pending,
 /// readable once a user event is triggered; a second kqueue watching the first sees READ.
 /// Asking a kqueue to watch its own descriptor is EINVAL.
-#[test]
-fn b25_kqueue_fd_is_pollable_and_cannot_watch_itself() {
+pub fn b25_kqueue_fd_is_pollable_and_cannot_watch_itself() {
     let kq = new_kq();
     let watcher = new_kq();
     let kq_fd = kq.as_raw_fd();

@@ -5,18 +5,17 @@ use std::io::Read;
 use std::net::{Shutdown, TcpStream};
 use std::os::fd::AsRawFd;
 
-use lab::kq::*;
+use crate::kq::*;
 
 use super::{apply, errno_of, ident, kevent, new_kq, poll, read_change, wait_for};
-use crate::support::{
+use crate::selftest::support::{
     accept_within, addr_of, listener, read_available, read_exactly, send_all, set_linger_zero,
     tcp_pair, wait_for_bytes, wait_until, PATIENCE,
 };
 
 /// B12. A person sends 5 bytes to a socket watched with a plain (level) READ knote: two
 /// collects in a row both report data=5; after reading everything, a third reports nothing.
-#[test]
-fn b12_level_read_repeats_until_the_bytes_are_read() {
+pub fn b12_level_read_repeats_until_the_bytes_are_read() {
     let kq = new_kq();
     let (mut client, mut server) = tcp_pair();
     apply(&kq, &[read_change(&server, EV_ADD)]);
@@ -61,8 +60,7 @@ fn b12_level_read_repeats_until_the_bytes_are_read() {
 
 /// B13. Several arrivals between two collects merge into one event whose data is every unread
 /// byte, not only the new ones; reading part of them lowers it.
-#[test]
-fn b13_read_data_counts_every_unread_byte() {
+pub fn b13_read_data_counts_every_unread_byte() {
     let kq = new_kq();
     let (mut client, mut server) = tcp_pair();
     apply(&kq, &[read_change(&server, EV_ADD)]);
@@ -84,8 +82,7 @@ fn b13_read_data_counts_every_unread_byte() {
 /// B14. With EV_CLEAR a person sends 2 bytes in one write: one event, data=2. Reading 1 byte
 /// brings no new event (no new edge). One more byte from the peer is a new edge: one event,
 /// and data counts every unread byte (2).
-#[test]
-fn b14_clear_fires_again_on_new_data_not_on_partial_read() {
+pub fn b14_clear_fires_again_on_new_data_not_on_partial_read() {
     let kq = new_kq();
     let (mut client, mut server) = tcp_pair();
     apply(&kq, &[read_change(&server, EV_ADD | EV_CLEAR)]);
@@ -109,8 +106,7 @@ fn b14_clear_fires_again_on_new_data_not_on_partial_read() {
 /// each socket comes out once before any repeats (A, B, C, then A again). Then one socket with
 /// READ|EV_CLEAR and WRITE|EV_CLEAR both ready, collected one at a time: both edges come out,
 /// one per call; neither is lost.
-#[test]
-fn b17_small_eventlist_rotates_and_loses_no_edge() {
+pub fn b17_small_eventlist_rotates_and_loses_no_edge() {
     let kq = new_kq();
     let pairs: Vec<(TcpStream, TcpStream)> = (0..3).map(|_| tcp_pair()).collect();
     for (client, server) in &pairs {
@@ -161,8 +157,7 @@ fn b17_small_eventlist_rotates_and_loses_no_edge() {
 
 /// B18. Three clients connect to a listener nobody has accepted from yet: READ on the listener
 /// reports data=3, the accept-queue length (libkqueue says 1). After one accept, data=2.
-#[test]
-fn b18_listener_data_is_the_accept_queue_length() {
+pub fn b18_listener_data_is_the_accept_queue_length() {
     let kq = new_kq();
     let listener = listener();
     let clients: Vec<TcpStream> = (0..3)
@@ -184,8 +179,7 @@ fn b18_listener_data_is_the_accept_queue_length() {
 /// B19. A person watches WRITE on an idle connected socket: it fires, and data is the free
 /// space in the send buffer. Filling the buffer until the socket refuses more, then letting
 /// the peer drain it, brings WRITE back with free space again.
-#[test]
-fn b19_write_fires_with_free_send_space() {
+pub fn b19_write_fires_with_free_send_space() {
     let kq = new_kq();
     let (mut client, mut server) = tcp_pair();
     let fd = ident(&client);
@@ -247,8 +241,7 @@ fn sndbuf(stream: &TcpStream) -> i32 {
 
 /// B20. A person adds READ with NOTE_LOWAT and data=5: 3 bytes arriving are not enough, 2
 /// more make the knote fire with data=5. WRITE with NOTE_LOWAT is taken as well.
-#[test]
-fn b20_note_lowat_read_waits_for_the_threshold() {
+pub fn b20_note_lowat_read_waits_for_the_threshold() {
     let kq = new_kq();
     let (mut client, server) = tcp_pair();
     apply(
@@ -278,8 +271,7 @@ fn b20_note_lowat_read_waits_for_the_threshold() {
 /// read. WRITE has no EOF yet: a peer FIN alone does not stop this side from sending.
 /// Then a peer that resets the connection (SO_LINGER 0 + close): READ reports EV_EOF with
 /// fflags = ECONNRESET, again on later collects, and WRITE now has EV_EOF too.
-#[test]
-fn b21_peer_close_is_eof_with_unread_data_and_reset_is_econnreset() {
+pub fn b21_peer_close_is_eof_with_unread_data_and_reset_is_econnreset() {
     let kq = new_kq();
     let (mut client, mut server) = tcp_pair();
     let fd = ident(&server);
@@ -344,8 +336,7 @@ fn reset(stream: TcpStream) {
 /// number was already reused by another socket). When the number is reused (here: dup2 of
 /// another socket onto it), the old knote is gone and EV_ADD creates a fresh one that watches
 /// the new socket.
-#[test]
-fn b22_closed_descriptor_reports_nothing_and_reused_number_is_fresh() {
+pub fn b22_closed_descriptor_reports_nothing_and_reused_number_is_fresh() {
     let kq = new_kq();
     let (mut client, server) = tcp_pair();
     let fd = ident(&server);

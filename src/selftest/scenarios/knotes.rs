@@ -1,16 +1,15 @@
 //! Knotes: identity, modification, udata, enable/disable, delete, oneshot, dispatch, and the
 //! flags a delivered event carries (B1–B6, B15, B16, B26).
 
-use lab::kq::*;
+use crate::kq::*;
 
 use super::{apply, ident, kevent, new_kq, poll, read_change, wait_for};
-use crate::support::{read_available, send_all, tcp_pair, wait_for_bytes};
+use crate::selftest::support::{read_available, send_all, tcp_pair, wait_for_bytes};
 
 /// B1. A person watches one socket for READ and WRITE, deletes the READ knote and sends data:
 /// only WRITE comes back. A USER event with the same number as the socket lives in its own
 /// namespace, and a second kqueue watching the same socket keeps its own READ knote.
-#[test]
-fn b01_read_and_write_knotes_are_independent_and_namespaces_do_not_collide() {
+pub fn b01_read_and_write_knotes_are_independent_and_namespaces_do_not_collide() {
     let kq = new_kq();
     let other_kq = new_kq();
     let (mut client, server) = tcp_pair();
@@ -54,8 +53,7 @@ fn b01_read_and_write_knotes_are_independent_and_namespaces_do_not_collide() {
 
 /// B2. A person adds the same READ knote twice (the second time with udata 2) and sends data:
 /// one event comes back, not two, carrying the newer udata.
-#[test]
-fn b02_adding_the_same_knote_twice_modifies_it() {
+pub fn b02_adding_the_same_knote_twice_modifies_it() {
     let kq = new_kq();
     let (mut client, server) = tcp_pair();
     apply(&kq, &[read_change(&server, EV_ADD).with_udata(1)]);
@@ -72,8 +70,7 @@ fn b02_adding_the_same_knote_twice_modifies_it() {
 /// "re-arms" with a plain EV_ADD: nothing comes back, because a modification neither
 /// re-enables nor changes the mode. EV_ENABLE re-arms it, and the knote is still DISPATCH:
 /// after the next event it is quiet again.
-#[test]
-fn b03_modification_keeps_the_mode_and_does_not_re_enable() {
+pub fn b03_modification_keeps_the_mode_and_does_not_re_enable() {
     let kq = new_kq();
     let (mut client, server) = tcp_pair();
     apply(&kq, &[read_change(&server, EV_ADD | EV_DISPATCH)]);
@@ -93,8 +90,7 @@ fn b03_modification_keeps_the_mode_and_does_not_re_enable() {
 
 /// B4. A person adds READ with udata A, disables it with udata B, enables it with udata C and
 /// sends a byte: the event carries C. Every change that finds the knote stores its udata.
-#[test]
-fn b04_every_change_replaces_udata() {
+pub fn b04_every_change_replaces_udata() {
     let kq = new_kq();
     let (mut client, server) = tcp_pair();
     apply(&kq, &[read_change(&server, EV_ADD).with_udata(0xA)]);
@@ -108,8 +104,7 @@ fn b04_every_change_replaces_udata() {
 /// B5. Data is already waiting when a person adds READ with EV_ADD|EV_DISABLE: nothing comes
 /// back. EV_ENABLE delivers the condition that already holds (data=1). Asking for
 /// EV_ENABLE|EV_DISABLE at once is EINVAL on FreeBSD (and the emulation); macOS lets disable win.
-#[test]
-fn b05_disabled_knote_is_kept_and_enable_delivers_the_pending_condition() {
+pub fn b05_disabled_knote_is_kept_and_enable_delivers_the_pending_condition() {
     let kq = new_kq();
     let (mut client, server) = tcp_pair();
     send_all(&mut client, b"1");
@@ -148,8 +143,7 @@ fn b05_disabled_knote_is_kept_and_enable_delivers_the_pending_condition() {
 /// B6. A person deletes a READ knote that was never added: with room for one entry the error
 /// comes back as an EV_ERROR entry carrying ENOENT; with no room the call itself fails with
 /// ENOENT. Deleting a real knote works once, and then it is gone (ENOENT again).
-#[test]
-fn b06_deleting_removes_the_knote_and_a_missing_knote_is_enoent() {
+pub fn b06_deleting_removes_the_knote_and_a_missing_knote_is_enoent() {
     let kq = new_kq();
     let (_client, server) = tcp_pair();
     let delete = read_change(&server, EV_DELETE);
@@ -171,8 +165,7 @@ fn b06_deleting_removes_the_knote_and_a_missing_knote_is_enoent() {
 /// B15. A person adds READ with EV_ONESHOT and sends data: one event (flags still show
 /// ONESHOT), then nothing, even though the bytes are still unread; the knote is gone (delete
 /// is ENOENT) until a new EV_ADD re-arms it.
-#[test]
-fn b15_oneshot_fires_once_and_is_deleted() {
+pub fn b15_oneshot_fires_once_and_is_deleted() {
     let kq = new_kq();
     let (mut client, server) = tcp_pair();
     apply(&kq, &[read_change(&server, EV_ADD | EV_ONESHOT)]);
@@ -191,8 +184,7 @@ fn b15_oneshot_fires_once_and_is_deleted() {
 /// B16. A person adds READ with EV_DISPATCH and sends data: one event, then nothing while the
 /// bytes sit unread; the knote still exists (disabled). EV_ENABLE delivers again because the
 /// condition still holds. EV_DISPATCH|EV_ONESHOT is accepted by FreeBSD and acts as ONESHOT.
-#[test]
-fn b16_dispatch_fires_once_then_waits_for_enable() {
+pub fn b16_dispatch_fires_once_then_waits_for_enable() {
     let kq = new_kq();
     let (mut client, mut server) = tcp_pair();
     apply(&kq, &[read_change(&server, EV_ADD | EV_DISPATCH)]);
@@ -228,8 +220,7 @@ fn b16_dispatch_fires_once_then_waits_for_enable() {
 /// B26. A person adds READ knotes with different modes and looks at the flags of the events:
 /// FreeBSD (and the emulation) strip the actions (EV_ADD...) and keep the mode (ONESHOT,
 /// DISPATCH, CLEAR) plus EV_EOF when it applies; macOS keeps EV_ADD as well.
-#[test]
-fn b26_delivered_flags_keep_the_mode_not_the_actions() {
+pub fn b26_delivered_flags_keep_the_mode_not_the_actions() {
     for mode in [0, EV_CLEAR, EV_ONESHOT, EV_DISPATCH] {
         let kq = new_kq();
         let (mut client, server) = tcp_pair();

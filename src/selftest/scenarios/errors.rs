@@ -4,10 +4,10 @@
 use std::sync::mpsc;
 use std::thread;
 
-use lab::kq::*;
+use crate::kq::*;
 
 use super::{apply, errno_of, kevent, new_kq, poll, read_change};
-use crate::support::{send_all, tcp_pair, wait_for_bytes, wait_until, PATIENCE};
+use crate::selftest::support::{send_all, tcp_pair, wait_for_bytes, wait_until, PATIENCE};
 
 /// B7. A person sends a changelist with two bad deletes around one good add:
 /// - with room, each failure becomes an entry (EV_ERROR, errno in data, ident and udata of the
@@ -16,8 +16,7 @@ use crate::support::{send_all, tcp_pair, wait_for_bytes, wait_until, PATIENCE};
 ///   a NULL timeout;
 /// - with room for only one entry, the second failure makes the call fail with its errno;
 /// - with no room at all, the first failure does.
-#[test]
-fn b07_errors_become_entries_while_there_is_room_then_fail() {
+pub fn b07_errors_become_entries_while_there_is_room_then_fail() {
     let kq = new_kq();
     let (mut client, server) = tcp_pair();
     let (_other_client, other) = tcp_pair();
@@ -69,8 +68,7 @@ fn b07_errors_become_entries_while_there_is_room_then_fail() {
 /// the call returned after writing entries. The next collect delivers READ, whose flags still
 /// carry EV_RECEIPT. When the eventlist runs out of room for receipts, FreeBSD stops there and
 /// returns 0; macOS skips the receipt and carries on.
-#[test]
-fn b08_receipt_reports_each_change_and_suppresses_events() {
+pub fn b08_receipt_reports_each_change_and_suppresses_events() {
     let kq = new_kq();
     let (mut client, server) = tcp_pair();
     send_all(&mut client, b"r");
@@ -126,8 +124,7 @@ fn server_ident(stream: &std::net::TcpStream) -> usize {
 /// B9. Data is waiting; a person adds READ and collects in the same call: the event caused by
 /// the call's own change comes back. With no room for events the call returns at once, even
 /// with a NULL timeout. Stale EV_ERROR/EV_EOF bits left in a reused entry are ignored.
-#[test]
-fn b09_changes_apply_before_the_collect_and_no_room_returns_at_once() {
+pub fn b09_changes_apply_before_the_collect_and_no_room_returns_at_once() {
     let kq = new_kq();
     let (mut client, server) = tcp_pair();
     send_all(&mut client, b"now");
@@ -171,8 +168,7 @@ fn b09_changes_apply_before_the_collect_and_no_room_returns_at_once() {
 /// B10. A zero timeout polls (0 when nothing is ready); a positive timeout returns 0 when it
 /// expires; a negative field or nsec ≥ 10⁹ is EINVAL. FreeBSD checks after applying the
 /// changes (so a change in that call still happens); macOS checks before.
-#[test]
-fn b10_timeouts_poll_wait_and_invalid_values_are_einval() {
+pub fn b10_timeouts_poll_wait_and_invalid_values_are_einval() {
     let kq = new_kq();
     assert!(kevent(&kq, &[], 4, Some(Timespec::ZERO)).is_empty());
     assert!(kevent(&kq, &[], 4, Some(Timespec::from_millis(20))).is_empty());
@@ -208,8 +204,7 @@ extern "C" fn ignore_signal(_: libc::c_int) {}
 /// B11. A thread waits in kevent (long timeout) after adding a USER event in the same call; a
 /// signal with a handler installed with SA_RESTART arrives: kevent fails with EINTR at once,
 /// it is not restarted, and the change was applied (a later delete succeeds).
-#[test]
-fn b11_a_signal_ends_the_wait_with_eintr_after_the_changes() {
+pub fn b11_a_signal_ends_the_wait_with_eintr_after_the_changes() {
     // SAFETY: installs a handler that does nothing for SIGUSR2, which no other test uses.
     unsafe {
         let mut action: libc::sigaction = std::mem::zeroed();

@@ -1,0 +1,279 @@
+//! The kqueue conformance scenarios: one narrative per behaviour B1–B26 of
+//! `docs/kqueue-semantics.md`, over real loopback TCP sockets. `lab selftest` runs them in the
+//! binary; `cargo test` runs each as its own test (tests/conformance).
+//!
+//! The scenarios use only the portable API ([`crate::kq`]), so the same code runs against the
+//! native kqueue on macOS/FreeBSD and against the emulation over epoll on Linux. Where the
+//! kernels disagree, the expectation is keyed by `cfg` and cites the spec row, and the
+//! scenario's entry in [`SCENARIOS`] names the documented difference; the Linux emulation
+//! follows FreeBSD (§7). Waiting is always a `kevent` timeout or a loop with a deadline.
+//!
+//! | B | behaviour | scenario |
+//! |---|---|---|
+//! | B1 | identity is (ident, filter) per kqueue | `knotes::b01_read_and_write_knotes_are_independent_and_namespaces_do_not_collide` |
+//! | B2 | EV_ADD on an existing knote modifies it | `knotes::b02_adding_the_same_knote_twice_modifies_it` |
+//! | B3 | a modification keeps the mode, does not re-enable | `knotes::b03_modification_keeps_the_mode_and_does_not_re_enable` |
+//! | B4 | every change replaces udata | `knotes::b04_every_change_replaces_udata` |
+//! | B5 | EV_DISABLE / EV_ENABLE | `knotes::b05_disabled_knote_is_kept_and_enable_delivers_the_pending_condition` |
+//! | B6 | EV_DELETE, ENOENT | `knotes::b06_deleting_removes_the_knote_and_a_missing_knote_is_enoent` |
+//! | B7 | error entries, no room, short-circuit | `errors::b07_errors_become_entries_while_there_is_room_then_fail` |
+//! | B8 | EV_RECEIPT | `errors::b08_receipt_reports_each_change_and_suppresses_events` |
+//! | B9 | changes before collect, nevents 0, EV_SYSFLAGS | `errors::b09_changes_apply_before_the_collect_and_no_room_returns_at_once` |
+//! | B10 | timeouts | `errors::b10_timeouts_poll_wait_and_invalid_values_are_einval` |
+//! | B11 | EINTR not restarted | `errors::b11_a_signal_ends_the_wait_with_eintr_after_the_changes` |
+//! | B12 | level-triggered is the default | `sockets::b12_level_read_repeats_until_the_bytes_are_read` |
+//! | B13 | READ data = all unread bytes | `sockets::b13_read_data_counts_every_unread_byte` |
+//! | B14 | EV_CLEAR | `sockets::b14_clear_fires_again_on_new_data_not_on_partial_read` |
+//! | B15 | EV_ONESHOT | `knotes::b15_oneshot_fires_once_and_is_deleted`, `freebsd_sockets::b15_oneshot_is_delivered_as_activated` |
+//! | B16 | EV_DISPATCH | `knotes::b16_dispatch_fires_once_then_waits_for_enable` |
+//! | B17 | small eventlist: round-robin, no lost edge | `sockets::b17_small_eventlist_rotates_and_loses_no_edge`, `freebsd_sockets::b17_every_ready_knote_gets_its_turn` |
+//! | B18 | listener data = accept queue | `sockets::b18_listener_data_is_the_accept_queue_length` |
+//! | B19 | WRITE data = free send space, from the low-water mark, once connected | `sockets::b19_write_fires_with_free_send_space`, `freebsd_sockets::b19_write_waits_for_the_connection`, `freebsd_sockets::b19_write_after_eagain_waits_for_the_low_water_mark` |
+//! | B20 | NOTE_LOWAT, the knote's own | `sockets::b20_note_lowat_read_waits_for_the_threshold`, `freebsd_sockets::b20_note_lowat_belongs_to_the_knote_not_the_socket` |
+//! | B21 | EOF and socket errors | `sockets::b21_peer_close_is_eof_with_unread_data_and_reset_is_econnreset`, `freebsd_sockets::b21_local_shutdown_write_is_eof_on_write`, `freebsd_sockets::b21_reset_error_stays_for_the_programs_read`, `freebsd_sockets::b21_udp_refused_is_a_temporary_error_not_eof` |
+//! | B22 | close() on a watched fd | `sockets::b22_closed_descriptor_reports_nothing_and_reused_number_is_fresh` |
+//! | B23 | EVFILT_TIMER | `extras::b23_timer_repeats_counts_expirations_and_restarts_on_re_add` |
+//! | B24 | EVFILT_USER | `extras::b24_user_event_combines_fflags_and_keeps_the_last_data`, `extras::b24_trigger_from_another_thread_wakes_a_blocked_kevent` |
+//! | B25 | the kqueue descriptor itself | `extras::b25_kqueue_fd_is_pollable_and_cannot_watch_itself` |
+//! | B26 | delivered flags | `knotes::b26_delivered_flags_keep_the_mode_not_the_actions` |
+//!
+//! Item 5 of the emulation contract (no wasted epoll calls, id `E5`) is checked, on Linux
+//! only, in `no_wasted_calls`.
+//!
+//! Adding a scenario: see [`crate::selftest`].
+
+use std::io;
+use std::net::TcpStream;
+use std::os::fd::AsRawFd;
+use std::time::Instant;
+
+use super::support::PATIENCE;
+use super::Scenario;
+use crate::kq::{Kevent, Kqueue, Timespec, EVFILT_READ};
+
+pub mod errors;
+pub mod extras;
+pub mod freebsd_sockets;
+pub mod knotes;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub mod no_wasted_calls;
+pub mod sockets;
+
+/// Every scenario, in the order `lab selftest` runs and prints them (B-number order; `E5`, the
+/// emulation's own contract, last). `cargo test` checks that each one is also a test.
+///
+/// `scenario!(id, module::function)` names a scenario; add `os = "what differs"` (os as in
+/// `std::env::consts::OS`) when that kernel is documented to behave differently (spec §2) and
+/// the scenario expects it there, so its run is reported as "differs on …, as documented".
+pub static SCENARIOS: &[Scenario] = &[
+    scenario!(
+        "B1",
+        knotes::b01_read_and_write_knotes_are_independent_and_namespaces_do_not_collide
+    ),
+    scenario!("B2", knotes::b02_adding_the_same_knote_twice_modifies_it),
+    scenario!(
+        "B3",
+        knotes::b03_modification_keeps_the_mode_and_does_not_re_enable
+    ),
+    scenario!("B4", knotes::b04_every_change_replaces_udata),
+    scenario!(
+        "B5",
+        knotes::b05_disabled_knote_is_kept_and_enable_delivers_the_pending_condition,
+        macos = "EV_ENABLE|EV_DISABLE together: disable wins, no EINVAL"
+    ),
+    scenario!(
+        "B6",
+        knotes::b06_deleting_removes_the_knote_and_a_missing_knote_is_enoent
+    ),
+    scenario!(
+        "B7",
+        errors::b07_errors_become_entries_while_there_is_room_then_fail,
+        macos = "an error entry keeps the change's flags with EV_ERROR ORed in"
+    ),
+    scenario!(
+        "B8",
+        errors::b08_receipt_reports_each_change_and_suppresses_events,
+        macos = "a receipt that no longer fits is skipped, and the changes go on"
+    ),
+    scenario!(
+        "B9",
+        errors::b09_changes_apply_before_the_collect_and_no_room_returns_at_once
+    ),
+    scenario!(
+        "B10",
+        errors::b10_timeouts_poll_wait_and_invalid_values_are_einval,
+        macos = "an invalid timeout is refused before any change is applied"
+    ),
+    scenario!(
+        "B11",
+        errors::b11_a_signal_ends_the_wait_with_eintr_after_the_changes
+    ),
+    scenario!(
+        "B12",
+        sockets::b12_level_read_repeats_until_the_bytes_are_read
+    ),
+    scenario!("B13", sockets::b13_read_data_counts_every_unread_byte),
+    scenario!(
+        "B14",
+        sockets::b14_clear_fires_again_on_new_data_not_on_partial_read
+    ),
+    scenario!("B15", knotes::b15_oneshot_fires_once_and_is_deleted),
+    scenario!(
+        "B15",
+        freebsd_sockets::b15_oneshot_is_delivered_as_activated
+    ),
+    scenario!(
+        "B16",
+        knotes::b16_dispatch_fires_once_then_waits_for_enable,
+        macos = "EV_DISPATCH|EV_ONESHOT is FreeBSD's combination and is not tried"
+    ),
+    scenario!(
+        "B17",
+        sockets::b17_small_eventlist_rotates_and_loses_no_edge
+    ),
+    scenario!("B17", freebsd_sockets::b17_every_ready_knote_gets_its_turn),
+    scenario!("B18", sockets::b18_listener_data_is_the_accept_queue_length),
+    scenario!("B19", sockets::b19_write_fires_with_free_send_space),
+    scenario!("B19", freebsd_sockets::b19_write_waits_for_the_connection),
+    scenario!(
+        "B19",
+        freebsd_sockets::b19_write_after_eagain_waits_for_the_low_water_mark
+    ),
+    scenario!("B20", sockets::b20_note_lowat_read_waits_for_the_threshold),
+    scenario!(
+        "B20",
+        freebsd_sockets::b20_note_lowat_belongs_to_the_knote_not_the_socket,
+        macos = "WRITE NOTE_LOWAT is clamped to the send buffer's size, so a huge one fires"
+    ),
+    scenario!(
+        "B21",
+        sockets::b21_peer_close_is_eof_with_unread_data_and_reset_is_econnreset
+    ),
+    scenario!(
+        "B21",
+        freebsd_sockets::b21_local_shutdown_write_is_eof_on_write
+    ),
+    scenario!(
+        "B21",
+        freebsd_sockets::b21_reset_error_stays_for_the_programs_read
+    ),
+    scenario!(
+        "B21",
+        freebsd_sockets::b21_udp_refused_is_a_temporary_error_not_eof
+    ),
+    scenario!(
+        "B22",
+        sockets::b22_closed_descriptor_reports_nothing_and_reused_number_is_fresh
+    ),
+    scenario!(
+        "B23",
+        extras::b23_timer_repeats_counts_expirations_and_restarts_on_re_add
+    ),
+    scenario!(
+        "B24",
+        extras::b24_user_event_combines_fflags_and_keeps_the_last_data
+    ),
+    scenario!(
+        "B24",
+        extras::b24_trigger_from_another_thread_wakes_a_blocked_kevent
+    ),
+    scenario!(
+        "B25",
+        extras::b25_kqueue_fd_is_pollable_and_cannot_watch_itself
+    ),
+    scenario!(
+        "B26",
+        knotes::b26_delivered_flags_keep_the_mode_not_the_actions,
+        macos = "delivered flags keep EV_ADD"
+    ),
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    scenario!(
+        "E5",
+        no_wasted_calls::enable_of_enabled_and_disable_of_disabled_cost_no_epoll_ctl
+    ),
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    scenario!(
+        "E5",
+        no_wasted_calls::re_add_with_the_same_mode_costs_no_epoll_ctl
+    ),
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    scenario!(
+        "E5",
+        no_wasted_calls::read_disable_and_write_enable_in_one_call_is_one_mod
+    ),
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    scenario!(
+        "E5",
+        no_wasted_calls::collecting_a_ready_socket_costs_one_epoll_wait_and_one_fionread
+    ),
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    scenario!("E5", no_wasted_calls::dispatch_re_arm_costs_no_epoll_ctl),
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    scenario!(
+        "E5",
+        no_wasted_calls::recorded_calls_read_like_strace_and_cost_nothing_when_off
+    ),
+];
+
+/// `kqueue()`.
+fn new_kq() -> Kqueue {
+    Kqueue::new().expect("kqueue() failed")
+}
+
+/// The descriptor number of a socket, as a kevent ident.
+fn ident(stream: &TcpStream) -> usize {
+    stream.as_raw_fd() as usize
+}
+
+/// An EVFILT_READ change on a socket.
+fn read_change(stream: &TcpStream, flags: u16) -> Kevent {
+    Kevent::new(ident(stream), EVFILT_READ, flags)
+}
+
+/// Applies changes with no room for events: any failing change makes this panic (B7).
+fn apply(kq: &Kqueue, changes: &[Kevent]) {
+    let n = kq
+        .kevent(changes, &mut [], Some(Timespec::ZERO))
+        .expect("changes should all succeed");
+    assert_eq!(n, 0, "nothing is returned without an eventlist (B9)");
+}
+
+/// One kevent call with `changes`, room for `room` events and `timeout`; the filled entries.
+fn kevent(kq: &Kqueue, changes: &[Kevent], room: usize, timeout: Option<Timespec>) -> Vec<Kevent> {
+    let mut events = vec![Kevent::default(); room];
+    let n = kq
+        .kevent(changes, &mut events, timeout)
+        .expect("kevent failed");
+    events.truncate(n);
+    events
+}
+
+/// Collects without waiting (zero timeout, B10).
+fn poll(kq: &Kqueue, room: usize) -> Vec<Kevent> {
+    kevent(kq, &[], room, Some(Timespec::ZERO))
+}
+
+/// Waits until a collect returns an event matching `wanted`, up to PATIENCE; returns it.
+/// Each call is a kevent wait with the time left (the kevent timeout IS the wait).
+fn wait_for(kq: &Kqueue, what: &str, mut wanted: impl FnMut(&Kevent) -> bool) -> Kevent {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let batch = kevent(kq, &[], 16, Some(Timespec::from_duration(left)));
+        if let Some(event) = batch.iter().find(|event| wanted(event)) {
+            return *event;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no event for {what} within {PATIENCE:?}"
+        );
+    }
+}
+
+/// The errno of a failed kevent call.
+fn errno_of(result: io::Result<usize>) -> i32 {
+    match result {
+        Ok(n) => panic!("kevent succeeded with {n} instead of failing"),
+        Err(err) => err.raw_os_error().expect("an errno"),
+    }
+}

@@ -327,7 +327,7 @@ pub(super) fn fstat(rec: &Recorder, fd: RawFd) -> io::Result<FileId> {
     result
 }
 
-/// `getsockopt` of an int option (`name` is for the trace: `SO_SNDBUF`...).
+/// `getsockopt` of an int option (`name` is for the trace: `SO_TYPE`...).
 pub(super) fn getsockopt_int(
     rec: &Recorder,
     fd: RawFd,
@@ -484,7 +484,7 @@ pub(super) fn send_memory(rec: &Recorder, fd: RawFd) -> io::Result<SendMemory> {
     result
 }
 
-/// `ioctl(fd, FIONREAD or TIOCOUTQ, &int)`.
+/// `ioctl(fd, FIONREAD, &int)` and the like.
 pub(super) fn ioctl_int(
     rec: &Recorder,
     fd: RawFd,

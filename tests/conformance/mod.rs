@@ -90,6 +90,7 @@ conformance_tests! {
         collecting_a_ready_socket_costs_one_epoll_wait_and_one_fionread,
         dispatch_re_arm_costs_no_epoll_ctl,
         recorded_calls_read_like_strace_and_cost_nothing_when_off,
+        socket_options_and_errors_are_left_to_the_program,
     }
 }
 

@@ -183,8 +183,12 @@ pub(super) fn collect(state: &mut State, os: &Os, out: &mut [Kevent]) -> usize {
             continue;
         }
         if let Some(event) = knote.fired.take() {
-            // B15: an activated ONESHOT knote, handed over without running its filter again.
-            out[filled] = event;
+            // B15: an activated ONESHOT knote, handed over without running its filter again,
+            // with the udata of the last change (B4).
+            out[filled] = Kevent {
+                udata: knote.udata,
+                ..event
+            };
             filled += 1;
             state.remove_knote(os, key);
             continue;
@@ -324,9 +328,9 @@ fn write_rule(state: &mut State, os: &Os, fd: RawFd, lowat: Option<i64>) -> Rule
     };
     let mut connected = true;
     if kind == FileKind::Socket && stream && !state.file(fd).is_some_and(|file| file.write_eof) {
-        // The one extra call of a WRITE check on a TCP socket: epoll shows neither a local
-        // shutdown(SHUT_WR) nor a connection still in progress (for the latter it only stays
-        // silent).
+        // The second call of a WRITE check on a TCP socket (SO_MEMINFO was the first): epoll
+        // shows neither a local shutdown(SHUT_WR) nor a connection still in progress (for the
+        // latter it only stays silent).
         match data::connection(os, fd) {
             Some(Connection::SendShut) => {
                 if let Some(file) = state.file_mut(fd) {

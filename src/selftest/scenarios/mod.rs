@@ -213,6 +213,11 @@ pub static SCENARIOS: &[Scenario] = &[
         "E5",
         no_wasted_calls::recorded_calls_read_like_strace_and_cost_nothing_when_off
     ),
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    scenario!(
+        "E5",
+        no_wasted_calls::socket_options_and_errors_are_left_to_the_program
+    ),
 ];
 
 /// `kqueue()`.

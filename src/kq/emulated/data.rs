@@ -39,25 +39,13 @@ pub(super) fn readable(os: &Os, fd: RawFd, kind: FileKind) -> Measure {
     result.map(Measure::Count).unwrap_or_else(failed)
 }
 
-/// EVFILT_WRITE data: free space (B19).
-/// - Socket: the send buffer's size minus what it holds, both from one `SO_MEMINFO`: the write
-///   queue for a stream socket, the datagrams in flight for the others. Linux counts buffer
-///   memory rather than payload bytes, so this approximates BSD's `sbspace(so_snd)`; but it is
-///   the measure Linux itself uses to refuse a write, so the free space is ≤ 0 right after a
-///   write hit EAGAIN (B19). Read at every measurement: Linux grows the send buffer by itself
-///   (tcp_sndbuf_expand) once data flows.
+/// EVFILT_WRITE data: free space (B19), for a file that is not a socket (`send_space`
+/// measures those).
 /// - Listener: 0; epoll never reports a listener writable, as FreeBSD's `filt_sowrite`.
 /// - Pipe: capacity (F_GETPIPE_SZ) minus the bytes waiting in it.
-pub(super) fn writable(os: &Os, fd: RawFd, kind: FileKind, stream: bool) -> Measure {
+pub(super) fn writable(os: &Os, fd: RawFd, kind: FileKind) -> Measure {
     match kind {
         FileKind::Listener => Measure::Count(0),
-        FileKind::Socket => match os::send_memory(os.rec, fd) {
-            Ok(mem) => {
-                let used = if stream { mem.queued } else { mem.in_flight };
-                Measure::Count((mem.sndbuf - used).max(0))
-            }
-            Err(err) => failed(err),
-        },
         FileKind::Pipe => {
             let capacity = match os::pipe_capacity(os.rec, fd) {
                 Ok(size) => i64::from(size),
@@ -68,8 +56,35 @@ pub(super) fn writable(os: &Os, fd: RawFd, kind: FileKind, stream: bool) -> Meas
                 Err(err) => failed(err),
             }
         }
-        FileKind::Other => Measure::Unknown,
+        // A socket is measured by `send_space`, which also gives its threshold.
+        FileKind::Socket | FileKind::Other => Measure::Unknown,
     }
+}
+
+/// A socket's free send space and the threshold WRITE uses without NOTE_LOWAT (B19).
+pub(super) struct SendSpace {
+    pub free: i64,
+    pub lowat: i64,
+}
+
+/// EVFILT_WRITE on a socket, from one `SO_MEMINFO`: the send buffer's size minus what it holds
+/// (the write queue of a stream socket, the datagrams in flight of the others). Linux counts
+/// buffer memory rather than payload bytes, so this approximates BSD's `sbspace(so_snd)`; but
+/// it is the measure Linux itself uses to refuse a write, so the free space is ≤ 0 right after
+/// a write hit EAGAIN. Read at every check: Linux grows the send buffer by itself
+/// (tcp_sndbuf_expand) once data flows.
+///
+/// The threshold is FreeBSD's 2048 (`SEND_LOWAT`), capped at a third of the buffer: FreeBSD's
+/// `soreserve` caps `sb_lowat` at the buffer's size, and Linux calls a socket writable once a
+/// third of its buffer is free, which for a buffer under 6 KiB is less than 2048 bytes; with
+/// the cap, epoll never wakes a level-triggered wait for a WRITE the filter then refuses.
+pub(super) fn send_space(os: &Os, fd: RawFd, stream: bool) -> Result<SendSpace, Measure> {
+    let mem = os::send_memory(os.rec, fd).map_err(failed)?;
+    let used = if stream { mem.queued } else { mem.in_flight };
+    Ok(SendSpace {
+        free: (mem.sndbuf - used).max(0),
+        lowat: SEND_LOWAT.min(mem.sndbuf / 3),
+    })
 }
 
 /// FreeBSD's default send low-water mark (`sb_lowat` = MCLBYTES, set by `soreserve`): WRITE on

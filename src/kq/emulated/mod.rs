@@ -25,9 +25,11 @@
 //!   2048-byte low-water mark is compared with it. It is Linux's own measure for refusing a
 //!   write, so WRITE is never reported right after EAGAIN; but level-triggered epoll reports a
 //!   socket writable only once about a third of its buffer is free, so after EAGAIN WRITE can
-//!   come later than on FreeBSD. Checking WRITE on a TCP socket costs SO_MEMINFO and TCP_INFO
-//!   (the state shows a connection still in progress and a local shutdown(SHUT_WR), which
-//!   epoll does not); SO_TYPE is asked once per socket, at its first WRITE check or error.
+//!   come later than on FreeBSD (and for a send buffer under 6 KiB the 2048 threshold is
+//!   lowered to a third of the buffer, where Linux calls it writable). Checking WRITE on a TCP
+//!   socket costs SO_MEMINFO and TCP_INFO (the state shows a connection still in progress and
+//!   a local shutdown(SHUT_WR), which epoll does not); SO_TYPE is asked once per socket, at its
+//!   first WRITE check or error.
 //! - B20: NOTE_LOWAT lives in the knote, but epoll knows no threshold: a knote with one makes
 //!   its descriptor's registration edge-triggered, and the threshold is checked at each epoll
 //!   report and at each registration. A WRITE threshold reached without a new wakeup from
@@ -38,6 +40,9 @@
 //!   FreeBSD's value also where Linux says EPIPE). On an edge-triggered registration the
 //!   "pending" is as of epoll's last report. A local shutdown(SHUT_WR) is seen on TCP only
 //!   (TCP_INFO): on a UDP or Unix socket WRITE shows no EV_EOF after it.
+//! - B17: the level knotes that the emulation keeps queued itself (on an edge-triggered
+//!   registration) go back to the tail at the end of a collect, the ones epoll reports again
+//!   at the next one: between the two groups the order can differ from FreeBSD's single queue.
 //! - B15: an EV_ONESHOT knote fires when the emulation sees it fire, at a kevent call (its
 //!   epoll_wait or a registration), and keeps that event; bytes that arrive and are all read
 //!   between two kevent calls leave no event, where FreeBSD would deliver one, and `data` is

@@ -311,20 +311,27 @@ fn read_rule(file: &File, data: Option<i64>, lowat: Option<i64>) -> Rule {
 /// - a connection-oriented socket that is not connected yet never fires: WRITE means
 ///   connected (B19);
 /// - otherwise: free space ≥ the knote's NOTE_LOWAT, or ≥ the send low-water mark (2048 on a
-///   socket, B19; 1 on a pipe).
+///   socket, capped for tiny buffers, `data::send_space`, B19; 1 on a pipe).
 fn write_rule(state: &mut State, os: &Os, fd: RawFd, lowat: Option<i64>) -> Rule {
     let Some(file) = state.file(fd) else {
         return (None, 0, 0);
     };
     let kind = file.kind;
     let stream = state.is_stream(os, fd);
-    let data = match data::writable(os, fd, kind, stream) {
-        Measure::Gone => {
+    let measured = match kind {
+        FileKind::Socket => data::send_space(os, fd, stream).map(|space| (space.free, space.lowat)),
+        _ => match data::writable(os, fd, kind) {
+            Measure::Count(count) => Ok((count, 1)),
+            other => Err(other),
+        },
+    };
+    let (data, default_lowat) = match measured {
+        Ok((free, lowat)) => (Some(free), lowat),
+        Err(Measure::Gone) => {
             state.purge_fd(fd);
             return (None, 0, 0);
         }
-        Measure::Unknown => None,
-        Measure::Count(count) => Some(count),
+        Err(_) => (None, 1),
     };
     let mut connected = true;
     if kind == FileKind::Socket && stream && !state.file(fd).is_some_and(|file| file.write_eof) {
@@ -358,7 +365,7 @@ fn write_rule(state: &mut State, os: &Os, fd: RawFd, lowat: Option<i64>) -> Rule
             } else if !connected {
                 (None, 0, 0)
             } else {
-                let threshold = lowat.unwrap_or(data::SEND_LOWAT);
+                let threshold = lowat.unwrap_or(default_lowat);
                 ((data >= threshold).then_some(data), 0, 0)
             }
         }
@@ -366,7 +373,11 @@ fn write_rule(state: &mut State, os: &Os, fd: RawFd, lowat: Option<i64>) -> Rule
             if file.write_eof {
                 (Some(data), EV_EOF, 0)
             } else {
-                ((data >= lowat.unwrap_or(1)).then_some(data), 0, 0)
+                (
+                    (data >= lowat.unwrap_or(default_lowat)).then_some(data),
+                    0,
+                    0,
+                )
             }
         }
     }

@@ -71,6 +71,7 @@ conformance_tests! {
         b17_every_ready_knote_gets_its_turn,
         b19_write_waits_for_the_connection,
         b19_write_after_eagain_waits_for_the_low_water_mark,
+        b19_refused_connect_is_write_eof_and_so_error_still_says_why,
         b20_note_lowat_belongs_to_the_knote_not_the_socket,
         b21_local_shutdown_write_is_eof_on_write,
         b21_reset_error_stays_for_the_programs_read,

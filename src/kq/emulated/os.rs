@@ -386,6 +386,27 @@ pub(super) fn tcp_accept_queue(rec: &Recorder, fd: RawFd) -> io::Result<i64> {
     result
 }
 
+/// `poll(fd, POLLIN|POLLOUT|POLLRDHUP, 0)`: the descriptor's readiness right now, in the same
+/// bits as epoll's (POLLRDHUP is EPOLLRDHUP, and so on), without waiting or consuming anything.
+pub(super) fn poll_bits(rec: &Recorder, fd: RawFd) -> io::Result<u32> {
+    let mut entry = libc::pollfd {
+        fd,
+        events: libc::POLLIN | libc::POLLOUT | libc::POLLRDHUP,
+        revents: 0,
+    };
+    // SAFETY: one live pollfd, and the count passed is 1.
+    let result =
+        check(unsafe { libc::poll(&mut entry, 1, 0) }).map(|_| u32::from(entry.revents as u16));
+    rec.note(
+        Kind::Other,
+        "poll",
+        &result,
+        || format!("fd {fd}, IN|OUT|RDHUP, 0 ms"),
+        |bits| mask_names(*bits),
+    );
+    result
+}
+
 /// What the emulation reads of a TCP connection's `TCP_INFO` (Linux `tcp_get_info`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct TcpInfo {

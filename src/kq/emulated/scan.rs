@@ -57,7 +57,9 @@ pub(super) fn intake(state: &mut State, os: &Os, reports: &[libc::epoll_event]) 
 /// What epoll's bits say about a watched file, kept on the file for its filters.
 ///
 /// A socket (B21, FreeBSD's socket buffer states):
-/// - EPOLLRDHUP: nothing more to receive (SBS_CANTRCVMORE), sticky;
+/// - EPOLLRDHUP: nothing more to receive (SBS_CANTRCVMORE), sticky. Epoll reports it only to
+///   a registration that asks for it (one with a READ knote); for a WRITE-only one, a hang-up
+///   is followed by one poll() that asks;
 /// - EPOLLHUP with EPOLLRDHUP: both directions shut, so nothing more to send either
 ///   (SBS_CANTSENDMORE), sticky;
 /// - EPOLLHUP without EPOLLRDHUP: a stream socket that was never connected; FreeBSD reports
@@ -69,12 +71,28 @@ pub(super) fn intake(state: &mut State, os: &Os, reports: &[libc::epoll_event]) 
 /// A pipe or other file: EPOLLRDHUP, EPOLLHUP or EPOLLERR end the reading side, EPOLLHUP or
 /// EPOLLERR the writing side.
 fn note_bits(state: &mut State, os: &Os, fd: RawFd, bits: u32) {
-    let Some(file) = state.file_mut(fd) else {
+    let Some(kind) = state.file(fd).map(|file| file.kind) else {
         return;
     };
-    match file.kind {
+    match kind {
         FileKind::Listener => {}
         FileKind::Socket => {
+            let asked_rdhup = state
+                .regs
+                .get(&fd)
+                .is_some_and(|reg| reg.in_epoll.unwrap_or(0) & RDHUP != 0);
+            let write_eof = state.file(fd).is_some_and(|file| file.write_eof);
+            let bits = if bits & HUP != 0 && !asked_rdhup && !write_eof {
+                // Epoll reports EPOLLRDHUP only to a registration that asks for it, and a
+                // WRITE-only one does not: one poll() tells a connection that was closed
+                // (or refused) from one never made.
+                bits | os::poll_bits(os.rec, fd).unwrap_or(0) & RDHUP
+            } else {
+                bits
+            };
+            let Some(file) = state.file_mut(fd) else {
+                return;
+            };
             if bits & RDHUP != 0 {
                 file.read_eof = true;
                 if bits & HUP != 0 {
@@ -91,6 +109,9 @@ fn note_bits(state: &mut State, os: &Os, fd: RawFd, bits: u32) {
             note_error(state, os, fd, bits & ERR != 0);
         }
         FileKind::Pipe | FileKind::Other => {
+            let Some(file) = state.file_mut(fd) else {
+                return;
+            };
             if bits & (RDHUP | HUP | ERR) != 0 {
                 file.read_eof = true;
             }

@@ -52,6 +52,39 @@ pub fn b19_write_waits_for_the_connection() {
     drop((stream, listener));
 }
 
+/// B19 and B21, the non-blocking connect idiom (FreeBSD `filt_sowrite`: a refused connection
+/// shuts the send side, SBS_CANTSENDMORE, with `so_error` = ECONNREFUSED). A person starts a
+/// non-blocking connect() to a loopback port nobody listens on and watches WRITE: it fires
+/// with EV_EOF and fflags = ECONNREFUSED, and getsockopt(SO_ERROR) then still tells the
+/// program why (the kqueue did not take the error). (If connect() itself already said
+/// ECONNREFUSED, it took the error, and WRITE only reports the EOF.)
+pub fn b19_refused_connect_is_write_eof_and_so_error_still_says_why() {
+    let kq = new_kq();
+    let gone = listener();
+    let addr = gone.local_addr().expect("address");
+    drop(gone);
+    let socket = unconnected_tcp_socket();
+    let fd = socket.as_raw_fd();
+    set_nonblocking(fd);
+    let started = connect_raw(fd, addr);
+    apply(&kq, &[Kevent::new(fd as usize, EVFILT_WRITE, EV_ADD)]);
+    let write = wait_for(&kq, "WRITE after the refusal", |event| {
+        event.filter == EVFILT_WRITE
+    });
+    assert!(
+        write.is_eof(),
+        "a refused connection cannot send: {write:?}"
+    );
+    match started {
+        Err(libc::EINPROGRESS) => {
+            assert_eq!(write.fflags, libc::ECONNREFUSED as u32, "{write:?}");
+            assert_eq!(so_error(fd), libc::ECONNREFUSED, "SO_ERROR still has it");
+        }
+        Err(libc::ECONNREFUSED) => assert_eq!(so_error(fd), 0),
+        other => panic!("connect() to a closed port: {other:?}"),
+    }
+}
+
 /// B19, the send low-water mark (FreeBSD `filt_sowrite`: free space ≥ `sb_lowat`, 2048 bytes).
 /// A person fills a connection's send buffer until write() says EAGAIN, the peer reading
 /// nothing, and collects at once: WRITE is reported only if at least the low-water mark is
@@ -353,6 +386,15 @@ fn unconnected_tcp_socket() -> OwnedFd {
 
 /// connect(2) of `socket` to the IPv4 `addr` (blocking), then the connected stream.
 fn connect(socket: OwnedFd, addr: SocketAddr) -> TcpStream {
+    let started = connect_raw(socket.as_raw_fd(), addr);
+    assert_eq!(started, Ok(()), "connect()");
+    let stream = TcpStream::from(socket);
+    stream.set_nonblocking(true).expect("non-blocking");
+    stream
+}
+
+/// connect(2) of the socket `fd` to the IPv4 `addr`: `Err(errno)` if it did not complete.
+fn connect_raw(fd: libc::c_int, addr: SocketAddr) -> Result<(), i32> {
     let SocketAddr::V4(v4) = addr else {
         panic!("an IPv4 loopback address, not {addr}");
     };
@@ -368,13 +410,39 @@ fn connect(socket: OwnedFd, addr: SocketAddr) -> TcpStream {
     // SAFETY: `sin` is a live sockaddr_in and the length passed is its size.
     let ret = unsafe {
         libc::connect(
-            socket.as_raw_fd(),
+            fd,
             (&sin as *const libc::sockaddr_in).cast(),
             std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
         )
     };
-    assert_eq!(ret, 0, "connect(): {}", std::io::Error::last_os_error());
-    let stream = TcpStream::from(socket);
-    stream.set_nonblocking(true).expect("non-blocking");
-    stream
+    if ret == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
+    }
+}
+
+/// fcntl(O_NONBLOCK) on a descriptor we own.
+fn set_nonblocking(fd: libc::c_int) {
+    // SAFETY: fcntl(2) with integer arguments only.
+    let ret = unsafe { libc::fcntl(fd, libc::F_SETFL, libc::O_NONBLOCK) };
+    assert_eq!(ret, 0, "fcntl(O_NONBLOCK)");
+}
+
+/// getsockopt(SO_ERROR): what the program itself learns about the socket's pending error.
+fn so_error(fd: libc::c_int) -> i32 {
+    let mut value: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `value` and `len` are live and `len` is the size of `value`.
+    let ret = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            (&mut value as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    assert_eq!(ret, 0, "getsockopt(SO_ERROR)");
+    value
 }

@@ -29,6 +29,9 @@ pub(super) struct Knote {
     /// An EV_ONESHOT knote's event, taken when it fired: FreeBSD's `kqueue_scan` hands an
     /// activated ONESHOT knote over as it is, without running the filter again (B15).
     pub fired: Option<Kevent>,
+    /// The kevent call (`State::calls`) in which it fired: a knote collected by a later call
+    /// may name a descriptor the program closed in between (B22).
+    pub fired_in: u64,
     pub source: Source,
 }
 

@@ -46,7 +46,9 @@
 //! - B15: an EV_ONESHOT knote fires when the emulation sees it fire, at a kevent call (its
 //!   epoll_wait or a registration), and keeps that event; bytes that arrive and are all read
 //!   between two kevent calls leave no event, where FreeBSD would deliver one, and `data` is
-//!   not updated by later arrivals before the collect.
+//!   not updated by later arrivals before the collect. A knote collected by a later kevent
+//!   call than the one it fired in costs one fstat, to make sure its descriptor was not closed
+//!   in between (B22).
 //! - B22: close() is invisible; knotes of a closed descriptor are purged lazily (EBADF, or a
 //!   fresh knote when the number is reused). If the file was dup()ed, Linux keeps its epoll
 //!   item alive and reports it under the old number (pitfall P6): delete before close.
@@ -182,6 +184,7 @@ impl Kqueue {
     ) -> io::Result<usize> {
         let os = self.os();
         let mut state = self.lock();
+        state.calls += 1;
 
         // 1. Apply every change in order (B9), FreeBSD's `kqueue_kevent` loop.
         let mut written = 0;

@@ -52,6 +52,7 @@ fn new_knote(change: &Kevent, source: Source) -> Knote {
         enabled: change.flags & EV_DISABLE == 0,
         queued: false,
         fired: None,
+        fired_in: 0,
         source,
     }
 }

@@ -160,8 +160,10 @@ pub(super) fn activate(state: &mut State, os: &Os, key: Key) {
     if oneshot && knote.fired.is_none() {
         match fd_filter(state, os, key) {
             Filter::Fires(event) => {
+                let calls = state.calls;
                 if let Some(knote) = state.knotes.get_mut(&key) {
                     knote.fired = Some(event);
+                    knote.fired_in = calls;
                 }
             }
             Filter::Quiet => return,
@@ -205,11 +207,15 @@ pub(super) fn collect(state: &mut State, os: &Os, out: &mut [Kevent]) -> usize {
         }
         if let Some(event) = knote.fired.take() {
             // B15: an activated ONESHOT knote, handed over without running its filter again,
-            // with the udata of the last change (B4).
-            out[filled] = Kevent {
-                udata: knote.udata,
-                ..event
-            };
+            // with the udata of the last change (B4). Fired in an earlier call, its descriptor
+            // may have been closed since (FreeBSD's close() drops the knote, B22): one fstat.
+            let udata = knote.udata;
+            let earlier = knote.fired_in != state.calls;
+            if earlier && !still_open(state, os, key.0 as RawFd) {
+                state.purge_fd(key.0 as RawFd);
+                continue;
+            }
+            out[filled] = Kevent { udata, ..event };
             filled += 1;
             state.remove_knote(os, key);
             continue;
@@ -230,6 +236,14 @@ pub(super) fn collect(state: &mut State, os: &Os, out: &mut [Kevent]) -> usize {
         state.enqueue(key);
     }
     filled
+}
+
+/// True while descriptor `fd` still names the file its knotes were registered on (B22).
+fn still_open(state: &State, os: &Os, fd: RawFd) -> bool {
+    let Some(file) = state.file(fd) else {
+        return false;
+    };
+    os::fstat(os.rec, fd).is_ok_and(|id| (id.dev, id.ino) == (file.id.dev, file.id.ino))
 }
 
 /// What running a READ or WRITE filter found.

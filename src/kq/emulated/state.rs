@@ -95,6 +95,8 @@ pub(super) struct State {
     pub poked: bool,
     /// Threads currently blocked in epoll_wait on this kqueue (without the lock).
     pub waiters: usize,
+    /// kevent calls so far: the program can only close a descriptor between two of them.
+    pub calls: u64,
 }
 
 impl State {

@@ -275,6 +275,8 @@ pub fn b21_udp_refused_is_a_temporary_error_not_eof() {
 /// The person then reads every byte and collects: the event still comes, with data=5, and the
 /// knote is gone. Again with two sockets and room for one event: the second knote, activated
 /// but not collected, is delivered after its bytes were partly read, with the count it had.
+/// But a fired knote whose socket is closed before the collect is gone with it
+/// (`knote_fdclose`): nothing is reported.
 pub fn b15_oneshot_is_delivered_as_activated() {
     let kq = new_kq();
     let (mut client, mut server) = tcp_pair();
@@ -311,6 +313,19 @@ pub fn b15_oneshot_is_delivered_as_activated() {
         "the count it had when it fired"
     );
     assert_eq!(poll(&kq, 8), [], "both knotes are gone");
+
+    let kq = new_kq();
+    let (mut client, server) = tcp_pair();
+    send_all(&mut client, b"bye");
+    wait_for_bytes(&server, 3);
+    let fd = ident(&server);
+    apply(&kq, &[read_change(&server, EV_ADD | EV_ONESHOT)]);
+    drop(server);
+    let events = poll(&kq, 8);
+    assert!(
+        events.iter().all(|event| event.ident != fd),
+        "fired, but its descriptor was closed before the collect: {events:?}"
+    );
 }
 
 /// B17, round-robin with a small eventlist (FreeBSD `kqueue_scan` re-queues a delivered level

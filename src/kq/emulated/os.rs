@@ -327,7 +327,7 @@ pub(super) fn fstat(rec: &Recorder, fd: RawFd) -> io::Result<FileId> {
     result
 }
 
-/// `getsockopt` of an int option (`name` is for the trace: `SO_TYPE`...).
+/// `getsockopt` of an int option (`name` is for the trace: `SO_SNDBUF`...).
 pub(super) fn getsockopt_int(
     rec: &Recorder,
     fd: RawFd,
@@ -384,6 +384,54 @@ pub(super) fn tcp_accept_queue(rec: &Recorder, fd: RawFd) -> io::Result<i64> {
         |queued| format!("0 (tcpi_unacked {queued})"),
     );
     result
+}
+
+/// `ioctl(fd, FIONREAD or TIOCOUTQ, &int)`.
+pub(super) fn ioctl_int(
+    rec: &Recorder,
+    fd: RawFd,
+    request: libc::Ioctl,
+    name: &'static str,
+) -> io::Result<i32> {
+    let mut value: libc::c_int = 0;
+    // SAFETY: both requests write one int into `value`, which is live.
+    let result =
+        check(unsafe { libc::ioctl(fd, request, &mut value as *mut libc::c_int) }).map(|_| value);
+    rec.note(
+        Kind::Ioctl,
+        "ioctl",
+        &result,
+        || format!("fd {fd}, {name}"),
+        |value| format!("0 ({value})"),
+    );
+    result
+}
+
+/// `fcntl(fd, F_GETPIPE_SZ)`: a pipe's capacity in bytes.
+pub(super) fn pipe_capacity(rec: &Recorder, fd: RawFd) -> io::Result<i32> {
+    // SAFETY: F_GETPIPE_SZ takes no pointer argument.
+    let result = check(unsafe { libc::fcntl(fd, libc::F_GETPIPE_SZ) });
+    rec.note(
+        Kind::Other,
+        "fcntl",
+        &result,
+        || format!("fd {fd}, F_GETPIPE_SZ"),
+        |size| size.to_string(),
+    );
+    result
+}
+
+/// Closes a descriptor the emulation owns (a timerfd). The kernel also drops its epoll item.
+pub(super) fn close(rec: &Recorder, fd: OwnedFd) {
+    let raw = fd.as_raw_fd();
+    drop(fd);
+    rec.note(
+        Kind::Other,
+        "close",
+        &Ok(()),
+        || format!("fd {raw}"),
+        ok_zero,
+    );
 }
 
 /// `poll(fd, POLLIN|POLLOUT|POLLRDHUP, 0)`: the descriptor's readiness right now, in the same
@@ -503,52 +551,4 @@ pub(super) fn send_memory(rec: &Recorder, fd: RawFd) -> io::Result<SendMemory> {
         },
     );
     result
-}
-
-/// `ioctl(fd, FIONREAD, &int)` and the like.
-pub(super) fn ioctl_int(
-    rec: &Recorder,
-    fd: RawFd,
-    request: libc::Ioctl,
-    name: &'static str,
-) -> io::Result<i32> {
-    let mut value: libc::c_int = 0;
-    // SAFETY: both requests write one int into `value`, which is live.
-    let result =
-        check(unsafe { libc::ioctl(fd, request, &mut value as *mut libc::c_int) }).map(|_| value);
-    rec.note(
-        Kind::Ioctl,
-        "ioctl",
-        &result,
-        || format!("fd {fd}, {name}"),
-        |value| format!("0 ({value})"),
-    );
-    result
-}
-
-/// `fcntl(fd, F_GETPIPE_SZ)`: a pipe's capacity in bytes.
-pub(super) fn pipe_capacity(rec: &Recorder, fd: RawFd) -> io::Result<i32> {
-    // SAFETY: F_GETPIPE_SZ takes no pointer argument.
-    let result = check(unsafe { libc::fcntl(fd, libc::F_GETPIPE_SZ) });
-    rec.note(
-        Kind::Other,
-        "fcntl",
-        &result,
-        || format!("fd {fd}, F_GETPIPE_SZ"),
-        |size| size.to_string(),
-    );
-    result
-}
-
-/// Closes a descriptor the emulation owns (a timerfd). The kernel also drops its epoll item.
-pub(super) fn close(rec: &Recorder, fd: OwnedFd) {
-    let raw = fd.as_raw_fd();
-    drop(fd);
-    rec.note(
-        Kind::Other,
-        "close",
-        &Ok(()),
-        || format!("fd {raw}"),
-        ok_zero,
-    );
 }

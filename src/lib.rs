@@ -18,16 +18,23 @@
 //!   share (listener, built-in client, actions).
 //! - [`script`]: the action language of `--script` (and the keys), one parser for every stage.
 //! - [`server`]: the tutorial's full echo server: the loop, the client, the reader, the batched
-//!   changelist; `lab client`; and the raw epoll twin.
-//! - [`bench`](mod@bench): `lab bench`, the load generator.
-//! - [`lessons`]: the workshop, embedded from `lessons/`, with progress and predictions.
+//!   changelist, the interactive console; and the raw epoll twin. Plain settings in
+//!   (`Config`, `RunOptions`), the summary out.
+//! - [`client`]: everything that talks to a server: the framing (Part 2), the tour's demo
+//!   clients, the `--script` driver, the client the interactive server's keys drive, `lab client`.
+//! - [`bench`](mod@bench): `lab bench`, the load generator: plan, run, report, compare.
+//! - [`lessons`]: the workshop, embedded from `lessons/`, with progress and predictions. Nothing
+//!   in the run path calls it: `main.rs` asks, runs, grades and records progress.
 //! - [`replay`]: render a saved `--json` trace as annotated text.
 //! - [`selftest`]: `lab selftest`, the kqueue conformance scenarios (B1–B26) that `cargo test`
 //!   also runs, checked in the binary against the kqueue of the machine it is on.
-//! - [`cli`]: clap types only; [`error`]: the failures and their exit statuses.
+//! - [`sys`]: the OS calls outside the kqueue backends, each wrapped with its `// SAFETY:` line.
+//! - [`cli`]: the clap types, and the conversions into the modules' plain settings (only it and
+//!   `main.rs` know clap); [`error`]: the failures and their exit statuses.
 
 pub mod bench;
 pub mod cli;
+pub mod client;
 pub mod error;
 pub mod kq;
 pub mod lessons;

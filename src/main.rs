@@ -1,16 +1,27 @@
 //! `lab`: parse the command line, run the chosen stage, map the outcome to an exit status.
+//!
+//! The lessons hook in here, one level above the runs: `--predict` asks before a stage or server
+//! run and grades its summary after, and a run to its end marks its lesson done. The stages and
+//! the server only return their summaries.
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
-use lab::cli::{Cli, Command};
+use lab::cli::{Cli, ColorChoice, Command, ServerArgs, StageArgs};
+use lab::lessons::{self, predict};
 use lab::stages::StageKind;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
+            // A number out of its range is one line, worded as the other usage errors:
+            // `lab: --eventlist must be at most 65536` (the message comes from `cli::range`).
+            if let Some(line) = out_of_range(&err) {
+                let _ = writeln!(std::io::stderr(), "lab: {line}");
+                return ExitCode::from(2);
+            }
             // clap prints its own message; help and version are success, anything else usage.
             let _ = err.print();
             return if err.use_stderr() {
@@ -26,15 +37,17 @@ fn main() -> ExitCode {
             let _ = Cli::command().print_help();
             Ok(())
         }
-        Some(Command::Flood(args)) => lab::stages::run(StageKind::Flood, &args),
-        Some(Command::Oneshot(args)) => lab::stages::run(StageKind::Oneshot, &args),
-        Some(Command::Dispatch(args)) => lab::stages::run(StageKind::Dispatch, &args),
-        Some(Command::Clear(args)) => lab::stages::run(StageKind::Clear, &args),
-        Some(Command::Server(args)) => lab::server::run(&args),
-        Some(Command::Client(args)) => lab::server::echo_client::run(&args),
-        Some(Command::Bench(args)) => lab::bench::run(&args),
-        Some(Command::Lessons(args)) => lab::lessons::list(&args),
-        Some(Command::Lesson(args)) => lab::lessons::show(&args),
+        Some(Command::Flood(args)) => run_stage(StageKind::Flood, &args),
+        Some(Command::Oneshot(args)) => run_stage(StageKind::Oneshot, &args),
+        Some(Command::Dispatch(args)) => run_stage(StageKind::Dispatch, &args),
+        Some(Command::Clear(args)) => run_stage(StageKind::Clear, &args),
+        Some(Command::Server(args)) => run_server(&args),
+        Some(Command::Client(args)) => lab::client::echo::run(&args.to_options()),
+        Some(Command::Bench(args)) => lab::bench::run(&args.to_options()),
+        Some(Command::Lessons(args)) => {
+            lab::lessons::list(args.reset, lab::term::use_color(ColorChoice::Auto))
+        }
+        Some(Command::Lesson(args)) => lab::lessons::show(&args.to_options()),
         Some(Command::Replay(args)) => lab::replay::run(&args),
     };
 
@@ -47,4 +60,69 @@ fn main() -> ExitCode {
             ExitCode::from(err.exit_code())
         }
     }
+}
+
+/// The default server tour, as the tour declares it: what the server question is about.
+const SERVER_TOUR: predict::ServerTour = predict::ServerTour {
+    shares: lab::client::tour::DECLARED_ECHOES,
+};
+
+/// A flag stage. With `--predict`: ask, play exactly the default tour (stdin was just used for
+/// the answer, so no keys), then grade what the trace counted.
+fn run_stage(kind: StageKind, args: &StageArgs) -> lab::Result<()> {
+    if !args.predict {
+        lab::stages::run(kind, args)?;
+        lessons::stage_finished(kind.name());
+        return Ok(());
+    }
+    let mut out = predict::output(args.common.json);
+    let prediction = predict::ask_stdin(kind.name(), &SERVER_TOUR, &mut out)?;
+    let mut tour = args.clone();
+    tour.common.script = Some(kind.default_tour().to_string());
+    let summary = lab::stages::run(kind, &tour)?;
+    lessons::stage_finished(kind.name());
+    predict::verdict(&prediction, &summary, &SERVER_TOUR, &mut out)
+}
+
+/// `lab server`. With `--predict`: ask, play the default tour (built-in clients, no script),
+/// then grade the messages the server echoed.
+fn run_server(args: &ServerArgs) -> lab::Result<()> {
+    let mut opts = args.to_run_options();
+    let lesson = lessons::server_lesson(
+        opts.config.as_published,
+        opts.config.backend == lab::server::EventApi::Epoll,
+    );
+    if !opts.predict {
+        lab::server::run(&opts, lab::trace::sink_for(&args.common))?;
+        lessons::stage_finished(lesson);
+        return Ok(());
+    }
+    let mut out = predict::output(opts.json);
+    let prediction = predict::ask_stdin("server", &SERVER_TOUR, &mut out)?;
+    opts.script = None;
+    opts.external = false;
+    let summary = lab::server::run(&opts, lab::trace::sink_for(&args.common))?;
+    lessons::stage_finished(lesson);
+    match summary {
+        Some(summary) => predict::verdict(&prediction, &summary, &SERVER_TOUR, &mut out),
+        // The output went away: nobody to tell.
+        None => Ok(()),
+    }
+}
+
+/// `--flag` and the message of `cli::range` when it refused the flag's value:
+/// `--eventlist must be at most 65536`.
+fn out_of_range(err: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if err.kind() != ErrorKind::ValueValidation {
+        return None;
+    }
+    let ContextValue::String(arg) = err.get(ContextKind::InvalidArg)? else {
+        return None;
+    };
+    // `--eventlist <EVENTLIST>`: the flag is the first word.
+    let flag = arg.split_whitespace().next()?;
+    let why = std::error::Error::source(err)?.to_string();
+    // Only `cli::range` words its message to follow the flag; other parsers keep clap's text.
+    why.starts_with("must be").then(|| format!("{flag} {why}"))
 }

@@ -7,7 +7,7 @@
 //!
 //! [`parse`] applies the rules every stage shares; a stage adds its own on top (the server,
 //! which reads and re-arms by itself, refuses `read` and `rearm`: see
-//! `crate::server::script::parse_script`).
+//! `crate::client::script::parse_script`).
 //!
 //! `send TEXT` escapes: `\n` is a newline and `\t` a tab (the contract's two); `\\` is one
 //! backslash, so `send a\\nb` sends the four bytes `a\nb`. Any other backslash is sent as is.

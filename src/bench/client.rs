@@ -13,10 +13,10 @@ use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use super::histogram::Histogram;
+use crate::client::framing::{self, PREFIX_LEN};
 use crate::kq::{
     Kevent, Kqueue, Timespec, EVFILT_READ, EVFILT_WRITE, EV_ADD, EV_DISABLE, EV_ENABLE,
 };
-use crate::server::framing::{self, PREFIX_LEN};
 
 /// How long the client waits for the last echoes after the sending deadline before it gives up
 /// on a server that stopped answering.

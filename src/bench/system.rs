@@ -10,19 +10,8 @@ pub use self::procfs::{rss_kib, server_thread_cpu};
 
 /// Make sure this process may open `needed` descriptors: raise the soft RLIMIT_NOFILE up to the
 /// hard limit if it is lower. Returns `Some((old, new))` when it was raised.
-// `rlim_t` is u64 on Linux and macOS but i64 on FreeBSD: the casts are needed there.
-#[allow(clippy::unnecessary_cast)]
 pub fn ensure_open_files(needed: u64) -> io::Result<Option<(u64, u64)>> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes one struct rlimit, which is live.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let soft = limit.rlim_cur as u64;
-    let hard = limit.rlim_max as u64;
+    let (soft, hard) = crate::sys::unix::open_files_limit()?;
     if soft >= needed {
         return Ok(None);
     }
@@ -32,11 +21,7 @@ pub fn ensure_open_files(needed: u64) -> io::Result<Option<(u64, u64)>> {
              --connections, or raise it (ulimit -Hn)"
         )));
     }
-    limit.rlim_cur = needed as libc::rlim_t;
-    // SAFETY: setrlimit reads one struct rlimit, which is live; the soft value stays <= hard.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
+    crate::sys::unix::set_open_files_limit(needed, hard)?;
     Ok(Some((soft, needed)))
 }
 

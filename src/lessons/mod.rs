@@ -6,8 +6,9 @@
 //! - [`progress`]: the plain progress file under the user's state directory;
 //! - [`predict`]: `lab <stage> --predict`, the question before the run and the verdict after.
 //!
-//! The stages and the server call [`stage_finished`] (or [`server_finished`]) when a run
-//! reaches its end: that is what marks a lesson done.
+//! The command line (`main.rs`) calls [`stage_finished`] when a stage or server run reaches its
+//! end (with [`server_lesson`] naming the server's lesson): that is what marks a lesson done.
+//! The stages and the server know nothing of the lessons.
 //!
 //! # Writing a lesson
 //!
@@ -31,12 +32,13 @@ pub mod render;
 
 use std::io::Write;
 
-use crate::cli::{LessonArgs, LessonsArgs};
+use colored::Colorize;
 
-/// `lab lessons [--reset]`: the list, with ✓ for the finished ones and the next step.
-pub fn list(args: &LessonsArgs) -> crate::Result<()> {
+/// `lab lessons [--reset]`: the list, with ✓ for the finished ones and the next step. `color`:
+/// whether the ✓ may be green.
+pub fn list(reset: bool, color: bool) -> crate::Result<()> {
     let mut out = String::new();
-    if args.reset {
+    if reset {
         progress::reset()?;
         out.push_str("Progress cleared: every lesson is to do again.\n\n");
     }
@@ -50,13 +52,13 @@ pub fn list(args: &LessonsArgs) -> crate::Result<()> {
         catalog::LESSONS.len()
     ));
 
-    let color = crate::term::use_color(crate::cli::ColorChoice::Auto);
+    colored::control::set_override(color);
     for lesson in &catalog::LESSONS {
         let done = done.iter().any(|d| d == lesson.name);
-        let mark = match (done, color) {
-            (true, true) => "\x1b[32m✓\x1b[0m",
-            (true, false) => "✓",
-            (false, _) => " ",
+        let mark = if done {
+            "✓".green().to_string()
+        } else {
+            " ".to_string()
         };
         out.push_str(&format!(
             " {mark} {:>2}  {:<12} {}\n",
@@ -86,19 +88,32 @@ pub fn list(args: &LessonsArgs) -> crate::Result<()> {
     print_out(&out)
 }
 
+/// What `lab lesson` shows.
+#[derive(Clone, Debug)]
+pub struct ShowOptions {
+    /// A lesson number (as `lab lessons` lists it) or name.
+    pub lesson: String,
+    /// Show the answers to the check-yourself questions.
+    pub answers: bool,
+    /// Colour and styling.
+    pub color: bool,
+}
+
 /// `lab lesson N|NAME [--answers]`: one lesson, rendered for the terminal.
-pub fn show(args: &LessonArgs) -> crate::Result<()> {
-    let lesson = catalog::find(&args.lesson).ok_or_else(|| {
+pub fn show(opts: &ShowOptions) -> crate::Result<()> {
+    let lesson = catalog::find(&opts.lesson).ok_or_else(|| {
         crate::Error::usage(format!(
             "unknown lesson '{}'; valid lessons: {}",
-            args.lesson,
+            opts.lesson,
             catalog::valid_names()
         ))
     })?;
+    // `colored` decides for the whole process: the lesson command's --color is that decision.
+    colored::control::set_override(opts.color);
     let opts = render::Options {
         width: terminal_width(crate::term::stdout_is_terminal()),
-        color: crate::term::use_color(args.color),
-        answers: args.answers,
+        color: opts.color,
+        answers: opts.answers,
         number: lesson.number,
     };
     let mut text = render::render(lesson.text, &opts);
@@ -132,17 +147,16 @@ pub fn stage_finished(name: &str) {
     }
 }
 
-/// Mark the lesson a `lab server` run to its end completes: the bug hunt with
-/// `--as-published`, the epoll lesson with `--backend epoll`, otherwise the server lesson.
-pub fn server_finished(args: &crate::cli::ServerArgs) {
-    let lesson = if args.as_published {
+/// The lesson a `lab server` run to its end completes: the bug hunt with `--as-published`, the
+/// epoll lesson with `--backend epoll`, otherwise the server lesson.
+pub fn server_lesson(as_published: bool, epoll: bool) -> &'static str {
+    if as_published {
         "bug-hunt"
-    } else if args.backend == crate::cli::ServerBackend::Epoll {
+    } else if epoll {
         "epoll"
     } else {
         "server"
-    };
-    stage_finished(lesson);
+    }
 }
 
 /// Wrap to the terminal, within reason; 80 columns when piped.

@@ -4,10 +4,13 @@
 //! (a terminal or a pipe: `echo 2 | lab oneshot --predict`). After the run, the answer is
 //! compared with what the trace *counted* (the run's `Summary`), never with a number written
 //! here, so the verdict stays honest on every backend.
+//!
+//! The caller runs the tour (this module runs nothing): [`output`], [`ask`], then the run, then
+//! [`verdict`]. What the server question says about its tour comes in as data ([`ServerTour`]),
+//! from the tour's own declaration.
 
 use std::io::{BufRead, Write};
 
-use crate::server::tour;
 use crate::trace::text::group;
 use crate::trace::Summary;
 
@@ -21,19 +24,33 @@ enum Grading {
     Band,
 }
 
-/// A question's words: written out, or built from the constants of the tour they describe (so
-/// the numbers in them cannot drift from what the tour does).
+/// The server tour the server question is about, as the tour declares it: the messages the
+/// server echoes for each of its three clients (the echo client, the slow reader, the idle one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServerTour {
+    pub shares: [u64; 3],
+}
+
+impl ServerTour {
+    /// Messages echoed in the whole tour.
+    pub fn total(&self) -> u64 {
+        self.shares.iter().sum()
+    }
+}
+
+/// A question's words: written out, or built from the tour they describe (so the numbers in
+/// them cannot drift from what the tour declares).
 #[derive(Clone, Copy, Debug)]
 pub enum Words {
     Fixed(&'static str),
-    Built(fn() -> String),
+    Built(fn(&ServerTour) -> String),
 }
 
 impl Words {
-    pub fn text(&self) -> String {
+    pub fn text(&self, tour: &ServerTour) -> String {
         match self {
             Words::Fixed(text) => (*text).to_string(),
-            Words::Built(build) => build(),
+            Words::Built(build) => build(tour),
         }
     }
 }
@@ -68,31 +85,29 @@ fn messages(summary: &Summary) -> u64 {
     summary.server.as_ref().map_or(0, |s| s.messages)
 }
 
-/// The server question, with the numbers of the tour's own constants.
-fn server_ask() -> String {
+/// The server question, with the numbers the tour declares.
+fn server_ask(tour: &ServerTour) -> String {
     format!(
         "The tour's {} clients: the first pipelines {} messages and hangs up at once, the second \
          (a slow reader) pipelines {} large ones, the third sends {} and then goes idle until the \
          read timeout closes it. How many messages will the server echo in total?",
-        tour::DEFAULT_CLIENTS,
-        tour::messages_echoed_by(0),
-        tour::messages_echoed_by(1),
-        tour::messages_echoed_by(2),
+        tour.shares.len(),
+        tour.shares[0],
+        tour.shares[1],
+        tour.shares[2],
     )
 }
 
-/// Why the default tour echoes what it echoes: each client's share, from the tour's constants.
-fn server_explain() -> String {
-    let shares: Vec<String> = (0..tour::DEFAULT_CLIENTS)
-        .map(|i| tour::messages_echoed_by(i).to_string())
-        .collect();
+/// Why the default tour echoes what it echoes: each client's share, as the tour declares it.
+fn server_explain(tour: &ServerTour) -> String {
+    let shares: Vec<String> = tour.shares.iter().map(u64::to_string).collect();
     format!(
         "Every complete message is echoed, however its bytes arrive: {} = {}. The first client's \
          hang-up comes with its data (EV_EOF with bytes still to read), the slow reader's echoes \
          wait in write mode (WRITE enabled, READ disabled) until they fit, and the idle client's \
          message is echoed before its timeout.",
         shares.join(" + "),
-        tour::messages_echoed(tour::DEFAULT_CLIENTS)
+        tour.total()
     )
 }
 
@@ -169,58 +184,31 @@ pub const QUESTIONS: [Question; 5] = [
     },
 ];
 
-/// `lab <stage> --predict`, for the stages' one-line hook: ask the question (stdin, whether or
-/// not it is a terminal), run `default_tour` through `run`, mark the lesson done, then print the
-/// verdict. The question and the verdict go to stdout, or to stderr with `--json` so that the
-/// JSON lines stay clean.
-pub fn run_stage(
-    stage: &str,
-    default_tour: &str,
-    args: &crate::cli::StageArgs,
-    run: impl FnOnce(&crate::cli::StageArgs) -> crate::Result<Summary>,
-) -> crate::Result<()> {
-    let mut out: Box<dyn Write> = if args.common.json {
+/// Where the question and the verdict go: stdout, or stderr with `--json` so that the JSON
+/// lines stay clean.
+pub fn output(json: bool) -> Box<dyn Write> {
+    if json {
         Box::new(std::io::stderr())
     } else {
         Box::new(std::io::stdout())
-    };
-    let echo = !crate::term::stdin_is_terminal();
-    let prediction = ask(stage, &mut std::io::stdin().lock(), &mut out, echo)?;
-    // The question is about the default tour: run exactly that, without the keyboard (stdin
-    // was just used for the answer).
-    let mut tour_args = args.clone();
-    tour_args.common.script = Some(default_tour.to_string());
-    let summary = run(&tour_args)?;
-    super::stage_finished(stage);
-    match judge(&prediction, &summary, &mut out) {
-        Ok(_) => Ok(()),
-        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(err) => Err(crate::error::io_context("cannot print the verdict", err)),
     }
 }
 
-/// `lab server --predict`, for the server's hook: the same as [`run_stage`], with the server's
-/// default tour (no `--script`, built-in clients) and its own arguments.
-pub fn run_server(
-    args: &crate::cli::ServerArgs,
-    run: impl FnOnce(&crate::cli::ServerArgs) -> crate::Result<Option<Summary>>,
-) -> crate::Result<()> {
-    let mut out: Box<dyn Write> = if args.common.json {
-        Box::new(std::io::stderr())
-    } else {
-        Box::new(std::io::stdout())
-    };
+/// Ask the stage's question and read the answer from stdin, whether or not it is a terminal (a
+/// piped answer is repeated, so the transcript reads as a dialogue).
+pub fn ask_stdin(stage: &str, tour: &ServerTour, out: &mut dyn Write) -> crate::Result<Prediction> {
     let echo = !crate::term::stdin_is_terminal();
-    let prediction = ask("server", &mut std::io::stdin().lock(), &mut out, echo)?;
-    let mut tour_args = args.clone();
-    tour_args.common.script = None;
-    tour_args.common.external = false;
-    let summary = run(&tour_args)?;
-    super::server_finished(args);
-    let Some(summary) = summary else {
-        return Ok(());
-    };
-    match judge(&prediction, &summary, &mut out) {
+    ask(stage, tour, &mut std::io::stdin().lock(), out, echo)
+}
+
+/// After the run: print the verdict on `out`. A closed pipe is not an error.
+pub fn verdict(
+    prediction: &Prediction,
+    summary: &Summary,
+    tour: &ServerTour,
+    out: &mut dyn Write,
+) -> crate::Result<()> {
+    match judge(prediction, summary, tour, out) {
         Ok(_) => Ok(()),
         Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         Err(err) => Err(crate::error::io_context("cannot print the verdict", err)),
@@ -249,6 +237,7 @@ pub struct Prediction {
 /// (a terminal already shows what was typed).
 pub fn ask(
     stage: &str,
+    tour: &ServerTour,
     input: &mut dyn BufRead,
     out: &mut dyn Write,
     echo_answer: bool,
@@ -256,7 +245,7 @@ pub fn ask(
     let question = question(stage)
         .ok_or_else(|| crate::Error::usage(format!("`lab {stage}` has no prediction question")))?;
     let io = |err| crate::error::io_context("cannot ask the question", err);
-    writeln!(out, "Predict: {}", question.ask.text()).map_err(io)?;
+    writeln!(out, "Predict: {}", question.ask.text(tour)).map_err(io)?;
     write!(out, "Your answer: ").map_err(io)?;
     out.flush().map_err(io)?;
 
@@ -319,6 +308,7 @@ fn band(n: u64) -> &'static str {
 pub fn judge(
     prediction: &Prediction,
     summary: &Summary,
+    tour: &ServerTour,
     out: &mut dyn Write,
 ) -> std::io::Result<Option<bool>> {
     let Some(question) = question(prediction.stage) else {
@@ -333,7 +323,7 @@ pub fn judge(
             "The trace counted {} {}. {}",
             group(counted),
             question.counted,
-            question.explain.text()
+            question.explain.text(tour)
         )?;
         return Ok(None);
     };
@@ -358,13 +348,16 @@ pub fn judge(
         "{verdict} You said {yours}; the trace counted {counted_words} {}.",
         question.counted
     )?;
-    writeln!(out, "{}", question.explain.text())?;
+    writeln!(out, "{}", question.explain.text(tour))?;
     Ok(Some(right))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The default tour as the lessons tell it: 3 + 16 + 1 messages.
+    const TOUR: ServerTour = ServerTour { shares: [3, 16, 1] };
 
     fn summary(n: u64) -> Summary {
         Summary {
@@ -380,8 +373,11 @@ mod tests {
             answer: Some(2),
         };
         let mut out = Vec::new();
-        assert_eq!(judge(&p, &summary(2), &mut out).unwrap(), Some(true));
-        assert_eq!(judge(&p, &summary(3), &mut out).unwrap(), Some(false));
+        assert_eq!(judge(&p, &summary(2), &TOUR, &mut out).unwrap(), Some(true));
+        assert_eq!(
+            judge(&p, &summary(3), &TOUR, &mut out).unwrap(),
+            Some(false)
+        );
     }
 
     #[test]
@@ -391,43 +387,55 @@ mod tests {
             answer: Some(u64::MAX),
         };
         let mut out = Vec::new();
-        assert_eq!(judge(&p, &summary(1234), &mut out).unwrap(), Some(true));
-        assert_eq!(judge(&p, &summary(1), &mut out).unwrap(), Some(false));
+        assert_eq!(
+            judge(&p, &summary(1234), &TOUR, &mut out).unwrap(),
+            Some(true)
+        );
+        assert_eq!(
+            judge(&p, &summary(1), &TOUR, &mut out).unwrap(),
+            Some(false)
+        );
     }
 
-    /// The server question's numbers are the tour's: its slow reader's message count appears
-    /// in the question, and the tour's total is graded right.
+    /// The server question's numbers are the tour's as declared: the slow reader's 16
+    /// messages appear in the question, and 20 in all is graded right.
     #[test]
     fn the_server_question_takes_its_numbers_from_the_tour() {
         let question = question("server").unwrap();
-        let ask = question.ask.text();
-        assert!(
-            ask.contains(&format!("pipelines {} large", tour::SLOW_MESSAGES)),
-            "{ask}"
-        );
-        let total = tour::messages_echoed(tour::DEFAULT_CLIENTS) as u64;
-        assert!(question.explain.text().contains(&format!("= {total}")));
+        let ask = question.ask.text(&TOUR);
+        assert!(ask.contains("pipelines 16 large"), "{ask}");
+        assert!(question.explain.text(&TOUR).contains("3 + 16 + 1 = 20"));
         let p = Prediction {
             stage: "server",
-            answer: Some(total),
+            answer: Some(20),
         };
         let summary = Summary {
             server: Some(crate::trace::ServerSummary {
-                messages: total,
+                messages: 20,
                 ..Default::default()
             }),
             ..Summary::default()
         };
-        assert_eq!(judge(&p, &summary, &mut Vec::new()).unwrap(), Some(true));
+        assert_eq!(
+            judge(&p, &summary, &TOUR, &mut Vec::new()).unwrap(),
+            Some(true)
+        );
     }
 
     #[test]
     fn a_blank_or_missing_answer_runs_without_a_verdict() {
         let mut out = Vec::new();
-        let p = ask("clear", &mut &b""[..], &mut out, true).unwrap();
+        let p = ask("clear", &TOUR, &mut &b""[..], &mut out, true).unwrap();
         assert_eq!(p.answer, None);
         assert!(String::from_utf8(out).unwrap().contains("No answer given"));
-        let p = ask("clear", &mut &b"I think 3\n"[..], &mut Vec::new(), true).unwrap();
+        let p = ask(
+            "clear",
+            &TOUR,
+            &mut &b"I think 3\n"[..],
+            &mut Vec::new(),
+            true,
+        )
+        .unwrap();
         assert_eq!(p.answer, Some(3));
     }
 }

@@ -9,30 +9,21 @@
 //! - each built-in client connection has a thread that reads its echoes; it reports each one on
 //!   a channel and triggers the `wake` knote, so the trace can say that `ping` came back.
 //!
-//! Client actions (connect, send, close) are done from the loop thread: on loopback a connect
-//! completes in the listener's accept queue and an 8-byte write fits in the socket buffer, so
-//! neither waits for the server, which accepts and echoes on its next turn.
+//! The built-in client itself (its connections, their reader threads, the tour `t` plays) is
+//! [`KeyClient`] in `crate::client::keys`; this console turns keys into its actions and says in
+//! the trace what each one did.
 
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
-use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::Arc;
-use std::thread::{self, JoinHandle};
-use std::time::Duration;
 
-use super::framing::{read_message, write_message};
 use super::poller::Waker;
 use super::recorder::Recorder;
-use super::tour::{self, Tour, TourPlan};
+use crate::client::keys::{KeyClient, Report};
+use crate::client::tour::{self, TourPlan};
 use crate::term::Key;
 use crate::trace::{KnoteRow, Record};
-
-/// How long `c` waits for the connect to complete (it completes in the accept queue at once,
-/// unless the queue is full).
-const CONNECT_PATIENCE: Duration = Duration::from_secs(2);
-
-/// The message `s` sends (contract: `s` sends `ping`).
-const PING: &[u8] = b"ping";
 
 /// What the interactive mode needs from the server loop it runs in.
 pub trait ServerView {
@@ -45,50 +36,12 @@ pub trait ServerView {
     fn request_stop(&mut self);
 }
 
-/// What a client thread tells the loop.
-enum Report {
-    /// Client connection `client` read an echo.
-    Echo { client: usize, message: Vec<u8> },
-    /// Its socket reached end of file (the server closed it) or failed.
-    Closed { client: usize },
-    /// The tour started by `t` is over.
-    TourDone,
-}
-
-/// One connection of the built-in client.
-struct ClientConn {
-    stream: TcpStream,
-    /// The connection's local address: the server sees it as the peer of one `connN`.
-    local: SocketAddr,
-    reader: Option<JoinHandle<()>>,
-}
-
-impl ClientConn {
-    fn close(&mut self) {
-        let _ = self.stream.shutdown(Shutdown::Both);
-        if let Some(reader) = self.reader.take() {
-            let _ = reader.join();
-        }
-    }
-}
-
 /// The interactive mode's state, owned by the server loop while it runs.
 pub struct Console {
-    addr: SocketAddr,
     external: bool,
     keys: Receiver<Key>,
-    reports_tx: Sender<Report>,
-    reports: Receiver<Report>,
-    /// Triggers the `wake` knote: how a client thread wakes the loop.
-    waker: Waker,
-    /// Client connection N is `clients[N - 1]`; `None` once closed.
-    clients: Vec<Option<ClientConn>>,
-    /// The current connection, 1-based (0: none yet).
-    current: usize,
-    plan: TourPlan,
-    tour: Option<JoinHandle<()>>,
-    /// The server's stop flag: a tour started by `t` stops starting clients once it is set.
-    stop: Arc<AtomicBool>,
+    /// The built-in client the keys drive; its threads trigger the `wake` knote.
+    client: KeyClient,
     /// The event API, for the footer: `kqueue` or `epoll`.
     backend: &'static str,
     /// How a key wakes the loop, said once.
@@ -112,19 +65,14 @@ pub struct ConsoleSetup {
 
 impl Console {
     pub fn new(setup: ConsoleSetup) -> Console {
-        let (reports_tx, reports) = mpsc::channel();
+        let waker = setup.waker;
+        let wake = Arc::new(move || {
+            let _ = waker.wake();
+        });
         Console {
-            addr: setup.addr,
             external: setup.external,
             keys: setup.keys,
-            reports_tx,
-            reports,
-            waker: setup.waker,
-            clients: Vec::new(),
-            current: 0,
-            plan: setup.plan,
-            tour: None,
-            stop: setup.stop,
+            client: KeyClient::new(setup.addr, setup.plan, setup.stop, wake),
             backend: setup.backend,
             keys_how: setup.keys_how,
             keys_noted: false,
@@ -193,30 +141,16 @@ impl Console {
                 .note("--external: there is no built-in client to connect");
             return;
         }
-        let opened = TcpStream::connect_timeout(&self.addr, CONNECT_PATIENCE).and_then(|stream| {
-            let _ = stream.set_nodelay(true);
-            let local = stream.local_addr()?;
-            let echoes = stream.try_clone()?;
-            Ok((stream, local, echoes))
-        });
-        let (stream, local, echoes) = match opened {
+        let (n, local) = match self.client.connect() {
             Ok(opened) => opened,
             Err(err) => {
                 server.rec().note(format!(
                     "the built-in client cannot connect to {}: {err}",
-                    self.addr
+                    self.client.addr()
                 ));
                 return;
             }
         };
-        let n = self.clients.len() + 1;
-        let reader = self.spawn_reader(n, echoes);
-        self.clients.push(Some(ClientConn {
-            stream,
-            local,
-            reader: Some(reader),
-        }));
-        self.current = n;
         let rec = server.rec();
         action(rec, "connect", Some(n), None);
         rec.note(format!(
@@ -226,31 +160,14 @@ impl Console {
         self.update_footer(rec);
     }
 
-    /// A thread that reads the echoes on one client connection and reports them.
-    fn spawn_reader(&self, client: usize, mut echoes: TcpStream) -> JoinHandle<()> {
-        let reports = self.reports_tx.clone();
-        let waker = self.waker.clone();
-        thread::spawn(move || {
-            while let Ok(Some(message)) = read_message(&mut echoes) {
-                if reports.send(Report::Echo { client, message }).is_err() {
-                    return;
-                }
-                let _ = waker.wake();
-            }
-            let _ = reports.send(Report::Closed { client });
-            let _ = waker.wake();
-        })
-    }
-
     /// `1`–`9`: connection N becomes the current one.
     fn use_conn(&mut self, n: usize, server: &mut impl ServerView) {
-        if n > self.clients.len() {
+        if !self.client.select(n) {
             server
                 .rec()
                 .note(format!("there is no connection {n}; `c` opens a new one"));
             return;
         }
-        self.current = n;
         let rec = server.rec();
         action(rec, "use", Some(n), None);
         self.update_footer(rec);
@@ -258,21 +175,18 @@ impl Console {
 
     /// `s`: the current connection sends a framed `ping`; its reader thread reports the echo.
     fn send_ping(&mut self, server: &mut impl ServerView) {
-        let n = self.current;
-        let Some(conn) = self.open_conn(n) else {
+        let Some((n, local, sent)) = self.client.send_ping() else {
             server
                 .rec()
                 .note("no open client connection to send on; `c` opens one");
             return;
         };
-        let sent = write_message(&mut conn.stream, PING);
         let label = server
-            .label_of_peer(conn.local)
+            .label_of_peer(local)
             .unwrap_or_else(|| "not accepted yet".into());
         let rec = server.rec();
         match sent {
-            Ok(()) => {
-                let bytes = PING.len() + super::framing::PREFIX_LEN;
+            Ok(bytes) => {
                 action(rec, "send", Some(n), Some(bytes));
                 rec.note(format!(
                     "client connection {n} ({label} on the server) sent \"ping\": {bytes} bytes, \
@@ -285,20 +199,13 @@ impl Console {
 
     /// `x`: the current connection closes; the server sees EV_EOF (B21) and closes its side.
     fn close_current(&mut self, server: &mut impl ServerView) {
-        let n = self.current;
-        let Some(conn) = self.open_conn(n) else {
+        let Some(n) = self.client.close_current() else {
             server
                 .rec()
                 .note("no open client connection to close; `c` opens one");
             return;
         };
-        conn.close();
-        self.clients[n - 1] = None;
         action(server.rec(), "close", Some(n), None);
-    }
-
-    fn open_conn(&mut self, n: usize) -> Option<&mut ClientConn> {
-        self.clients.get_mut(n.checked_sub(1)?)?.as_mut()
     }
 
     /// `t`: the default tour's clients, so a facilitator can still show the tour.
@@ -309,40 +216,29 @@ impl Console {
                 .note("--external: there are no built-in clients to play the tour");
             return;
         }
-        if self.tour.as_ref().is_some_and(|t| !t.is_finished()) {
+        if self.client.tour_running() {
             server.rec().note("the tour is still running");
             return;
         }
-        if let Some(done) = self.tour.take() {
-            let _ = done.join();
-        }
         action(server.rec(), "tour", None, None);
+        let plan = self.client.plan();
         server.rec().note(format!(
             "{} (they take the next connN numbers; the idle one waits for the {} ms read timeout)",
-            tour::describe(self.plan.clients),
-            self.plan.read_timeout.as_millis()
+            tour::describe(plan.clients),
+            plan.read_timeout.as_millis()
         ));
-        let tour = Tour::connect(self.addr, &self.plan);
-        let stop = Arc::clone(&self.stop);
-        let reports = self.reports_tx.clone();
-        let waker = self.waker.clone();
-        self.tour = Some(thread::spawn(move || {
-            tour.run(&stop);
-            let _ = reports.send(Report::TourDone);
-            let _ = waker.wake();
-        }));
+        self.client.start_tour();
     }
 
     /// The `wake` knote fired: say what the client threads reported.
     pub fn on_reports(&mut self, server: &mut impl ServerView) {
-        while let Ok(report) = self.reports.try_recv() {
+        while let Some(report) = self.client.next_report() {
             match report {
                 Report::Echo { client, message } => {
                     let label = self
-                        .clients
-                        .get(client - 1)
-                        .and_then(Option::as_ref)
-                        .and_then(|c| server.label_of_peer(c.local))
+                        .client
+                        .local_addr(client)
+                        .and_then(|local| server.label_of_peer(local))
                         .map(|l| format!(" from {l}"))
                         .unwrap_or_default();
                     server.rec().note(format!(
@@ -350,42 +246,23 @@ impl Console {
                         String::from_utf8_lossy(&message)
                     ));
                 }
-                Report::Closed { client } => {
-                    // Closed by `x` already: nothing new to say.
-                    if let Some(slot) = self.clients.get_mut(client - 1) {
-                        if let Some(mut conn) = slot.take() {
-                            conn.close();
-                            server.rec().note(format!(
-                                "client connection {client} reached end of file: the server \
-                                 closed it"
-                            ));
-                        }
-                    }
-                }
-                Report::TourDone => {
-                    if let Some(done) = self.tour.take() {
-                        let _ = done.join();
-                    }
-                    server.rec().note("the tour's clients are done");
-                }
+                Report::Closed { client } => server.rec().note(format!(
+                    "client connection {client} reached end of file: the server closed it"
+                )),
+                Report::TourDone => server.rec().note("the tour's clients are done"),
             }
         }
     }
 
     /// The two footer lines, for this console's current connection.
     fn update_footer(&self, rec: &mut Recorder) {
-        rec.set_footer(Some(footer(self.backend, self.current)));
+        rec.set_footer(Some(footer(self.backend, self.client.current())));
     }
 
     /// Close the client connections and wait for their threads and the tour's. Call it once the
     /// server has closed its sockets, so every client thread sees end of file.
-    pub fn finish(mut self) {
-        for conn in self.clients.iter_mut().flatten() {
-            conn.close();
-        }
-        if let Some(tour) = self.tour.take() {
-            let _ = tour.join();
-        }
+    pub fn finish(self) {
+        self.client.finish();
     }
 }
 

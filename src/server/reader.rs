@@ -19,7 +19,7 @@
 
 use std::io::{self, Read};
 
-use super::framing::{announced_len, PREFIX_LEN};
+use crate::client::framing::{announced_len, PREFIX_LEN};
 
 /// A frame whose announced length cannot fit in this reader's buffer (the client is closed with
 /// reason `too_large`).
@@ -146,7 +146,7 @@ impl Reader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::framing::encode;
+    use crate::client::framing::encode;
 
     /// The published bug (errata 7): two prefix bytes at the very end of the buffer. The fixed
     /// reader compacts, so the next read has room and the frame completes.

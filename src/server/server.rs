@@ -744,22 +744,9 @@ fn close_reason(err: &io::Error) -> CloseReason {
     }
 }
 
-/// setsockopt(SO_SNDBUF): a fixed send buffer (the kernel may round or double it).
+/// setsockopt(SO_SNDBUF): a fixed send buffer (the kernel may round or double it), through
+/// socket2, without raw `unsafe` here.
 fn set_send_buffer(socket: &std::net::TcpStream, size: usize) -> io::Result<()> {
-    let size = libc::c_int::try_from(size).unwrap_or(libc::c_int::MAX);
-    // SAFETY: setsockopt(2) on a socket we own, reading a c_int we own, with its size.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_SNDBUF,
-            (&size as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    // The option is a C int: a larger request asks for the most there is.
+    socket2::SockRef::from(socket).set_send_buffer_size(size.min(i32::MAX as usize))
 }

@@ -71,25 +71,9 @@ pub enum Rearm {
     NotNeeded(&'static str),
 }
 
-/// Run a stage, driven by its script, its keys or its default tour, and return its summary
-/// (the lessons' `--predict` compares against it).
-pub fn run_and_summarize(
-    kind: StageKind,
-    args: &StageArgs,
-) -> crate::Result<crate::trace::Summary> {
+/// `lab flood`, `lab oneshot`, `lab dispatch`, `lab clear`: run a stage, driven by its script,
+/// its keys or its default tour, and return its summary (`--predict` and the lessons' progress
+/// are handled by the caller, one level up).
+pub fn run(kind: StageKind, args: &StageArgs) -> crate::Result<crate::trace::Summary> {
     harness::run(kind.stage(), args)
-}
-
-/// `lab flood`, `lab oneshot`, `lab dispatch`, `lab clear`.
-pub fn run(kind: StageKind, args: &StageArgs) -> crate::Result<()> {
-    // Lessons hook: `--predict` asks first and grades after; a run to its end marks the lesson done.
-    if args.predict {
-        let tour = kind.default_tour();
-        return crate::lessons::predict::run_stage(kind.name(), tour, args, |a| {
-            run_and_summarize(kind, a)
-        });
-    }
-    run_and_summarize(kind, args)?;
-    crate::lessons::stage_finished(kind.name());
-    Ok(())
 }

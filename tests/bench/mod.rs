@@ -206,99 +206,58 @@ fn bad_bench_options_are_one_line_usage_errors() {
     }
 }
 
-/// The raw epoll twin of the server (Linux only).
+/// Someone asks the bench for a huge or a zero number: each option has a documented range, and
+/// a value outside it is one line naming the option and the bound, exit status 2, before any
+/// connection is made. `--duration 18446744073709551615` used to panic adding it to the clock.
+#[test]
+fn every_numeric_bench_option_has_a_range() {
+    const HUGE: &str = "18446744073709551615";
+    for (flag, too_small, too_large, says_max) in [
+        ("--connections", Some("0"), "65537", "must be at most 65536"),
+        (
+            "--messages",
+            Some("0"),
+            "1000000001",
+            "must be at most 1000000000",
+        ),
+        ("--size", None, "67108861", "must be at most 67108860"),
+        ("--pipeline", Some("0"), "1025", "must be at most 1024"),
+        ("--threads", Some("0"), "257", "must be at most 256"),
+        (
+            "--sndbuf",
+            Some("0"),
+            "268435457",
+            "must be at most 268435456",
+        ),
+        ("--rounds", Some("0"), "101", "must be at most 100"),
+        ("--warmup", None, "1000001", "must be at most 1000000"),
+        ("--duration", Some("0"), "86401", "must be at most 86400"),
+    ] {
+        let mut cases = vec![
+            (too_large, says_max.to_string()),
+            (HUGE, says_max.to_string()),
+        ];
+        if let Some(small) = too_small {
+            cases.push((small, "must be at least".to_string()));
+        }
+        for (value, says) in cases {
+            let output = run(&["bench", flag, value]);
+            let err = stderr(&output);
+            assert_eq!(output.status.code(), Some(2), "{flag} {value}: {err}");
+            assert_eq!(err.lines().count(), 1, "{flag} {value}: {err}");
+            assert!(
+                err.starts_with(&format!("lab: {flag} {says}")),
+                "{flag} {value}: {err}"
+            );
+        }
+    }
+}
+
+/// The bench and the tour on the raw epoll twin of the server (Linux only). Its echo
+/// correctness is tested with the kqueue server's, backend by backend, in `server::echo`.
 #[cfg(target_os = "linux")]
 mod epoll {
-    use lab::cli::ServerBackend;
-    use lab::server::{framing, spawn, Config};
-
     use super::{json_number, run_ok};
-    use crate::server::{closed_by_server, connect, round_trip, send_raw, Pipelining};
-
-    fn epoll_config() -> Config {
-        Config {
-            backend: ServerBackend::Epoll,
-            ..Config::default()
-        }
-    }
-
-    /// Twenty people connect to the epoll server and each pipelines forty messages of random
-    /// sizes up to the largest the buffer allows, reading echoes as they come. Every echo is
-    /// intact and in order, exactly as with the kqueue server.
-    #[test]
-    fn several_pipelining_clients_get_every_echo_in_order() {
-        let server = spawn(epoll_config()).unwrap();
-        let failures = Pipelining {
-            clients: 20,
-            messages: 40,
-            largest: Config::default().buffer_size - framing::PREFIX_LEN,
-            first_seed: 500,
-        }
-        .run(server.addr());
-        let stats = server.stop().unwrap();
-        assert!(
-            failures.is_empty(),
-            "{} of 20 clients failed:\n  {}\n{stats:?}",
-            failures.len(),
-            failures.join("\n  ")
-        );
-        assert_eq!(stats.messages, 20 * 40);
-        assert_eq!(stats.kevent_calls, 0, "no kevent on the epoll backend");
-        assert!(stats.os_calls.epoll_wait > 0, "{stats:?}");
-    }
-
-    /// A message arrives one byte at a time, its length prefix too. The epoll server echoes it
-    /// once, whole, and the connection goes on working.
-    #[test]
-    fn a_message_split_byte_by_byte_is_echoed() {
-        let server = spawn(epoll_config()).unwrap();
-        let mut stream = connect(server.addr());
-        stream.set_nodelay(true).unwrap();
-        let frame = framing::encode(b"split across many segments");
-        for byte in &frame {
-            send_raw(&mut stream, std::slice::from_ref(byte));
-        }
-        let echo = framing::read_message(&mut stream).unwrap().unwrap();
-        assert_eq!(echo, b"split across many segments");
-        assert_eq!(round_trip(&mut stream, b"next"), b"next");
-    }
-
-    /// One client announces a message larger than the 64-byte buffer: only that client is
-    /// closed (too_large); its neighbour keeps being served, the largest message included.
-    #[test]
-    fn a_message_too_large_closes_only_that_client() {
-        let server = spawn(Config {
-            buffer_size: 64,
-            ..epoll_config()
-        })
-        .unwrap();
-        let mut neighbour = connect(server.addr());
-        assert_eq!(round_trip(&mut neighbour, b"before"), b"before");
-        let mut offender = connect(server.addr());
-        send_raw(&mut offender, &framing::prefix(61));
-        send_raw(&mut offender, &[b'x'; 20]);
-        assert!(closed_by_server(&mut offender), "the offender is closed");
-        let largest = vec![b'y'; 60];
-        assert_eq!(round_trip(&mut neighbour, &largest), largest);
-        let stats = server.stop().unwrap();
-        assert_eq!(stats.closed_too_large, 1);
-        assert_eq!(stats.closed, 1, "nobody else was closed");
-    }
-
-    /// A peer that sends a message and hangs up at once still gets its echo written before the
-    /// server closes the socket (the read that returns 0 comes after the message's bytes).
-    #[test]
-    fn a_client_that_hangs_up_after_sending_is_closed_as_eof() {
-        let server = spawn(epoll_config()).unwrap();
-        let mut stream = connect(server.addr());
-        framing::write_message(&mut stream, b"bye").unwrap();
-        stream.shutdown(std::net::Shutdown::Write).unwrap();
-        assert_eq!(framing::read_message(&mut stream).unwrap().unwrap(), b"bye");
-        assert!(closed_by_server(&mut stream));
-        let stats = server.stop().unwrap();
-        assert_eq!(stats.closed_eof, 1);
-        assert_eq!(stats.messages, 1);
-    }
 
     /// `lab bench --backend epoll` with small numbers: every message is echoed, and in the
     /// steady state the epoll server makes no epoll_ctl at all (no mode switch that changes

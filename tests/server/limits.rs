@@ -3,7 +3,8 @@
 use std::io::{self, Write};
 use std::time::Duration;
 
-use lab::server::{framing, spawn, Config};
+use lab::client::framing;
+use lab::server::{spawn, Config};
 
 use super::{closed_by_server, connect, round_trip, DEADLINE};
 use crate::support::{set_linger_zero, wait_until};

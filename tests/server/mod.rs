@@ -11,6 +11,9 @@ mod echo;
 /// Limits and misbehaving peers: --max-clients, read timeouts, a client that never reads.
 mod limits;
 
+/// Every numeric option has a range: out of it, one usage line and exit status 2.
+mod ranges;
+
 /// The KQueue wrapper on its own: staging, early flush, --no-batch, errata 9's receipts.
 mod kqueue_wrapper;
 
@@ -35,7 +38,7 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::thread;
 use std::time::Duration;
 
-use lab::server::framing;
+use lab::client::framing;
 
 /// How long any single step may take before the test gives up.
 pub const DEADLINE: Duration = Duration::from_secs(20);

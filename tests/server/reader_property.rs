@@ -3,7 +3,7 @@
 
 use std::io::{self, Read};
 
-use lab::server::framing;
+use lab::client::framing;
 use lab::server::reader::Reader;
 
 use super::Prng;

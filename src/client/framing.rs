@@ -5,7 +5,7 @@
 //! The blocking helpers here are for the *clients* (`lab client`, the tour, the tests and
 //! `lab bench`); the server itself never blocks and parses frames with its [`Reader`].
 //!
-//! [`Reader`]: super::reader::Reader
+//! [`Reader`]: crate::server::reader::Reader
 
 use std::io::{self, Read, Write};
 

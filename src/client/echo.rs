@@ -6,14 +6,23 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use super::framing::{read_message, write_message};
-use crate::cli::ClientArgs;
 use crate::{Error, Result};
 
 /// How long to wait for an echo before giving up with a message (a server that accepts but
 /// never answers, e.g. `--as-published` with its listener disabled, must not hang the client).
 const ECHO_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub fn run(args: &ClientArgs) -> Result<()> {
+/// What `lab client` does: where it connects and what it sends.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub host: String,
+    pub port: u16,
+    /// Messages to send, one framed message each; none: read lines from stdin.
+    pub messages: Vec<String>,
+}
+
+/// `lab client`: send each message, print each echo.
+pub fn run(args: &Options) -> Result<()> {
     let target = format!("{}:{}", args.host, args.port);
     let addrs: Vec<_> = (args.host.as_str(), args.port)
         .to_socket_addrs()

@@ -35,6 +35,8 @@ pub enum Command {
     Client(ClientArgs),
     /// Load-test the server protocol and report throughput, latency and system calls
     Bench(BenchArgs),
+    /// Grade a server you wrote (any language) against the protocol and the tutorial's known bugs
+    Check(CheckArgs),
     /// List the workshop's lessons with your progress
     Lessons(LessonsArgs),
     /// Show one lesson in the terminal, by number or by name
@@ -251,6 +253,31 @@ where
 }
 
 #[derive(Clone, Debug, Args)]
+pub struct CheckArgs {
+    /// The server to grade, `host:port`
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:5882")]
+    pub addr: String,
+    /// The largest message the server accepts (its buffer minus the 4-byte length)
+    #[arg(long, value_name = "BYTES", default_value_t = 4092)]
+    pub max_message: usize,
+    /// The server's read timeout: an idle client must be closed within it (plus a margin)
+    #[arg(long, value_name = "MS")]
+    pub idle_timeout_ms: Option<u64>,
+    /// Run only these checks, e.g. `--only echo,idle` (an unknown name lists them all)
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Smaller counts, the same checks: the whole run in a few seconds
+    #[arg(long)]
+    pub quick: bool,
+    /// One JSON record per check, then a summary record
+    #[arg(long)]
+    pub json: bool,
+    /// The server's process id (Linux): read calls, descriptors and memory from /proc/PID
+    #[arg(long, value_name = "PID")]
+    pub pid: Option<u32>,
+}
+
+#[derive(Clone, Debug, Args)]
 pub struct LessonsArgs {
     /// Forget all progress
     #[arg(long)]
@@ -369,6 +396,23 @@ impl ClientArgs {
             host: self.host.clone(),
             port: self.port,
             messages: self.messages.clone(),
+        }
+    }
+}
+
+// ---- conversions to check settings ----
+
+impl CheckArgs {
+    /// The plain settings `lab check` runs with; the clap types stay here.
+    pub fn to_check_options(&self) -> crate::check::Options {
+        crate::check::Options {
+            addr: self.addr.clone(),
+            max_message: self.max_message,
+            idle_timeout_ms: self.idle_timeout_ms,
+            only: self.only.clone(),
+            quick: self.quick,
+            json: self.json,
+            pid: self.pid,
         }
     }
 }

@@ -23,6 +23,7 @@
 //! - [`client`]: everything that talks to a server: the framing (Part 2), the tour's demo
 //!   clients, the `--script` driver, the client the interactive server's keys drive, `lab client`.
 //! - [`bench`](mod@bench): `lab bench`, the load generator: plan, run, report, compare.
+//! - [`check`]: `lab check`, the scorecard for a server an attendee wrote, over TCP.
 //! - [`lessons`]: the workshop, embedded from `lessons/`, with progress and predictions. Nothing
 //!   in the run path calls it: `main.rs` asks, runs, grades and records progress.
 //! - [`replay`]: render a saved `--json` trace as annotated text.
@@ -33,6 +34,7 @@
 //!   `main.rs` know clap); [`error`]: the failures and their exit statuses.
 
 pub mod bench;
+pub mod check;
 pub mod cli;
 pub mod client;
 pub mod error;

@@ -44,6 +44,7 @@ fn main() -> ExitCode {
         Some(Command::Server(args)) => run_server(&args),
         Some(Command::Client(args)) => lab::client::echo::run(&args.to_options()),
         Some(Command::Bench(args)) => lab::bench::run(&args.to_options()),
+        Some(Command::Check(args)) => lab::check::run(&args.to_check_options()),
         Some(Command::Lessons(args)) => {
             lab::lessons::list(args.reset, lab::term::use_color(ColorChoice::Auto))
         }

@@ -16,5 +16,8 @@ mod server;
 /// `lab bench` and the epoll backend: correctness of the load generator.
 mod bench;
 
+/// `lab check`: the scorecard for a server an attendee wrote, against flawed servers.
+mod check;
+
 /// The workshop: lessons, progress, predictions, replay, and every command in the lessons.
 mod lessons;

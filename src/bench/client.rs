@@ -73,6 +73,11 @@ pub struct Driver {
     changes: Vec<Kevent>,
     events: Vec<Kevent>,
     scratch: Vec<u8>,
+    /// Give up when no echo arrives for this long while some are awaited (`lab check`: a
+    /// server that stopped answering fails in seconds, a slow one still gets to finish).
+    stall_timeout: Option<Duration>,
+    /// When the last echo arrived (or the phase started).
+    last_echo: Instant,
 }
 
 impl Driver {
@@ -118,7 +123,14 @@ impl Driver {
             changes: Vec::new(),
             events,
             scratch: vec![0; READ_CHUNK],
+            stall_timeout: None,
+            last_echo: Instant::now(),
         })
+    }
+
+    /// Fail the phase when no echo arrives for `timeout` while echoes are awaited.
+    pub fn set_stall_timeout(&mut self, timeout: Duration) {
+        self.stall_timeout = Some(timeout);
     }
 
     /// Send `per_conn` messages on every connection and check every echo. New messages stop at
@@ -149,8 +161,18 @@ impl Driver {
             self.flush(i)?;
         }
         let mut stopping = false;
+        self.last_echo = Instant::now();
         while done < self.conns.len() {
             let now = Instant::now();
+            if let Some(timeout) = self.stall_timeout {
+                if now.duration_since(self.last_echo) > timeout {
+                    let waiting: u64 = self.conns.iter().map(|c| c.sent - c.received).sum();
+                    return Err(format!(
+                        "no echo for {} s with {waiting} message(s) awaited",
+                        timeout.as_secs_f64()
+                    ));
+                }
+            }
             if !stopping && now >= deadline {
                 // --duration: send nothing new, wait for what is in flight.
                 stopping = true;
@@ -237,6 +259,7 @@ impl Driver {
             at += frame_len;
             conn.next_echo += 1;
             conn.received += 1;
+            self.last_echo = now;
             if let Some(sent) = conn.sent_at.pop_front() {
                 rtt.record(now - sent);
             }

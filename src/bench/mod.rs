@@ -24,9 +24,9 @@
 //!
 //! [`server::spawn`]: crate::server::spawn
 
-mod client;
+pub(crate) mod client;
 mod compare;
-mod histogram;
+pub(crate) mod histogram;
 pub mod plan;
 mod report;
 mod run;

@@ -49,7 +49,7 @@ macro_rules! lesson {
 }
 
 /// The workshop, in order.
-pub const LESSONS: [Lesson; 9] = [
+pub const LESSONS: [Lesson; 10] = [
     lesson!(0, "welcome", "00-welcome.md", "lab lesson welcome"),
     lesson!(1, "flood", "01-flood.md", "lab flood"),
     lesson!(2, "oneshot", "02-oneshot.md", "lab oneshot"),
@@ -64,6 +64,9 @@ pub const LESSONS: [Lesson; 9] = [
         "08-facilitator.md",
         "lab lesson facilitator"
     ),
+    // After the facilitator's guide only so that no lesson is renumbered (progress files and
+    // links keep working); the lesson and the guide place it right after lesson 5.
+    lesson!(9, "check", "09-check.md", "lab check"),
 ];
 
 /// Find a lesson by number (`2`, `02`), name (`oneshot`) or file stem (`02-oneshot`).

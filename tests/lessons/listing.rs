@@ -2,7 +2,7 @@
 
 use super::harness::{run_lab, text, TempDir};
 
-/// A new attendee types `lab lessons`: all nine lessons are listed by number and name, none is
+/// A new attendee types `lab lessons`: all ten lessons are listed by number and name, none is
 /// marked done, and the list says what to do next and where progress is kept.
 #[test]
 fn lab_lessons_lists_every_lesson_with_no_progress_at_first() {
@@ -20,10 +20,11 @@ fn lab_lessons_lists_every_lesson_with_no_progress_at_first() {
         "bug-hunt",
         "epoll",
         "facilitator",
+        "check",
     ] {
         assert!(out.contains(name), "`{name}` missing from:\n{out}");
     }
-    assert!(out.contains("0 of 9 lessons done"), "{out}");
+    assert!(out.contains("0 of 10 lessons done"), "{out}");
     assert!(!out.contains('✓'), "nothing is done yet:\n{out}");
     assert!(out.contains("next: lab lesson 0"), "{out}");
     assert!(out.contains(&state.path().display().to_string()), "{out}");
@@ -106,12 +107,12 @@ fn progress_survives_a_restart_and_reset_clears_it() {
     };
     assert!(marked("welcome") && marked("clear"), "{list}");
     assert!(!marked("flood"), "{list}");
-    assert!(list.contains("2 of 9 lessons done"), "{list}");
+    assert!(list.contains("2 of 10 lessons done"), "{list}");
 
     let reset = run_lab(&state, &["lessons", "--reset"], None);
     assert!(reset.status.success());
     let after = text(&reset.stdout);
-    assert!(after.contains("0 of 9 lessons done"), "{after}");
+    assert!(after.contains("0 of 10 lessons done"), "{after}");
     assert!(!after.contains('✓'), "{after}");
     assert!(!state.path().join("progress").exists());
 }

@@ -3,6 +3,7 @@
 
 use std::os::fd::{AsRawFd, RawFd};
 
+use super::closed;
 use super::consts::*;
 use super::data::Connection;
 use super::data::{self, Measure};
@@ -29,7 +30,17 @@ pub(super) fn intake(state: &mut State, os: &Os, reports: &[libc::epoll_event]) 
             state.poked = false;
             continue;
         }
-        let fd = token as RawFd;
+        let fd = closed::fd_of(token);
+        if state.regs.get(&fd).is_none_or(|reg| reg.token != token) {
+            // An item of a descriptor closed behind the kqueue's back (B22).
+            closed::stale_report(state, os, token);
+            continue;
+        }
+        if bits & (RDHUP | HUP | ERR) != 0 && !closed::eof_is_this_files(state, os, fd) {
+            // The number was closed and now names another file (B22): that EOF is not its own.
+            state.purge_fd(fd);
+            continue;
+        }
         match state.regs.get(&fd).map(|reg| &reg.owner) {
             None => continue,
             Some(Owner::Timer(ident)) => reported.push((*ident, EVFILT_TIMER)),
@@ -37,6 +48,9 @@ pub(super) fn intake(state: &mut State, os: &Os, reports: &[libc::epoll_event]) 
                 note_bits(state, os, fd, bits);
                 if bits & (IN | RDHUP | HUP | ERR) != 0 {
                     reported.push((fd as usize, EVFILT_READ));
+                }
+                if let Some(file) = state.file_mut(fd) {
+                    file.reported_readable |= bits & IN != 0;
                 }
                 if bits & (OUT | HUP | ERR) != 0 {
                     reported.push((fd as usize, EVFILT_WRITE));
@@ -76,7 +90,7 @@ fn note_bits(state: &mut State, os: &Os, fd: RawFd, bits: u32) {
     };
     match kind {
         FileKind::Listener => {}
-        FileKind::Socket => {
+        FileKind::Socket | FileKind::Datagram => {
             let asked_rdhup = state
                 .regs
                 .get(&fd)
@@ -100,15 +114,13 @@ fn note_bits(state: &mut State, os: &Os, fd: RawFd, bits: u32) {
                 }
             }
             let hung_up_unconnected = bits & HUP != 0 && bits & RDHUP == 0 && !file.edge;
-            if hung_up_unconnected && state.is_stream(os, fd) {
-                if let Some(file) = state.file_mut(fd) {
-                    file.edge = true;
-                }
+            if hung_up_unconnected && kind == FileKind::Socket {
+                file.edge = true;
                 state.mark_dirty(fd);
             }
             note_error(state, os, fd, bits & ERR != 0);
         }
-        FileKind::Pipe | FileKind::Other => {
+        FileKind::Pipe | FileKind::Kqueue | FileKind::RegularFile | FileKind::Other => {
             let Some(file) = state.file_mut(fd) else {
                 return;
             };
@@ -131,7 +143,9 @@ fn note_error(state: &mut State, os: &Os, fd: RawFd, pending: bool) {
     let error = match (pending, known) {
         (false, _) => 0,
         (true, 0) => {
-            let stream = state.is_stream(os, fd);
+            let stream = state
+                .file(fd)
+                .is_some_and(|file| file.kind == FileKind::Socket);
             data::inferred_error(os, fd, stream)
         }
         (true, known) => known,
@@ -266,19 +280,21 @@ fn fd_event(state: &mut State, os: &Os, key: Key) -> Option<Delivery> {
         }
     };
     let knote = state.knotes.get(&key)?;
-    let measured = state
-        .file(fd)
-        .is_some_and(|file| file.kind != FileKind::Other);
+    let kind = state.file(fd)?.kind;
+    let measured = !matches!(kind, FileKind::Other | FileKind::Kqueue);
     // A level knote on an edge-triggered registration (its fd's other knote has EV_CLEAR) is
     // not re-reported by epoll: it stays queued and is re-checked at each collect. On a
     // level-triggered registration epoll re-reports it by itself. A file that cannot be
     // measured cannot be re-checked, so it is left to epoll.
-    let keep_queued = !knote.is_clear() && measured && state.is_edge(fd);
+    // A regular file is never in epoll: a level knote on it stays queued (`vnode.rs`).
+    let keep_queued =
+        !knote.is_clear() && measured && (state.is_edge(fd) || kind == FileKind::RegularFile);
     Some(Delivery { event, keep_queued })
 }
 
-/// The emulated `filt_soread`/`filt_sowrite` (and the pipe filters): `data` measured now, then
-/// the filter's rule. The knote's own NOTE_LOWAT threshold replaces the file's default (B20).
+/// The emulated `filt_soread`/`filt_sowrite` (and the pipe and vnode filters): `data` measured
+/// now, then the filter's rule. The knote's own NOTE_LOWAT threshold replaces the file's
+/// default (B20).
 fn fd_filter(state: &mut State, os: &Os, key: Key) -> Filter {
     let fd = key.0 as RawFd;
     let (Some(file), Some(knote)) = (state.file(fd), state.knotes.get(&key)) else {
@@ -288,14 +304,24 @@ fn fd_filter(state: &mut State, os: &Os, key: Key) -> Filter {
         Source::Fd { lowat } => lowat,
         _ => None,
     };
-    let kind = file.kind;
-    let (fired, flags, fflags) = if key.1 == EVFILT_READ {
-        let data = match data::readable(os, fd, kind) {
+    let (kind, error_pending) = (file.kind, file.error_pending);
+    let rule = if key.1 == EVFILT_READ {
+        let (measure, kind) = if kind == FileKind::Datagram && error_pending {
+            // Peeking at the datagrams would take the pending error (Linux's datagram recv
+            // returns it first, MSG_PEEK or not): while it lasts, FIONREAD's first datagram.
+            (data::readable(os, fd, FileKind::Other), kind)
+        } else {
+            data::measure(state, os, fd, key.1, kind)
+        };
+        let data = match measure {
             Measure::Gone => return Filter::Gone,
             // A file that cannot be measured is reported on epoll's word alone, with data 0.
-            Measure::Unknown => None,
+            Measure::Unknown | Measure::Listening => None,
             Measure::Count(count) => Some(count),
         };
+        if !readable_report_is_this_files(state, os, fd, kind, data) {
+            return Filter::Gone;
+        }
         let Some(file) = state.file(fd) else {
             return Filter::Quiet;
         };
@@ -303,6 +329,7 @@ fn fd_filter(state: &mut State, os: &Os, key: Key) -> Filter {
     } else {
         write_rule(state, os, fd, lowat)
     };
+    let (fired, flags, fflags) = rule;
     match (fired, state.knotes.get(&key)) {
         (Some(data), Some(knote)) => Filter::Fires(knote.event(flags, fflags, data)),
         (Some(_), None) => Filter::Quiet,
@@ -311,24 +338,49 @@ fn fd_filter(state: &mut State, os: &Os, key: Key) -> Filter {
     }
 }
 
+/// Epoll said readable and the number's file has nothing to read, no EOF, no error: has the
+/// number changed (B22, `closed.rs`)? False when it now names another file.
+fn readable_report_is_this_files(
+    state: &mut State,
+    os: &Os,
+    fd: RawFd,
+    kind: FileKind,
+    data: Option<i64>,
+) -> bool {
+    let reported = state
+        .file_mut(fd)
+        .is_some_and(|file| std::mem::take(&mut file.reported_readable));
+    let quiet = state
+        .file(fd)
+        .is_some_and(|file| !file.read_eof && !file.error_pending);
+    let streams = matches!(kind, FileKind::Socket | FileKind::Datagram | FileKind::Pipe);
+    if reported && streams && quiet && data == Some(0) {
+        return closed::names_the_registered_file(state, os, fd);
+    }
+    true
+}
+
 /// What a filter rule decided: `Some(data)` if the knote fires, with the extra flags
 /// (EV_EOF) and fflags (the socket error).
 type Rule = (Option<i64>, u16, u32);
 
-/// `filt_soread` (FreeBSD `uipc_socket.c`) and the pipe's READ, on `data` unread bytes
-/// (`None`: a file that cannot be measured):
+/// `filt_soread` (FreeBSD `uipc_socket.c`), the pipe's and the vnode's READ, on `data` unread
+/// bytes (`None`: a file that cannot be measured):
+/// - a regular file: fires while data ≠ 0 (`filt_vfsread`; negative past the end);
 /// - receive side shut (B21): fires with EV_EOF, fflags = the pending error (0 if none);
 /// - a socket error pending: fires, without EV_EOF (a temporary error, the program's recv()
 ///   takes it);
-/// - otherwise: at least the knote's NOTE_LOWAT bytes, or 1 (a listener: at least one
-///   connection, NOTE_LOWAT ignored, B18).
+/// - otherwise: at least the knote's NOTE_LOWAT bytes on a socket, or 1 (a listener: at least
+///   one connection, B18; `filt_piperead` ignores NOTE_LOWAT).
 fn read_rule(file: &File, data: Option<i64>, lowat: Option<i64>) -> Rule {
     let Some(data) = data else {
         let flags = if file.read_eof { EV_EOF } else { 0 };
         return (Some(0), flags, 0);
     };
-    if file.kind == FileKind::Listener {
-        return ((data >= 1).then_some(data), 0, 0);
+    match file.kind {
+        FileKind::RegularFile => return ((data != 0).then_some(data), 0, 0),
+        FileKind::Listener => return ((data >= 1).then_some(data), 0, 0),
+        _ => {}
     }
     if file.read_eof {
         return (Some(data), EV_EOF, pending_error(file));
@@ -336,29 +388,40 @@ fn read_rule(file: &File, data: Option<i64>, lowat: Option<i64>) -> Rule {
     if file.error_pending {
         return (Some(data), 0, 0);
     }
-    ((data >= lowat.unwrap_or(1)).then_some(data), 0, 0)
+    let threshold = match file.kind {
+        FileKind::Socket | FileKind::Datagram => lowat.unwrap_or(1),
+        _ => 1,
+    };
+    ((data >= threshold).then_some(data), 0, 0)
 }
 
-/// `filt_sowrite` (FreeBSD `uipc_socket.c`) and the pipe's WRITE:
+/// POSIX's PIPE_BUF on FreeBSD: the free space a pipe needs to be reported writable.
+const PIPE_BUF: i64 = 512;
+
+/// `filt_sowrite` (FreeBSD `uipc_socket.c`), the pipe's and the vnode's WRITE:
 /// - a listener never fires;
 /// - send side shut (a local shutdown(SHUT_WR), a reset, B21): fires with EV_EOF;
 /// - a socket error pending: fires (temporary error);
 /// - a connection-oriented socket that is not connected yet never fires: WRITE means
 ///   connected (B19);
 /// - otherwise: free space ≥ the knote's NOTE_LOWAT, or ≥ the send low-water mark (2048 on a
-///   socket, capped for tiny buffers, `data::send_space`, B19; 1 on a pipe).
+///   socket, capped for tiny buffers, `data::send_space`, B19; PIPE_BUF on a pipe,
+///   `filt_pipewrite`); a regular file always (`filt_vfswrite`).
 fn write_rule(state: &mut State, os: &Os, fd: RawFd, lowat: Option<i64>) -> Rule {
     let Some(file) = state.file(fd) else {
         return (None, 0, 0);
     };
     let kind = file.kind;
-    let stream = state.is_stream(os, fd);
-    let measured = match kind {
-        FileKind::Socket => data::send_space(os, fd, stream).map(|space| (space.free, space.lowat)),
-        _ => match data::writable(os, fd, kind) {
+    let socket = matches!(kind, FileKind::Socket | FileKind::Datagram);
+    let measured = if socket {
+        let stream = kind == FileKind::Socket;
+        data::send_space(os, fd, stream).map(|space| (space.free, space.lowat))
+    } else {
+        match data::writable(os, fd, kind) {
+            Measure::Count(count) if kind == FileKind::Pipe => Ok((count, PIPE_BUF)),
             Measure::Count(count) => Ok((count, 1)),
             other => Err(other),
-        },
+        }
     };
     let (data, default_lowat) = match measured {
         Ok((free, lowat)) => (Some(free), lowat),
@@ -369,10 +432,10 @@ fn write_rule(state: &mut State, os: &Os, fd: RawFd, lowat: Option<i64>) -> Rule
         Err(_) => (None, 1),
     };
     let mut connected = true;
-    if kind == FileKind::Socket && stream && !state.file(fd).is_some_and(|file| file.write_eof) {
+    if kind == FileKind::Socket && !state.file(fd).is_some_and(|file| file.write_eof) {
         // The second call of a WRITE check on a TCP socket (SO_MEMINFO was the first): epoll
         // shows neither a local shutdown(SHUT_WR) nor a connection still in progress (for the
-        // latter it only stays silent).
+        // latter it only stays silent), nor a listen() since the registration.
         match data::connection(os, fd) {
             Some(Connection::SendShut) => {
                 if let Some(file) = state.file_mut(fd) {
@@ -380,6 +443,15 @@ fn write_rule(state: &mut State, os: &Os, fd: RawFd, lowat: Option<i64>) -> Rule
                 }
             }
             Some(Connection::NotConnected) => connected = false,
+            Some(Connection::Listening) => {
+                // FreeBSD switches it to `filt_solisten` in `solisten`: WRITE never fires.
+                if let Some(file) = state.file_mut(fd) {
+                    file.kind = FileKind::Listener;
+                    file.read_eof = false;
+                    file.write_eof = false;
+                }
+                return (None, 0, 0);
+            }
             Some(Connection::Open) | None => {}
         }
     }
@@ -392,7 +464,8 @@ fn write_rule(state: &mut State, os: &Os, fd: RawFd, lowat: Option<i64>) -> Rule
     };
     match kind {
         FileKind::Listener => (None, 0, 0),
-        FileKind::Socket => {
+        FileKind::RegularFile => (Some(data), 0, 0),
+        FileKind::Socket | FileKind::Datagram => {
             if file.write_eof {
                 (Some(data), EV_EOF, pending_error(file))
             } else if file.error_pending {
@@ -404,7 +477,7 @@ fn write_rule(state: &mut State, os: &Os, fd: RawFd, lowat: Option<i64>) -> Rule
                 ((data >= threshold).then_some(data), 0, 0)
             }
         }
-        FileKind::Pipe | FileKind::Other => {
+        FileKind::Pipe | FileKind::Kqueue | FileKind::Other => {
             if file.write_eof {
                 (Some(data), EV_EOF, 0)
             } else {
@@ -428,12 +501,20 @@ fn pending_error(file: &File) -> u32 {
 }
 
 /// B23: data is the number of expirations since the last delivery, read from the timerfd
-/// (which resets it). None yet: nothing to report.
+/// (which resets it). None yet: nothing to report. After a re-add with bad parameters, data is
+/// that errno instead, once (FreeBSD `filt_timertouch` puts it in `kn_data`; EV_CLEAR clears it).
 fn timer_event(state: &mut State, os: &Os, key: Key) -> Option<Delivery> {
-    let knote = state.knotes.get(&key)?;
-    let Source::Timer(timer) = &knote.source else {
+    let knote = state.knotes.get_mut(&key)?;
+    let Source::Timer(timer) = &mut knote.source else {
         return None;
     };
+    if timer.error != 0 {
+        let error = std::mem::take(&mut timer.error);
+        return Some(Delivery {
+            event: knote.event(0, 0, i64::from(error)),
+            keep_queued: false,
+        });
+    }
     match os::timerfd_read(os.rec, timer.fd.as_raw_fd()) {
         Ok(expirations) if expirations > 0 => Some(Delivery {
             event: knote.event(0, 0, expirations.min(i64::MAX as u64) as i64),
@@ -443,8 +524,10 @@ fn timer_event(state: &mut State, os: &Os, key: Key) -> Option<Delivery> {
     }
 }
 
-/// B24: the stored user bits in fflags (control bits and NOTE_TRIGGER cleared) and the data of
-/// the last change. Without EV_CLEAR the knote stays triggered and comes back every collect.
+/// B24: the stored fflags and the data of the last change. Without EV_CLEAR the knote stays
+/// triggered and comes back every collect. An EV_ONESHOT user event is delivered as the knote
+/// stands, fflags 0 and data 0: FreeBSD's `kqueue_scan` copies a ONESHOT knote's own kevent
+/// without calling the filter's `filt_usertouch`, which is what fills them in.
 fn user_event(state: &mut State, key: Key) -> Option<Delivery> {
     let knote = state.knotes.get(&key)?;
     let Source::User(user) = &knote.source else {
@@ -453,8 +536,13 @@ fn user_event(state: &mut State, key: Key) -> Option<Delivery> {
     if !user.triggered {
         return None;
     }
+    let event = if knote.has(EV_ONESHOT) {
+        knote.event(0, 0, 0)
+    } else {
+        knote.event(0, user.fflags, user.data)
+    };
     Some(Delivery {
-        event: knote.event(0, user.fflags, user.data),
+        event,
         keep_queued: !knote.is_clear(),
     })
 }

@@ -5,6 +5,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::{AsRawFd, RawFd};
 
+use super::closed;
 use super::consts::*;
 use super::knote::{Key, Knote, Source};
 use super::os::{self, CtlOp, FileId, ET, IN, OUT, RDHUP};
@@ -22,10 +23,21 @@ pub(super) struct Os<'a> {
 pub(super) enum FileKind {
     /// A listening socket: READ data is the accept-queue length (B18), WRITE never fires.
     Listener,
-    /// Any other socket: READ data from FIONREAD (B13), WRITE data from SO_MEMINFO (B19).
+    /// Any other stream socket: READ data from FIONREAD (B13), WRITE data from SO_MEMINFO
+    /// (B19).
     Socket,
+    /// A datagram socket (UDP, Unix SOCK_DGRAM): READ data counts the bytes of every queued
+    /// datagram (FreeBSD `sbavail`), where FIONREAD gives only the first one's; WRITE as Socket.
+    Datagram,
     /// A pipe or FIFO: READ data from FIONREAD, WRITE data from the pipe's free capacity.
     Pipe,
+    /// Another kqueue (an epoll descriptor): READ only, data = its pending events
+    /// (`nested.rs`, B25).
+    Kqueue,
+    /// A regular file, which epoll cannot watch (`vnode.rs`): READ data is the bytes from the
+    /// file offset to the end (FreeBSD `filt_vfsread`), WRITE is always ready with data 0
+    /// (`filt_vfswrite`). Never in epoll: the collect measures it.
+    RegularFile,
     /// Anything else epoll accepts (a tty, an eventfd, another kqueue...).
     Other,
 }
@@ -36,11 +48,6 @@ pub(super) struct File {
     /// and reused (B22).
     pub id: FileId,
     pub kind: FileKind,
-    /// A connection-oriented socket (SOCK_STREAM or SOCK_SEQPACKET): FreeBSD's
-    /// PR_CONNREQUIRED, which keeps WRITE quiet until the connection is made (B19). Asked
-    /// (SO_TYPE) the first time a filter needs it, not at registration: a READ-only socket
-    /// never pays for it. See `State::is_stream`.
-    pub stream: Option<bool>,
     /// Nothing more can be received (SBS_CANTRCVMORE). Sticky: every later READ report carries
     /// EV_EOF (B21). A socket learns it from EPOLLRDHUP only; a pipe or other file from
     /// EPOLLRDHUP, EPOLLHUP or EPOLLERR.
@@ -59,6 +66,9 @@ pub(super) struct File {
     /// EPOLLRDHUP): level-triggered, epoll would report it at every wait while FreeBSD reports
     /// nothing, so its registration is edge-triggered from then on.
     pub edge: bool,
+    /// epoll's last report said readable, and the collect has not measured READ since
+    /// (`closed.rs`: a readable report with nothing to read asks whether the number changed).
+    pub reported_readable: bool,
 }
 
 /// Who owns an epoll registration.
@@ -69,10 +79,13 @@ pub(super) enum Owner {
     Timer(usize),
 }
 
-/// One epoll item. Its key in `State::regs` is the descriptor number registered in epoll,
-/// which is also the token epoll hands back.
+/// One epoll item. Its key in `State::regs` is the descriptor number registered in epoll.
 pub(super) struct Registration {
     pub owner: Owner,
+    /// The token epoll hands back for this item: the descriptor number, and above it a
+    /// generation, so that a report from an older item for the same number is recognised
+    /// (`closed.rs`, B22).
+    pub token: u64,
     /// The mask epoll currently has, `None` when the descriptor is not in epoll at all.
     pub in_epoll: Option<u32>,
     /// Interest may have changed since the last sync.
@@ -97,6 +110,12 @@ pub(super) struct State {
     pub waiters: usize,
     /// kevent calls so far: the program can only close a descriptor between two of them.
     pub calls: u64,
+    /// A regular file was registered once: the waits look at regular-file knotes (`vnode.rs`).
+    pub has_files: bool,
+    /// The generation of the next registration's token (`closed.rs`).
+    pub generation: u32,
+    /// Tokens of reports that matched no registration, seen once (`closed.rs`).
+    pub suspects: Vec<u64>,
 }
 
 impl State {
@@ -149,6 +168,11 @@ impl State {
                 Some(knote) if knote.enabled => IN,
                 _ => 0,
             },
+            // epoll refuses regular files: their knotes are measured by the collect instead.
+            Owner::File(File {
+                kind: FileKind::RegularFile,
+                ..
+            }) => 0,
             Owner::File(ref file) => {
                 let ident = fd as usize;
                 let mut mask = 0;
@@ -186,23 +210,7 @@ impl State {
         }
     }
 
-    /// True for a connection-oriented socket (`File::stream`), asked once and remembered.
-    pub fn is_stream(&mut self, os: &Os, fd: RawFd) -> bool {
-        let Some(file) = self.file_mut(fd) else {
-            return false;
-        };
-        if file.kind != FileKind::Socket {
-            return false;
-        }
-        if let Some(stream) = file.stream {
-            return stream;
-        }
-        let kind = os::getsockopt_int(os.rec, fd, libc::SOL_SOCKET, libc::SO_TYPE, "SO_TYPE");
-        let stream = matches!(kind, Ok(libc::SOCK_STREAM | libc::SOCK_SEQPACKET));
-        file.stream = Some(stream);
-        stream
-    }
-
+    /// The same, to change.
     pub fn file_mut(&mut self, fd: RawFd) -> Option<&mut File> {
         match self.regs.get_mut(&fd) {
             Some(Registration {
@@ -273,7 +281,12 @@ impl State {
                 (Some(_), _) => None,
             };
             if let Some(op) = op {
-                match os::epoll_ctl(os.rec, os.epfd, op, fd, wanted, fd as u64) {
+                let result = if op == CtlOp::Add {
+                    closed::add_item(os, fd, wanted, reg.token)
+                } else {
+                    os::epoll_ctl(os.rec, os.epfd, op, fd, wanted, reg.token)
+                };
+                match result {
                     Ok(()) => reg.in_epoll = (wanted != 0).then_some(wanted),
                     // The descriptor was closed behind the kqueue's back (B22): its knotes can
                     // never fire again.

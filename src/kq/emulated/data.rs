@@ -27,9 +27,10 @@ pub(super) enum Measure {
 /// measurement and the kind the file turned out to be.
 ///
 /// A stream socket is registered as a connected socket; whether it listens is found out here,
-/// at no cost for a connected one: Linux answers FIONREAD and TIOCOUTQ on a listening socket
-/// with EINVAL, and only then does the emulation ask SO_ACCEPTCONN. A socket that listens is a
-/// listener from then on (FreeBSD switches it to `filt_solisten` in `solisten`).
+/// at no cost for a connected one: Linux answers FIONREAD on a listening socket with EINVAL,
+/// and only then does the emulation ask SO_ACCEPTCONN. (A WRITE check sees it in the TCP_INFO
+/// state it asks anyway, `scan.rs`.) A socket that listens is a listener from then on
+/// (FreeBSD switches it to `filt_solisten` in `solisten`).
 pub(super) fn measure(
     state: &mut State,
     os: &Os,

@@ -6,7 +6,7 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpStream, UdpSocket};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use crate::kq::*;
 
@@ -364,15 +364,7 @@ pub fn b17_every_ready_knote_gets_its_turn() {
 
 /// `poll(POLLIN)` on the socket with a zero timeout: what the program itself would be told.
 fn poll_says_readable(stream: &TcpStream) -> bool {
-    let mut entry = libc::pollfd {
-        fd: stream.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one live pollfd, and the count passed is 1.
-    let ready = unsafe { libc::poll(&mut entry, 1, 0) };
-    assert!(ready >= 0, "poll(): {}", std::io::Error::last_os_error());
-    entry.revents & libc::POLLIN != 0
+    crate::sys::unix::readable_now(stream.as_raw_fd()).expect("poll()")
 }
 
 /// Writes `chunk` until the socket refuses more with EAGAIN; returns the bytes written.
@@ -392,11 +384,7 @@ fn write_until_eagain(stream: &mut TcpStream, chunk: &[u8]) -> usize {
 
 /// A TCP socket that is not connected yet (the standard library has none to offer).
 fn unconnected_tcp_socket() -> OwnedFd {
-    // SAFETY: socket(2) takes no pointers; a non-negative result is a new descriptor we own.
-    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
-    assert!(fd >= 0, "socket(): {}", std::io::Error::last_os_error());
-    // SAFETY: `fd` was just returned by socket(2) and is owned by nobody else.
-    unsafe { OwnedFd::from_raw_fd(fd) }
+    crate::sys::unix::tcp_socket().expect("socket()")
 }
 
 /// connect(2) of `socket` to the IPv4 `addr` (blocking), then the connected stream.
@@ -409,55 +397,19 @@ fn connect(socket: OwnedFd, addr: SocketAddr) -> TcpStream {
 }
 
 /// connect(2) of the socket `fd` to the IPv4 `addr`: `Err(errno)` if it did not complete.
-fn connect_raw(fd: libc::c_int, addr: SocketAddr) -> Result<(), i32> {
+fn connect_raw(fd: RawFd, addr: SocketAddr) -> Result<(), i32> {
     let SocketAddr::V4(v4) = addr else {
         panic!("an IPv4 loopback address, not {addr}");
     };
-    // SAFETY: sockaddr_in is plain data; all-zero is a valid value, filled in below.
-    let mut sin: libc::sockaddr_in = unsafe { std::mem::zeroed() };
-    sin.sin_family = libc::AF_INET as libc::sa_family_t;
-    sin.sin_port = v4.port().to_be();
-    sin.sin_addr.s_addr = u32::from(*v4.ip()).to_be();
-    #[cfg(any(target_os = "macos", target_os = "freebsd"))]
-    {
-        sin.sin_len = std::mem::size_of::<libc::sockaddr_in>() as u8;
-    }
-    // SAFETY: `sin` is a live sockaddr_in and the length passed is its size.
-    let ret = unsafe {
-        libc::connect(
-            fd,
-            (&sin as *const libc::sockaddr_in).cast(),
-            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-        )
-    };
-    if ret == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
-    }
+    crate::sys::unix::connect(fd, v4).map_err(|err| err.raw_os_error().unwrap_or(0))
 }
 
-/// fcntl(O_NONBLOCK) on a descriptor we own.
-fn set_nonblocking(fd: libc::c_int) {
-    // SAFETY: fcntl(2) with integer arguments only.
-    let ret = unsafe { libc::fcntl(fd, libc::F_SETFL, libc::O_NONBLOCK) };
-    assert_eq!(ret, 0, "fcntl(O_NONBLOCK)");
+/// O_NONBLOCK on a descriptor we own.
+fn set_nonblocking(fd: RawFd) {
+    crate::sys::unix::set_nonblocking(fd).expect("fcntl(O_NONBLOCK)");
 }
 
 /// getsockopt(SO_ERROR): what the program itself learns about the socket's pending error.
-fn so_error(fd: libc::c_int) -> i32 {
-    let mut value: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: `value` and `len` are live and `len` is the size of `value`.
-    let ret = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_ERROR,
-            (&mut value as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    };
-    assert_eq!(ret, 0, "getsockopt(SO_ERROR)");
-    value
+fn so_error(fd: RawFd) -> i32 {
+    crate::sys::unix::take_socket_error(fd).expect("getsockopt(SO_ERROR)")
 }

@@ -225,9 +225,10 @@ pub struct OsCallCounts {
     pub kevent: u64,
     pub epoll_wait: u64,
     pub epoll_ctl: u64,
-    /// ioctl calls (FIONREAD for READ data, TIOCOUTQ for WRITE data).
+    /// ioctl calls (FIONREAD for READ data).
     pub ioctl: u64,
-    /// getsockopt calls (TCP_INFO for a listener's queue, SO_ERROR, SO_SNDBUF...).
+    /// getsockopt calls (SO_MEMINFO for WRITE data, TCP_INFO for a listener's queue and a
+    /// connection's state, SO_ACCEPTCONN, SO_TYPE...).
     pub getsockopt: u64,
     /// Everything else the emulation needed (fstat, read of a timerfd or eventfd, ...).
     pub other: u64,

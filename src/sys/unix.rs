@@ -165,6 +165,66 @@ pub fn on_signal(sig: libc::c_int, handler: extern "C" fn(libc::c_int)) -> io::R
     Ok(())
 }
 
+/// A TCP socket, not connected yet (std offers none): "WRITE means connected" (B19).
+pub fn tcp_socket() -> io::Result<OwnedFd> {
+    // SAFETY: socket() takes no pointers.
+    let fd = syscall!(socket(libc::AF_INET, libc::SOCK_STREAM, 0))?;
+    // SAFETY: `fd` was just returned by socket() and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `connect(fd, addr)`; on a non-blocking socket an `Err` of EINPROGRESS means "under way".
+pub fn connect(fd: RawFd, addr: std::net::SocketAddrV4) -> io::Result<()> {
+    // SAFETY: an all-zero sockaddr_in is a valid value, filled in below.
+    let mut sin: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+    sin.sin_family = libc::AF_INET as libc::sa_family_t;
+    sin.sin_port = addr.port().to_be();
+    sin.sin_addr.s_addr = u32::from(*addr.ip()).to_be();
+    #[cfg(any(
+        target_os = "macos",
+        target_os = "ios",
+        target_os = "freebsd",
+        target_os = "dragonfly",
+        target_os = "netbsd",
+        target_os = "openbsd"
+    ))]
+    {
+        sin.sin_len = std::mem::size_of::<libc::sockaddr_in>() as u8;
+    }
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    let sockaddr = (&sin as *const libc::sockaddr_in).cast::<libc::sockaddr>();
+    // SAFETY: `sockaddr` points to a live sockaddr_in of `len` bytes.
+    syscall!(connect(fd, sockaddr, len)).map(|_| ())
+}
+
+/// `getsockopt(SO_ERROR)`: the socket's pending error, which this call takes (0 if none).
+pub fn take_socket_error(fd: RawFd) -> io::Result<i32> {
+    let mut value: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    let out = (&mut value as *mut libc::c_int).cast::<libc::c_void>();
+    // SAFETY: `out` points to a live int and `len` is its size.
+    syscall!(getsockopt(
+        fd,
+        libc::SOL_SOCKET,
+        libc::SO_ERROR,
+        out,
+        &mut len
+    ))?;
+    Ok(value)
+}
+
+/// `poll(POLLIN)` with a zero timeout: whether a read would find something now.
+pub fn readable_now(fd: RawFd) -> io::Result<bool> {
+    let mut entry = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: `entry` is one live pollfd, and the count passed is 1.
+    syscall!(poll(&mut entry, 1, 0))?;
+    Ok(entry.revents & libc::POLLIN != 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

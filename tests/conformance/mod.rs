@@ -77,6 +77,17 @@ conformance_tests! {
         b21_peer_close_is_eof_with_unread_data_and_reset_is_econnreset,
         b22_closed_descriptor_reports_nothing_and_reused_number_is_fresh,
     }
+    mod freebsd_sockets {
+        b15_oneshot_is_delivered_as_activated,
+        b17_every_ready_knote_gets_its_turn,
+        b19_write_waits_for_the_connection,
+        b19_write_after_eagain_waits_for_the_low_water_mark,
+        b19_refused_connect_is_write_eof_and_so_error_still_says_why,
+        b20_note_lowat_belongs_to_the_knote_not_the_socket,
+        b21_local_shutdown_write_is_eof_on_write,
+        b21_reset_error_stays_for_the_programs_read,
+        b21_udp_refused_is_a_temporary_error_not_eof,
+    }
     mod extras {
         b23_timer_repeats_counts_expirations_and_restarts_on_re_add,
         b24_user_event_combines_fflags_and_keeps_the_last_data,
@@ -114,6 +125,7 @@ conformance_tests! {
         collecting_a_ready_socket_costs_one_epoll_wait_and_one_fionread,
         dispatch_re_arm_costs_no_epoll_ctl,
         recorded_calls_read_like_strace_and_cost_nothing_when_off,
+        socket_options_and_errors_are_left_to_the_program,
         an_orphaned_epoll_item_does_not_make_the_wait_spin,
     }
 }

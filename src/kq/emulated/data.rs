@@ -27,9 +27,10 @@ pub(super) enum Measure {
 /// measurement and the kind the file turned out to be.
 ///
 /// A stream socket is registered as a connected socket; whether it listens is found out here,
-/// at no cost for a connected one: Linux answers FIONREAD and TIOCOUTQ on a listening socket
-/// with EINVAL, and only then does the emulation ask SO_ACCEPTCONN. A socket that listens is a
-/// listener from then on (FreeBSD switches it to `filt_solisten` in `solisten`).
+/// at no cost for a connected one: Linux answers FIONREAD on a listening socket with EINVAL,
+/// and only then does the emulation ask SO_ACCEPTCONN. (A WRITE check sees it in the TCP_INFO
+/// state it asks anyway, `scan.rs`.) A socket that listens is a listener from then on
+/// (FreeBSD switches it to `filt_solisten` in `solisten`).
 pub(super) fn measure(
     state: &mut State,
     os: &Os,
@@ -141,34 +142,13 @@ fn bytes_after_offset(os: &Os, fd: RawFd) -> io::Result<i64> {
     Ok(size - os::file_offset(os.rec, fd)?)
 }
 
-/// EVFILT_WRITE data: free space (B19).
-/// - Socket: `SO_SNDBUF − TIOCOUTQ`. An approximation of BSD's `sbspace(so_snd)`: Linux counts
-///   the buffer in bytes of truesize, TIOCOUTQ counts payload bytes not yet acknowledged.
-///   SO_SNDBUF is read at every measurement rather than cached at EV_ADD: Linux grows the send
-///   buffer by itself (tcp_sndbuf_expand) once data flows, and a stale small value would make a
-///   writable socket look full.
+/// EVFILT_WRITE data: free space (B19), for a file that is not a socket (`send_space`
+/// measures those).
 /// - Listener: 0; epoll never reports a listener writable, as FreeBSD's `filt_sowrite`.
 /// - Pipe: capacity (F_GETPIPE_SZ) minus the bytes waiting in it.
 pub(super) fn writable(os: &Os, fd: RawFd, kind: FileKind) -> Measure {
     match kind {
         FileKind::Listener => Measure::Count(0),
-        FileKind::Socket | FileKind::Datagram => {
-            let sndbuf = match os::getsockopt_int(
-                os.rec,
-                fd,
-                libc::SOL_SOCKET,
-                libc::SO_SNDBUF,
-                "SO_SNDBUF",
-            ) {
-                Ok(size) => i64::from(size),
-                Err(err) => return failed(err),
-            };
-            match os::ioctl_int(os.rec, fd, libc::TIOCOUTQ, "TIOCOUTQ") {
-                Ok(queued) => Measure::Count((sndbuf - i64::from(queued)).max(0)),
-                Err(err) if kind == FileKind::Socket => listening_or(os, fd, err),
-                Err(err) => failed(err),
-            }
-        }
         FileKind::Pipe => {
             let capacity = match os::pipe_capacity(os.rec, fd) {
                 Ok(size) => i64::from(size),
@@ -181,11 +161,101 @@ pub(super) fn writable(os: &Os, fd: RawFd, kind: FileKind) -> Measure {
         }
         // `filt_vfswrite`: a regular file is always writable, with data 0.
         FileKind::RegularFile => Measure::Count(0),
-        FileKind::Kqueue | FileKind::Other => Measure::Unknown,
+        // A socket is measured by `send_space`, which also gives its threshold.
+        FileKind::Socket | FileKind::Datagram | FileKind::Kqueue | FileKind::Other => {
+            Measure::Unknown
+        }
     }
 }
 
-/// The pending socket error, read (and, on Linux, cleared) with SO_ERROR.
-pub(super) fn socket_error(os: &Os, fd: RawFd) -> i32 {
-    os::getsockopt_int(os.rec, fd, libc::SOL_SOCKET, libc::SO_ERROR, "SO_ERROR").unwrap_or(0)
+/// A socket's free send space and the threshold WRITE uses without NOTE_LOWAT (B19).
+pub(super) struct SendSpace {
+    pub free: i64,
+    pub lowat: i64,
+}
+
+/// EVFILT_WRITE on a socket, from one `SO_MEMINFO`: the send buffer's size minus what it holds
+/// (the write queue of a stream socket, the datagrams in flight of the others). Linux counts
+/// buffer memory rather than payload bytes, so this approximates BSD's `sbspace(so_snd)`; but
+/// it is the measure Linux itself uses to refuse a write, so the free space is ≤ 0 right after
+/// a write hit EAGAIN. Read at every check: Linux grows the send buffer by itself
+/// (tcp_sndbuf_expand) once data flows.
+///
+/// The threshold is FreeBSD's 2048 (`SEND_LOWAT`), capped at a third of the buffer: FreeBSD's
+/// `soreserve` caps `sb_lowat` at the buffer's size, and Linux calls a socket writable once a
+/// third of its buffer is free, which for a buffer under 6 KiB is less than 2048 bytes; with
+/// the cap, epoll never wakes a level-triggered wait for a WRITE the filter then refuses.
+pub(super) fn send_space(os: &Os, fd: RawFd, stream: bool) -> Result<SendSpace, Measure> {
+    let mem = os::send_memory(os.rec, fd).map_err(failed)?;
+    let used = if stream { mem.queued } else { mem.in_flight };
+    Ok(SendSpace {
+        free: (mem.sndbuf - used).max(0),
+        lowat: SEND_LOWAT.min(mem.sndbuf / 3),
+    })
+}
+
+/// FreeBSD's default send low-water mark (`sb_lowat` = MCLBYTES, set by `soreserve`): WRITE on
+/// a socket fires only with at least this much free space unless NOTE_LOWAT says otherwise
+/// (B19, B20).
+pub(super) const SEND_LOWAT: i64 = 2048;
+
+/// Linux TCP states (`include/net/tcp_states.h`), as TCP_INFO reports them.
+const TCP_SYN_SENT: u8 = 2;
+const TCP_SYN_RECV: u8 = 3;
+const TCP_FIN_WAIT1: u8 = 4;
+const TCP_FIN_WAIT2: u8 = 5;
+const TCP_TIME_WAIT: u8 = 6;
+const TCP_CLOSE: u8 = 7;
+const TCP_LAST_ACK: u8 = 9;
+const TCP_LISTEN: u8 = 10;
+const TCP_CLOSING: u8 = 11;
+
+/// Where a connection-oriented socket stands, for `filt_sowrite` (B19, B21).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Connection {
+    /// Not connected: a non-blocking connect() still in progress, or a socket that never
+    /// connected (Linux's CLOSE state; a connection that was closed shows EPOLLHUP with
+    /// EPOLLRDHUP first, which already marks the send side shut). WRITE waits: "WRITE means
+    /// connected".
+    NotConnected,
+    /// Connected, sending allowed.
+    Open,
+    /// This side can send no more: a local shutdown(SHUT_WR) or close (SBS_CANTSENDMORE).
+    SendShut,
+    /// It called listen() since it was registered: a listener from now on (B18).
+    Listening,
+}
+
+/// The state of a TCP connection from `TCP_INFO`, the one place Linux shows a local
+/// shutdown(SHUT_WR): epoll reports such a socket writable as ever. `None` for a socket that
+/// is not TCP (a Unix stream socket): epoll's bits are all there is.
+pub(super) fn connection(os: &Os, fd: RawFd) -> Option<Connection> {
+    let info = os::tcp_info(os.rec, fd).ok()?;
+    Some(match info.state {
+        TCP_SYN_SENT | TCP_SYN_RECV | TCP_CLOSE => Connection::NotConnected,
+        TCP_LISTEN => Connection::Listening,
+        TCP_FIN_WAIT1 | TCP_FIN_WAIT2 | TCP_TIME_WAIT | TCP_LAST_ACK | TCP_CLOSING => {
+            Connection::SendShut
+        }
+        _ => Connection::Open,
+    })
+}
+
+/// The value of a pending socket error, inferred without reading it (B21): SO_ERROR would clear
+/// it, and the program's own recv() or getsockopt(SO_ERROR) must still find it.
+/// - A datagram socket: ECONNREFUSED, what an ICMP port unreachable leaves on a connected UDP
+///   socket (the usual error on loopback).
+/// - A TCP connection that never measured a round trip never completed: ECONNREFUSED. One that
+///   was retransmitting or probing when it failed timed out: ETIMEDOUT. Any other was reset by
+///   its peer: ECONNRESET (FreeBSD's value also where Linux says EPIPE, for a reset that
+///   follows the peer's FIN).
+pub(super) fn inferred_error(os: &Os, fd: RawFd, stream: bool) -> i32 {
+    if !stream {
+        return libc::ECONNREFUSED;
+    }
+    match os::tcp_info(os.rec, fd) {
+        Ok(info) if info.rtt == 0 => libc::ECONNREFUSED,
+        Ok(info) if info.retransmits > 0 || info.probes > 0 => libc::ETIMEDOUT,
+        _ => libc::ECONNRESET,
+    }
 }

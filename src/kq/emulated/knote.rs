@@ -28,15 +28,23 @@ pub(super) struct Knote {
     pub enabled: bool,
     /// True while the knote's key sits in the ready queue (never twice, B17).
     pub queued: bool,
+    /// An EV_ONESHOT knote's event, taken when it fired: FreeBSD's `kqueue_scan` hands an
+    /// activated ONESHOT knote over as it is, without running the filter again (B15).
+    pub fired: Option<Kevent>,
+    /// The kevent call (`State::calls`) in which it fired: a knote collected by a later call
+    /// may name a descriptor the program closed in between (B22).
+    pub fired_in: u64,
     pub source: Source,
 }
 
 /// What a knote watches.
 pub(super) enum Source {
-    /// EVFILT_READ / EVFILT_WRITE on a descriptor. `lowat` is the NOTE_LOWAT threshold of a
-    /// READ knote (1 when none was given, B20).
+    /// EVFILT_READ / EVFILT_WRITE on a descriptor. `lowat` is the knote's own NOTE_LOWAT
+    /// threshold (FreeBSD's `kn_sdata` with NOTE_LOWAT in `kn_sfflags`), `None` when the change
+    /// gave none and the file's default applies (B20). It lives in the knote only: the
+    /// socket's own low-water marks, which the program's recv() obeys, are never touched.
     Fd {
-        lowat: i64,
+        lowat: Option<i64>,
     },
     Timer(Timer),
     User(User),

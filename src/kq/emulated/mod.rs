@@ -9,11 +9,14 @@
 //!   knotes of one descriptor share its single epoll item; its mask is derived from the enabled
 //!   knotes, and sent to epoll once per changelist, only when it really changes (`state.rs`).
 //! - A ready queue of knotes sits between epoll and the eventlist (`scan.rs`): epoll's reports
-//!   go in at the tail, the collect takes from the head, re-checks each knote with the BSD
-//!   filter's rule, and applies ONESHOT/DISPATCH/CLEAR.
+//!   go in at the tail (a delivered level knote behind the ones still waiting, B17), the
+//!   collect takes from the head, re-checks each knote with the BSD filter's rule (an
+//!   EV_ONESHOT knote is delivered as it fired instead, B15), and applies ONESHOT/DISPATCH/CLEAR.
 //! - Changes are applied one by one as FreeBSD's `kqueue_register` does (`register.rs`).
-//! - `data` is measured with ioctl/getsockopt (`data.rs`); timers and user events have their
-//!   own files (`timer.rs`, `user.rs`), regular files too (`vnode.rs`, epoll refuses them).
+//! - `data` and the socket's state are measured with ioctl/getsockopt (`data.rs`), never by
+//!   touching what the program itself would read (no SO_ERROR, no SO_RCVLOWAT); timers and
+//!   user events have their own files (`timer.rs`, `user.rs`), regular files too (`vnode.rs`,
+//!   epoll refuses them).
 //! - Descriptors closed behind the kqueue's back: `closed.rs` (B22).
 //! - Every system call goes through `os.rs`, which counts and, on request, records it
 //!   (`record.rs`); the calls themselves, and their `unsafe`, are the crate's Linux module
@@ -21,15 +24,36 @@
 //!
 //! # Where the emulation differs from FreeBSD (documented, not hidden)
 //!
-//! - B20: NOTE_LOWAT on READ is SO_RCVLOWAT, one value per socket (the last writer wins);
-//!   NOTE_LOWAT on WRITE is refused with EOPNOTSUPP (Linux has no settable SO_SNDLOWAT).
-//! - B19: WRITE data is SO_SNDBUF − TIOCOUTQ, an approximation of BSD's free space. On a pipe
-//!   it is the capacity minus the queued bytes; a Linux pipe stores writes in whole pages, so
-//!   after many small writes it can be full (no EPOLLOUT) while that count says otherwise.
-//! - B21: the socket error is read with SO_ERROR, which clears it on Linux: the kqueue keeps
-//!   reporting it in fflags, but the program's next recv() may see 0 instead of ECONNRESET.
-//!   WRITE gets EV_EOF once epoll reports HUP/ERR; a local shutdown(SHUT_WR) alone shows no
-//!   EOF until then.
+//! - B19: WRITE data on a socket is the send buffer's free memory from SO_MEMINFO (Linux
+//!   counts buffer memory, not payload bytes), an approximation of BSD's `sbspace`; the
+//!   2048-byte low-water mark is compared with it. It is Linux's own measure for refusing a
+//!   write, so WRITE is never reported right after EAGAIN; but level-triggered epoll reports a
+//!   socket writable only once about a third of its buffer is free, so after EAGAIN WRITE can
+//!   come later than on FreeBSD (and for a send buffer under 6 KiB the 2048 threshold is
+//!   lowered to a third of the buffer, where Linux calls it writable). Checking WRITE on a TCP
+//!   socket costs SO_MEMINFO and TCP_INFO (the state shows a connection still in progress, a
+//!   local shutdown(SHUT_WR) and a listen(), which epoll does not). On a pipe WRITE data is
+//!   the capacity minus the queued bytes; a Linux pipe stores writes in whole pages, so after
+//!   many small writes it can be full (no EPOLLOUT) while that count says otherwise.
+//! - B20: NOTE_LOWAT lives in the knote, but epoll knows no threshold: a knote with one makes
+//!   its descriptor's registration edge-triggered, and the threshold is checked at each epoll
+//!   report and at each registration. A WRITE threshold reached without a new wakeup from
+//!   Linux (after the socket was last reported writable) is noticed only at the next one.
+//! - B21: a socket error is never read (SO_ERROR would clear it for the program): EPOLLERR says
+//!   one is pending, and its value is inferred (ECONNREFUSED for a TCP connection that never
+//!   completed and for a datagram socket, ETIMEDOUT after retransmissions, else ECONNRESET;
+//!   FreeBSD's value also where Linux says EPIPE). On an edge-triggered registration the
+//!   "pending" is as of epoll's last report. A local shutdown(SHUT_WR) is seen on TCP only
+//!   (TCP_INFO): on a UDP or Unix socket WRITE shows no EV_EOF after it.
+//! - B17: the level knotes that the emulation keeps queued itself (on an edge-triggered
+//!   registration) go back to the tail at the end of a collect, the ones epoll reports again
+//!   at the next one: between the two groups the order can differ from FreeBSD's single queue.
+//! - B15: an EV_ONESHOT knote fires when the emulation sees it fire, at a kevent call (its
+//!   epoll_wait or a registration), and keeps that event; bytes that arrive and are all read
+//!   between two kevent calls leave no event, where FreeBSD would deliver one, and `data` is
+//!   not updated by later arrivals before the collect. A knote collected by a later kevent
+//!   call than the one it fired in costs one fstat, to make sure its descriptor was not closed
+//!   in between (B22).
 //! - B22: close() is invisible, so the knotes of a closed descriptor are purged lazily: a
 //!   change naming it fails with EBADF, an EV_ADD on a reused number makes a fresh knote, and a
 //!   measurement that finds it closed drops its event. An epoll item whose file lives on (a
@@ -40,9 +64,6 @@
 //!   now names another file (dup2 onto it, or a new socket) that has bytes of its own reports
 //!   them when the old file's item fires, until the kqueue touches the number again; and a
 //!   dup2 back to the same file revives the old knote. Delete before close (pitfall P6).
-//! - B21: Linux reports a stream socket that is neither connected nor listening as hung up
-//!   (EPOLLHUP), so a READ knote added before connect() or listen() sees EV_EOF; FreeBSD
-//!   reports nothing. (Once it listens, the emulation forgets that EOF.)
 //! - B14: epoll re-polls a descriptor when its mask is changed with MOD, so an EV_CLEAR knote
 //!   whose condition still holds can be reported once more after the other knote on the same
 //!   descriptor is enabled or disabled. Edge-triggered WRITE also fires on wakeups that BSD
@@ -197,6 +218,7 @@ impl Kqueue {
     ) -> io::Result<usize> {
         let os = self.os();
         let mut state = self.lock();
+        state.calls += 1;
 
         // 1. Apply every change in order (B9), FreeBSD's `kqueue_kevent` loop.
         let mut written = 0;

@@ -439,3 +439,82 @@ pub(super) fn close(rec: &Recorder, fd: OwnedFd) {
         ok_zero,
     );
 }
+
+/// `poll(fd, POLLIN|POLLOUT|POLLRDHUP, 0)`: the descriptor's readiness right now, in the same
+/// bits as epoll's (POLLRDHUP is EPOLLRDHUP, and so on), without waiting or consuming anything.
+pub(super) fn poll_bits(rec: &Recorder, fd: RawFd) -> io::Result<u32> {
+    let events = libc::POLLIN | libc::POLLOUT | libc::POLLRDHUP;
+    let result = linux::poll_now(fd, events).map(|revents| u32::from(revents as u16));
+    rec.note(
+        Kind::Other,
+        "poll",
+        &result,
+        || format!("fd {fd}, IN|OUT|RDHUP, 0 ms"),
+        |bits| mask_names(*bits),
+    );
+    result
+}
+
+/// What the emulation reads of a TCP connection's `TCP_INFO` (Linux `tcp_get_info`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct TcpInfo {
+    /// Linux's TCP state: 1 ESTABLISHED, 2 SYN_SENT, 3 SYN_RECV, 4 FIN_WAIT1, 5 FIN_WAIT2,
+    /// 6 TIME_WAIT, 7 CLOSE, 8 CLOSE_WAIT, 9 LAST_ACK, 10 LISTEN, 11 CLOSING.
+    pub state: u8,
+    /// The smoothed round-trip time in µs: 0 while no round trip was ever measured.
+    pub rtt: u32,
+    /// Retransmissions (and keepalive or window probes) of the current timeout.
+    pub retransmits: u8,
+    pub probes: u8,
+}
+
+/// `getsockopt(TCP_INFO)` of a TCP socket; an error (ENOPROTOOPT, EOPNOTSUPP) for any other.
+pub(super) fn tcp_info(rec: &Recorder, fd: RawFd) -> io::Result<TcpInfo> {
+    let result = linux::tcp_info(fd).map(|info| TcpInfo {
+        state: info.tcpi_state,
+        rtt: info.tcpi_rtt,
+        retransmits: info.tcpi_retransmits,
+        probes: info.tcpi_probes,
+    });
+    rec.note(
+        Kind::Getsockopt,
+        "getsockopt",
+        &result,
+        || format!("fd {fd}, TCP_INFO"),
+        |info| format!("0 (tcpi_state {})", info.state),
+    );
+    result
+}
+
+/// A socket's send-buffer accounting from `getsockopt(SO_MEMINFO)`, in the kernel's own
+/// units (buffer memory, not payload bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct SendMemory {
+    /// The send buffer's size (what SO_SNDBUF reports).
+    pub sndbuf: i64,
+    /// What the TCP write queue holds (`sk_wmem_queued`).
+    pub queued: i64,
+    /// What the datagrams still in flight hold (`sk_wmem_alloc`).
+    pub in_flight: i64,
+}
+
+pub(super) fn send_memory(rec: &Recorder, fd: RawFd) -> io::Result<SendMemory> {
+    let result = linux::so_meminfo(fd).map(|info| SendMemory {
+        sndbuf: i64::from(info[libc::SK_MEMINFO_SNDBUF as usize]),
+        queued: i64::from(info[libc::SK_MEMINFO_WMEM_QUEUED as usize]),
+        in_flight: i64::from(info[libc::SK_MEMINFO_WMEM_ALLOC as usize]),
+    });
+    rec.note(
+        Kind::Getsockopt,
+        "getsockopt",
+        &result,
+        || format!("fd {fd}, SO_MEMINFO"),
+        |mem| {
+            format!(
+                "0 (sndbuf {}, wmem_queued {}, wmem_alloc {})",
+                mem.sndbuf, mem.queued, mem.in_flight
+            )
+        },
+    );
+    result
+}

@@ -8,7 +8,7 @@ use super::consts::*;
 use super::knote::{Knote, Source, Timer, ACTION_FLAGS};
 use super::os::{self, CtlOp, FileId, IN};
 use super::state::{File, FileKind, Os, Owner, Registration, State};
-use super::{closed, timer, user};
+use super::{closed, scan, timer, user};
 use crate::kq::Kevent;
 
 fn errno(err: io::Error) -> i32 {
@@ -79,6 +79,8 @@ fn new_knote(change: &Kevent, source: Source) -> Knote {
         udata: change.udata,
         enabled: change.flags & EV_DISABLE == 0,
         queued: false,
+        fired: None,
+        fired_in: 0,
         source,
     }
 }
@@ -132,42 +134,26 @@ fn register_fd(state: &mut State, os: &Os, change: &mut Kevent) -> Result<(), i3
     }
 
     let key = (change.ident, change.filter);
-    let Some(knote) = state.knotes.get(&key) else {
+    if !state.knotes.contains_key(&key) {
         if change.flags & EV_ADD == 0 {
             return Err(libc::ENOENT); // B6
         }
         return add_fd_knote(state, os, change, fd, id);
-    };
-    let old_lowat = match knote.source {
-        Source::Fd { lowat } => lowat,
-        _ => 1,
-    };
-
+    }
     if change.flags & EV_DELETE != 0 {
         state.remove_knote(os, key);
-        if old_lowat > 1 {
-            // B20: SO_RCVLOWAT is per socket; deleting the knote puts the default back.
-            let _ = os::setsockopt_int(
-                os.rec,
-                fd,
-                libc::SOL_SOCKET,
-                libc::SO_RCVLOWAT,
-                "SO_RCVLOWAT",
-                1,
-            );
-        }
         return Ok(());
     }
 
     // A modification (B3): new fflags/data (NOTE_LOWAT), udata, enable/disable.
-    let lowat = note_lowat(os, fd, change, old_lowat, id)?;
+    let lowat = note_lowat(change);
     if let Some(knote) = state.knotes.get_mut(&key) {
         modify(knote, change);
         knote.source = Source::Fd { lowat };
         let enabled = knote.enabled;
         state.mark_dirty(fd);
         if enabled {
-            enqueue_for_check(state, fd, key);
+            enqueue_for_check(state, os, fd, key);
         }
     }
     Ok(())
@@ -200,38 +186,13 @@ fn classify(os: &Os, fd: RawFd, id: FileId) -> Result<FileKind, i32> {
     }
 }
 
-/// B20 NOTE_LOWAT, the emulation's documented behaviour:
-/// - READ: `setsockopt(SO_RCVLOWAT, data)`. Linux keeps one value per socket, not per knote:
-///   the last writer wins, and epoll then reports the socket only from that many bytes. A
-///   change without NOTE_LOWAT puts the default (1) back, as FreeBSD then stops using its
-///   threshold.
-/// - WRITE: EOPNOTSUPP. Linux has no settable send low-water mark (SO_SNDLOWAT is ENOPROTOOPT).
-///
-/// Only sockets have SO_RCVLOWAT. FreeBSD accepts NOTE_LOWAT on any READ knote; the pipe filter
-/// ignores it (`filt_piperead`), and so does the collect (`scan.rs`): nothing is set then.
-fn note_lowat(os: &Os, fd: RawFd, change: &Kevent, old_lowat: i64, id: FileId) -> Result<i64, i32> {
-    let socket = id.mode & libc::S_IFMT == libc::S_IFSOCK;
-    let asked = change.fflags & NOTE_LOWAT != 0;
-    if change.filter == EVFILT_WRITE {
-        return if asked { Err(libc::EOPNOTSUPP) } else { Ok(1) };
-    }
-    let lowat = if asked {
-        change.data.clamp(1, i64::from(i32::MAX))
-    } else {
-        1
-    };
-    if socket && lowat != old_lowat {
-        os::setsockopt_int(
-            os.rec,
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_RCVLOWAT,
-            "SO_RCVLOWAT",
-            lowat as i32,
-        )
-        .map_err(errno)?;
-    }
-    Ok(lowat)
+/// B20 NOTE_LOWAT: FreeBSD keeps the change's fflags and data in the knote (`kn_sfflags`,
+/// `kn_sdata`) and its filters compare `data` with them; so does the emulation, for READ and
+/// WRITE alike. The socket itself is not touched (no SO_RCVLOWAT), so the program's own recv()
+/// behaves as before, and two knotes on one socket keep two thresholds. A change without
+/// NOTE_LOWAT goes back to the file's default, as FreeBSD then stops using its threshold.
+fn note_lowat(change: &Kevent) -> Option<i64> {
+    (change.fflags & NOTE_LOWAT != 0).then(|| change.data.max(1))
 }
 
 fn add_fd_knote(
@@ -251,7 +212,9 @@ fn add_fd_knote(
             kind,
             read_eof: false,
             write_eof: false,
+            error_pending: false,
             error: 0,
+            edge: false,
             reported_readable: false,
         };
         let token = closed::new_token(state, fd);
@@ -285,13 +248,7 @@ fn add_fd_knote(
         state.forget_if_unused(fd);
         return Err(libc::EPIPE);
     }
-    let lowat = match note_lowat(os, fd, change, 1, id) {
-        Ok(lowat) => lowat,
-        Err(errno) => {
-            state.forget_if_unused(fd);
-            return Err(errno);
-        }
-    };
+    let lowat = note_lowat(change);
     let key = (change.ident, change.filter);
     let knote = new_knote(change, Source::Fd { lowat });
     let enabled = knote.enabled;
@@ -318,7 +275,7 @@ fn add_fd_knote(
         state.mark_dirty(fd);
     }
     if enabled {
-        enqueue_for_check(state, fd, key);
+        enqueue_for_check(state, os, fd, key);
     }
     Ok(())
 }
@@ -326,14 +283,15 @@ fn add_fd_knote(
 /// FreeBSD runs the filter at the end of every registration: if the condition holds, the
 /// knote is (re)activated, even an EV_CLEAR one whose edge was already delivered. The emulation
 /// queues the knote so the collect runs the same check (B12's re-check), which costs no
-/// epoll_ctl. Only for files whose `data` can be measured: for the others (another kqueue, an
-/// eventfd...) epoll's report is the only evidence, and the ADD/MOD already asks epoll.
-fn enqueue_for_check(state: &mut State, fd: RawFd, key: (usize, i16)) {
+/// epoll_ctl; an EV_ONESHOT knote runs it at once (B15, see `scan::activate`). Only for files
+/// whose `data` can be measured: for the others (another kqueue, an eventfd...) epoll's report
+/// is the only evidence, and the ADD/MOD already asks epoll.
+fn enqueue_for_check(state: &mut State, os: &Os, fd: RawFd, key: (usize, i16)) {
     if state
         .file(fd)
         .is_some_and(|file| !matches!(file.kind, FileKind::Other | FileKind::Kqueue))
     {
-        state.enqueue(key);
+        scan::activate(state, os, key);
     }
 }
 

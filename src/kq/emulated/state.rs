@@ -23,8 +23,8 @@ pub(super) struct Os<'a> {
 pub(super) enum FileKind {
     /// A listening socket: READ data is the accept-queue length (B18), WRITE never fires.
     Listener,
-    /// Any other stream socket: READ data from FIONREAD (B13), WRITE data from
-    /// SO_SNDBUF − TIOCOUTQ (B19).
+    /// Any other stream socket: READ data from FIONREAD (B13), WRITE data from SO_MEMINFO
+    /// (B19).
     Socket,
     /// A datagram socket (UDP, Unix SOCK_DGRAM): READ data counts the bytes of every queued
     /// datagram (FreeBSD `sbavail`), where FIONREAD gives only the first one's; WRITE as Socket.
@@ -48,15 +48,24 @@ pub(super) struct File {
     /// and reused (B22).
     pub id: FileId,
     pub kind: FileKind,
-    /// The peer will send no more (EPOLLRDHUP, EPOLLHUP or EPOLLERR seen). Sticky, like
-    /// FreeBSD's SBS_CANTRCVMORE: every later READ report carries EV_EOF (B21).
+    /// Nothing more can be received (SBS_CANTRCVMORE). Sticky: every later READ report carries
+    /// EV_EOF (B21). A socket learns it from EPOLLRDHUP only; a pipe or other file from
+    /// EPOLLRDHUP, EPOLLHUP or EPOLLERR.
     pub read_eof: bool,
-    /// This side can send no more (EPOLLHUP or EPOLLERR seen; SBS_CANTSENDMORE, B21).
+    /// Nothing more can be sent (SBS_CANTSENDMORE, B21). A socket learns it from EPOLLHUP with
+    /// EPOLLRDHUP (both directions shut) or from a TCP state past a local shutdown(SHUT_WR).
     pub write_eof: bool,
-    /// The socket error, fetched once with SO_ERROR when epoll reports EPOLLERR. Linux clears
-    /// the error when it is read, so the emulation keeps it and repeats it in fflags on every
-    /// later EOF report, as BSD does with so_error (B21, §7).
+    /// A socket error is pending (FreeBSD `so_error`), as epoll's last word on this descriptor
+    /// said with EPOLLERR. Not sticky: the program's own recv() takes the error, and epoll then
+    /// stops reporting EPOLLERR (B21).
+    pub error_pending: bool,
+    /// The pending error's value, as the emulation infers it without reading it (B21): Linux's
+    /// only way to read it, SO_ERROR, clears it, and the program's recv() would lose it.
     pub error: i32,
+    /// Epoll reported this socket hung up without ever having been connected (EPOLLHUP without
+    /// EPOLLRDHUP): level-triggered, epoll would report it at every wait while FreeBSD reports
+    /// nothing, so its registration is edge-triggered from then on.
+    pub edge: bool,
     /// epoll's last report said readable, and the collect has not measured READ since
     /// (`closed.rs`: a readable report with nothing to read asks whether the number changed).
     pub reported_readable: bool,
@@ -89,12 +98,18 @@ pub(super) struct State {
     pub regs: HashMap<RawFd, Registration>,
     /// Knotes that may have an event to deliver, oldest first, each at most once (B17).
     pub ready: VecDeque<Key>,
+    /// The level knotes the last collect delivered and left to epoll to report again, in the
+    /// order they were delivered: the next intake puts the ones epoll reports still ready at
+    /// the tail in this order, as FreeBSD re-queues a delivered knote at the tail (B17).
+    pub delivered: Vec<Key>,
     /// Registrations whose interest changed since the last sync.
     dirty: Vec<RawFd>,
     /// The wake-up eventfd has been written and not drained yet.
     pub poked: bool,
     /// Threads currently blocked in epoll_wait on this kqueue (without the lock).
     pub waiters: usize,
+    /// kevent calls so far: the program can only close a descriptor between two of them.
+    pub calls: u64,
     /// A regular file was registered once: the waits look at regular-file knotes (`vnode.rs`).
     pub has_files: bool,
     /// The generation of the next registration's token (`closed.rs`).
@@ -139,9 +154,11 @@ impl State {
     ///
     /// For a caller's descriptor it is the union of its ENABLED knotes: READ → IN|RDHUP,
     /// WRITE → OUT. Level-triggered while every enabled knote is level, because epoll's LT
-    /// re-reports by itself (B12); EPOLLET as soon as one enabled knote has EV_CLEAR (B14).
-    /// A level knote that shares an ET registration is kept in the ready queue by the collect
-    /// instead (see `scan.rs`).
+    /// re-reports by itself (B12); EPOLLET as soon as one enabled knote has EV_CLEAR (B14) or
+    /// its own NOTE_LOWAT threshold (B20: epoll knows nothing of it, and level-triggered it
+    /// would report the descriptor at every wait while the knote waits for its threshold), or
+    /// when the file asks for it (`File::edge`). A level knote that shares an ET registration
+    /// is kept in the ready queue by the collect instead (see `scan.rs`).
     pub fn desired(&self, fd: RawFd) -> u32 {
         let Some(reg) = self.regs.get(&fd) else {
             return 0;
@@ -156,15 +173,16 @@ impl State {
                 kind: FileKind::RegularFile,
                 ..
             }) => 0,
-            Owner::File(_) => {
+            Owner::File(ref file) => {
                 let ident = fd as usize;
                 let mut mask = 0;
-                let mut edge = false;
+                let mut edge = file.edge;
                 for (filter, bits) in [(EVFILT_READ, IN | RDHUP), (EVFILT_WRITE, OUT)] {
                     if let Some(knote) = self.knotes.get(&(ident, filter)) {
                         if knote.enabled {
                             mask |= bits;
-                            edge |= knote.is_clear();
+                            edge |= knote.is_clear()
+                                || matches!(knote.source, Source::Fd { lowat: Some(_) });
                         }
                     }
                 }

@@ -24,13 +24,13 @@
 //! | B12 | level-triggered is the default | `sockets::b12_level_read_repeats_until_the_bytes_are_read` |
 //! | B13 | READ data = all unread bytes | `sockets::b13_read_data_counts_every_unread_byte`, `freebsd_files::b13_datagram_read_data_counts_every_queued_datagram`, `freebsd_files::b13_regular_file_read_data_is_the_bytes_after_the_offset` |
 //! | B14 | EV_CLEAR | `sockets::b14_clear_fires_again_on_new_data_not_on_partial_read` |
-//! | B15 | EV_ONESHOT | `knotes::b15_oneshot_fires_once_and_is_deleted` |
+//! | B15 | EV_ONESHOT | `knotes::b15_oneshot_fires_once_and_is_deleted`, `freebsd_sockets::b15_oneshot_is_delivered_as_activated` |
 //! | B16 | EV_DISPATCH | `knotes::b16_dispatch_fires_once_then_waits_for_enable` |
-//! | B17 | small eventlist: round-robin, no lost edge | `sockets::b17_small_eventlist_rotates_and_loses_no_edge` |
+//! | B17 | small eventlist: round-robin, no lost edge | `sockets::b17_small_eventlist_rotates_and_loses_no_edge`, `freebsd_sockets::b17_every_ready_knote_gets_its_turn` |
 //! | B18 | listener data = accept queue | `sockets::b18_listener_data_is_the_accept_queue_length`, `freebsd_files::b18_a_socket_that_listens_after_registration_is_a_listener` |
-//! | B19 | WRITE data = free send space | `sockets::b19_write_fires_with_free_send_space`, `freebsd_files::b19_pipes_are_writable_from_pipe_buf_and_epipe_without_a_reader` |
-//! | B20 | NOTE_LOWAT | `sockets::b20_note_lowat_read_waits_for_the_threshold` |
-//! | B21 | EOF and socket errors | `sockets::b21_peer_close_is_eof_with_unread_data_and_reset_is_econnreset` |
+//! | B19 | WRITE data = free send space, from the low-water mark, once connected | `sockets::b19_write_fires_with_free_send_space`, `freebsd_files::b19_pipes_are_writable_from_pipe_buf_and_epipe_without_a_reader`, `freebsd_sockets::b19_write_waits_for_the_connection`, `freebsd_sockets::b19_write_after_eagain_waits_for_the_low_water_mark`, `freebsd_sockets::b19_refused_connect_is_write_eof_and_so_error_still_says_why` |
+//! | B20 | NOTE_LOWAT, the knote's own | `sockets::b20_note_lowat_read_waits_for_the_threshold`, `freebsd_sockets::b20_note_lowat_belongs_to_the_knote_not_the_socket` |
+//! | B21 | EOF and socket errors | `sockets::b21_peer_close_is_eof_with_unread_data_and_reset_is_econnreset`, `freebsd_sockets::b21_local_shutdown_write_is_eof_on_write`, `freebsd_sockets::b21_reset_error_stays_for_the_programs_read`, `freebsd_sockets::b21_udp_refused_is_a_temporary_error_not_eof` |
 //! | B22 | close() on a watched fd | `sockets::b22_closed_descriptor_reports_nothing_and_reused_number_is_fresh`, `freebsd_files::b22_a_reused_number_never_reports_the_closed_files_events`, `freebsd_files::b22_a_number_closed_by_dup2_reports_nothing_of_the_old_file` |
 //! | B23 | EVFILT_TIMER | `extras::b23_timer_repeats_counts_expirations_and_restarts_on_re_add`, `freebsd_files::b23_bad_timer_parameters_fail_the_add_and_report_through_a_re_added_knote` |
 //! | B24 | EVFILT_USER | `extras::b24_user_event_combines_fflags_and_keeps_the_last_data`, `extras::b24_trigger_from_another_thread_wakes_a_blocked_kevent`, `freebsd_files::b24_add_never_triggers_disabled_trigger_is_remembered_oneshot_is_bare` |
@@ -54,6 +54,7 @@ use crate::kq::{Kevent, Kqueue, Timespec, EVFILT_READ};
 pub mod errors;
 pub mod extras;
 pub mod freebsd_files;
+pub mod freebsd_sockets;
 pub mod knotes;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub mod no_wasted_calls;
@@ -71,15 +72,24 @@ pub static SCENARIOS: &[Scenario] = &[
         "B1",
         knotes::b01_read_and_write_knotes_are_independent_and_namespaces_do_not_collide
     ),
-    scenario!("B1", subclauses::b01_a_timer_and_a_socket_with_the_same_number_do_not_collide),
+    scenario!(
+        "B1",
+        subclauses::b01_a_timer_and_a_socket_with_the_same_number_do_not_collide
+    ),
     scenario!("B2", knotes::b02_adding_the_same_knote_twice_modifies_it),
     scenario!(
         "B3",
         knotes::b03_modification_keeps_the_mode_and_does_not_re_enable
     ),
-    scenario!("B3", subclauses::b03_b20_a_re_add_changes_the_low_water_mark),
+    scenario!(
+        "B3",
+        subclauses::b03_b20_a_re_add_changes_the_low_water_mark
+    ),
     scenario!("B4", knotes::b04_every_change_replaces_udata),
-    scenario!("B4", subclauses::b04_enable_stores_its_udata_on_a_dispatch_knote),
+    scenario!(
+        "B4",
+        subclauses::b04_enable_stores_its_udata_on_a_dispatch_knote
+    ),
     scenario!(
         "B5",
         knotes::b05_disabled_knote_is_kept_and_enable_delivers_the_pending_condition,
@@ -89,7 +99,10 @@ pub static SCENARIOS: &[Scenario] = &[
         "B6",
         knotes::b06_deleting_removes_the_knote_and_a_missing_knote_is_enoent
     ),
-    scenario!("B6", subclauses::b06_deleting_drops_an_event_that_was_pending),
+    scenario!(
+        "B6",
+        subclauses::b06_deleting_drops_an_event_that_was_pending
+    ),
     scenario!(
         "B7",
         errors::b07_errors_become_entries_while_there_is_room_then_fail,
@@ -118,7 +131,10 @@ pub static SCENARIOS: &[Scenario] = &[
         errors::b10_timeouts_poll_wait_and_invalid_values_are_einval,
         macos = "an invalid timeout is refused before any change is applied"
     ),
-    scenario!("B10", subclauses::b10_a_positive_timeout_waits_at_least_that_long),
+    scenario!(
+        "B10",
+        subclauses::b10_a_positive_timeout_waits_at_least_that_long
+    ),
     scenario!(
         "B11",
         errors::b11_a_signal_ends_the_wait_with_eintr_after_the_changes
@@ -143,6 +159,10 @@ pub static SCENARIOS: &[Scenario] = &[
     scenario!("B14", subclauses::b14_clear_fires_again_on_eof),
     scenario!("B15", knotes::b15_oneshot_fires_once_and_is_deleted),
     scenario!(
+        "B15",
+        freebsd_sockets::b15_oneshot_is_delivered_as_activated
+    ),
+    scenario!(
         "B16",
         knotes::b16_dispatch_fires_once_then_waits_for_enable,
         macos = "EV_DISPATCH|EV_ONESHOT is FreeBSD's combination and is not tried"
@@ -151,6 +171,7 @@ pub static SCENARIOS: &[Scenario] = &[
         "B17",
         sockets::b17_small_eventlist_rotates_and_loses_no_edge
     ),
+    scenario!("B17", freebsd_sockets::b17_every_ready_knote_gets_its_turn),
     scenario!("B18", sockets::b18_listener_data_is_the_accept_queue_length),
     scenario!("B18", subclauses::b18_write_on_a_listener_never_fires),
     scenario!(
@@ -158,6 +179,16 @@ pub static SCENARIOS: &[Scenario] = &[
         freebsd_files::b18_a_socket_that_listens_after_registration_is_a_listener
     ),
     scenario!("B19", sockets::b19_write_fires_with_free_send_space),
+    scenario!("B19", freebsd_sockets::b19_write_waits_for_the_connection),
+    scenario!(
+        "B19",
+        freebsd_sockets::b19_write_after_eagain_waits_for_the_low_water_mark
+    ),
+    scenario!(
+        "B19",
+        freebsd_sockets::b19_refused_connect_is_write_eof_and_so_error_still_says_why
+    ),
+    scenario!("B20", sockets::b20_note_lowat_read_waits_for_the_threshold),
     scenario!(
         "B19",
         freebsd_files::b19_pipes_are_writable_from_pipe_buf_and_epipe_without_a_reader,
@@ -165,18 +196,33 @@ pub static SCENARIOS: &[Scenario] = &[
     ),
     scenario!(
         "B20",
-        sockets::b20_note_lowat_read_waits_for_the_threshold,
-        linux = "the emulation refuses WRITE NOTE_LOWAT with EOPNOTSUPP (Linux has no send low-water mark)"
+        freebsd_sockets::b20_note_lowat_belongs_to_the_knote_not_the_socket,
+        macos = "WRITE NOTE_LOWAT is clamped to the send buffer's size, so a huge one fires"
     ),
     scenario!(
         "B21",
         sockets::b21_peer_close_is_eof_with_unread_data_and_reset_is_econnreset
     ),
     scenario!(
+        "B21",
+        freebsd_sockets::b21_local_shutdown_write_is_eof_on_write
+    ),
+    scenario!(
+        "B21",
+        freebsd_sockets::b21_reset_error_stays_for_the_programs_read
+    ),
+    scenario!(
+        "B21",
+        freebsd_sockets::b21_udp_refused_is_a_temporary_error_not_eof
+    ),
+    scenario!(
         "B22",
         sockets::b22_closed_descriptor_reports_nothing_and_reused_number_is_fresh
     ),
-    scenario!("B22", subclauses::b22_close_removes_the_knotes_in_two_kqueues),
+    scenario!(
+        "B22",
+        subclauses::b22_close_removes_the_knotes_in_two_kqueues
+    ),
     scenario!(
         "B22",
         freebsd_files::b22_a_reused_number_never_reports_the_closed_files_events
@@ -245,6 +291,11 @@ pub static SCENARIOS: &[Scenario] = &[
     scenario!(
         "E5",
         no_wasted_calls::recorded_calls_read_like_strace_and_cost_nothing_when_off
+    ),
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    scenario!(
+        "E5",
+        no_wasted_calls::socket_options_and_errors_are_left_to_the_program
     ),
     #[cfg(any(target_os = "linux", target_os = "android"))]
     scenario!(

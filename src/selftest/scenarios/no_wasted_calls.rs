@@ -156,6 +156,65 @@ pub fn recorded_calls_read_like_strace_and_cost_nothing_when_off() {
     assert!(kq.take_os_calls().is_empty(), "nothing recorded while off");
 }
 
+/// The emulation leaves the socket as the program set it, and takes nothing the program will
+/// read (B20, B21). A person adds READ with NOTE_LOWAT: no setsockopt (SO_RCVLOWAT stays the
+/// program's). The peer resets the connection and the READ EOF is collected: no SO_ERROR (it
+/// would clear the error the program's recv() must get). Then WRITE on a connected TCP socket,
+/// collected twice: after the first check, each costs one epoll_wait, one SO_MEMINFO (the free
+/// space) and one TCP_INFO (connected? shut down for writing?), nothing else.
+pub fn socket_options_and_errors_are_left_to_the_program() {
+    let kq = new_kq();
+    let (client, server) = tcp_pair();
+    kq.set_recording(true);
+    apply(
+        &kq,
+        &[read_change(&server, EV_ADD).with_fflags_data(NOTE_LOWAT, 5)],
+    );
+    crate::selftest::support::set_linger_zero(&client);
+    drop(client);
+    wait_for(&kq, "READ EOF after the reset", |event| event.is_eof());
+    let calls: Vec<String> = kq.take_os_calls().iter().map(|c| c.to_string()).collect();
+    assert!(
+        calls
+            .iter()
+            .all(|call| !call.starts_with("setsockopt") && !call.contains("SO_ERROR")),
+        "{calls:?}"
+    );
+
+    kq.set_recording(false);
+
+    let kq = new_kq();
+    let (writer, _reader) = tcp_pair();
+    let fd = ident(&writer);
+    kq.set_recording(true);
+    apply(&kq, &[Kevent::new(fd, EVFILT_WRITE, EV_ADD)]);
+    assert_eq!(poll(&kq, 8).len(), 1, "the idle socket is writable");
+    kq.take_os_calls();
+    assert_eq!(poll(&kq, 8).len(), 1, "level-triggered: again");
+    let calls: Vec<String> = kq
+        .take_os_calls()
+        .iter()
+        .map(|call| format!("{} {}", call.name, call.args))
+        .collect();
+    kq.set_recording(false);
+    let wait = format!("epoll_wait epfd {}", std::os::fd::AsRawFd::as_raw_fd(&kq));
+    assert_eq!(
+        calls
+            .iter()
+            .map(|call| if call.starts_with(&wait) {
+                wait.clone()
+            } else {
+                call.clone()
+            })
+            .collect::<Vec<_>>(),
+        [
+            wait.clone(),
+            format!("getsockopt fd {fd}, SO_MEMINFO"),
+            format!("getsockopt fd {fd}, TCP_INFO"),
+        ]
+    );
+}
+
 /// B22 underneath: a watched socket's number is taken over by dup2() while a dup() keeps the
 /// old file alive, and that old file has bytes waiting. Its epoll item can no longer be removed
 /// through the number and stays readable. The emulation finds out (epoll says readable, the

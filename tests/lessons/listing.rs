@@ -80,8 +80,8 @@ fn an_unknown_lesson_is_a_usage_error_listing_the_valid_ones() {
     }
 }
 
-/// The attendee reads the welcome lesson and runs the clear stage to its end, then closes the
-/// terminal. A new process (`lab lessons` tomorrow) still shows both as done, and the progress
+/// The attendee reads the welcome lesson and runs the clear stage's tour to its end (piped),
+/// then closes the terminal. A new process (`lab lessons` tomorrow) still shows both as done, and the progress
 /// file is plain text naming them. `lab lessons --reset` forgets everything.
 #[test]
 fn progress_survives_a_restart_and_reset_clears_it() {
@@ -89,11 +89,7 @@ fn progress_survives_a_restart_and_reset_clears_it() {
     assert!(run_lab(&state, &["lesson", "welcome"], None)
         .status
         .success());
-    let run = run_lab(
-        &state,
-        &["clear", "--port", "0", "--script", "send abc; wait 100"],
-        None,
-    );
+    let run = run_lab(&state, &["clear", "--port", "0"], None);
     assert!(run.status.success(), "{}", text(&run.stderr));
 
     let file = std::fs::read_to_string(state.path().join("progress")).expect("progress file");
@@ -117,13 +113,13 @@ fn progress_survives_a_restart_and_reset_clears_it() {
     assert!(!state.path().join("progress").exists());
 }
 
-/// The server lessons are marked by the command that runs them: plain `lab server` completes
-/// lesson 5, `--as-published` the bug hunt (lesson 6). A bounded run with no built-in client
-/// is enough.
+/// The server lessons are marked by the tour of the command that runs them: plain `lab server`
+/// completes lesson 5, `--as-published` the bug hunt (lesson 6). `--quiet` keeps the tour's
+/// output to its summary.
 #[test]
 fn server_runs_mark_their_own_lessons() {
     let state = TempDir::new("server-progress");
-    let quick = ["--port", "0", "--external", "--script", "wait 50"];
+    let quick = ["--port", "0", "--quiet"];
     let plain: Vec<&str> = ["server"].iter().chain(&quick).copied().collect();
     assert!(run_lab(&state, &plain, None).status.success());
     let list = text(&run_lab(&state, &["lessons"], None).stdout);

@@ -19,6 +19,9 @@ mod structure;
 /// `lab lessons`, `lab lesson N`, answers, progress across processes, `--reset`.
 mod listing;
 
+/// Progress: only a lesson's own tour (or `--predict`), run to its end, marks it done.
+mod progress;
+
 /// `lab <stage> --predict`: the question, the answer on stdin, the verdict.
 mod predict;
 

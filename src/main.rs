@@ -51,6 +51,7 @@ fn main() -> ExitCode {
         }
         Some(Command::Lesson(args)) => lab::lessons::show(&args.to_options()),
         Some(Command::Replay(args)) => lab::replay::run(&args),
+        Some(Command::Explain(args)) => lab::explain::run(&args.topic),
     };
 
     match outcome {

@@ -142,3 +142,20 @@ fn server_runs_mark_their_own_lessons() {
         "{list}"
     );
 }
+
+/// A newcomer types plain `lab`: the help lists the commands and its last line says where to
+/// begin, `lab lessons`. Exit 0.
+#[test]
+fn plain_lab_ends_its_help_with_start_with_lab_lessons() {
+    let state = TempDir::new("plain-lab");
+    let out = run_lab(&state, &[], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let help = text(&out.stdout);
+    let last = help
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    assert!(last.contains("start with `lab lessons`"), "{help}");
+    assert!(help.contains("explain"), "{help}");
+}

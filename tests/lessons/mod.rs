@@ -25,5 +25,8 @@ mod progress;
 /// `lab <stage> --predict`: the question, the answer on stdin, the verdict.
 mod predict;
 
+/// `lab explain B15`, `lab explain errata 11`: the cited behaviour or erratum.
+mod explain;
+
 /// `lab replay FILE`: a saved `--json` trace redrawn as text; bad files give one-line errors.
 mod replay;

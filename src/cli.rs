@@ -298,6 +298,10 @@ pub struct LessonArgs {
     /// Colour and styling
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+    /// Print the lesson straight to the terminal, even when it is taller than the screen
+    /// (default: through $PAGER, or `less -R`, as git does)
+    #[arg(long)]
+    pub no_pager: bool,
 }
 
 #[derive(Clone, Debug, Args)]
@@ -397,6 +401,11 @@ impl LessonArgs {
             lesson: self.lesson.clone(),
             answers: self.answers,
             color: crate::term::use_color(self.color),
+            paging: if self.no_pager {
+                crate::pager::Paging::Never
+            } else {
+                crate::pager::Paging::Auto
+            },
         }
     }
 }

@@ -104,6 +104,8 @@ pub struct ShowOptions {
     pub answers: bool,
     /// Colour and styling.
     pub color: bool,
+    /// Through a pager when the lesson is taller than the terminal (`--no-pager`: never).
+    pub paging: crate::pager::Paging,
 }
 
 /// `lab lesson N|NAME [--answers]`: one lesson, rendered for the terminal.
@@ -117,6 +119,7 @@ pub fn show(opts: &ShowOptions) -> crate::Result<()> {
     })?;
     // `colored` decides for the whole process: the lesson command's --color is that decision.
     colored::control::set_override(opts.color);
+    let paging = opts.paging;
     let opts = render::Options {
         width: terminal_width(crate::term::stdout_is_terminal()),
         color: opts.color,
@@ -133,7 +136,8 @@ pub fn show(opts: &ShowOptions) -> crate::Result<()> {
         )),
         None => text.push_str(&format!("── {position} · the last one ──\n")),
     }
-    print_out(&text)?;
+    crate::pager::show(&text, paging)
+        .map_err(|err| crate::error::io_context("cannot write the lesson", err))?;
     // Lessons without a command of their own are done once read.
     if lesson.done_by.starts_with("lab lesson") {
         stage_finished(lesson.name);

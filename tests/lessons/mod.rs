@@ -28,5 +28,8 @@ mod predict;
 /// `lab explain B15`, `lab explain errata 11`: the cited behaviour or erratum.
 mod explain;
 
+/// `lab lesson N` in a terminal: the pager keeps the colours, `q` returns to the shell.
+mod pager;
+
 /// `lab replay FILE`: a saved `--json` trace redrawn as text; bad files give one-line errors.
 mod replay;

@@ -16,6 +16,9 @@ mod excerpts;
 /// Every stage lesson has the same sections, and the binary embeds every lesson file.
 mod structure;
 
+/// The facilitator's guide: the timetables add up, the per-system table covers every lesson.
+mod facilitator;
+
 /// `lab lessons`, `lab lesson N`, answers, progress across processes, `--reset`.
 mod listing;
 

@@ -138,7 +138,7 @@ pub const QUESTIONS: [Question; 6] = [
         ask: Words::Fixed(
             "The built-in client sends \"hello\" once, and the server does not read it for one \
               second. How many READ events will kevent report for conn1 in that second? \
-              (a number, or: many)",
+              (a number such as 3 or three, or: none, a few, many)",
         ),
         counted: "conn1 READ events",
         kind: Kind::Count(conn1_read, Grading::Band),

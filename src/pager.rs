@@ -35,6 +35,12 @@ impl Pager {
     /// call it when stdout is a terminal: a pager writing to a pipe is of no use to anyone.
     pub fn start() -> Option<Pager> {
         let command = pager_command()?;
+        // Ctrl-C in the pager reaches lab too (one process group). Left at its default, it
+        // would end lab while the pager still holds the terminal, and the shell's prompt would
+        // land in the middle of the page; git ignores it while its pager runs. Catching it
+        // (a flag and a pipe, `term::catch_interrupts`) does the same, and the pager, after
+        // exec, gets the default disposition back and handles Ctrl-C its own way.
+        let _ = crate::term::catch_interrupts();
         // `sh -c`, as git does: `PAGER` may carry options (`less -S`, `most -s`).
         let mut sh = Command::new("sh");
         sh.arg("-c").arg(&command).stdin(Stdio::piped());

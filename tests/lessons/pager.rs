@@ -16,8 +16,9 @@ fn pager_env() -> Vec<&'static str> {
 
 /// An attendee on an 80×24 laptop types `lab lesson 1` (about 150 lines). The lesson opens in
 /// the pager: its title on the first row, the pager's prompt on the last, the shell not yet
-/// back, and the heading in colour. `q` quits the pager, lab exits 0, and the terminal is
-/// intact (canonical mode, echo, commands run).
+/// back, and the heading in colour. A Ctrl-C in the pager does not end lab behind the pager's
+/// back; `q` quits the pager, lab exits 0, and the terminal is intact (canonical mode, echo,
+/// commands run).
 #[test]
 fn a_long_lesson_opens_in_a_pager_with_colour_and_q_returns_to_the_shell() {
     let tmux = Tmux::start("pager", 80, 24, StateDir::Private, &pager_env());
@@ -34,6 +35,7 @@ fn a_long_lesson_opens_in_a_pager_with_colour_and_q_returns_to_the_shell() {
         colours.contains("\u{1b}["),
         "the pager shows the lesson without colour:\n{colours}"
     );
+    tmux.press("C-c");
     tmux.press("q");
     tmux.wait_for_exit_status(0);
     tmux.assert_terminal_usable();

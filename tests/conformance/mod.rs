@@ -7,6 +7,14 @@
 //! scenario becomes one test with its own name (`conformance::sockets::b12_…`), so `cargo test`
 //! reports every behaviour on its own; a scenario is called directly, so its panic is the test's
 //! failure, exactly as before the move.
+//!
+//! **What runs where.** On Linux these tests exercise the emulation only: the native backend
+//! (`src/kq/native.rs`, its unit tests, and every `cfg(target_os = "macos")` or FreeBSD
+//! expectation in the scenarios) is compiled and linted by CI for the BSD targets but never
+//! *run*, because no macOS or FreeBSD machine runs the suite. The test
+//! `native_kqueue_expectations_are_not_run_on_this_machine` says so in every Linux test run. An
+//! attendee on a Mac or a BSD runs them with `cargo test`, or from the binary with
+//! `lab selftest`: report a failure there, it is the first real check of those expectations.
 
 /// One module per scenario file, one `#[test]` per scenario, calling
 /// `lab::selftest::scenarios::<module>::<name>`; and [`TESTED`], every name listed here.
@@ -72,6 +80,29 @@ conformance_tests! {
         b24_trigger_from_another_thread_wakes_a_blocked_kevent,
         b25_kqueue_fd_is_pollable_and_cannot_watch_itself,
     }
+    mod subclauses {
+        b01_a_timer_and_a_socket_with_the_same_number_do_not_collide,
+        b03_b20_a_re_add_changes_the_low_water_mark,
+        b04_enable_stores_its_udata_on_a_dispatch_knote,
+        b06_deleting_drops_an_event_that_was_pending,
+        b10_a_positive_timeout_waits_at_least_that_long,
+        b14_clear_fires_again_on_eof,
+        b18_write_on_a_listener_never_fires,
+        b22_close_removes_the_knotes_in_two_kqueues,
+    }
+    mod freebsd_files {
+        b07_filters_the_emulation_lacks_answer_as_a_kernel_without_them,
+        b08_receipts_of_new_knotes_carry_no_fflags_and_one_time_bits_are_not_kept,
+        b13_datagram_read_data_counts_every_queued_datagram,
+        b13_regular_file_read_data_is_the_bytes_after_the_offset,
+        b18_a_socket_that_listens_after_registration_is_a_listener,
+        b19_pipes_are_writable_from_pipe_buf_and_epipe_without_a_reader,
+        b22_a_number_closed_by_dup2_reports_nothing_of_the_old_file,
+        b22_a_reused_number_never_reports_the_closed_files_events,
+        b23_bad_timer_parameters_fail_the_add_and_report_through_a_re_added_knote,
+        b24_add_never_triggers_disabled_trigger_is_remembered_oneshot_is_bare,
+        b25_a_watched_kqueue_reports_its_pending_events,
+    }
     #[cfg(any(target_os = "linux", target_os = "android"))]
     mod no_wasted_calls {
         enable_of_enabled_and_disable_of_disabled_cost_no_epoll_ctl,
@@ -80,6 +111,7 @@ conformance_tests! {
         collecting_a_ready_socket_costs_one_epoll_wait_and_one_fionread,
         dispatch_re_arm_costs_no_epoll_ctl,
         recorded_calls_read_like_strace_and_cost_nothing_when_off,
+        an_orphaned_epoll_item_does_not_make_the_wait_spin,
     }
 }
 
@@ -97,5 +129,18 @@ fn every_scenario_of_lab_selftest_is_a_test_here_and_back() {
     assert_eq!(
         tested, listed,
         "tests/conformance and SCENARIOS list the same scenarios"
+    );
+}
+
+/// On a machine without a native kqueue (Linux), this suite ran against the emulation only: the
+/// native backend's expectations were compiled, not run. The test's name carries that into
+/// every test run's output, and it checks the premise (the emulation is what is compiled in).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[test]
+fn native_kqueue_expectations_are_not_run_on_this_machine() {
+    assert_eq!(lab::kq::Backend::CURRENT, lab::kq::Backend::Emulated);
+    eprintln!(
+        "note: native kqueue (macOS/BSD) expectations were not run here; run `cargo test` or \
+         `lab selftest` on a Mac or a BSD machine to check them"
     );
 }

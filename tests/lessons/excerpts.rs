@@ -24,7 +24,7 @@
 //! excerpt shows the summary line, the counts it shows satisfy the claims, and it shows the
 //! error entries an `errors` claim counts.
 
-use lab::trace::{Entry, Record, Summary};
+use crate::support::trace::{self, Field, Value};
 
 use super::harness::{
     fences, lesson_files, run_lab, skip_reason, text, with_option, with_port_zero, TempDir,
@@ -89,59 +89,39 @@ fn counted_claim(claim: &str) -> Option<(String, String, u64)> {
     None
 }
 
-fn summary_of(entries: &[Entry]) -> Summary {
-    entries
-        .iter()
-        .find_map(|e| match &e.record {
-            Record::Summary(s) => Some(s.clone()),
-            _ => None,
-        })
-        .expect("a run ends with a summary record")
-}
-
-/// Check one claim against a run; `Err` says what the run showed instead.
-fn check(claim: &str, entries: &[Entry]) -> Result<(), String> {
-    let summary = summary_of(entries);
+/// Check one claim against a run (its JSON records, read as the contract defines them);
+/// `Err` says what the run showed instead.
+fn check(claim: &str, records: &[Value]) -> Result<(), String> {
+    let summary = trace::summary(records);
     let words: Vec<&str> = claim.split_whitespace().collect();
     match words.as_slice() {
         ["flag", name] => {
-            let present = entries.iter().any(|e| match &e.record {
-                Record::Kevent(call) => call.changes.iter().chain(&call.events).any(|k| {
-                    lab::kq::flag_names(k.kevent.flags)
-                        .iter()
-                        .any(|f| f == name)
-                }),
-                _ => false,
-            });
+            let present = trace::changes(records)
+                .chain(trace::events(records).map(|(event, _)| event))
+                .any(|k| trace::flags(k).contains(name));
             present
                 .then_some(())
                 .ok_or(format!("no change or event carries {name}"))
         }
         ["state", label, filter, state] => {
-            let present = entries.iter().any(|e| match &e.record {
-                Record::Knotes { knotes } => knotes.iter().any(|k| {
-                    k.label == *label && k.filter == *filter && k.state.as_str() == *state
-                }),
-                _ => false,
-            });
+            let present = trace::knote_tables(records)
+                .iter()
+                .any(|table| trace::knote_state(table, label, filter) == Some(*state));
             present
                 .then_some(())
                 .ok_or(format!("no knote table shows {label} {filter} {state}"))
         }
         ["closed", reason] => {
-            let present = entries.iter().any(|e| {
-                matches!(&e.record, Record::Client { event, reason: Some(r), .. }
-                    if event == "closed" && r.as_str() == *reason)
-            });
+            let present = trace::of_type(records, "client")
+                .any(|r| r["event"] == "closed" && r["reason"] == *reason);
             present
                 .then_some(())
                 .ok_or(format!("no client was closed for {reason}"))
         }
         ["timeout_ms", n] => {
             let n: u64 = n.parse().map_err(|_| format!("bad number in {claim}"))?;
-            let present = entries
-                .iter()
-                .any(|e| matches!(&e.record, Record::Kevent(call) if call.timeout_ms == Some(n)));
+            let present = trace::of_type(records, "kevent")
+                .any(|call| call["timeout_ms"].as_u64() == Some(n));
             present
                 .then_some(())
                 .ok_or(format!("no kevent call waited {n} ms"))
@@ -150,21 +130,13 @@ fn check(claim: &str, entries: &[Entry]) -> Result<(), String> {
             let (name, op, n) =
                 counted_claim(claim).ok_or(format!("cannot read the claim `{claim}`"))?;
             let errno = error_claim_errno(&name)?;
-            let actual = entries
-                .iter()
-                .map(|e| match &e.record {
-                    Record::Kevent(call) => call
-                        .events
-                        .iter()
-                        .filter(|k| {
-                            k.kevent.is_error()
-                                && errno.is_none_or(|want| {
-                                    lab::kq::errno_name(k.kevent.data as i32) == want
-                                })
-                        })
-                        .count() as u64,
-                    _ => 0,
+            let actual = trace::events(records)
+                .filter(|(k, _)| {
+                    trace::flags(k).contains(&"ERROR")
+                        && errno
+                            .is_none_or(|want| lab::kq::errno_name(k["data"].num() as i32) == want)
                 })
+                .map(|(_, repeat)| repeat)
                 .sum::<u64>();
             compare(actual, &op, n).then_some(()).ok_or(format!(
                 "the run's eventlists held {actual} such EV_ERROR entries"
@@ -173,18 +145,17 @@ fn check(claim: &str, entries: &[Entry]) -> Result<(), String> {
         _ => {
             let (name, op, n) =
                 counted_claim(claim).ok_or(format!("cannot read the claim `{claim}`"))?;
-            let server = summary.server.clone().unwrap_or_default();
-            let actual = match name.as_str() {
-                "events" => summary.events,
-                "changes" => summary.changes,
-                "kevent_calls" => summary.kevent_calls,
-                "messages" => server.messages,
-                "listener_disabled" => server.listener_disabled,
-                label => summary
-                    .by_label
-                    .iter()
-                    .find(|(k, _)| k == label)
-                    .map_or(0, |(_, v)| *v),
+            let count = match name.as_str() {
+                "events" | "changes" | "kevent_calls" | "messages" | "listener_disabled" => {
+                    &summary[name.as_str()]
+                }
+                label => &summary["by_label"][label],
+            };
+            // A knote that delivered nothing is absent from `by_label`: it counted 0.
+            let actual = if count.is_null() {
+                0
+            } else {
+                count.num() as u64
             };
             compare(actual, &op, n)
                 .then_some(())
@@ -318,16 +289,7 @@ fn every_trace_excerpt_matches_a_real_run() {
             ));
             continue;
         }
-        let entries = match lab::replay::parse_trace(&text(&output.stdout)) {
-            Ok(entries) => entries,
-            Err(err) => {
-                failures.push(format!(
-                    "{}: `{command}` wrote bad JSON: {err}",
-                    excerpt.file
-                ));
-                continue;
-            }
-        };
+        let entries = trace::parse_trace(&text(&output.stdout));
         for claim in &excerpt.claims {
             if let Err(why) = check(claim, &entries) {
                 failures.push(format!(
@@ -374,63 +336,94 @@ fn shell_words(line: &str) -> Vec<String> {
     words
 }
 
-/// The claim checker itself can say no: a run's counts, flags and states are compared, and a
-/// wrong claim is reported with what the run showed.
+/// The claim checker can say no, on real runs and on the real lessons: a `lab oneshot --json`
+/// tour and a `lab server --as-published --json` tour satisfy the claims their scenarios make
+/// (conn1 READ = 2 and a deleted ONESHOT knote; two EBADF receipts and an idle client's timeout)
+/// and fail claims that differ by one or name what did not happen. Every count an excerpt's
+/// text shows, once raised by one in its claim, is reported as a mismatch.
 #[test]
 fn a_wrong_claim_is_caught() {
-    let trace = "{\"t\":0,\"type\":\"knotes\",\"knotes\":[{\"ident\":7,\"label\":\"conn1\",\"filter\":\"READ\",\"mode\":[\"ONESHOT\"],\"state\":\"deleted\",\"udata\":7}]}\n\
-        {\"t\":1,\"type\":\"summary\",\"kevent_calls\":4,\"changes\":2,\"events\":3,\"by_label\":{\"conn1 READ\":2}}\n";
-    let entries = lab::replay::parse_trace(trace).unwrap();
-    assert!(check("conn1 READ = 2", &entries).is_ok());
-    assert!(check("conn1 READ = 3", &entries).is_err());
-    assert!(check("conn1 READ >= 2", &entries).is_ok());
-    assert!(check("events <= 2", &entries).is_err());
-    assert!(check("state conn1 READ deleted", &entries).is_ok());
-    assert!(check("state conn1 READ disabled", &entries).is_err());
-    assert!(check("flag ONESHOT", &entries).is_err());
-    assert!(check("errors >= 1", &entries).is_err());
-
-    // Two receipts of errata 9: EV_ERROR entries with data 9 (EBADF on every OS the lab runs).
-    let receipts = format!(
-        "{{\"t\":0,\"type\":\"kevent\",\"call\":4,\"changes\":[],\"nevents\":128,\"timeout_ms\":1500,\"events\":[\
-         {{\"ident\":9,\"label\":\"conn1\",\"filter\":\"WRITE\",\"flags\":[\"ERROR\"],\"fflags\":0,\"data\":{ebadf},\"udata\":0}},\
-         {{\"ident\":9,\"label\":\"conn1\",\"filter\":\"READ\",\"flags\":[\"ERROR\"],\"fflags\":0,\"data\":{ebadf},\"udata\":4294967296}}],\
-         \"repeat\":1,\"blocked_s\":0.0,\"os_calls\":[]}}\n\
-         {{\"t\":1,\"type\":\"summary\",\"kevent_calls\":4,\"changes\":2,\"events\":2,\"by_label\":{{}}}}\n",
-        ebadf = libc::EBADF
-    );
-    let entries = lab::replay::parse_trace(&receipts).unwrap();
-    assert!(check("errors EBADF >= 2", &entries).is_ok());
-    assert!(check("errors = 2", &entries).is_ok());
-    assert!(check("errors EBADF >= 3", &entries).is_err());
-    assert!(check("errors ENOENT >= 1", &entries).is_err());
-    assert!(check("errors badf >= 1", &entries).is_err());
-    assert_eq!(
-        shown_error_entries(
-            "   ◂ WRITE conn1 (fd 9) flags=0x4000<ERROR> data=9 udata=0→listener  error EBADF: this change failed\n   ✎ EV_ERROR entry: WRITE change failed with EBADF",
-            Some("EBADF")
-        ),
-        1
-    );
-    // The excerpt's own text is held to the claims too, for both summaries' wording.
-    let excerpt = |body: &str, claims: &[&str]| Excerpt {
-        file: "test.md".into(),
-        command: "lab server".into(),
-        claims: claims.iter().map(|c| c.to_string()).collect(),
-        body: body.into(),
+    let state = TempDir::new("claims");
+    let run = |args: &[&str]| {
+        let output = run_lab(&state, args, None);
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        trace::parse_trace(&text(&output.stdout))
     };
-    let epoll =
-        "━━ summary: 28 epoll_wait calls\n   events by epoll item: conn1 IN ×2, conn2 OUT ×6";
-    assert!(check_body(&excerpt(epoll, &["conn1 IN = 2", "conn2 OUT >= 1"])).is_empty());
-    assert_eq!(check_body(&excerpt(epoll, &["conn1 IN = 1"])).len(), 1);
-    let receipt = "   ◂ READ  conn1 (fd 12) flags=0x4000<ERROR> data=9 udata=4294967296→conn1  error EBADF: this change failed";
-    assert!(check_body(&excerpt(receipt, &["errors EBADF >= 1", "flag ERROR"])).is_empty());
-    assert_eq!(
-        check_body(&excerpt(receipt, &["errors EBADF >= 2"])).len(),
-        1
-    );
-    assert_eq!(
-        shell_words("lab clear --script 'send a; wait 10'"),
-        vec!["lab", "clear", "--script", "send a; wait 10"]
+    let oneshot = run(&["oneshot", "--port", "0", "--json"]);
+    for claim in [
+        "conn1 READ = 2",
+        "conn1 READ >= 2",
+        "conn1 READ <= 2",
+        "state conn1 READ deleted",
+        "flag ONESHOT",
+        "errors = 0",
+    ] {
+        assert_eq!(check(claim, &oneshot), Ok(()), "{claim}");
+    }
+    for claim in [
+        "conn1 READ = 3",
+        "conn1 READ = 1",
+        "conn1 READ >= 3",
+        "conn2 READ >= 1",
+        "state conn1 READ disabled",
+        "flag DISPATCH",
+        "errors >= 1",
+        "closed eof",
+    ] {
+        assert!(check(claim, &oneshot).is_err(), "{claim} should fail");
+    }
+
+    let published = run(&["server", "--port", "0", "--json", "--as-published"]);
+    for claim in [
+        "errors EBADF >= 2",
+        "errors = 2",
+        "closed timeout",
+        "messages = 20",
+    ] {
+        assert_eq!(check(claim, &published), Ok(()), "{claim}");
+    }
+    for claim in [
+        "errors EBADF >= 3",
+        "errors ENOENT >= 1",
+        "errors badf >= 1",
+        "closed too_large",
+        "messages = 21",
+    ] {
+        assert!(check(claim, &published).is_err(), "{claim} should fail");
+    }
+
+    // Raise each count claim that an excerpt's text shows by one: the text no longer agrees.
+    let mut raised = 0;
+    for excerpt in excerpts() {
+        assert!(check_body(&excerpt).is_empty(), "{}", excerpt.file);
+        for (i, claim) in excerpt.claims.iter().enumerate() {
+            let Some((name, op, n)) = counted_claim(claim) else {
+                continue;
+            };
+            let shown_in_text = excerpt.body.contains(&format!("{name} ×"))
+                || (name.starts_with("errors") && excerpt.body.contains("ERROR>"));
+            if op != "=" || !shown_in_text {
+                continue;
+            }
+            let mut wrong = Excerpt {
+                file: excerpt.file.clone(),
+                command: excerpt.command.clone(),
+                claims: excerpt.claims.clone(),
+                body: excerpt.body.clone(),
+            };
+            wrong.claims[i] = format!("{name} = {}", n + 1);
+            assert_eq!(
+                check_body(&wrong).len(),
+                1,
+                "{}: `{}` against the excerpt's text",
+                excerpt.file,
+                wrong.claims[i]
+            );
+            raised += 1;
+        }
+    }
+    assert!(
+        raised >= 3,
+        "the lessons' excerpts show few counts: {raised}"
     );
 }

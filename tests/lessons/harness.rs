@@ -225,23 +225,3 @@ pub fn run_shell(line: &str, dir: &TempDir, state: &TempDir) -> Output {
         .env("NO_COLOR", "1");
     run(command, None)
 }
-
-/// The rewriting the tests do to lesson commands: only the port changes, and only for commands
-/// that listen; options keep their place before any redirection.
-#[test]
-fn lesson_commands_are_rewritten_to_port_zero() {
-    assert_eq!(with_port_zero("lab flood"), "lab flood --port 0");
-    assert_eq!(
-        with_port_zero("lab server --port 5882 --max-clients 1"),
-        "lab server --port 0 --max-clients 1"
-    );
-    assert_eq!(
-        with_port_zero("lab oneshot --json > t.jsonl"),
-        "lab oneshot --port 0 --json > t.jsonl"
-    );
-    assert_eq!(with_port_zero("lab lessons"), "lab lessons");
-    assert_eq!(
-        with_option("lab clear --port 0", "--json"),
-        "lab clear --json --port 0"
-    );
-}

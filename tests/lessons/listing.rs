@@ -113,6 +113,30 @@ fn progress_survives_a_restart_and_reset_clears_it() {
     assert!(!state.path().join("progress").exists());
 }
 
+/// The raw epoll twin (`lab server --backend epoll`, Linux) belongs to lesson 7 ("epoll"), not
+/// to the server lesson: a run of it to its end marks "epoll" done and leaves "server" (and the
+/// bug hunt) not done. The tour, with `--quiet`, is the run.
+#[cfg(target_os = "linux")]
+#[test]
+fn an_epoll_backend_server_run_marks_no_lesson() {
+    let state = TempDir::new("epoll-progress");
+    let run = run_lab(
+        &state,
+        &["server", "--backend", "epoll", "--port", "0", "--quiet"],
+        None,
+    );
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let list = text(&run_lab(&state, &["lessons"], None).stdout);
+    let row = |name: &str| {
+        list.lines()
+            .find(|l| l.split_whitespace().any(|w| w == name))
+            .unwrap_or_else(|| panic!("lesson {name} listed:\n{list}"))
+    };
+    assert!(row("epoll").contains('✓'), "epoll marked done:\n{list}");
+    assert!(!row("server").contains('✓'), "server not done:\n{list}");
+    assert!(!row("bug-hunt").contains('✓'), "bug hunt not done:\n{list}");
+}
+
 /// The server lessons are marked by the tour of the command that runs them: plain `lab server`
 /// completes lesson 5, `--as-published` the bug hunt (lesson 6). `--quiet` keeps the tour's
 /// output to its summary.

@@ -1,7 +1,7 @@
 //! `lab lesson N` in a real terminal: a lesson taller than the screen opens in a pager that
 //! keeps its colours, as git does.
 
-use crate::support::tmux::{StateDir, Tmux};
+use crate::support::tmux::Tmux;
 
 /// The pager the terminal tests use, whatever the tester's own settings: `less`, with the
 /// default `LESS=FRX` that `lab` sets when LESS is unset (a tester's own LESS is overridden
@@ -21,7 +21,7 @@ fn pager_env() -> Vec<&'static str> {
 /// commands run).
 #[test]
 fn a_long_lesson_opens_in_a_pager_with_colour_and_q_returns_to_the_shell() {
-    let tmux = Tmux::start("pager", 80, 24, StateDir::Private, &pager_env());
+    let tmux = Tmux::start("pager", 80, 24, &pager_env());
     tmux.run_lab("", "lesson 1");
     let screen = tmux.wait_for_visible("lesson 1 in the pager", |s| {
         s.contains("Lesson 1: the flood") && s.lines().last().is_some_and(|l| l.starts_with(':'))
@@ -44,7 +44,7 @@ fn a_long_lesson_opens_in_a_pager_with_colour_and_q_returns_to_the_shell() {
 /// `--no-pager` prints the lesson straight away: the shell is back at once, exit 0.
 #[test]
 fn no_pager_prints_the_lesson_straight_to_the_terminal() {
-    let tmux = Tmux::start("nopager", 80, 24, StateDir::Private, &pager_env());
+    let tmux = Tmux::start("nopager", 80, 24, &pager_env());
     tmux.run_lab("", "lesson 1 --no-pager");
     tmux.wait_for_exit_status(0);
     let screen = tmux.screen();

@@ -122,3 +122,34 @@ fn an_endless_answer_is_cut_off() {
     assert_eq!(out.matches("longer than").count(), 1, "{out}");
     assert!(out.contains("summary"), "the tour did not run:\n{out}");
 }
+
+/// The tour's count, from its scenario (README, "The tour"): client 1 pipelines 3 messages,
+/// client 2 (the slow reader) 16, client 3 sends 1 before going idle: 3 + 16 + 1 = 20.
+const TOUR_MESSAGES: u32 = 3 + 16 + 1;
+
+/// An attendee who worked the tour out from its description answers 20: the verdict is
+/// "Right.", and the trace counted the same 20 (the expectation comes from the scenario, not
+/// from the code that counts).
+#[test]
+fn server_predict_of_the_scenarios_total_is_right() {
+    let state = TempDir::new("predict-server-right");
+    let answer = format!("{TOUR_MESSAGES}\n");
+    let output = run_lab(
+        &state,
+        &["server", "--port", "0", "--predict", "--hide-os-calls"],
+        Some(&answer),
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let out = text(&output.stdout);
+    assert!(out.contains("Right."), "{out}");
+    assert!(
+        out.contains(&format!(
+            "the trace counted {TOUR_MESSAGES} echoed messages"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("server: {TOUR_MESSAGES} messages echoed")),
+        "the summary line agrees: {out}"
+    );
+}

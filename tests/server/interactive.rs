@@ -4,12 +4,12 @@
 //!
 //! These tests need tmux (CI installs it); without it they fail and say so.
 
-use crate::support::tmux::{StateDir, Tmux};
+use crate::support::tmux::Tmux;
 
 /// A terminal of 120 columns by 40 rows, colours off, with a private LAB_STATE_DIR for the
 /// `lab` it starts.
 fn terminal() -> Tmux {
-    Tmux::start("server", 120, 40, StateDir::Private, &["NO_COLOR=1"])
+    Tmux::start("server", 120, 40, &["NO_COLOR=1"])
 }
 
 /// What these tests do in every terminal (an addition to the shared [`Tmux`]).
@@ -92,7 +92,8 @@ fn with_the_epoll_backend_keys_work_the_same_and_ctrl_c_quits() {
 }
 
 /// A facilitator presses `t` in interactive mode to show the tour: its clients connect, the slow
-/// reader's echoes push the server into write mode, and the echo clients are closed at end of
+/// reader's echoes push the server into write mode (the note says so, and the next kevent call
+/// carries conn2's READ DISABLE and WRITE ENABLE), and the echo clients are closed at end of
 /// file; `q` then ends the run.
 #[test]
 fn t_plays_the_tour_from_interactive_mode() {
@@ -105,10 +106,64 @@ fn t_plays_the_tour_from_interactive_mode() {
     tmux.wait_for("conn1 closed at end of file", |s| {
         s.contains("client conn1 closed (eof)")
     });
+    tmux.wait_for("conn2 in write mode", |s| {
+        s.contains("conn2: write hit WouldBlock")
+            && s.contains("write mode (READ disabled, WRITE enabled)")
+            && s.lines()
+                .any(|l| l.contains("▸ READ  conn2") && l.contains("<DISABLE>"))
+            && s.lines()
+                .any(|l| l.contains("▸ WRITE conn2") && l.contains("<ENABLE>"))
+    });
     tmux.wait_for("the tour's end", |s| {
         s.contains("the tour's clients are done")
     });
     tmux.press("q");
     tmux.wait_for_exit_status(0);
+    tmux.assert_terminal_usable();
+}
+
+/// A facilitator opens two connections with `c` `c`, goes back to the first with `1` and sends
+/// "ping" (echoed on conn1, not conn2), closes it with `x` (the server sees conn1 close at end
+/// of file), selects the second with `2` and sends on it. `9` names a connection that does not
+/// exist: a note, nothing selected. Esc ends the run with the summary (2 messages echoed) and
+/// the terminal is usable again.
+#[test]
+fn number_keys_choose_the_connection_and_x_closes_it() {
+    let tmux = terminal();
+    tmux.start_server("--hide-os-calls");
+    tmux.press("c");
+    tmux.wait_for("conn1 accepted", |s| s.contains("client conn1 accepted"));
+    tmux.press("c");
+    tmux.wait_for("conn2 accepted", |s| s.contains("client conn2 accepted"));
+    tmux.press("1");
+    tmux.wait_for("conn1 selected", |s| s.contains("» use conn1"));
+    tmux.press("s");
+    tmux.wait_for("the echo on conn1", |s| {
+        s.contains("» send conn1 (8 bytes)") && s.contains("read the echo from conn1: \"ping\"")
+    });
+    tmux.press("x");
+    tmux.wait_for("conn1 closed by its client", |s| {
+        s.contains("» close conn1") && s.contains("client conn1 closed (eof)")
+    });
+    tmux.press("2");
+    tmux.wait_for("conn2 selected", |s| s.contains("» use conn2"));
+    tmux.press("s");
+    tmux.wait_for("the echo on conn2", |s| {
+        s.contains("» send conn2 (8 bytes)") && s.contains("read the echo from conn2: \"ping\"")
+    });
+    tmux.press("9");
+    tmux.wait_for("the note on a missing connection", |s| {
+        s.contains("there is no connection 9")
+    });
+    tmux.press("Escape");
+    tmux.wait_for("the summary", |s| s.contains("server: 2 messages echoed"));
+    tmux.wait_for_exit_status(0);
+    let screen = tmux.screen();
+    assert!(!screen.contains("» use conn9"), "{screen}");
+    assert_eq!(
+        screen.matches("read the echo from conn1").count(),
+        1,
+        "one echo each: {screen}"
+    );
     tmux.assert_terminal_usable();
 }

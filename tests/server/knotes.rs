@@ -1,28 +1,8 @@
 //! The server's knote table in the JSON trace (contract: the `knotes` record): written after
 //! every kevent call that changed it, following read mode, write mode and close.
 
-use lab::trace::{Entry, KnoteRow, Record};
-
 use super::json_trace;
-
-/// Every knote table of the run, in order.
-fn tables(entries: &[Entry]) -> Vec<&[KnoteRow]> {
-    entries
-        .iter()
-        .filter_map(|e| match &e.record {
-            Record::Knotes { knotes } => Some(knotes.as_slice()),
-            _ => None,
-        })
-        .collect()
-}
-
-/// The state of `label`'s `filter` knote in one table, if listed.
-fn state<'a>(table: &'a [KnoteRow], label: &str, filter: &str) -> Option<&'a str> {
-    table
-        .iter()
-        .find(|r| r.label == label && r.filter == filter)
-        .map(|r| r.state.as_str())
-}
+use crate::support::trace::{knote_state as state, knote_tables as tables, Field};
 
 /// An attendee runs the default tour with `--json` and looks at the `knotes` records. The first
 /// table that lists conn1 shows how a client is registered: its READ knote enabled and its
@@ -31,8 +11,8 @@ fn state<'a>(table: &'a [KnoteRow], label: &str, filter: &str) -> Option<&'a str
 /// enabled. Once conn1 has closed, its knotes are listed as deleted (close removes them, B22).
 #[test]
 fn the_json_tour_shows_read_mode_write_mode_and_deleted_knotes() {
-    let entries = json_trace(&[]);
-    let tables = tables(&entries);
+    let records = json_trace(&[]);
+    let tables = tables(&records);
     assert!(!tables.is_empty(), "the JSON trace has knotes records");
 
     let first_conn1 = tables
@@ -41,21 +21,21 @@ fn the_json_tour_shows_read_mode_write_mode_and_deleted_knotes() {
         .expect("a table that lists conn1");
     assert_eq!(state(first_conn1, "conn1", "READ"), Some("enabled"));
     assert_eq!(state(first_conn1, "conn1", "WRITE"), Some("disabled"));
-    let udatas: Vec<usize> = first_conn1
+    let udatas: Vec<f64> = first_conn1
         .iter()
-        .filter(|r| r.label == "conn1")
-        .map(|r| r.udata)
+        .filter(|r| r["label"] == "conn1")
+        .map(|r| r["udata"].num())
         .collect();
     assert_eq!(udatas.len(), 2);
     assert_eq!(udatas[0], udatas[1], "both knotes carry conn1's token");
     assert!(
-        udatas[0] > 2,
+        udatas[0] > 2.0,
         "a token, not the listener's, signal's or wake's udata"
     );
     assert!(
-        first_conn1
-            .iter()
-            .any(|r| r.label == "listener" && r.filter == "READ" && r.mode.is_empty()),
+        first_conn1.iter().any(|r| r["label"] == "listener"
+            && r["filter"] == "READ"
+            && r["mode"].arr().is_empty()),
         "the listener is a level-triggered READ knote: {first_conn1:?}"
     );
 
@@ -81,36 +61,37 @@ fn the_json_tour_shows_read_mode_write_mode_and_deleted_knotes() {
 /// changed it, never on its own.
 #[test]
 fn a_knote_table_always_follows_a_kevent_call() {
-    let entries = json_trace(&[]);
-    for (i, entry) in entries.iter().enumerate() {
-        if matches!(entry.record, Record::Knotes { .. }) {
-            let before = entries[..i]
+    let records = json_trace(&[]);
+    let mut tables = 0;
+    for (i, record) in records.iter().enumerate() {
+        if record["type"] == "knotes" {
+            tables += 1;
+            let before = records[..i]
                 .iter()
                 .rev()
-                .find(|e| matches!(e.record, Record::Kevent(_) | Record::Knotes { .. }));
-            assert!(
-                matches!(before.map(|e| &e.record), Some(Record::Kevent(_))),
+                .find(|r| r["type"] == "kevent" || r["type"] == "knotes");
+            assert_eq!(
+                before.map(|r| r["type"].str()),
+                Some("kevent"),
                 "record {i} is a knote table with no kevent call since the last one"
             );
         }
     }
+    assert!(tables > 0, "the tour writes knote tables");
 }
 
 /// `--quiet` is the benchmark's mode: only the summary is written, and no knote table either.
 #[test]
 fn quiet_writes_no_knote_table() {
-    let entries = json_trace(&["--quiet"]);
-    assert!(tables(&entries).is_empty());
-    assert!(matches!(
-        entries.last().map(|e| &e.record),
-        Some(Record::Summary(_))
-    ));
+    let records = json_trace(&["--quiet"]);
+    assert!(tables(&records).is_empty());
+    assert_eq!(records.last().map(|r| r["type"].str()), Some("summary"));
 }
 
 /// The raw epoll twin has no knotes: its JSON trace has no `knotes` record.
 #[cfg(target_os = "linux")]
 #[test]
 fn the_epoll_twin_writes_no_knote_table() {
-    let entries = json_trace(&["--backend", "epoll"]);
-    assert!(tables(&entries).is_empty());
+    let records = json_trace(&["--backend", "epoll"]);
+    assert!(tables(&records).is_empty());
 }

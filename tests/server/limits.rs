@@ -7,6 +7,7 @@ use lab::client::framing;
 use lab::server::{spawn, Config};
 
 use super::{closed_by_server, connect, round_trip, DEADLINE};
+use crate::support::trace::{self, Field};
 use crate::support::{set_linger_zero, wait_until};
 
 /// Whether `stream` has an echo waiting, without blocking.
@@ -179,10 +180,7 @@ fn running_out_of_descriptors_at_accept_does_not_spin_and_everyone_is_served() {
     let mut command = Command::new(env!("CARGO_BIN_EXE_lab"));
     command
         .args(["server", "--external", "--port", "0", "--json"])
-        .env(
-            "LAB_STATE_DIR",
-            std::env::temp_dir().join("lab-server-tests-emfile"),
-        )
+        .env("LAB_STATE_DIR", crate::support::state_dir())
         .stdin(Stdio::null())
         .stdout(Stdio::piped());
     // SAFETY: setrlimit(2) is async-signal-safe and touches only the child about to exec.
@@ -202,10 +200,9 @@ fn running_out_of_descriptors_at_accept_does_not_spin_and_everyone_is_served() {
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut start = String::new();
     stdout.read_line(&mut start).unwrap();
-    let addr_at = start.find("\"addr\":\"").expect("a start record") + "\"addr\":\"".len();
-    let addr: std::net::SocketAddr = start[addr_at..start[addr_at..].find('"').unwrap() + addr_at]
-        .parse()
-        .unwrap();
+    let start = trace::parse_record(&start);
+    assert_eq!(start["type"], "start");
+    let addr: std::net::SocketAddr = start["addr"].str().parse().expect("host:port");
     let rest = std::thread::spawn(move || {
         let mut text = String::new();
         stdout.read_to_string(&mut text).unwrap();
@@ -231,18 +228,11 @@ fn running_out_of_descriptors_at_accept_does_not_spin_and_everyone_is_served() {
         libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
     }
     assert!(child.wait().unwrap().success());
-    let trace = rest.join().unwrap();
-    assert!(trace.contains("Too many open files"), "accept hit EMFILE");
-    let summary = trace
-        .lines()
-        .find(|l| l.contains("\"type\":\"summary\""))
-        .expect("a summary");
-    let calls_at = summary.find("\"kevent_calls\":").unwrap() + "\"kevent_calls\":".len();
-    let calls: u64 = summary[calls_at..]
-        .split(|c: char| !c.is_ascii_digit())
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(calls < 2000, "{calls} kevent calls: the accept loop spun");
+    let records = trace::parse_trace(&rest.join().unwrap());
+    assert!(
+        trace::of_type(&records, "note").any(|n| n["text"].str().contains("Too many open files")),
+        "accept hit EMFILE"
+    );
+    let calls = trace::summary(&records)["kevent_calls"].num();
+    assert!(calls < 2000.0, "{calls} kevent calls: the accept loop spun");
 }

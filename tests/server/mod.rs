@@ -32,6 +32,9 @@ mod knotes;
 /// Interactive mode in a real terminal (tmux): keys, the footer, the restored terminal.
 mod interactive;
 
+/// `lab bench --threads`, `--duration`, `--no-batch` (the bench's own tests are in tests/bench).
+mod bench_options;
+
 use std::any::Any;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -119,9 +122,10 @@ pub fn json_stdout(extra: &[&str]) -> String {
     String::from_utf8(out.stdout).expect("UTF-8 JSON lines")
 }
 
-/// The same run's trace, parsed as the JSON contract's records.
-pub fn json_trace(extra: &[&str]) -> Vec<lab::trace::Entry> {
-    lab::replay::parse_trace(&json_stdout(extra)).expect("a JSON trace")
+/// The same run's trace, read as the JSON contract's records (`support::trace`, not the
+/// product's own parser).
+pub fn json_trace(extra: &[&str]) -> Vec<crate::support::trace::Value> {
+    crate::support::trace::parse_trace(&json_stdout(extra))
 }
 
 /// Write everything, for raw (unframed) bytes.

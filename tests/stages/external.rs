@@ -5,9 +5,10 @@ use std::net::TcpStream;
 use std::process::Stdio;
 use std::sync::mpsc;
 
-use super::json::{self, Json};
 use super::run::{wait_output, RUN_PATIENCE};
 use crate::support::lab;
+use crate::support::live::LiveRun;
+use crate::support::trace::{self, Field, Value};
 
 /// A facilitator runs `lab flood --external --json --port 0`, reads the port from the start
 /// record, and connects with a plain TCP client that sends "hello". The trace shows conn1
@@ -22,17 +23,17 @@ fn an_external_client_is_served_until_sigterm() {
         .spawn()
         .expect("start lab");
     let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel::<Json>();
+    let (tx, rx) = mpsc::channel::<Value>();
     let reader = std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
-            let record = json::parse(&line).unwrap_or_else(|e| panic!("bad line {line}: {e}"));
+            let record = trace::parse_record(&line);
             if tx.send(record).is_err() {
                 break;
             }
         }
     });
-    let next = |what: &str, want: &dyn Fn(&Json) -> bool| -> Json {
+    let next = |what: &str, want: &dyn Fn(&Value) -> bool| -> Value {
         loop {
             let record = rx
                 .recv_timeout(RUN_PATIENCE)
@@ -43,31 +44,30 @@ fn an_external_client_is_served_until_sigterm() {
         }
     };
 
-    let start = next("start", &|r| r.get("type").str() == "start");
-    let addr = start.get("addr").str().to_string();
+    let start = next("start", &|r| r["type"].str() == "start");
+    let addr = start["addr"].str().to_string();
     let mut client = TcpStream::connect(&addr).expect("connect to lab");
     client.write_all(b"hello").expect("send hello");
     let flood = next("conn1 READ", &|r| {
-        r.get("type").str() == "kevent"
-            && r.get("events")
+        r["type"].str() == "kevent"
+            && r["events"]
                 .arr()
                 .iter()
-                .any(|e| e.get("label").str() == "conn1" && e.get("filter").str() == "READ")
+                .any(|e| e["label"].str() == "conn1" && e["filter"].str() == "READ")
     });
-    let event = flood
-        .get("events")
+    let event = flood["events"]
         .arr()
         .iter()
-        .find(|e| e.get("label").str() == "conn1")
+        .find(|e| e["label"].str() == "conn1")
         .cloned()
         .expect("conn1 event");
-    assert_eq!(event.get("data").num(), 5.0, "5 bytes waiting: {event:?}");
+    assert_eq!(event["data"].num(), 5.0, "5 bytes waiting: {event:?}");
 
     // SAFETY: kill(2) on the child we started and have not yet reaped.
     let rc = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
     assert_eq!(rc, 0, "send SIGTERM");
-    let summary = next("summary", &|r| r.get("type").str() == "summary");
-    assert!(summary.get("events").num() >= 1.0);
+    let summary = next("summary", &|r| r["type"].str() == "summary");
+    assert!(summary["events"].num() >= 1.0);
     let output = wait_output(child);
     assert!(
         output.status.success(),
@@ -89,4 +89,35 @@ fn client_actions_are_refused_with_external() {
         stderr.contains("send") && stderr.contains("--external"),
         "{stderr}"
     );
+}
+
+/// A facilitator runs `lab oneshot --external --json --port 0`, a real client connects and
+/// sends "hey", and the facilitator presses Ctrl-C (SIGINT, the terminal's way to stop a
+/// non-interactive run): the trace has the accepted connection's one ONESHOT event (data=3),
+/// the summary is written last, and the exit status is 0.
+#[test]
+fn sigint_ends_an_external_run_with_its_summary() {
+    let mut run = LiveRun::start(&["oneshot", "--external", "--json", "--port", "0"]);
+    let addr = run.addr();
+    let mut client = TcpStream::connect(&addr).expect("connect to lab");
+    client.write_all(b"hey").expect("send hey");
+    let event = run.next("conn1's READ event", |r| {
+        r["type"] == "kevent"
+            && r["events"]
+                .arr()
+                .iter()
+                .any(|e| e["label"] == "conn1" && e["filter"] == "READ")
+    });
+    let conn1 = event["events"]
+        .arr()
+        .iter()
+        .find(|e| e["label"] == "conn1")
+        .expect("conn1's event");
+    assert_eq!(conn1["data"].num(), 3.0, "{conn1}");
+    run.signal(libc::SIGINT);
+    let (status, records) = run.finish();
+    assert!(status.success(), "exit 0 after SIGINT: {status:?}");
+    let summary = trace::summary(&records);
+    assert_eq!(summary["by_label"]["conn1 READ"].num(), 1.0, "{summary}");
+    drop(client);
 }

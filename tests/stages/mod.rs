@@ -3,9 +3,6 @@
 //! `--external` with a real client, output that behaves in pipes, and the interactive mode in a
 //! real terminal (tmux).
 
-/// A small reader for the JSON trace lines.
-mod json;
-
 /// Running `lab` and reading its JSON trace: records, phases between actions, knote tables.
 mod run;
 

@@ -85,3 +85,63 @@ fn a_closed_pipe_ends_the_run_quietly() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// A number as the text trace prints it, with thousands separators (`73,142`).
+fn count(text: &str) -> u64 {
+    let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+    digits
+        .parse()
+        .unwrap_or_else(|_| panic!("no count in {text:?}"))
+}
+
+/// The number right after `marker` in `line`, up to the next space.
+fn count_after(line: &str, marker: &str) -> u64 {
+    let rest = line
+        .split_once(marker)
+        .unwrap_or_else(|| panic!("no {marker:?} in {line:?}"))
+        .1;
+    count(rest.split(' ').next().unwrap_or(rest))
+}
+
+/// A person pipes `lab flood` into a file. The flood is shown as its first kevent call (`#K`,
+/// one READ event for conn1, data=5), then one closing line that counts the whole flood,
+/// `↻ READ conn1 data=5 ×N` (the first call included), then the next call, numbered `#K+N`.
+/// The counts are exact: the summary's `conn1 READ ×` is N, every event conn1 had.
+#[test]
+fn piped_flood_ends_with_the_collapsed_count_and_the_numbers_add_up() {
+    let output = run_lab(&["flood", "--port", "0", "--hide-os-calls"]);
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.trim_start().starts_with("↻ READ conn1 data=5 ×"))
+        .unwrap_or_else(|| panic!("no collapsed flood line:\n{text}"));
+    let collapsed = count_after(lines[at], "×");
+    assert!(collapsed > 0, "{}", lines[at]);
+    let first_call = lines[..at]
+        .iter()
+        .rev()
+        .find(|l| l.starts_with('#'))
+        .expect("the flood's first call, shown in full");
+    let first = count_after(first_call, "#");
+    let next_call = lines[at..]
+        .iter()
+        .find(|l| l.starts_with('#'))
+        .expect("the call after the flood");
+    assert_eq!(
+        count_after(next_call, "#"),
+        first + collapsed,
+        "call numbers continue after the collapsed calls:\n{first_call}\n{}\n{next_call}",
+        lines[at]
+    );
+    let by_knote = lines
+        .iter()
+        .find(|l| l.contains("events by knote:"))
+        .expect("the summary's events by knote");
+    assert_eq!(
+        count_after(by_knote, "conn1 READ ×"),
+        collapsed,
+        "{by_knote}"
+    );
+}

@@ -4,7 +4,7 @@ use std::io::Read;
 use std::process::{Child, Output, Stdio};
 use std::time::Duration;
 
-use super::json::{self, Json};
+use crate::support::trace::{self, Field, Value};
 use crate::support::{lab, wait_until};
 
 /// Longest any stage run may take in these tests before it counts as hung (the tours last
@@ -64,7 +64,7 @@ fn wait_output_draining(mut child: Child) -> Output {
 
 /// Run a stage with `--json --port 0` and the extra arguments; it must exit 0. Returns every
 /// record, in order.
-pub fn run_json(stage: &str, extra: &[&str]) -> Vec<Json> {
+pub fn run_json(stage: &str, extra: &[&str]) -> Vec<Value> {
     let mut args = vec![stage, "--json", "--port", "0"];
     args.extend_from_slice(extra);
     let output = run_lab(&args);
@@ -78,18 +78,9 @@ pub fn run_json(stage: &str, extra: &[&str]) -> Vec<Json> {
     parse_lines(&stdout)
 }
 
-/// Every line as a JSON record, each checked for `t` and `type`.
-pub fn parse_lines(text: &str) -> Vec<Json> {
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|line| {
-            let record =
-                json::parse(line).unwrap_or_else(|e| panic!("bad JSON line {line:?}: {e}"));
-            assert!(record.get("t").num() >= 0.0, "no t in {line}");
-            assert!(!record.get("type").str().is_empty(), "no type in {line}");
-            record
-        })
-        .collect()
+/// Every line as a JSON record of the contract (`support::trace`).
+pub fn parse_lines(text: &str) -> Vec<Value> {
+    trace::parse_trace(text)
 }
 
 /// What happened to conn1's READ knote between two actions: one phase per action, named by
@@ -103,24 +94,24 @@ pub struct Phase {
 
 /// Split the run into phases at the actions that change what the stage does (everything but
 /// `wait`), and collect conn1's READ deliveries in each.
-pub fn conn1_phases(records: &[Json]) -> Vec<Phase> {
+pub fn conn1_phases(records: &[Value]) -> Vec<Phase> {
     let mut phases = vec![Phase {
         after: "start".to_string(),
         data: Vec::new(),
     }];
     for r in records {
-        match r.get("type").str() {
-            "action" if r.get("action").str() != "wait" => phases.push(Phase {
-                after: r.get("action").str().to_string(),
+        match r["type"].str() {
+            "action" if r["action"].str() != "wait" => phases.push(Phase {
+                after: r["action"].str().to_string(),
                 data: Vec::new(),
             }),
             "kevent" => {
-                let repeat = r.get("repeat").num() as usize;
-                for e in r.get("events").arr() {
-                    if e.get("label").str() == "conn1" && e.get("filter").str() == "READ" {
+                let repeat = r["repeat"].num() as usize;
+                for e in r["events"].arr() {
+                    if e["label"].str() == "conn1" && e["filter"].str() == "READ" {
                         let phase = phases.last_mut().expect("a phase");
                         for _ in 0..repeat {
-                            phase.data.push(e.get("data").num() as i64);
+                            phase.data.push(e["data"].num() as i64);
                         }
                     }
                 }
@@ -132,27 +123,21 @@ pub fn conn1_phases(records: &[Json]) -> Vec<Phase> {
 }
 
 /// The states conn1's READ knote was listed in, in order, across all `knotes` records.
-pub fn conn1_knote_states(records: &[Json]) -> Vec<String> {
+pub fn conn1_knote_states(records: &[Value]) -> Vec<String> {
     records
         .iter()
-        .filter(|r| r.get("type").str() == "knotes")
+        .filter(|r| r["type"].str() == "knotes")
         .filter_map(|r| {
-            r.get("knotes")
+            r["knotes"]
                 .arr()
                 .iter()
-                .find(|k| k.get("label").str() == "conn1" && k.get("filter").str() == "READ")
-                .map(|k| k.get("state").str().to_string())
+                .find(|k| k["label"].str() == "conn1" && k["filter"].str() == "READ")
+                .map(|k| k["state"].str().to_string())
         })
         .collect()
 }
 
 /// The one `summary` record (it must be the last record).
-pub fn summary(records: &[Json]) -> &Json {
-    let last = records.last().expect("some records");
-    assert_eq!(
-        last.get("type").str(),
-        "summary",
-        "the last record is the summary"
-    );
-    last
+pub fn summary(records: &[Value]) -> &Value {
+    trace::summary(records)
 }

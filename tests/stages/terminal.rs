@@ -4,7 +4,7 @@
 //!
 //! These tests need tmux (CI installs it); without it they fail and say so.
 
-use crate::support::tmux::{StateDir, Tmux};
+use crate::support::tmux::Tmux;
 
 /// A roomy terminal, 110 columns by 32 rows.
 fn terminal() -> Tmux {
@@ -12,9 +12,9 @@ fn terminal() -> Tmux {
 }
 
 /// A terminal of `width` columns by `height` rows. A stage run to its end records its
-/// progress in the tests' shared scratch directory.
+/// progress in the terminal's own scratch directory.
 fn terminal_sized(width: u16, height: u16) -> Tmux {
-    Tmux::start("stages", width, height, StateDir::Shared, &[])
+    Tmux::start("stages", width, height, &[])
 }
 
 /// What these tests do in every terminal (an addition to the shared [`Tmux`]).
@@ -169,4 +169,112 @@ fn in_a_small_terminal_the_footer_stays_at_the_bottom_through_a_flood_and_the_kn
     tmux.press("q");
     tmux.wait_for_exit_status(0);
     tmux.assert_terminal_usable();
+}
+
+/// The key that rearms, and what a person sees after it in each stage (the `✎` note and, where
+/// the stage re-arms with a change, the change itself).
+fn rearm_sight(stage: &str) -> &'static str {
+    match stage {
+        "flood" => "no re-arm needed: a level-triggered knote",
+        "oneshot" => "re-arming is a new EV_ADD (B15)",
+        "dispatch" => "re-arming is EV_ENABLE (B16)",
+        "clear" => "no re-arm needed: an EV_CLEAR knote",
+        other => panic!("no stage {other}"),
+    }
+}
+
+/// A person drives `lab STAGE` with every key of the footer but `r` and `k` (which the flood
+/// test covers), waiting to see each key's effect before pressing the next:
+/// - `c` opens conn2 (the built-in client opened conn1 at the start) and makes it current;
+/// - `1` goes back to conn1, and `s` sends "ping" on conn1 (4 bytes, reported for conn1), except
+///   in flood, where a send starts the flood the other tests drive;
+/// - `a` re-arms conn1 as the stage teaches (or says why it needs no re-arm);
+/// - `2` selects conn2 again and `x` closes it;
+/// - a key with no action (`z`) and a connection that does not exist (`9`) each get a note,
+///   and nothing else happens;
+/// - Esc ends the stage with its summary and exit status 0, and the terminal is usable again.
+fn every_key_in(stage: &str) {
+    let tmux = terminal();
+    tmux.run_lab("", &format!("{stage} --port 0 --hide-os-calls"));
+    tmux.wait_for("the key footer and conn1", |s| {
+        s.contains(&format!("── lab {stage}"))
+            && s.contains("c connect")
+            && s.contains("» connect conn1")
+    });
+    tmux.press("c");
+    tmux.wait_for("conn2 opened", |s| s.contains("» connect conn2"));
+    tmux.press("1");
+    tmux.wait_for("conn1 selected", |s| s.contains("» use conn1"));
+    if stage != "flood" {
+        tmux.press("s");
+        tmux.wait_for("ping sent on conn1 and reported for conn1", |s| {
+            s.contains("» send conn1 (4 bytes)")
+                && s.lines()
+                    .any(|l| l.contains("◂ READ  conn1") && l.contains("data=4"))
+        });
+    }
+    tmux.press("a");
+    tmux.wait_for("the re-arm of conn1", |s| {
+        s.contains("» rearm conn1") && s.contains(rearm_sight(stage))
+    });
+    // The change a re-arm makes, where the stage makes one: a second ADD|ONESHOT for conn1
+    // (the first registered it), or an ENABLE.
+    let rearm_change = match stage {
+        "oneshot" => Some(("flags=0x11<ADD|ONESHOT>", 2)),
+        "dispatch" => Some(("flags=0x4<ENABLE>", 1)),
+        _ => None,
+    };
+    if let Some((change, times)) = rearm_change {
+        tmux.wait_for("the re-arm's change", |s| {
+            s.lines()
+                .filter(|l| l.contains("▸ READ  conn1") && l.contains(change))
+                .count()
+                == times
+        });
+    }
+    tmux.press("2");
+    tmux.wait_for("conn2 selected", |s| s.contains("» use conn2"));
+    tmux.press("x");
+    tmux.wait_for("conn2 closed", |s| s.contains("» close conn2"));
+    tmux.press("z");
+    tmux.wait_for("the note on an unbound key", |s| {
+        s.contains("does nothing; the keys are in the footer")
+    });
+    tmux.press("9");
+    tmux.wait_for("the note on a missing connection", |s| {
+        s.contains("there is no connection 9")
+    });
+    let screen = tmux.screen();
+    assert!(
+        !screen.contains("» use conn9") && !screen.contains("» use conn0"),
+        "no connection selected by `9`:\n{screen}"
+    );
+    tmux.press("Escape");
+    tmux.wait_for("the summary", |s| s.contains("summary:"));
+    tmux.wait_for_exit_status(0);
+    tmux.assert_terminal_usable();
+}
+
+/// Every key of the footer in `lab flood` (see [`every_key_in`]).
+#[test]
+fn every_key_works_in_flood_and_escape_restores_the_terminal() {
+    every_key_in("flood");
+}
+
+/// Every key of the footer in `lab oneshot`: `a` adds conn1's knote again with EV_ADD|ONESHOT.
+#[test]
+fn every_key_works_in_oneshot_and_escape_restores_the_terminal() {
+    every_key_in("oneshot");
+}
+
+/// Every key of the footer in `lab dispatch`: `a` re-enables conn1's knote with EV_ENABLE.
+#[test]
+fn every_key_works_in_dispatch_and_escape_restores_the_terminal() {
+    every_key_in("dispatch");
+}
+
+/// Every key of the footer in `lab clear`: `a` explains that EV_CLEAR needs no re-arm.
+#[test]
+fn every_key_works_in_clear_and_escape_restores_the_terminal() {
+    every_key_in("clear");
 }

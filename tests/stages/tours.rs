@@ -2,6 +2,7 @@
 //! thing the stage is there to show.
 
 use super::run::{conn1_knote_states, conn1_phases, run_json, summary, Phase};
+use crate::support::trace::{Field, Value};
 
 /// Finds the phase that began with the n-th action of this name (0-based).
 fn phase<'a>(phases: &'a [Phase], action: &str, nth: usize) -> &'a Phase {
@@ -13,9 +14,9 @@ fn phase<'a>(phases: &'a [Phase], action: &str, nth: usize) -> &'a Phase {
 }
 
 /// The summary's `by_label` count for conn1's READ knote.
-fn summary_conn1(records: &[super::json::Json]) -> f64 {
+fn summary_conn1(records: &[Value]) -> f64 {
     let s = summary(records);
-    let n = s.get("by_label").get("conn1 READ");
+    let n = &s["by_label"]["conn1 READ"];
     if n.is_null() {
         0.0
     } else {
@@ -53,14 +54,10 @@ fn flood_reports_unread_bytes_on_every_call_until_the_server_reads() {
     let s = summary(&records);
     let calls: f64 = records
         .iter()
-        .filter(|r| r.get("type").str() == "kevent")
-        .map(|r| r.get("repeat").num())
+        .filter(|r| r["type"].str() == "kevent")
+        .map(|r| r["repeat"].num())
         .sum();
-    assert_eq!(
-        s.get("kevent_calls").num(),
-        calls,
-        "summary counts every call"
-    );
+    assert_eq!(s["kevent_calls"].num(), calls, "summary counts every call");
 }
 
 /// A person runs `lab oneshot`: the first "hello" gives exactly one event (data=5); "again"
@@ -122,11 +119,11 @@ fn dispatch_fires_once_then_the_knote_is_disabled_until_enabled() {
     );
     let rearm_change = records
         .iter()
-        .filter(|r| r.get("type").str() == "kevent")
-        .flat_map(|r| r.get("changes").arr().to_vec())
-        .filter(|c| c.get("label").str() == "conn1")
+        .filter(|r| r["type"].str() == "kevent")
+        .flat_map(|r| r["changes"].arr().to_vec())
+        .filter(|c| c["label"].str() == "conn1")
         .map(|c| {
-            c.get("flags")
+            c["flags"]
                 .arr()
                 .iter()
                 .map(|f| f.str().to_string())
@@ -162,10 +159,10 @@ fn clear_fires_once_per_arrival_of_new_bytes() {
 fn the_start_record_names_stage_backend_and_bound_address() {
     let records = run_json("clear", &["--script", "wait 1"]);
     let start = &records[0];
-    assert_eq!(start.get("type").str(), "start");
-    assert_eq!(start.get("stage").str(), "clear");
-    assert!(["native", "emulated"].contains(&start.get("backend").str()));
-    let addr = start.get("addr").str();
+    assert_eq!(start["type"].str(), "start");
+    assert_eq!(start["stage"].str(), "clear");
+    assert!(["native", "emulated"].contains(&start["backend"].str()));
+    let addr = start["addr"].str();
     let port: u16 = addr
         .rsplit(':')
         .next()
@@ -187,13 +184,117 @@ fn connect_and_use_choose_the_connection() {
     );
     let events: Vec<(String, i64)> = records
         .iter()
-        .filter(|r| r.get("type").str() == "kevent")
-        .flat_map(|r| r.get("events").arr().to_vec())
-        .filter(|e| e.get("label").str().starts_with("conn"))
-        .map(|e| (e.get("label").str().to_string(), e.get("data").num() as i64))
+        .filter(|r| r["type"].str() == "kevent")
+        .flat_map(|r| r["events"].arr().to_vec())
+        .filter(|e| e["label"].str().starts_with("conn"))
+        .map(|e| (e["label"].str().to_string(), e["data"].num() as i64))
         .collect();
     assert_eq!(
         events,
         vec![("conn2".to_string(), 2), ("conn1".to_string(), 3)]
     );
+}
+
+/// The OS name the contract's `start.os` gives, for the machine these tests run on.
+fn expected_os() -> &'static str {
+    match std::env::consts::OS {
+        "linux" => "Linux",
+        "macos" => "macOS",
+        "freebsd" => "FreeBSD",
+        "openbsd" => "OpenBSD",
+        "netbsd" => "NetBSD",
+        other => panic!("no expected OS name for {other}"),
+    }
+}
+
+/// A person scripts every action of the contract on `lab clear --json` and reads the records
+/// as the contract defines them: `start` names the OS and the backend (native on the BSDs,
+/// emulated on Linux); each `action` record names its action, the connection it acted on
+/// (`conn`), and `bytes` where bytes moved (send, fill, read); `kevent` records are numbered
+/// from 1 with no gap (a collapsed record of `repeat` calls counts them all); `t` never goes
+/// backwards.
+#[test]
+fn the_json_records_follow_the_contract() {
+    let records = run_json(
+        "clear",
+        &[
+            "--script",
+            "connect; send abc; fill 4; wait 100; use 1; send hi; wait 100; read 1; rearm; close; wait 10",
+        ],
+    );
+    let start = &records[0];
+    assert_eq!(start["type"], "start");
+    assert_eq!(start["os"].str(), expected_os(), "{start}");
+    let backend = if cfg!(target_os = "linux") {
+        "emulated"
+    } else {
+        "native"
+    };
+    assert_eq!(start["backend"].str(), backend, "{start}");
+
+    let actions: Vec<(String, Option<f64>, Option<f64>)> = records
+        .iter()
+        .filter(|r| r["type"] == "action" && r["action"] != "wait")
+        .map(|r| {
+            (
+                r["action"].str().to_string(),
+                r["conn"].as_f64(),
+                r["bytes"].as_f64(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, Option<f64>, Option<f64>)> = [
+        ("connect", Some(1.0), None),
+        ("connect", Some(2.0), None),
+        ("send", Some(2.0), Some(3.0)),
+        ("fill", Some(2.0), Some(4.0)),
+        ("use", Some(1.0), None),
+        ("send", Some(1.0), Some(2.0)),
+        ("read", Some(1.0), Some(1.0)),
+        ("rearm", Some(1.0), None),
+        ("close", Some(1.0), None),
+    ]
+    .iter()
+    .map(|(a, c, b)| (a.to_string(), *c, *b))
+    .collect();
+    assert_eq!(actions, expected);
+
+    let mut next_call = 1.0;
+    for call in records.iter().filter(|r| r["type"] == "kevent") {
+        assert_eq!(
+            call["call"].num(),
+            next_call,
+            "no gap in the numbering: {call}"
+        );
+        let repeat = call["repeat"].num();
+        assert!(repeat >= 1.0, "{call}");
+        next_call += repeat;
+    }
+    assert!(next_call > 1.0, "some kevent calls");
+    assert_eq!(summary(&records)["kevent_calls"].num(), next_call - 1.0);
+
+    for pair in records.windows(2) {
+        assert!(
+            pair[1]["t"].num() >= pair[0]["t"].num(),
+            "t went backwards:\n{}\n{}",
+            pair[0],
+            pair[1]
+        );
+    }
+}
+
+/// `--host` chooses where a flag stage listens: `lab oneshot --host 127.0.0.2` (another
+/// loopback address, which Linux answers) binds there, says so in its start record, and its
+/// built-in client reaches it: "hi" is reported for conn1 with data=2.
+#[cfg(target_os = "linux")]
+#[test]
+fn host_chooses_where_a_stage_listens() {
+    let records = run_json(
+        "oneshot",
+        &["--host", "127.0.0.2", "--script", "send hi; wait 100"],
+    );
+    let addr = records[0]["addr"].str();
+    assert!(addr.starts_with("127.0.0.2:"), "{addr}");
+    let phases = conn1_phases(&records);
+    assert_eq!(phase(&phases, "send", 0).data, vec![2]);
 }

@@ -1,7 +1,8 @@
-//! Shared test helpers: loopback TCP sockets on port 0 and waiting for a condition with a
+//! Shared test helpers. Loopback TCP sockets on port 0 and waiting for a condition with a
 //! deadline (never a fixed sleep) come from the library (`lab::selftest::support`, the same
-//! helpers `lab selftest` uses); here: running the `lab` binary and reading numbers from its
-//! JSON, and (in `tmux`) a real terminal for the interactive tests.
+//! helpers `lab selftest` uses); here: running the `lab` binary (every run with a state
+//! directory of its own), reading its JSON trace as the contract defines it (`trace`), watching
+//! a run live (`live`), and (in `tmux`) a real terminal for the interactive tests.
 //!
 //! Not every test module uses every helper.
 #![allow(dead_code)]
@@ -9,6 +10,12 @@
 /// A real terminal (tmux) for the interactive tests: keys in, screen out, deadlines.
 pub mod tmux;
 
+/// The JSON trace read as the contract defines it (serde_json), never with the product's parser.
+pub mod trace;
+
+/// A `lab --json` run watched while it runs: records on a channel, ended by a signal.
+pub mod live;
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -19,14 +26,51 @@ pub fn lab_path() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_lab"))
 }
 
-/// The LAB_STATE_DIR for every `lab` a test starts. A stage or server run to its end marks
-/// its lesson done in the progress file: that progress must go here, never into the tester's
-/// real home. (The lessons tests, which read progress back, use a private directory each.)
+/// A fresh LAB_STATE_DIR, never handed out before: every `lab` a test starts gets its own. A
+/// stage or server run to its end marks its lesson done in the progress file: that progress
+/// must go here, never into the tester's real home, and never into a directory another test
+/// (or another `cargo test` on the same machine) reads or writes at the same time.
+///
+/// The directories live in cargo's scratch space for integration tests (`target/tmp`), under
+/// one folder per test process; the folders of test processes that have ended are removed the
+/// first time a later process asks for one.
 pub fn state_dir() -> PathBuf {
-    std::env::temp_dir().join("kqueue-lab-tests-state")
+    static CLEANED: std::sync::Once = std::sync::Once::new();
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("lab-state");
+    CLEANED.call_once(|| remove_state_of_ended_processes(&root));
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = root
+        .join(std::process::id().to_string())
+        .join(n.to_string());
+    std::fs::create_dir_all(&dir).expect("a scratch LAB_STATE_DIR");
+    dir
 }
 
-/// A `Command` running `lab` with the given arguments, colours off, progress in [`state_dir`].
+/// Removes the state folders of test processes that are no longer running.
+fn remove_state_of_ended_processes(root: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        // SAFETY: kill(2) with signal 0 sends nothing; it only asks whether `pid` exists.
+        let alive = unsafe { libc::kill(pid, 0) } == 0
+            || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+        if !alive {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// A `Command` running `lab` with the given arguments, colours off, progress in a [`state_dir`]
+/// of its own.
 pub fn lab(args: &[&str]) -> Command {
     let mut command = Command::new(lab_path());
     command
@@ -36,18 +80,52 @@ pub fn lab(args: &[&str]) -> Command {
     command
 }
 
-/// The number after the first `"key":` in a one-line JSON object (the bench's report, a
-/// summary record: flat enough that the number ends at the next `,` or `}`).
+/// The number under `key` in a one-line JSON object (the bench's report, a summary record),
+/// read with serde_json: the top-level field, or else the first nested object's (the bench
+/// report's `server.messages`).
 pub fn json_number(json: &str, key: &str) -> f64 {
-    let needle = format!("\"{key}\":");
-    let at = json
-        .find(&needle)
+    fn find<'a>(value: &'a trace::Value, key: &str) -> Option<&'a trace::Value> {
+        let object = value.as_object()?;
+        object
+            .get(key)
+            .or_else(|| object.values().find_map(|nested| find(nested, key)))
+    }
+    let value: trace::Value =
+        serde_json::from_str(json.trim()).unwrap_or_else(|e| panic!("bad JSON {json}: {e}"));
+    find(&value, key)
         .unwrap_or_else(|| panic!("no {key} in {json}"))
-        + needle.len();
-    let end = json[at..]
-        .find([',', '}'])
-        .map_or(json.len(), |end| at + end);
-    json[at..end]
-        .parse()
-        .unwrap_or_else(|_| panic!("{key} is not a number in {json}"))
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key} is not a number in {json}"))
+}
+
+/// A TCP port on 127.0.0.1 that is bound but not listening, held for as long as the returned
+/// descriptor lives: a connection to it is refused, and no other program can take the port
+/// meanwhile (unlike a port that was free a moment ago).
+pub fn refusing_port() -> (std::os::fd::OwnedFd, u16) {
+    use std::os::fd::FromRawFd;
+    // SAFETY: socket(2) with constant arguments; the descriptor is owned at once below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
+    assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+    // SAFETY: `fd` is a fresh descriptor nobody else owns.
+    let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    // SAFETY: an all-zero sockaddr_in is valid; the fields that matter are set next.
+    let mut addr: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+    addr.sin_family = libc::AF_INET as libc::sa_family_t;
+    addr.sin_addr.s_addr = u32::from(Ipv4Addr::LOCALHOST).to_be();
+    let mut len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: bind(2) and getsockname(2) on our socket, with a live sockaddr_in of `len` bytes.
+    unsafe {
+        let at = (&mut addr as *mut libc::sockaddr_in).cast::<libc::sockaddr>();
+        assert_eq!(libc::bind(fd, at, len), 0, "bind 127.0.0.1:0");
+        assert_eq!(libc::getsockname(fd, at, &mut len), 0, "getsockname");
+    }
+    (owned, u16::from_be(addr.sin_port))
+}
+
+/// One message of the server's protocol (docs/cli-contract.md, server stage): a 4-byte
+/// little-endian length, then the bytes.
+pub fn frame(message: &[u8]) -> Vec<u8> {
+    let mut framed = (message.len() as u32).to_le_bytes().to_vec();
+    framed.extend_from_slice(message);
+    framed
 }

@@ -14,29 +14,22 @@ use super::{lab_path, state_dir, wait_until};
 /// How long to wait for something to appear on the screen.
 pub const SCREEN_PATIENCE: Duration = Duration::from_secs(30);
 
-/// Where the `lab` started in the terminal keeps its progress (LAB_STATE_DIR).
-pub enum StateDir {
-    /// The tests' shared scratch directory, [`state_dir`].
-    Shared,
-    /// A directory of this session's own, made at start and removed when the session ends.
-    Private,
-}
-
 /// A private tmux server (its own socket) with one session, `lab`, running `sh`. Dropping it
 /// kills the server, so a failing test leaves no terminal behind.
 pub struct Tmux {
     socket: String,
-    /// The private LAB_STATE_DIR to remove at the end, if the session has one.
-    private_state: Option<PathBuf>,
+    /// The session's own LAB_STATE_DIR, removed when the session ends.
+    state: PathBuf,
 }
 
 impl Tmux {
     /// A terminal of `width` columns by `height` rows. `label` names the tmux socket (which
-    /// tests it belongs to). The shell passes on LAB_STATE_DIR (see [`StateDir`]), so a run to
-    /// its end records its progress in scratch space, never in the tester's home;
+    /// tests it belongs to). The shell passes on LAB_STATE_DIR, a [`state_dir`] of this
+    /// session's own, so a run to its end records its progress in scratch space, never in the
+    /// tester's home nor where another test looks;
     /// RUST_BACKTRACE=0, so a panic's message is the same short one for every tester; and
     /// `env`, further `NAME=value` settings.
-    pub fn start(label: &str, width: u16, height: u16, state: StateDir, env: &[&str]) -> Tmux {
+    pub fn start(label: &str, width: u16, height: u16, env: &[&str]) -> Tmux {
         static N: AtomicUsize = AtomicUsize::new(0);
         let n = N.fetch_add(1, Ordering::SeqCst);
         let socket = format!("lab-{label}-{}-{n}", std::process::id());
@@ -45,25 +38,9 @@ impl Tmux {
             ok.is_ok_and(|o| o.status.success()),
             "these terminal tests need tmux: install it (apt-get install tmux, brew install tmux)"
         );
-        let private_state = match state {
-            StateDir::Shared => None,
-            StateDir::Private => {
-                let dir = std::env::temp_dir().join(format!(
-                    "kqueue-lab-{label}-interactive-{}-{n}",
-                    std::process::id()
-                ));
-                std::fs::create_dir_all(&dir).expect("a scratch LAB_STATE_DIR");
-                Some(dir)
-            }
-        };
-        let state_env = format!(
-            "LAB_STATE_DIR={}",
-            private_state.clone().unwrap_or_else(state_dir).display()
-        );
-        let tmux = Tmux {
-            socket,
-            private_state,
-        };
+        let state = state_dir();
+        let state_env = format!("LAB_STATE_DIR={}", state.display());
+        let tmux = Tmux { socket, state };
         let (width, height) = (width.to_string(), height.to_string());
         let mut args = vec![
             "new-session",
@@ -89,6 +66,11 @@ impl Tmux {
         );
         tmux.wait_for("a shell prompt", |s| s.contains('$'));
         tmux
+    }
+
+    /// The LAB_STATE_DIR of the `lab` runs in this terminal (where progress is recorded).
+    pub fn state_dir(&self) -> &std::path::Path {
+        &self.state
     }
 
     fn run(&self, args: &[&str]) -> Output {
@@ -218,8 +200,6 @@ impl Drop for Tmux {
         if let Some(path) = socket_path {
             let _ = std::fs::remove_file(path);
         }
-        if let Some(dir) = &self.private_state {
-            let _ = std::fs::remove_dir_all(dir);
-        }
+        let _ = std::fs::remove_dir_all(&self.state);
     }
 }

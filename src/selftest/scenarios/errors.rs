@@ -155,9 +155,10 @@ pub fn b09_changes_apply_before_the_collect_and_no_room_returns_at_once() {
     // The same entry array reused as a changelist: its EV_EOF/EV_ERROR bits from the last
     // collect are masked off (EV_SYSFLAGS), so they neither fail the change nor stick to the
     // knote's flags.
-    let reused = Kevent::new(10, EVFILT_USER, EV_ADD | EV_CLEAR | EV_ERROR | EV_EOF)
-        .with_fflags_data(NOTE_TRIGGER, 0);
-    let delivered = kevent(&kq, &[reused], 4, None);
+    // (The trigger is a second change: an EV_ADD carrying NOTE_TRIGGER does not fire, B24.)
+    let reused = Kevent::new(10, EVFILT_USER, EV_ADD | EV_CLEAR | EV_ERROR | EV_EOF);
+    let trigger = Kevent::new(10, EVFILT_USER, EV_ERROR | EV_EOF).with_fflags_data(NOTE_TRIGGER, 0);
+    let delivered = kevent(&kq, &[reused, trigger], 4, None);
     let user = delivered.iter().find(|event| event.filter == EVFILT_USER);
     assert!(
         user.is_some_and(|event| event.flags & (EV_ERROR | EV_EOF) == 0),
@@ -166,12 +167,18 @@ pub fn b09_changes_apply_before_the_collect_and_no_room_returns_at_once() {
 }
 
 /// B10. A zero timeout polls (0 when nothing is ready); a positive timeout returns 0 when it
-/// expires; a negative field or nsec ≥ 10⁹ is EINVAL. FreeBSD checks after applying the
-/// changes (so a change in that call still happens); macOS checks before.
+/// expires, and not before; a negative field or nsec ≥ 10⁹ is EINVAL. FreeBSD checks after
+/// applying the changes (so a change in that call still happens); macOS checks before.
 pub fn b10_timeouts_poll_wait_and_invalid_values_are_einval() {
     let kq = new_kq();
     assert!(kevent(&kq, &[], 4, Some(Timespec::ZERO)).is_empty());
+    let started = std::time::Instant::now();
     assert!(kevent(&kq, &[], 4, Some(Timespec::from_millis(20))).is_empty());
+    let waited = started.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_millis(20),
+        "a 20 ms timeout returned after {waited:?}: it must wait, never end early"
+    );
 
     let mut room = [Kevent::default(); 4];
     for bad in [

@@ -1,7 +1,7 @@
 //! `lab server` with its trace: the mode (tour, script, keys, or real clients), the opening
 //! notes, the loop, and the summary at the end.
 
-use std::io;
+use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -89,6 +89,14 @@ pub fn run(opts: &RunOptions, sink: Box<dyn Sink>) -> Result<Option<crate::trace
         .local_addr()
         .map_err(|err| crate::error::io_context("reading the bound address", err))?;
 
+    if opts.quiet && external {
+        // `--quiet` keeps the trace (stdout) to the summary, but real clients need the port,
+        // which `--port 0` chose just now: one line on stderr, the way servers announce it.
+        let _ = writeln!(
+            io::stderr(),
+            "lab server: listening on {addr} (--quiet: the summary comes at exit)"
+        );
+    }
     let sink: Box<dyn Sink> = if opts.quiet {
         Box::new(SummaryOnly(sink))
     } else {

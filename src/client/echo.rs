@@ -166,13 +166,20 @@ fn echo(stream: &mut TcpStream, message: &[u8], target: &str) -> Result<Vec<u8>>
         Ok(Some(echo)) => Ok(echo),
         Ok(None) => Err(refused()),
         Err(err) if reset(&err) => Err(refused()),
-        Err(err) if matches!(err.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+        Err(err)
+            if matches!(
+                err.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
             Err(Error::runtime(format!(
                 "no echo from {target} within {} s (is the server at its --max-clients?)",
                 ECHO_TIMEOUT.as_secs()
             )))
         }
-        Err(err) => Err(Error::runtime(format!("reading from {target} failed: {err}"))),
+        Err(err) => Err(Error::runtime(format!(
+            "reading from {target} failed: {err}"
+        ))),
     }
 }
 
@@ -198,8 +205,14 @@ mod tests {
     #[test]
     fn lines_lose_their_line_ending_and_keep_every_other_byte() {
         let mut input = &b"caf\xe9\r\nsecond\nlast"[..];
-        assert_eq!(read_line(&mut input).unwrap(), Some(Some(b"caf\xe9".to_vec())));
-        assert_eq!(read_line(&mut input).unwrap(), Some(Some(b"second".to_vec())));
+        assert_eq!(
+            read_line(&mut input).unwrap(),
+            Some(Some(b"caf\xe9".to_vec()))
+        );
+        assert_eq!(
+            read_line(&mut input).unwrap(),
+            Some(Some(b"second".to_vec()))
+        );
         assert_eq!(read_line(&mut input).unwrap(), Some(Some(b"last".to_vec())));
         assert_eq!(read_line(&mut input).unwrap(), None);
     }

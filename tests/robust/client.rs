@@ -86,7 +86,11 @@ fn bytes_that_are_not_utf8_are_sent_and_echoed_as_they_are() {
         .spawn()
         .expect("start lab client");
     let out = finish(child);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(out.stdout, b"caf\xe9 \xff\n");
 
     let mut child = lab_in(&state, &[])
@@ -98,7 +102,11 @@ fn bytes_that_are_not_utf8_are_sent_and_echoed_as_they_are() {
     stdin.write_all(b"\xfe\x00A\r\nok\n").unwrap();
     drop(stdin);
     let out = finish(child);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "fe0041\n6f6b\n");
 }
 

@@ -50,7 +50,10 @@ fn a_fifo_in_place_of_the_progress_file_is_a_warning_not_a_hang() {
     assert!(out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "one warning line: {stderr}");
-    assert!(std::fs::metadata(progress(&state)).is_ok(), "the FIFO is left alone");
+    assert!(
+        std::fs::metadata(progress(&state)).is_ok(),
+        "the FIFO is left alone"
+    );
 }
 
 /// The progress file is a link to /dev/zero, an endless device: a warning, read no further.
@@ -74,7 +77,9 @@ fn a_huge_progress_file_is_refused_after_its_cap() {
     assert!(list.contains("0 of 10 lessons done"), "{list}");
     let out = run(&state, &["lesson", "welcome"]);
     assert!(out.status.success());
-    let len = std::fs::metadata(progress(&state)).expect("still there").len();
+    let len = std::fs::metadata(progress(&state))
+        .expect("still there")
+        .len();
     assert_eq!(len, 1 << 30, "not overwritten");
 }
 

@@ -164,8 +164,12 @@ pub struct ClientArgs {
     /// Server port
     #[arg(long, default_value_t = 5882)]
     pub port: u16,
-    /// Messages to send, one framed message each; none: read lines from stdin
-    pub messages: Vec<String>,
+    /// Messages to send, one framed message each (any bytes); none: read lines from stdin
+    /// (each at most 67108860 bytes)
+    pub messages: Vec<std::ffi::OsString>,
+    /// Print each echo as hex (default: its bytes on a pipe, lossy UTF-8 on a terminal)
+    #[arg(long)]
+    pub hex: bool,
 }
 
 #[derive(Clone, Debug, Args)]
@@ -418,7 +422,13 @@ impl ClientArgs {
         crate::client::echo::Options {
             host: self.host.clone(),
             port: self.port,
-            messages: self.messages.clone(),
+            // Bytes, not text: an argument that is not UTF-8 is sent as it is (Unix).
+            messages: self
+                .messages
+                .iter()
+                .map(|m| std::os::unix::ffi::OsStrExt::as_bytes(m.as_os_str()).to_vec())
+                .collect(),
+            hex: self.hex,
         }
     }
 }

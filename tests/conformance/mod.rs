@@ -89,6 +89,7 @@ conformance_tests! {
         b14_clear_fires_again_on_eof,
         b18_write_on_a_listener_never_fires,
         b22_close_removes_the_knotes_in_two_kqueues,
+        b22_a_reused_number_hears_nothing_from_the_file_it_named_before,
     }
     #[cfg(any(target_os = "linux", target_os = "android"))]
     mod no_wasted_calls {

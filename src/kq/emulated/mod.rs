@@ -27,7 +27,10 @@
 //!   EOF until then.
 //! - B22: close() is invisible; knotes of a closed descriptor are purged lazily (EBADF, or a
 //!   fresh knote when the number is reused). If the file was dup()ed, Linux keeps its epoll
-//!   item alive and reports it under the old number (pitfall P6): delete before close.
+//!   item alive and reports it under the old number (pitfall P6): delete before close. Once the
+//!   number is registered again, the old item's reports are ignored (each registration has a
+//!   token of its own, `State::next_token`), but they still wake epoll_wait until the file is
+//!   closed for good. A child process holds such a copy between its fork and its exec.
 //! - B14: epoll re-polls a descriptor when its mask is changed with MOD, so an EV_CLEAR knote
 //!   whose condition still holds can be reported once more after the other knote on the same
 //!   descriptor is enabled or disabled. Edge-triggered WRITE also fires on wakeups that BSD

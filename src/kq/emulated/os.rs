@@ -166,11 +166,22 @@ pub(super) fn epoll_wait(
 /// The token the emulation stores in epoll for its own wake-up eventfd (never a valid fd).
 pub(super) const WAKE_TOKEN: u64 = u64::MAX;
 
+/// The token of an epoll item: the descriptor number in the low 32 bits, the registration's
+/// generation above them (see `State::next_token`, B22).
+pub(super) fn token(fd: RawFd, generation: u32) -> u64 {
+    u64::from(generation) << 32 | u64::from(fd as u32)
+}
+
+/// The descriptor number a token was registered under.
+pub(super) fn token_fd(token: u64) -> RawFd {
+    token as u32 as RawFd
+}
+
 fn token_name(token: u64) -> String {
     if token == WAKE_TOKEN {
         "wake".to_string()
     } else {
-        format!("fd {token}")
+        format!("fd {}", token_fd(token))
     }
 }
 

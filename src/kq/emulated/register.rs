@@ -216,10 +216,12 @@ fn add_fd_knote(
             write_eof: false,
             error: 0,
         };
+        let token = state.next_token(fd);
         state.regs.insert(
             fd,
             Registration {
                 owner: Owner::File(file),
+                token,
                 in_epoll: None,
                 dirty: false,
             },
@@ -238,14 +240,16 @@ fn add_fd_knote(
     state.knotes.insert(key, knote);
 
     let wanted = state.desired(fd);
+    // The registration's token, if the descriptor is not in epoll yet and now needs to be.
     let first = state
         .regs
         .get(&fd)
-        .is_some_and(|reg| reg.in_epoll.is_none());
-    if first && wanted != 0 {
+        .filter(|reg| reg.in_epoll.is_none() && wanted != 0)
+        .map(|reg| reg.token);
+    if let Some(token) = first {
         // The descriptor's first epoll item is added at once, so that epoll's refusal (EBADF,
         // EPERM...) becomes this change's error entry.
-        if let Err(err) = os::epoll_ctl(os.rec, os.epfd, CtlOp::Add, fd, wanted, fd as u64) {
+        if let Err(err) = os::epoll_ctl(os.rec, os.epfd, CtlOp::Add, fd, wanted, token) {
             state.knotes.remove(&key);
             state.forget_if_unused(fd);
             return Err(errno(err));
@@ -321,9 +325,10 @@ fn add_timer(state: &mut State, os: &Os, change: &Kevent) -> Result<(), i32> {
     // timerfd: that descriptor is gone, and so are its knotes (B22).
     state.purge_fd(timerfd);
     let enabled = change.flags & EV_DISABLE == 0;
+    let token = state.next_token(timerfd);
     let armed = os::timerfd_settime(os.rec, timerfd, period, periodic).and_then(|()| {
         if enabled {
-            os::epoll_ctl(os.rec, os.epfd, CtlOp::Add, timerfd, IN, timerfd as u64)
+            os::epoll_ctl(os.rec, os.epfd, CtlOp::Add, timerfd, IN, token)
         } else {
             Ok(())
         }
@@ -336,6 +341,7 @@ fn add_timer(state: &mut State, os: &Os, change: &Kevent) -> Result<(), i32> {
         timerfd,
         Registration {
             owner: Owner::Timer(change.ident),
+            token,
             in_epoll: enabled.then_some(IN),
             dirty: false,
         },

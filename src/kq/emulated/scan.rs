@@ -12,8 +12,10 @@ use crate::kq::Kevent;
 
 /// Marks the knotes behind epoll's reports active, at the tail of the ready queue.
 ///
-/// Reports for registrations deleted while this thread was waiting are ignored. EOF and error
-/// bits are remembered on the file: they are sticky, as the socket states they mirror (B21).
+/// Reports for registrations deleted while this thread was waiting are ignored, and so are
+/// those of an older registration of the same number (its token differs, see
+/// `State::next_token`, B22). EOF and error bits are remembered on the file: they are sticky,
+/// as the socket states they mirror (B21).
 pub(super) fn intake(state: &mut State, os: &Os, reports: &[libc::epoll_event]) {
     for report in reports {
         let (token, bits) = (report.u64, report.events);
@@ -22,7 +24,10 @@ pub(super) fn intake(state: &mut State, os: &Os, reports: &[libc::epoll_event]) 
             state.poked = false;
             continue;
         }
-        let fd = token as RawFd;
+        let fd = os::token_fd(token);
+        if state.regs.get(&fd).is_none_or(|reg| reg.token != token) {
+            continue;
+        }
         let mut filters: [Option<Key>; 2] = [None, None];
         match state.regs.get_mut(&fd).map(|reg| &mut reg.owner) {
             None => continue,

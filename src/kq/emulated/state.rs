@@ -55,10 +55,13 @@ pub(super) enum Owner {
     Timer(usize),
 }
 
-/// One epoll item. Its key in `State::regs` is the descriptor number registered in epoll,
-/// which is also the token epoll hands back.
+/// One epoll item. Its key in `State::regs` is the descriptor number registered in epoll.
 pub(super) struct Registration {
     pub owner: Owner,
+    /// What epoll hands back for this item: the number and a generation of its own
+    /// (`State::next_token`), so that reports from an older item under the same number are
+    /// told apart and ignored (B22).
+    pub token: u64,
     /// The mask epoll currently has, `None` when the descriptor is not in epoll at all.
     pub in_epoll: Option<u32>,
     /// Interest may have changed since the last sync.
@@ -77,6 +80,8 @@ pub(super) struct State {
     pub poked: bool,
     /// Threads currently blocked in epoll_wait on this kqueue (without the lock).
     pub waiters: usize,
+    /// Registrations made so far: the generation in the next token.
+    generation: u32,
 }
 
 impl State {
@@ -97,6 +102,21 @@ impl State {
         if !self.poked && os::eventfd_poke(os.rec, os.wakefd).is_ok() {
             self.poked = true;
         }
+    }
+
+    /// The token for a new registration of `fd`, unlike that of any earlier registration of
+    /// the same number.
+    ///
+    /// B22: epoll keys its items by file and number, and removes one only when its file is
+    /// closed for good. A closed descriptor's file may live on under another number: a dup(),
+    /// or the copy every child process holds between its fork and its exec (any thread of the
+    /// program may be spawning one). Its old item then stays in the epoll set, still reporting
+    /// under the old number after the number was given to a new file and registered again.
+    /// With the bare number as token, its reports (an EOF from the old connection) would be
+    /// taken for the new file's, and a server would close its new client as if it had hung up.
+    pub fn next_token(&mut self, fd: RawFd) -> u64 {
+        self.generation = self.generation.wrapping_add(1);
+        os::token(fd, self.generation)
     }
 
     /// Notes that the interest of the registration `fd` may have changed. Nothing is sent to
@@ -223,7 +243,7 @@ impl State {
                 (Some(_), _) => None,
             };
             if let Some(op) = op {
-                match os::epoll_ctl(os.rec, os.epfd, op, fd, wanted, fd as u64) {
+                match os::epoll_ctl(os.rec, os.epfd, op, fd, wanted, reg.token) {
                     Ok(()) => reg.in_epoll = (wanted != 0).then_some(wanted),
                     // The descriptor was closed behind the kqueue's back (B22): its knotes can
                     // never fire again.

@@ -151,6 +151,10 @@ pub static SCENARIOS: &[Scenario] = &[
     ),
     scenario!("B22", subclauses::b22_close_removes_the_knotes_in_two_kqueues),
     scenario!(
+        "B22",
+        subclauses::b22_a_reused_number_hears_nothing_from_the_file_it_named_before
+    ),
+    scenario!(
         "B23",
         extras::b23_timer_repeats_counts_expirations_and_restarts_on_re_add
     ),

@@ -34,7 +34,10 @@ pub enum Flaw {
     CrashesOnOversize,
     /// After the client's EOF the server keeps its side open for ever.
     KeepsHalfClosedOpen,
-    /// A client's reset brings the whole server down.
+    /// A client's reset brings the whole server down. It serves one client at a time, as a
+    /// single event loop would: the reset is then always seen before the next client is
+    /// accepted. (With a thread per client, the next client could be echoed before the
+    /// resetting client's thread had even run, and the reset check would pass.)
     DiesOnReset,
     /// Only the first message of each read is echoed; the rest of the read is dropped.
     OneMessagePerRead,
@@ -72,11 +75,14 @@ impl Shared {
     }
 
     /// Stop everything: the acceptor wakes up (a connection to itself) and returns, which
-    /// closes the listener; the client threads see the flag after their next read.
+    /// closes the listener; the client threads see the flag after their next read. Only the
+    /// first stop connects: after it the port may already belong to another test's server.
     fn stop(&self) {
-        *self.stopped.lock().unwrap() = true;
+        let already = std::mem::replace(&mut *self.stopped.lock().unwrap(), true);
         self.stop_changed.notify_all();
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        if !already {
+            let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        }
     }
 
     /// Block this thread until the server stops (a server that hangs on to something).
@@ -140,7 +146,7 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             }
             leaked.push(stream.try_clone().expect("try_clone"));
         }
-        if shared.flaw == Flaw::OneClientAtATime {
+        if matches!(shared.flaw, Flaw::OneClientAtATime | Flaw::DiesOnReset) {
             serve(stream, &shared);
             continue;
         }

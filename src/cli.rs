@@ -43,6 +43,8 @@ pub enum Command {
     Lesson(LessonArgs),
     /// Render a saved `--json` trace as the annotated text
     Replay(ReplayArgs),
+    /// Check this machine's kqueue against the spec (B1–B26), in a few seconds
+    Selftest(SelftestArgs),
 }
 
 /// How to colour the output.
@@ -413,6 +415,32 @@ impl CheckArgs {
             quick: self.quick,
             json: self.json,
             pid: self.pid,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct SelftestArgs {
+    /// Write the results as one JSON object, for a bug report
+    #[arg(long)]
+    pub json: bool,
+    /// Run only these scenarios: B-numbers (B15), files (sockets) or names; comma-separated
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Colour the marks
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+// ---- conversions to selftest settings ----
+
+impl SelftestArgs {
+    /// What `lab selftest` runs and how it prints (colour decided here, once).
+    pub fn to_settings(&self) -> crate::selftest::Settings {
+        crate::selftest::Settings {
+            json: self.json,
+            only: self.only.clone(),
+            color: !self.json && crate::term::use_color(self.color),
         }
     }
 }

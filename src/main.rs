@@ -50,6 +50,7 @@ fn main() -> ExitCode {
         }
         Some(Command::Lesson(args)) => lab::lessons::show(&args.to_options()),
         Some(Command::Replay(args)) => lab::replay::run(&args),
+        Some(Command::Selftest(args)) => lab::selftest::run(&args.to_settings()),
     };
 
     match outcome {

@@ -4,12 +4,14 @@
 //! The same scenario code serves `cargo test` (tests/conformance: one test per scenario) and
 //! `lab selftest` (this runner): no second copy. A scenario is a plain function that panics on
 //! failure, with `assert!`/`assert_eq!(seen, expected)`, exactly as a test would. The runner
-//! calls each one under [`std::panic::catch_unwind`] with a quiet panic hook, and turns the
-//! panic message into "expected … seen …" (an `assert_eq!` puts what was seen on the left).
+//! calls each one on a thread of its own under [`std::panic::catch_unwind`] with a quiet panic
+//! hook, and turns the panic message into "expected … seen …" (an `assert_eq!` puts what was
+//! seen on the left).
 //!
 //! - [`scenarios`]: the scenarios, grouped by topic, and [`scenarios::SCENARIOS`], the list;
 //! - [`support`]: loopback sockets and waiting with deadlines, which the scenarios (and the
-//!   integration tests) share.
+//!   integration tests) share;
+//! - [`report`]: the lines, the summary naming the kernel, and the JSON for a bug report.
 //!
 //! # Adding a scenario
 //!
@@ -21,11 +23,24 @@
 //!    documented to differ (spec §2), key the expectation with `#[cfg(target_os = "macos")]`.
 //! 2. Add `scenario!("B12", topic::function_name)` to [`scenarios::SCENARIOS`], in B order;
 //!    add `macos = "what differs"` if it expects a documented difference on that OS.
-//! 3. Add the function's name under its module in `tests/conformance/mod.rs`, so `cargo test`
-//!    reports it by name (a test there fails if a scenario of the list is missing).
+//! 3. Add the function's name under its module in `tests/conformance/mod.rs` (a new file gets
+//!    a new `mod topic { … }` block there), so `cargo test` reports it by name; a test there
+//!    fails if a scenario of the list is missing. A scenario for one backend only (like `E5`,
+//!    which counts the emulation's epoll calls) carries the same `#[cfg(…)]` on its module,
+//!    its entries and its block.
+//!
+//! A scenario runs inside `lab` on an attendee's machine, so it behaves like a guest: loopback
+//! sockets on port 0 only, no files, no process-wide settings beyond a signal handler of its
+//! own (B11 uses SIGUSR2), every thread it starts joined or bounded by a deadline.
 
+use std::io::Write;
 use std::panic;
-use std::sync::Mutex;
+use std::sync::{mpsc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use report::{Machine, Outcome, Tally};
 
 /// One behaviour to check: what `lab selftest` prints and `cargo test` runs.
 pub struct Scenario {
@@ -62,18 +77,116 @@ macro_rules! scenario {
     };
 }
 
+pub mod report;
 pub mod scenarios;
 pub mod support;
 
+/// What `lab selftest` was asked for (from `cli::SelftestArgs`).
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    /// One JSON object instead of the lines.
+    pub json: bool,
+    /// Run only these: B-numbers (`B15`), scenario names or file names (`sockets`); empty: all.
+    pub only: Vec<String>,
+    /// Colour the marks.
+    pub color: bool,
+}
+
+/// `lab selftest`: runs the chosen scenarios one after the other in this process, prints a line
+/// as each one ends, then the summary. Fails (exit status 1) when a scenario failed.
+pub fn run(settings: &Settings) -> Result<()> {
+    let chosen = choose(&settings.only)?;
+    let machine = Machine::this_one();
+    let mut out = std::io::stdout().lock();
+    // A closed stdout (`lab selftest | head -1`) must not stop the run: write errors are ignored,
+    // and the exit status still says whether everything passed.
+    if !settings.json {
+        let _ = writeln!(out, "{}", report::header(&machine, chosen.len()));
+    }
+    let started = Instant::now();
+    let mut outcomes = Vec::with_capacity(chosen.len());
+    for scenario in chosen {
+        let began = Instant::now();
+        let verdict = run_scenario(scenario);
+        let outcome = Outcome {
+            scenario,
+            verdict,
+            took: began.elapsed(),
+        };
+        if !settings.json {
+            for line in report::outcome_lines(&outcome, settings.color) {
+                let _ = writeln!(out, "{line}");
+            }
+            let _ = out.flush();
+        }
+        outcomes.push(outcome);
+    }
+    let took = started.elapsed();
+    if settings.json {
+        let _ = writeln!(out, "{}", report::json(&outcomes, &machine, took));
+    } else {
+        for line in report::summary_lines(&outcomes, &machine, took) {
+            let _ = writeln!(out, "{line}");
+        }
+    }
+    let _ = out.flush();
+
+    let failed: Vec<&str> = outcomes
+        .iter()
+        .filter(|outcome| matches!(outcome.verdict, Verdict::Failed(_)))
+        .map(|outcome| outcome.scenario.id)
+        .collect();
+    match Tally::of(&outcomes).failed {
+        0 => Ok(()),
+        n => Err(Error::runtime(format!(
+            "{n} of {} failed ({}): the kqueue here does not behave as \
+             docs/kqueue-semantics.md says",
+            report::scenarios(outcomes.len()),
+            failed.join(", ")
+        ))),
+    }
+}
+
+/// The scenarios `--only` names (all when empty), in list order. A word that names none is a
+/// usage error.
+pub fn choose(only: &[String]) -> Result<Vec<&'static Scenario>> {
+    let all = scenarios::SCENARIOS;
+    if only.is_empty() {
+        return Ok(all.iter().collect());
+    }
+    for word in only {
+        if !all.iter().any(|scenario| scenario.matches(word)) {
+            return Err(Error::usage(format!(
+                "--only {word}: no such scenario; try a B-number such as B15, a file such as \
+                 sockets, or a scenario name"
+            )));
+        }
+    }
+    Ok(all
+        .iter()
+        .filter(|scenario| only.iter().any(|word| scenario.matches(word)))
+        .collect())
+}
+
 impl Scenario {
-    /// The function's name in words, without its B-number prefix:
-    /// `b12_level_read_repeats…` → `level read repeats…`.
+    /// The function's name in words, without its B-number prefix, with kqueue's and the
+    /// kernel's names spelled as in the spec: `b12_level_read_repeats…` → `level read repeats…`,
+    /// `…_is_enoent` → `… is ENOENT`.
     pub fn title(&self) -> String {
         let words = match self.name.split_once('_') {
             Some((prefix, rest)) if is_b_number(prefix) => rest,
             _ => self.name,
         };
-        words.replace('_', " ")
+        let mut title = format!(" {} ", words.replace('_', " "));
+        for (plain, spelled) in TITLE_SPELLINGS {
+            title = title.replace(&format!(" {plain} "), &format!(" {spelled} "));
+        }
+        title.trim().to_string()
+    }
+
+    /// Whether `--only word` names it: its B-number (any case), its file, or its name.
+    pub fn matches(&self, word: &str) -> bool {
+        self.id.eq_ignore_ascii_case(word) || self.module == word || self.name == word
     }
 
     /// The documented difference this scenario expects on the OS it runs on, if any.
@@ -83,6 +196,22 @@ impl Scenario {
             .find(|difference| difference.os == std::env::consts::OS)
     }
 }
+
+/// Words of scenario names and how a title spells them (names are snake_case).
+const TITLE_SPELLINGS: &[(&str, &str)] = &[
+    ("enoent", "ENOENT"),
+    ("einval", "EINVAL"),
+    ("eintr", "EINTR"),
+    ("econnreset", "ECONNRESET"),
+    ("eof", "EOF"),
+    ("fionread", "FIONREAD"),
+    ("note lowat", "NOTE_LOWAT"),
+    ("epoll ctl", "epoll_ctl"),
+    ("epoll wait", "epoll_wait"),
+    ("re add", "re-add"),
+    ("re arm", "re-arm"),
+    ("re enable", "re-enable"),
+];
 
 /// `b07`, `b12`: a B-number as written in a function name.
 fn is_b_number(word: &str) -> bool {
@@ -117,9 +246,17 @@ pub struct Failure {
 /// and then again when it joins that thread: the first one says what went wrong).
 static FIRST_PANIC: Mutex<Option<Failure>> = Mutex::new(None);
 
+/// How long one scenario may take before the runner gives up on it. Every wait inside a scenario
+/// has a deadline of its own (`support::PATIENCE`, 10 s), but a kernel that blocks where the
+/// spec says a call returns at once (B7, B9) would block a scenario's `kevent` forever.
+pub const SCENARIO_PATIENCE: Duration = Duration::from_secs(60);
+
 /// Runs one scenario, quietly: its panic becomes a [`Failure`] instead of a message on stderr.
 ///
-/// The panic hook is process-wide, so run scenarios one at a time (as `lab selftest` does).
+/// The scenario runs on a thread of its own, so that one stuck in a kevent call is reported as
+/// a failure after [`SCENARIO_PATIENCE`] and the run goes on (the stuck thread is left behind;
+/// the process ends soon after). The panic hook is process-wide, so run scenarios one at a
+/// time (as `lab selftest` does).
 pub fn run_scenario(scenario: &Scenario) -> Verdict {
     *lock_first_panic() = None;
     let previous_hook = panic::take_hook();
@@ -133,19 +270,34 @@ pub fn run_scenario(scenario: &Scenario) -> Verdict {
             *first = Some(failure);
         }
     }));
-    let outcome = panic::catch_unwind(scenario.run);
+    let (done, outcome) = mpsc::channel();
+    let run = scenario.run;
+    let spawned = thread::Builder::new()
+        .name(scenario.name.to_string())
+        .spawn(move || {
+            let result = panic::catch_unwind(run).map_err(|payload| payload_text(&*payload));
+            let _ = done.send(result);
+        });
+    let outcome = match spawned {
+        Ok(_) => outcome.recv_timeout(SCENARIO_PATIENCE),
+        Err(err) => Ok(Err(format!("could not start the scenario's thread: {err}"))),
+    };
     panic::set_hook(previous_hook);
 
     match outcome {
-        Ok(()) => match scenario.difference_here() {
+        Ok(Ok(())) => match scenario.difference_here() {
             Some(difference) => Verdict::DiffersAsDocumented(difference.what),
             None => Verdict::Passed,
         },
-        Err(payload) => Verdict::Failed(
+        Ok(Err(message)) => Verdict::Failed(
             lock_first_panic()
                 .take()
-                .unwrap_or_else(|| Failure::from_message(&payload_text(&*payload))),
+                .unwrap_or_else(|| Failure::from_message(&message)),
         ),
+        Err(_) => Verdict::Failed(Failure::from_message(&format!(
+            "did not finish within {} s: a kevent call blocked where the spec says it returns",
+            SCENARIO_PATIENCE.as_secs()
+        ))),
     }
 }
 
@@ -217,6 +369,41 @@ mod tests {
         assert_eq!(failure.expected, None);
     }
 
+    fn a_passing_scenario() {}
+
+    fn a_failing_scenario() {
+        assert_eq!(1 + 1, 3, "arithmetic");
+    }
+
+    /// The runner turns a scenario's return into ✓ and its panic into ✗ with expected, seen and
+    /// where. (This swaps the process-wide panic hook for a moment: a test failing elsewhere in
+    /// that moment still fails, its message only goes unprinted.)
+    #[test]
+    fn the_runner_reports_a_pass_and_a_panic() {
+        let scenario = |run: fn()| Scenario {
+            id: "B0",
+            module: "tests",
+            name: "b00_example",
+            run,
+            differs: &[],
+        };
+        assert!(matches!(
+            run_scenario(&scenario(a_passing_scenario)),
+            Verdict::Passed
+        ));
+        let Verdict::Failed(failure) = run_scenario(&scenario(a_failing_scenario)) else {
+            panic!("a failing scenario must be reported as failed");
+        };
+        assert_eq!(failure.message, "arithmetic");
+        assert_eq!(
+            (failure.expected.as_deref(), failure.seen.as_deref()),
+            (Some("3"), Some("2"))
+        );
+        assert!(failure
+            .location
+            .is_some_and(|at| at.starts_with("src/selftest/mod.rs:")));
+    }
+
     /// Every scenario has a unique name and a title without its B-number prefix.
     #[test]
     fn titles_drop_the_b_number() {
@@ -225,6 +412,11 @@ mod tests {
             .find(|scenario| scenario.id == "B12")
             .expect("B12 is listed");
         assert_eq!(b12.title(), "level read repeats until the bytes are read");
+        let b06 = scenarios::SCENARIOS.iter().find(|s| s.id == "B6").unwrap();
+        assert_eq!(
+            b06.title(),
+            "deleting removes the knote and a missing knote is ENOENT"
+        );
         let mut names: Vec<&str> = scenarios::SCENARIOS.iter().map(|s| s.name).collect();
         names.sort_unstable();
         let count = names.len();

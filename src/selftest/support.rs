@@ -155,23 +155,3 @@ pub fn set_linger_zero(stream: &TcpStream) {
     };
     assert_eq!(ret, 0, "SO_LINGER");
 }
-
-/// Puts `replacement`'s socket on `stream`'s descriptor number, as when a closed number is
-/// handed to the next socket a program opens (B22): `dup2` closes `stream`'s file (unless it
-/// lives on under another number) and `stream` then owns the duplicate, closing it on drop.
-/// Only numbers the caller owns are touched: other threads of the process (`cargo test` runs
-/// tests as threads) may own every other number. The duplicate gets FD_CLOEXEC back (dup2
-/// clears it), so a child process started meanwhile by another thread does not keep it open.
-pub fn reuse_number(stream: &TcpStream, replacement: &TcpStream) {
-    let number = stream.as_raw_fd();
-    // SAFETY: dup2(2) and fcntl(2) on descriptors the caller owns; `stream` keeps owning
-    // `number`, now a duplicate of `replacement`'s file.
-    unsafe {
-        assert_eq!(libc::dup2(replacement.as_raw_fd(), number), number, "dup2");
-        assert_eq!(
-            libc::fcntl(number, libc::F_SETFD, libc::FD_CLOEXEC),
-            0,
-            "FD_CLOEXEC"
-        );
-    }
-}

@@ -32,7 +32,7 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,6 +42,7 @@ use super::poller::{OsCallCounter, Poller, Ready, Waker, Words};
 use super::recorder::{Counters, Recorder};
 use super::token::Token;
 use crate::kq::{epoll_mask_names as mask_names, OsCallCounts};
+use crate::sys::linux;
 use crate::trace::KnoteRow;
 
 const IN: u32 = libc::EPOLLIN as u32;
@@ -99,15 +100,9 @@ impl Epoll {
     ) -> io::Result<Epoll> {
         let calls = Arc::new(Calls::default());
         calls.other.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: epoll_create1 takes no pointers; a non-negative result is a new fd we own.
-        let epfd = check(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
-        // SAFETY: the fd was just returned by the kernel and is owned by nobody else.
-        let epfd = unsafe { OwnedFd::from_raw_fd(epfd) };
+        let epfd = linux::epoll_create()?;
         calls.other.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: eventfd takes no pointers; a non-negative result is a new fd we own.
-        let wake = check(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
-        // SAFETY: as above, a fresh fd owned by nobody else.
-        let wake = Arc::new(unsafe { OwnedFd::from_raw_fd(wake) });
+        let wake = Arc::new(linux::eventfd()?);
         let mut epoll = Epoll {
             epfd,
             wake,
@@ -171,13 +166,8 @@ impl Epoll {
         data: u64,
         rec: &mut Recorder,
     ) -> io::Result<()> {
-        let mut event = libc::epoll_event {
-            events: mask,
-            u64: data,
-        };
         self.calls.epoll_ctl.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: `event` is a valid epoll_event for the duration of the call (ignored for DEL).
-        let result = check(unsafe { libc::epoll_ctl(self.epfd.as_raw_fd(), op, fd, &mut event) });
+        let result = linux::epoll_ctl(self.epfd.as_raw_fd(), op, fd, mask, data);
         // One change, in the summary's counts (what a kqueue would have staged).
         rec.count_calls(0, 1, &[]);
         if rec.on() {
@@ -244,9 +234,7 @@ impl Epoll {
     /// Read (and so reset) a wake-up eventfd: level-triggered, it would fire again and again.
     fn drain_wake(&self, fd: &OwnedFd) {
         self.calls.other.fetch_add(1, Ordering::Relaxed);
-        let mut count: u64 = 0;
-        // SAFETY: reads at most 8 bytes into a live u64 (an eventfd read is exactly 8 bytes).
-        let _ = unsafe { libc::read(fd.as_raw_fd(), (&mut count as *mut u64).cast(), 8) };
+        let _ = linux::read_counter(fd.as_raw_fd());
     }
 
     /// One epoll report, decoded. Only the token tells what it is about, as in Part 6.
@@ -389,18 +377,10 @@ impl Poller for Epoll {
         };
         let started = Instant::now();
         self.calls.epoll_wait.fetch_add(1, Ordering::Relaxed);
-        let max = self.event_list.len().min(i32::MAX as usize) as libc::c_int;
-        // SAFETY: `event_list` is valid for writes of `max` epoll_event entries.
-        let result = check(unsafe {
-            libc::epoll_wait(
-                self.epfd.as_raw_fd(),
-                self.event_list.as_mut_ptr(),
-                max,
-                timeout_ms,
-            )
-        });
+        let max = self.event_list.len().min(i32::MAX as usize);
+        let result = linux::epoll_wait(self.epfd.as_raw_fd(), &mut self.event_list, timeout_ms);
         let n = match result {
-            Ok(n) => n as usize,
+            Ok(n) => n,
             // A signal ended the wait: the loop looks at its stop flag and waits again.
             Err(err) if err.kind() == io::ErrorKind::Interrupted => 0,
             Err(err) => return Err(err),
@@ -452,10 +432,8 @@ impl Poller for Epoll {
 
     fn watch_keys(&mut self, rec: &mut Recorder) -> io::Result<Waker> {
         self.calls.other.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: eventfd takes no pointers; a non-negative result is a new fd we own.
-        let fd = check(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
-        // SAFETY: a fresh fd owned by nobody else.
-        let keys = Arc::new(unsafe { OwnedFd::from_raw_fd(fd) });
+        let keys = Arc::new(linux::eventfd()?);
+        let fd = keys.as_raw_fd();
         self.labels.insert(fd, "keys".into());
         self.ctl(libc::EPOLL_CTL_ADD, fd, IN, KEYS_UDATA as u64, rec)?;
         self.keys = Some(Arc::clone(&keys));
@@ -481,27 +459,12 @@ impl Poller for Epoll {
 fn eventfd_waker(wake: Arc<OwnedFd>, calls: Arc<Calls>) -> Waker {
     Waker::new(move || {
         calls.other.fetch_add(1, Ordering::Relaxed);
-        let one: u64 = 1;
-        // SAFETY: writes 8 bytes from a live u64, as eventfd requires.
-        let ret = unsafe { libc::write(wake.as_raw_fd(), (&one as *const u64).cast(), 8) };
-        if ret < 0 {
-            let err = io::Error::last_os_error();
+        match linux::eventfd_add(wake.as_raw_fd(), 1) {
             // A full counter (EAGAIN) is still a pending wake-up.
-            if err.kind() != io::ErrorKind::WouldBlock {
-                return Err(err);
-            }
+            Err(err) if err.kind() != io::ErrorKind::WouldBlock => Err(err),
+            _ => Ok(()),
         }
-        Ok(())
     })
-}
-
-/// Turns the C convention (-1 and errno) into a `Result`.
-fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
-    }
 }
 
 /// What a `data.u64` value stands for, in the trace.

@@ -34,10 +34,8 @@ pub enum Flaw {
     CrashesOnOversize,
     /// After the client's EOF the server keeps its side open for ever.
     KeepsHalfClosedOpen,
-    /// A client's reset brings the whole server down. It serves one client at a time, as a
-    /// single event loop would: the reset is then always seen before the next client is
-    /// accepted. (With a thread per client, the next client could be echoed before the
-    /// resetting client's thread had even run, and the reset check would pass.)
+    /// A client's reset brings the whole server down.
+    /// (It serves one client at a time, so it is dead before it accepts the next one.)
     DiesOnReset,
     /// Only the first message of each read is echoed; the rest of the read is dropped.
     OneMessagePerRead,
@@ -76,7 +74,8 @@ impl Shared {
 
     /// Stop everything: the acceptor wakes up (a connection to itself) and returns, which
     /// closes the listener; the client threads see the flag after their next read. Only the
-    /// first stop connects: after it the port may already belong to another test's server.
+    /// first stop connects: after a crash the listener is closed, and its port may already
+    /// belong to another test's server, which would count a stray client.
     fn stop(&self) {
         let already = std::mem::replace(&mut *self.stopped.lock().unwrap(), true);
         self.stop_changed.notify_all();
@@ -146,6 +145,9 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             }
             leaked.push(stream.try_clone().expect("try_clone"));
         }
+        // A server that dies on a reset also serves one client at a time, so that it is dead
+        // before it accepts the next client: in a thread per client, the reset could be
+        // noticed only after the check's next client was already served (a race, not a flaw).
         if matches!(shared.flaw, Flaw::OneClientAtATime | Flaw::DiesOnReset) {
             serve(stream, &shared);
             continue;

@@ -16,6 +16,9 @@
 //! attendee on a Mac or a BSD runs them with `cargo test`, or from the binary with
 //! `lab selftest`: report a failure there, it is the first real check of those expectations.
 
+/// `lab selftest`: the same scenarios, run by the binary.
+mod selftest;
+
 /// One module per scenario file, one `#[test]` per scenario, calling
 /// `lab::selftest::scenarios::<module>::<name>`; and [`TESTED`], every name listed here.
 macro_rules! conformance_tests {
@@ -89,7 +92,19 @@ conformance_tests! {
         b14_clear_fires_again_on_eof,
         b18_write_on_a_listener_never_fires,
         b22_close_removes_the_knotes_in_two_kqueues,
-        b22_a_reused_number_hears_nothing_from_the_file_it_named_before,
+    }
+    mod freebsd_files {
+        b07_filters_the_emulation_lacks_answer_as_a_kernel_without_them,
+        b08_receipts_of_new_knotes_carry_no_fflags_and_one_time_bits_are_not_kept,
+        b13_datagram_read_data_counts_every_queued_datagram,
+        b13_regular_file_read_data_is_the_bytes_after_the_offset,
+        b18_a_socket_that_listens_after_registration_is_a_listener,
+        b19_pipes_are_writable_from_pipe_buf_and_epipe_without_a_reader,
+        b22_a_number_closed_by_dup2_reports_nothing_of_the_old_file,
+        b22_a_reused_number_never_reports_the_closed_files_events,
+        b23_bad_timer_parameters_fail_the_add_and_report_through_a_re_added_knote,
+        b24_add_never_triggers_disabled_trigger_is_remembered_oneshot_is_bare,
+        b25_a_watched_kqueue_reports_its_pending_events,
     }
     #[cfg(any(target_os = "linux", target_os = "android"))]
     mod no_wasted_calls {
@@ -99,6 +114,7 @@ conformance_tests! {
         collecting_a_ready_socket_costs_one_epoll_wait_and_one_fionread,
         dispatch_re_arm_costs_no_epoll_ctl,
         recorded_calls_read_like_strace_and_cost_nothing_when_off,
+        an_orphaned_epoll_item_does_not_make_the_wait_spin,
     }
 }
 

@@ -10,10 +10,12 @@ use crate::kq::Kevent;
 /// event 5 are four different knotes.
 pub(super) type Key = (usize, i16);
 
-/// The flags a knote keeps from the change that created it: FreeBSD stores the creation flags
-/// minus the actions ADD/DELETE/ENABLE/DISABLE (`kqueue_register`), so ONESHOT, DISPATCH,
-/// CLEAR and RECEIPT stay for every later delivery (B3, B8, B26).
-pub(super) const ACTION_FLAGS: u16 = EV_ADD | EV_DELETE | EV_ENABLE | EV_DISABLE;
+/// The flags a knote does not keep from the change that created it: FreeBSD stores the
+/// creation flags minus the actions ADD/DELETE/ENABLE/DISABLE and the one-time requests 0x100
+/// (EV_FORCEONESHOT) and 0x200 (EV_KEEPUDATA) (`kqueue_register`), so ONESHOT, DISPATCH, CLEAR
+/// and RECEIPT stay for every later delivery (B3, B8, B26).
+pub(super) const ACTION_FLAGS: u16 =
+    EV_ADD | EV_DELETE | EV_ENABLE | EV_DISABLE | EV_FORCEONESHOT | EV_KEEPUDATA;
 
 pub(super) struct Knote {
     pub ident: usize,
@@ -46,13 +48,17 @@ pub(super) struct Timer {
     pub period: Duration,
     /// False for a timer created with EV_ONESHOT.
     pub periodic: bool,
+    /// The errno of a re-add with bad parameters, waiting to be delivered as the event's data
+    /// (FreeBSD `filt_timertouch`: the timer stops, `kn_data` = the error, B23). 0: none.
+    pub error: i32,
 }
 
 /// EVFILT_USER state (B24), entirely in user space.
 pub(super) struct User {
     /// FreeBSD's `kn_hookid`: set by NOTE_TRIGGER, cleared after delivery only with EV_CLEAR.
     pub triggered: bool,
-    /// The stored 24 user bits (`kn_sfflags`).
+    /// The stored fflags (`kn_sfflags`): those of the EV_ADD as given, then combined with the 24
+    /// user bits of each later change.
     pub fflags: u32,
     /// The data of the last change (`kn_sdata`).
     pub data: i64,

@@ -13,30 +13,54 @@
 //!   filter's rule, and applies ONESHOT/DISPATCH/CLEAR.
 //! - Changes are applied one by one as FreeBSD's `kqueue_register` does (`register.rs`).
 //! - `data` is measured with ioctl/getsockopt (`data.rs`); timers and user events have their
-//!   own files (`timer.rs`, `user.rs`). Every system call goes through `os.rs`, which counts
-//!   and, on request, records it (`record.rs`).
+//!   own files (`timer.rs`, `user.rs`), regular files too (`vnode.rs`, epoll refuses them).
+//! - Descriptors closed behind the kqueue's back: `closed.rs` (B22).
+//! - Every system call goes through `os.rs`, which counts and, on request, records it
+//!   (`record.rs`); the calls themselves, and their `unsafe`, are the crate's Linux module
+//!   ([`crate::sys::linux`]), shared with the raw epoll server.
 //!
 //! # Where the emulation differs from FreeBSD (documented, not hidden)
 //!
 //! - B20: NOTE_LOWAT on READ is SO_RCVLOWAT, one value per socket (the last writer wins);
 //!   NOTE_LOWAT on WRITE is refused with EOPNOTSUPP (Linux has no settable SO_SNDLOWAT).
-//! - B19: WRITE data is SO_SNDBUF − TIOCOUTQ, an approximation of BSD's free space.
+//! - B19: WRITE data is SO_SNDBUF − TIOCOUTQ, an approximation of BSD's free space. On a pipe
+//!   it is the capacity minus the queued bytes; a Linux pipe stores writes in whole pages, so
+//!   after many small writes it can be full (no EPOLLOUT) while that count says otherwise.
 //! - B21: the socket error is read with SO_ERROR, which clears it on Linux: the kqueue keeps
 //!   reporting it in fflags, but the program's next recv() may see 0 instead of ECONNRESET.
 //!   WRITE gets EV_EOF once epoll reports HUP/ERR; a local shutdown(SHUT_WR) alone shows no
 //!   EOF until then.
-//! - B22: close() is invisible; knotes of a closed descriptor are purged lazily (EBADF, or a
-//!   fresh knote when the number is reused). If the file was dup()ed, Linux keeps its epoll
-//!   item alive and reports it under the old number (pitfall P6): delete before close. Once the
-//!   number is registered again, the old item's reports are ignored (each registration has a
-//!   token of its own, `State::next_token`), but they still wake epoll_wait until the file is
-//!   closed for good. A child process holds such a copy between its fork and its exec.
+//! - B22: close() is invisible, so the knotes of a closed descriptor are purged lazily: a
+//!   change naming it fails with EBADF, an EV_ADD on a reused number makes a fresh knote, and a
+//!   measurement that finds it closed drops its event. An epoll item whose file lives on (a
+//!   dup, a child) is recognised by its token once the number is registered again, never
+//!   delivered, and removed by rebuilding the epoll set (`closed.rs`); when epoll and the
+//!   number disagree (a first EOF, or "readable" with nothing to read) one fstat checks that
+//!   the number still names the registered file. What stays different: a knote whose number
+//!   now names another file (dup2 onto it, or a new socket) that has bytes of its own reports
+//!   them when the old file's item fires, until the kqueue touches the number again; and a
+//!   dup2 back to the same file revives the old knote. Delete before close (pitfall P6).
+//! - B21: Linux reports a stream socket that is neither connected nor listening as hung up
+//!   (EPOLLHUP), so a READ knote added before connect() or listen() sees EV_EOF; FreeBSD
+//!   reports nothing. (Once it listens, the emulation forgets that EOF.)
 //! - B14: epoll re-polls a descriptor when its mask is changed with MOD, so an EV_CLEAR knote
 //!   whose condition still holds can be reported once more after the other knote on the same
 //!   descriptor is enabled or disabled. Edge-triggered WRITE also fires on wakeups that BSD
 //!   would not count as WRITE edges (data arrival on a socket with both knotes EV_CLEAR).
-//! - Regular files and directories are refused with EPERM (epoll cannot watch them); filters
-//!   other than READ, WRITE, TIMER and USER, and NOTE_ABSTIME timers, are EINVAL.
+//! - Regular files are measured by the collect, not watched (epoll refuses them, `vnode.rs`):
+//!   a thread blocked in kevent is not woken when the file grows, and an EV_CLEAR READ knote on
+//!   a file fires at registration only. Directories are refused with EPERM (FreeBSD accepts
+//!   them; a Linux directory offset is not a byte count).
+//! - Filters other than READ, WRITE, TIMER and USER (VNODE, PROC, SIGNAL...) are not emulated:
+//!   the emulation answers as a FreeBSD kernel built without them (EV_ADD: ENXIO, any other
+//!   change: ENOENT). NOTE_ABSTIME timers are EINVAL.
+//! - 0x100 (EV_FORCEONESHOT) and 0x200 (EV_KEEPUDATA) are not stored, as on FreeBSD, but do
+//!   nothing else: every change replaces udata, and an existing knote is not made ONESHOT.
+//! - B25: another emulated kqueue watched for READ reports the length of its ready queue as of
+//!   its last kevent call, at least 1 (`nested.rs`): a lower bound of FreeBSD's `kq_count`. A
+//!   raw epoll descriptor, or a kqueue of another process, reports data 0.
+//! - B13: a datagram socket's READ data costs a peek per queued datagram (up to 1024; beyond,
+//!   data is a lower bound).
 //!
 //! # Threads
 //!
@@ -51,8 +75,10 @@ use std::time::{Duration, Instant};
 
 use super::{Backend, Kevent, OsCall, OsCallCounts, Timespec};
 
+mod closed;
 mod data;
 mod knote;
+mod nested;
 mod os;
 mod record;
 mod register;
@@ -60,6 +86,7 @@ mod scan;
 mod state;
 mod timer;
 mod user;
+mod vnode;
 
 /// An epoll mask in words (`IN|OUT`), for the raw epoll server's trace as well as this one's.
 pub(crate) use os::mask_names as epoll_mask_names;
@@ -84,6 +111,9 @@ pub mod consts {
     pub const EV_CLEAR: u16 = 0x0020;
     pub const EV_RECEIPT: u16 = 0x0040;
     pub const EV_DISPATCH: u16 = 0x0080;
+    /// FreeBSD's one-time request bits, never stored in a knote (B26); not emulated otherwise.
+    pub(crate) const EV_FORCEONESHOT: u16 = 0x0100;
+    pub(crate) const EV_KEEPUDATA: u16 = 0x0200;
     pub const EV_SYSFLAGS: u16 = 0xF000;
     pub const EV_ERROR: u16 = 0x4000;
     pub const EV_EOF: u16 = 0x8000;
@@ -117,6 +147,8 @@ pub struct Kqueue {
     wake: OwnedFd,
     state: Mutex<State>,
     rec: Recorder,
+    /// The ready queue's length, for a kqueue that watches this one (`nested.rs`, B25).
+    published: nested::Published,
 }
 
 impl Kqueue {
@@ -132,11 +164,13 @@ impl Kqueue {
             os::IN,
             os::WAKE_TOKEN,
         )?;
+        let published = nested::Published::new(epoll.as_raw_fd());
         Ok(Kqueue {
             epoll,
             wake,
             state: Mutex::new(State::default()),
             rec,
+            published,
         })
     }
 
@@ -174,7 +208,9 @@ impl Kqueue {
             let mut change = *change;
             // B9: stale EV_EOF/EV_ERROR bits of a reused entry are ignored.
             change.flags &= !EV_SYSFLAGS;
-            let errno = match register::register(&mut state, &os, &change) {
+            // `register` edits the change as FreeBSD's `kqueue_register` edits the kevent
+            // (fflags and data of a new knote zeroed, B8): the entry below shows the result.
+            let errno = match register::register(&mut state, &os, &mut change) {
                 Ok(()) => 0,
                 Err(errno) => errno,
             };
@@ -202,6 +238,7 @@ impl Kqueue {
             written += 1;
         }
         finish_changes(&mut state, &os);
+        self.published.set(state.ready.len());
 
         // B7/B8: once an error or receipt entry is written, return without collecting.
         if written > 0 {
@@ -238,6 +275,8 @@ impl Kqueue {
                 let mut state = self.lock();
                 // A change applied by another thread while this one waited.
                 state.sync(os);
+                // Regular files are not in epoll: look at them before deciding to sleep.
+                vnode::enqueue_ready_files(&mut state, os);
                 state.waiters += 1;
                 if !state.ready.is_empty() {
                     // Knotes already queued: only refresh from epoll, do not sleep. New reports
@@ -259,6 +298,7 @@ impl Kqueue {
             let ready = waited?;
             scan::intake(&mut state, os, &reports[..ready]);
             let filled = scan::collect(&mut state, os, events);
+            self.published.set(state.ready.len());
             if filled > 0 {
                 if !state.ready.is_empty() {
                     // Entries left behind (small eventlist, level knotes on an edge registration):

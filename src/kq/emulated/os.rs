@@ -1,22 +1,13 @@
-//! Thin wrappers over the Linux system calls the emulation needs: every `unsafe` of the
-//! emulation lives here. Each wrapper makes one call, counts it (and records it in words when
-//! recording is on, see `record.rs`), and turns -1/errno into `io::Error`.
+//! The Linux system calls the emulation needs, counted: each wrapper makes one call through
+//! the crate's Linux module ([`crate::sys::linux`], where the `unsafe` lives), counts it, and
+//! records it in words when recording is on (see `record.rs`).
 
 use std::io;
-use std::mem::MaybeUninit;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 use super::record::{Kind, Recorder};
-
-/// Turns the C convention (-1 and errno) into a `Result`.
-fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
-    }
-}
+use crate::sys::linux;
 
 /// The interest bits the emulation uses, as `epoll_event.events` wants them.
 pub(super) const IN: u32 = libc::EPOLLIN as u32;
@@ -79,10 +70,7 @@ fn ok_zero<T>(_: &T) -> String {
 }
 
 pub(super) fn epoll_create(rec: &Recorder) -> io::Result<OwnedFd> {
-    // SAFETY: epoll_create1 takes no pointers; a non-negative result is a new fd we own.
-    let result = check(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })
-        // SAFETY: the fd was just returned by the kernel and is owned by nobody else.
-        .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) });
+    let result = linux::epoll_create();
     rec.note(
         Kind::Other,
         "epoll_create1",
@@ -102,12 +90,7 @@ pub(super) fn epoll_ctl(
     mask: u32,
     token: u64,
 ) -> io::Result<()> {
-    let mut event = libc::epoll_event {
-        events: mask,
-        u64: token,
-    };
-    // SAFETY: `event` is a valid epoll_event for the duration of the call (ignored for DEL).
-    let result = check(unsafe { libc::epoll_ctl(epfd, op.raw(), fd, &mut event) }).map(|_| ());
+    let result = linux::epoll_ctl(epfd, op.raw(), fd, mask, token);
     rec.note(
         Kind::EpollCtl,
         "epoll_ctl",
@@ -129,9 +112,7 @@ pub(super) fn epoll_wait(
     timeout_ms: i32,
 ) -> io::Result<usize> {
     let max = buf.len().min(i32::MAX as usize) as libc::c_int;
-    // SAFETY: `buf` is valid for writes of `max` epoll_event entries.
-    let result = check(unsafe { libc::epoll_wait(epfd, buf.as_mut_ptr(), max, timeout_ms) })
-        .map(|n| n as usize);
+    let result = linux::epoll_wait(epfd, buf, timeout_ms);
     let ready = &*buf;
     rec.note(
         Kind::EpollWait,
@@ -166,31 +147,18 @@ pub(super) fn epoll_wait(
 /// The token the emulation stores in epoll for its own wake-up eventfd (never a valid fd).
 pub(super) const WAKE_TOKEN: u64 = u64::MAX;
 
-/// The token of an epoll item: the descriptor number in the low 32 bits, the registration's
-/// generation above them (see `State::next_token`, B22).
-pub(super) fn token(fd: RawFd, generation: u32) -> u64 {
-    u64::from(generation) << 32 | u64::from(fd as u32)
-}
-
-/// The descriptor number a token was registered under.
-pub(super) fn token_fd(token: u64) -> RawFd {
-    token as u32 as RawFd
-}
-
 fn token_name(token: u64) -> String {
     if token == WAKE_TOKEN {
         "wake".to_string()
     } else {
-        format!("fd {}", token_fd(token))
+        // The low 32 bits are the descriptor; the generation above them is not shown.
+        format!("fd {}", token as u32 as RawFd)
     }
 }
 
 /// A non-blocking eventfd (the kqueue's wake-up line for EVFILT_USER and for pollers).
 pub(super) fn eventfd(rec: &Recorder) -> io::Result<OwnedFd> {
-    // SAFETY: eventfd takes no pointers; a non-negative result is a new fd we own.
-    let result = check(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })
-        // SAFETY: the fd was just returned by the kernel and is owned by nobody else.
-        .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) });
+    let result = linux::eventfd();
     rec.note(
         Kind::Other,
         "eventfd",
@@ -203,10 +171,7 @@ pub(super) fn eventfd(rec: &Recorder) -> io::Result<OwnedFd> {
 
 /// Adds 1 to an eventfd's counter, making it readable.
 pub(super) fn eventfd_poke(rec: &Recorder, fd: RawFd) -> io::Result<()> {
-    let one: u64 = 1;
-    // SAFETY: writes 8 bytes from a live u64, as eventfd requires.
-    let ret = unsafe { libc::write(fd, (&one as *const u64).cast(), 8) };
-    let result = check(ret as libc::c_int).map(|_| ());
+    let result = linux::eventfd_add(fd, 1);
     rec.note(
         Kind::Other,
         "write",
@@ -219,11 +184,8 @@ pub(super) fn eventfd_poke(rec: &Recorder, fd: RawFd) -> io::Result<()> {
 
 /// Reads an eventfd or timerfd counter (8 bytes). A counter that is still 0 (EAGAIN) reads as 0.
 fn read_counter(rec: &Recorder, fd: RawFd, what: &'static str) -> io::Result<u64> {
-    let mut value: u64 = 0;
-    // SAFETY: reads at most 8 bytes into a live u64.
-    let ret = unsafe { libc::read(fd, (&mut value as *mut u64).cast(), 8) };
-    let result = match check(ret as libc::c_int) {
-        Ok(_) => Ok(value),
+    let result = match linux::read_counter(fd) {
+        Ok(value) => Ok(value),
         Err(err) if err.kind() == io::ErrorKind::WouldBlock => Ok(0),
         Err(err) => Err(err),
     };
@@ -249,15 +211,7 @@ pub(super) fn eventfd_drain(rec: &Recorder, fd: RawFd) -> io::Result<u64> {
 
 /// A non-blocking CLOCK_MONOTONIC timerfd (one per EVFILT_TIMER knote, B23).
 pub(super) fn timerfd_create(rec: &Recorder) -> io::Result<OwnedFd> {
-    // SAFETY: timerfd_create takes no pointers; a non-negative result is a new fd we own.
-    let result = check(unsafe {
-        libc::timerfd_create(
-            libc::CLOCK_MONOTONIC,
-            libc::TFD_CLOEXEC | libc::TFD_NONBLOCK,
-        )
-    })
-    // SAFETY: the fd was just returned by the kernel and is owned by nobody else.
-    .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) });
+    let result = linux::timerfd_create();
     rec.note(
         Kind::Other,
         "timerfd_create",
@@ -268,13 +222,6 @@ pub(super) fn timerfd_create(rec: &Recorder) -> io::Result<OwnedFd> {
     result
 }
 
-fn to_timespec(d: Duration) -> libc::timespec {
-    libc::timespec {
-        tv_sec: d.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
-        tv_nsec: d.subsec_nanos() as libc::c_long,
-    }
-}
-
 /// Arms a timerfd: first expiry after `period`, then every `period` if `periodic`. Setting the
 /// time also resets the count of undelivered expirations to zero (B23 re-add).
 pub(super) fn timerfd_settime(
@@ -283,13 +230,8 @@ pub(super) fn timerfd_settime(
     period: Duration,
     periodic: bool,
 ) -> io::Result<()> {
-    let spec = libc::itimerspec {
-        it_interval: to_timespec(if periodic { period } else { Duration::ZERO }),
-        it_value: to_timespec(period),
-    };
-    // SAFETY: `spec` is a valid itimerspec; the old value is not requested (null).
-    let result =
-        check(unsafe { libc::timerfd_settime(fd, 0, &spec, std::ptr::null_mut()) }).map(|_| ());
+    let interval = if periodic { period } else { Duration::ZERO };
+    let result = linux::timerfd_settime(fd, period, interval);
     rec.note(
         Kind::Other,
         "timerfd_settime",
@@ -314,19 +256,16 @@ pub(super) struct FileId {
     pub dev: u64,
     pub ino: u64,
     pub mode: u32,
+    /// The size in bytes (`st_size`), for a regular file's READ data (B13, `filt_vfsread`).
+    pub size: i64,
 }
 
 pub(super) fn fstat(rec: &Recorder, fd: RawFd) -> io::Result<FileId> {
-    let mut stat = MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: `stat` is valid for writes of one struct stat; it is read only on success.
-    let result = check(unsafe { libc::fstat(fd, stat.as_mut_ptr()) }).map(|_| {
-        // SAFETY: fstat succeeded, so the kernel filled the struct.
-        let stat = unsafe { stat.assume_init() };
-        FileId {
-            dev: stat.st_dev,
-            ino: stat.st_ino,
-            mode: stat.st_mode,
-        }
+    let result = linux::fstat(fd).map(|stat| FileId {
+        dev: stat.st_dev,
+        ino: stat.st_ino,
+        mode: stat.st_mode,
+        size: stat.st_size,
     });
     rec.note(
         Kind::Other,
@@ -334,6 +273,45 @@ pub(super) fn fstat(rec: &Recorder, fd: RawFd) -> io::Result<FileId> {
         &result,
         || format!("fd {fd}"),
         |id| format!("0 (ino {})", id.ino),
+    );
+    result
+}
+
+/// `poll(fd, POLLOUT, 0)`: whether the write end of a pipe has lost its reader (POLLERR).
+pub(super) fn pipe_reader_gone(rec: &Recorder, fd: RawFd) -> io::Result<bool> {
+    let result = linux::poll_now(fd, libc::POLLOUT);
+    rec.note(
+        Kind::Other,
+        "poll",
+        &result,
+        || format!("fd {fd} POLLOUT, timeout 0"),
+        |revents| format!("revents {revents:#x}"),
+    );
+    result.map(|revents| revents & libc::POLLERR != 0)
+}
+
+/// `readlink("/proc/self/fd/N")`: what an anonymous descriptor is (`anon_inode:[eventpoll]`).
+pub(super) fn fd_target(rec: &Recorder, fd: RawFd) -> io::Result<String> {
+    let result = linux::fd_target(fd);
+    rec.note(
+        Kind::Other,
+        "readlink",
+        &result,
+        || format!("/proc/self/fd/{fd}"),
+        |target| target.clone(),
+    );
+    result
+}
+
+/// `lseek(fd, 0, SEEK_CUR)`: the file offset of an open file.
+pub(super) fn file_offset(rec: &Recorder, fd: RawFd) -> io::Result<i64> {
+    let result = linux::file_offset(fd);
+    rec.note(
+        Kind::Other,
+        "lseek",
+        &result,
+        || format!("fd {fd}, 0, SEEK_CUR"),
+        |offset| offset.to_string(),
     );
     result
 }
@@ -346,19 +324,7 @@ pub(super) fn getsockopt_int(
     option: libc::c_int,
     name: &'static str,
 ) -> io::Result<i32> {
-    let mut value: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: `value` and `len` are live and `len` is the size of `value`.
-    let result = check(unsafe {
-        libc::getsockopt(
-            fd,
-            level,
-            option,
-            (&mut value as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    })
-    .map(|_| value);
+    let result = linux::getsockopt_int(fd, level, option);
     rec.note(
         Kind::Getsockopt,
         "getsockopt",
@@ -378,11 +344,7 @@ pub(super) fn setsockopt_int(
     name: &'static str,
     value: i32,
 ) -> io::Result<()> {
-    let len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: `value` is a live int and `len` is its size.
-    let result =
-        check(unsafe { libc::setsockopt(fd, level, option, (&value as *const i32).cast(), len) })
-            .map(|_| ());
+    let result = linux::setsockopt_int(fd, level, option, value);
     rec.note(
         Kind::Other,
         "setsockopt",
@@ -396,21 +358,7 @@ pub(super) fn setsockopt_int(
 /// The accept-queue length of a listening TCP socket: on a LISTEN socket Linux reports it in
 /// `tcpi_unacked` (and the backlog limit in `tcpi_sacked`; `net/ipv4/tcp.c` `tcp_get_info`, B18).
 pub(super) fn tcp_accept_queue(rec: &Recorder, fd: RawFd) -> io::Result<i64> {
-    let mut info = MaybeUninit::<libc::tcp_info>::zeroed();
-    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
-    // SAFETY: `info` is valid for writes of `len` bytes; it is zero-initialised, so a shorter
-    // answer from an older kernel still leaves every field initialised.
-    let result = check(unsafe {
-        libc::getsockopt(
-            fd,
-            libc::IPPROTO_TCP,
-            libc::TCP_INFO,
-            info.as_mut_ptr().cast(),
-            &mut len,
-        )
-    })
-    // SAFETY: the struct was zeroed and then (partly) filled by the kernel.
-    .map(|_| i64::from(unsafe { info.assume_init() }.tcpi_unacked));
+    let result = linux::tcp_info(fd).map(|info| i64::from(info.tcpi_unacked));
     rec.note(
         Kind::Getsockopt,
         "getsockopt",
@@ -428,10 +376,7 @@ pub(super) fn ioctl_int(
     request: libc::Ioctl,
     name: &'static str,
 ) -> io::Result<i32> {
-    let mut value: libc::c_int = 0;
-    // SAFETY: both requests write one int into `value`, which is live.
-    let result =
-        check(unsafe { libc::ioctl(fd, request, &mut value as *mut libc::c_int) }).map(|_| value);
+    let result = linux::ioctl_int(fd, request);
     rec.note(
         Kind::Ioctl,
         "ioctl",
@@ -442,16 +387,42 @@ pub(super) fn ioctl_int(
     result
 }
 
+/// `recv(fd, buf, MSG_PEEK|MSG_DONTWAIT)`: how many queued bytes were copied (not consumed).
+pub(super) fn recv_peek(rec: &Recorder, fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    let room = buf.len();
+    let result = linux::recv_peek(fd, buf);
+    rec.note(
+        Kind::Other,
+        "recv",
+        &result,
+        || format!("fd {fd}, {room} bytes, MSG_PEEK|MSG_DONTWAIT"),
+        |n| n.to_string(),
+    );
+    result
+}
+
 /// `fcntl(fd, F_GETPIPE_SZ)`: a pipe's capacity in bytes.
 pub(super) fn pipe_capacity(rec: &Recorder, fd: RawFd) -> io::Result<i32> {
-    // SAFETY: F_GETPIPE_SZ takes no pointer argument.
-    let result = check(unsafe { libc::fcntl(fd, libc::F_GETPIPE_SZ) });
+    let result = linux::pipe_capacity(fd);
     rec.note(
         Kind::Other,
         "fcntl",
         &result,
         || format!("fd {fd}, F_GETPIPE_SZ"),
         |size| size.to_string(),
+    );
+    result
+}
+
+/// `dup3(from, onto, O_CLOEXEC)`: makes descriptor number `onto` name `from`'s file.
+pub(super) fn dup3(rec: &Recorder, from: RawFd, onto: RawFd) -> io::Result<()> {
+    let result = linux::dup_onto(from, onto);
+    rec.note(
+        Kind::Other,
+        "dup3",
+        &result,
+        || format!("{from}, {onto}, O_CLOEXEC"),
+        |_| onto.to_string(),
     );
     result
 }

@@ -2,21 +2,28 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
+use std::time::Duration;
 
 use super::consts::*;
 use super::knote::{Knote, Source, Timer, ACTION_FLAGS};
 use super::os::{self, CtlOp, FileId, IN};
 use super::state::{File, FileKind, Os, Owner, Registration, State};
-use super::{timer, user};
+use super::{closed, timer, user};
 use crate::kq::Kevent;
 
 fn errno(err: io::Error) -> i32 {
     err.raw_os_error().unwrap_or(libc::EIO)
 }
 
+/// FreeBSD's number of system filters (`EVFILT_SYSCOUNT`): filters -1 to -13 exist, any other
+/// number is EINVAL.
+const EVFILT_SYSCOUNT: i16 = 13;
+
 /// Applies one change (its EV_SYSFLAGS already masked off, B9). `Err(errno)` becomes the
-/// change's EV_ERROR entry (B7).
-pub(super) fn register(state: &mut State, os: &Os, change: &Kevent) -> Result<(), i32> {
+/// change's EV_ERROR entry (B7). Like FreeBSD's `kqueue_register`, it edits the change: a
+/// change that creates a knote has its fflags and data zeroed (they went into the knote), and a
+/// user event's change keeps only its 24 user bits, which is what a receipt then shows (B8).
+pub(super) fn register(state: &mut State, os: &Os, change: &mut Kevent) -> Result<(), i32> {
     // B5: FreeBSD refuses both at once (macOS lets disable win).
     if change.flags & (EV_ENABLE | EV_DISABLE) == EV_ENABLE | EV_DISABLE {
         return Err(libc::EINVAL);
@@ -25,9 +32,30 @@ pub(super) fn register(state: &mut State, os: &Os, change: &Kevent) -> Result<()
         EVFILT_READ | EVFILT_WRITE => register_fd(state, os, change),
         EVFILT_TIMER => register_timer(state, os, change),
         EVFILT_USER => register_user(state, os, change),
-        // Filters the lab does not emulate (VNODE, PROC, SIGNAL...) are unknown here.
+        // The other FreeBSD filters (VNODE, PROC, SIGNAL, AIO, FS, LIO, PROCDESC, SENDFILE,
+        // EMPTY) are not emulated: the emulation answers as a FreeBSD kernel built without them,
+        // where their slot holds `null_filtops`, which is not per descriptor: EV_ADD fails in
+        // `filt_nullattach` with ENXIO, any other change finds no knote (ENOENT).
+        filter if (-EVFILT_SYSCOUNT..0).contains(&filter) => {
+            if change.flags & EV_ADD != 0 {
+                take_parameters(change);
+                Err(libc::ENXIO)
+            } else {
+                Err(libc::ENOENT)
+            }
+        }
         _ => Err(libc::EINVAL),
     }
+}
+
+/// The fflags and data of a change that creates a knote, which `kqueue_register` moves into the
+/// knote (`kn_sfflags`, `kn_sdata`) and zeroes in the change before the filter's attach: an
+/// error or receipt entry for it carries fflags 0 (B8).
+fn take_parameters(change: &mut Kevent) -> (u32, i64) {
+    let taken = (change.fflags, change.data);
+    change.fflags = 0;
+    change.data = 0;
+    taken
 }
 
 /// What every change that finds an existing knote does, whatever the filter: EV_ENABLE /
@@ -58,7 +86,7 @@ fn new_knote(change: &Kevent, source: Source) -> Knote {
 // ---------------------------------------------------------------------------------------------
 // EVFILT_READ / EVFILT_WRITE
 
-fn register_fd(state: &mut State, os: &Os, change: &Kevent) -> Result<(), i32> {
+fn register_fd(state: &mut State, os: &Os, change: &mut Kevent) -> Result<(), i32> {
     if change.ident > i32::MAX as usize {
         return Err(libc::EBADF);
     }
@@ -132,7 +160,7 @@ fn register_fd(state: &mut State, os: &Os, change: &Kevent) -> Result<(), i32> {
     }
 
     // A modification (B3): new fflags/data (NOTE_LOWAT), udata, enable/disable.
-    let lowat = note_lowat(os, fd, change, old_lowat)?;
+    let lowat = note_lowat(os, fd, change, old_lowat, id)?;
     if let Some(knote) = state.knotes.get_mut(&key) {
         modify(knote, change);
         knote.source = Source::Fd { lowat };
@@ -148,24 +176,26 @@ fn register_fd(state: &mut State, os: &Os, change: &Kevent) -> Result<(), i32> {
 /// How the emulation sorts a descriptor at its first registration.
 fn classify(os: &Os, fd: RawFd, id: FileId) -> Result<FileKind, i32> {
     match id.mode & libc::S_IFMT {
-        // epoll refuses files that are always ready (it would answer EPERM). FreeBSD reports a
-        // regular file readable; the emulation does not emulate that and says EPERM up front,
-        // even for a knote added disabled.
-        libc::S_IFREG | libc::S_IFDIR => Err(libc::EPERM),
+        // FreeBSD's vnode filters (`filt_vfsread`, `filt_vfswrite`); epoll refuses regular
+        // files, so the collect measures them (`vnode.rs`).
+        libc::S_IFREG => Ok(FileKind::RegularFile),
+        // FreeBSD reads a directory like a file (size − offset), but a Linux directory offset
+        // is a hash cookie, not a byte position: refused, as epoll itself would (EPERM).
+        libc::S_IFDIR => Err(libc::EPERM),
         libc::S_IFSOCK => {
-            let listening = os::getsockopt_int(
-                os.rec,
-                fd,
-                libc::SOL_SOCKET,
-                libc::SO_ACCEPTCONN,
-                "SO_ACCEPTCONN",
-            );
-            Ok(match listening {
-                Ok(1) => FileKind::Listener,
+            // Whether a stream socket listens is found out when it is measured (`data.rs`):
+            // it may call listen() after this registration.
+            let kind = os::getsockopt_int(os.rec, fd, libc::SOL_SOCKET, libc::SO_TYPE, "SO_TYPE");
+            Ok(match kind {
+                Ok(libc::SOCK_DGRAM) => FileKind::Datagram,
                 _ => FileKind::Socket,
             })
         }
         libc::S_IFIFO => Ok(FileKind::Pipe),
+        // An anonymous inode (no file type): an epoll descriptor is another kqueue (B25).
+        0 if matches!(os::fd_target(os.rec, fd), Ok(target) if target == "anon_inode:[eventpoll]") => {
+            Ok(FileKind::Kqueue)
+        }
         _ => Ok(FileKind::Other),
     }
 }
@@ -176,7 +206,11 @@ fn classify(os: &Os, fd: RawFd, id: FileId) -> Result<FileKind, i32> {
 ///   change without NOTE_LOWAT puts the default (1) back, as FreeBSD then stops using its
 ///   threshold.
 /// - WRITE: EOPNOTSUPP. Linux has no settable send low-water mark (SO_SNDLOWAT is ENOPROTOOPT).
-fn note_lowat(os: &Os, fd: RawFd, change: &Kevent, old_lowat: i64) -> Result<i64, i32> {
+///
+/// Only sockets have SO_RCVLOWAT. FreeBSD accepts NOTE_LOWAT on any READ knote; the pipe filter
+/// ignores it (`filt_piperead`), and so does the collect (`scan.rs`): nothing is set then.
+fn note_lowat(os: &Os, fd: RawFd, change: &Kevent, old_lowat: i64, id: FileId) -> Result<i64, i32> {
+    let socket = id.mode & libc::S_IFMT == libc::S_IFSOCK;
     let asked = change.fflags & NOTE_LOWAT != 0;
     if change.filter == EVFILT_WRITE {
         return if asked { Err(libc::EOPNOTSUPP) } else { Ok(1) };
@@ -186,7 +220,7 @@ fn note_lowat(os: &Os, fd: RawFd, change: &Kevent, old_lowat: i64) -> Result<i64
     } else {
         1
     };
-    if lowat != old_lowat {
+    if socket && lowat != old_lowat {
         os::setsockopt_int(
             os.rec,
             fd,
@@ -203,10 +237,13 @@ fn note_lowat(os: &Os, fd: RawFd, change: &Kevent, old_lowat: i64) -> Result<i64
 fn add_fd_knote(
     state: &mut State,
     os: &Os,
-    change: &Kevent,
+    change: &mut Kevent,
     fd: RawFd,
     id: FileId,
 ) -> Result<(), i32> {
+    let asked = *change;
+    take_parameters(change);
+    let change = &asked;
     if state.file(fd).is_none() {
         let kind = classify(os, fd, id)?;
         let file = File {
@@ -215,8 +252,9 @@ fn add_fd_knote(
             read_eof: false,
             write_eof: false,
             error: 0,
+            reported_readable: false,
         };
-        let token = state.next_token(fd);
+        let token = closed::new_token(state, fd);
         state.regs.insert(
             fd,
             Registration {
@@ -226,8 +264,28 @@ fn add_fd_knote(
                 dirty: false,
             },
         );
+        state.has_files |= kind == FileKind::RegularFile;
     }
-    let lowat = match note_lowat(os, fd, change, 1) {
+    // FreeBSD `kqueue_kqfilter`: a kqueue can only be watched for READ (B25).
+    let is_kqueue = state
+        .file(fd)
+        .is_some_and(|file| file.kind == FileKind::Kqueue);
+    if change.filter == EVFILT_WRITE && is_kqueue {
+        state.forget_if_unused(fd);
+        return Err(libc::EINVAL);
+    }
+    // FreeBSD `pipe_kqfilter`: WRITE on a pipe whose reading end is closed is EPIPE.
+    let is_pipe = state
+        .file(fd)
+        .is_some_and(|file| file.kind == FileKind::Pipe);
+    if change.filter == EVFILT_WRITE
+        && is_pipe
+        && matches!(os::pipe_reader_gone(os.rec, fd), Ok(true))
+    {
+        state.forget_if_unused(fd);
+        return Err(libc::EPIPE);
+    }
+    let lowat = match note_lowat(os, fd, change, 1, id) {
         Ok(lowat) => lowat,
         Err(errno) => {
             state.forget_if_unused(fd);
@@ -240,16 +298,15 @@ fn add_fd_knote(
     state.knotes.insert(key, knote);
 
     let wanted = state.desired(fd);
-    // The registration's token, if the descriptor is not in epoll yet and now needs to be.
     let first = state
         .regs
         .get(&fd)
-        .filter(|reg| reg.in_epoll.is_none() && wanted != 0)
-        .map(|reg| reg.token);
-    if let Some(token) = first {
+        .is_some_and(|reg| reg.in_epoll.is_none());
+    if first && wanted != 0 {
         // The descriptor's first epoll item is added at once, so that epoll's refusal (EBADF,
         // EPERM...) becomes this change's error entry.
-        if let Err(err) = os::epoll_ctl(os.rec, os.epfd, CtlOp::Add, fd, wanted, token) {
+        let token = state.regs.get(&fd).map_or(fd as u64, |reg| reg.token);
+        if let Err(err) = closed::add_item(os, fd, wanted, token) {
             state.knotes.remove(&key);
             state.forget_if_unused(fd);
             return Err(errno(err));
@@ -274,7 +331,7 @@ fn add_fd_knote(
 fn enqueue_for_check(state: &mut State, fd: RawFd, key: (usize, i16)) {
     if state
         .file(fd)
-        .is_some_and(|file| file.kind != FileKind::Other)
+        .is_some_and(|file| !matches!(file.kind, FileKind::Other | FileKind::Kqueue))
     {
         state.enqueue(key);
     }
@@ -283,7 +340,7 @@ fn enqueue_for_check(state: &mut State, fd: RawFd, key: (usize, i16)) {
 // ---------------------------------------------------------------------------------------------
 // EVFILT_TIMER (B23)
 
-fn register_timer(state: &mut State, os: &Os, change: &Kevent) -> Result<(), i32> {
+fn register_timer(state: &mut State, os: &Os, change: &mut Kevent) -> Result<(), i32> {
     let key = (change.ident, EVFILT_TIMER);
     let Some(knote) = state.knotes.get_mut(&key) else {
         if change.flags & EV_ADD == 0 {
@@ -296,36 +353,56 @@ fn register_timer(state: &mut State, os: &Os, change: &Kevent) -> Result<(), i32
         return Ok(());
     }
     modify(knote, change);
+    let enabled = knote.enabled;
     let Source::Timer(timer) = &mut knote.source else {
         return Ok(());
     };
     let timerfd = timer.fd.as_raw_fd();
     if change.flags & EV_ADD != 0 {
-        // B23: a re-add restarts the timer with the new period and throws away the
-        // expirations not yet delivered (timerfd_settime resets the count). Whether it
-        // repeats is still the creation's choice (B3).
-        let period = timer::period(change.fflags, change.data, timer.periodic)?;
-        os::timerfd_settime(os.rec, timerfd, period, timer.periodic).map_err(errno)?;
-        timer.period = period;
+        // B23 (FreeBSD `filt_timertouch`): a re-add stops the timer, throws away the
+        // expirations not yet delivered (and an error not yet delivered), and restarts it with
+        // the new period. Whether it repeats is still the creation's choice (B3).
+        // timerfd_settime stops, resets the count and restarts in one call.
+        timer.error = 0;
+        let failed = match timer::period(change.fflags, change.data, timer.periodic) {
+            Ok(period) => {
+                os::timerfd_settime(os.rec, timerfd, period, timer.periodic).map_err(errno)?;
+                timer.period = period;
+                false
+            }
+            // Bad parameters do not fail the change: the timer stays stopped and the knote
+            // reports the errno as its data, with EV_ERROR in its flags (for good: FreeBSD
+            // sets it in `kn_flags`), at the next collect.
+            Err(error) => {
+                os::timerfd_settime(os.rec, timerfd, Duration::ZERO, false).map_err(errno)?;
+                timer.error = error;
+                knote.flags |= EV_ERROR;
+                true
+            }
+        };
         if knote.queued {
             knote.queued = false;
             state.ready.retain(|queued| *queued != key);
+        }
+        if failed && enabled {
+            state.enqueue(key);
         }
     }
     state.mark_dirty(timerfd);
     Ok(())
 }
 
-fn add_timer(state: &mut State, os: &Os, change: &Kevent) -> Result<(), i32> {
+fn add_timer(state: &mut State, os: &Os, change: &mut Kevent) -> Result<(), i32> {
     let periodic = change.flags & EV_ONESHOT == 0;
-    let period = timer::period(change.fflags, change.data, periodic)?;
+    let (fflags, data) = take_parameters(change);
+    let period = timer::period(fflags, data, periodic)?;
     let fd = os::timerfd_create(os.rec).map_err(errno)?;
     let timerfd = fd.as_raw_fd();
     // If the caller closed a watched descriptor, the kernel may hand its number to this
     // timerfd: that descriptor is gone, and so are its knotes (B22).
     state.purge_fd(timerfd);
     let enabled = change.flags & EV_DISABLE == 0;
-    let token = state.next_token(timerfd);
+    let token = closed::new_token(state, timerfd);
     let armed = os::timerfd_settime(os.rec, timerfd, period, periodic).and_then(|()| {
         if enabled {
             os::epoll_ctl(os.rec, os.epfd, CtlOp::Add, timerfd, IN, token)
@@ -352,6 +429,7 @@ fn add_timer(state: &mut State, os: &Os, change: &Kevent) -> Result<(), i32> {
             fd,
             period,
             periodic,
+            error: 0,
         }),
     );
     // B23: EV_CLEAR is forced on, so delivered flags include it.
@@ -363,14 +441,15 @@ fn add_timer(state: &mut State, os: &Os, change: &Kevent) -> Result<(), i32> {
 // ---------------------------------------------------------------------------------------------
 // EVFILT_USER (B24)
 
-fn register_user(state: &mut State, os: &Os, change: &Kevent) -> Result<(), i32> {
+fn register_user(state: &mut State, os: &Os, change: &mut Kevent) -> Result<(), i32> {
     let key = (change.ident, EVFILT_USER);
     match state.knotes.get_mut(&key) {
         None => {
             if change.flags & EV_ADD == 0 {
                 return Err(libc::ENOENT);
             }
-            let source = Source::User(user::attach(change.fflags, change.data));
+            let (fflags, data) = take_parameters(change);
+            let source = Source::User(user::attach(fflags, data));
             state.knotes.insert(key, new_knote(change, source));
         }
         Some(knote) => {
@@ -380,7 +459,7 @@ fn register_user(state: &mut State, os: &Os, change: &Kevent) -> Result<(), i32>
             }
             modify(knote, change);
             if let Source::User(user) = &mut knote.source {
-                user::touch(user, change.flags, change.fflags, change.data);
+                change.fflags = user::touch(user, change.flags, change.fflags, change.data);
             }
         }
     }

@@ -3,6 +3,7 @@
 
 use std::os::fd::{AsRawFd, RawFd};
 
+use super::closed;
 use super::consts::*;
 use super::data::{self, Measure};
 use super::knote::{Key, Source};
@@ -12,10 +13,8 @@ use crate::kq::Kevent;
 
 /// Marks the knotes behind epoll's reports active, at the tail of the ready queue.
 ///
-/// Reports for registrations deleted while this thread was waiting are ignored, and so are
-/// those of an older registration of the same number (its token differs, see
-/// `State::next_token`, B22). EOF and error bits are remembered on the file: they are sticky,
-/// as the socket states they mirror (B21).
+/// Reports for registrations deleted while this thread was waiting are ignored. EOF and error
+/// bits are remembered on the file: they are sticky, as the socket states they mirror (B21).
 pub(super) fn intake(state: &mut State, os: &Os, reports: &[libc::epoll_event]) {
     for report in reports {
         let (token, bits) = (report.u64, report.events);
@@ -24,8 +23,15 @@ pub(super) fn intake(state: &mut State, os: &Os, reports: &[libc::epoll_event]) 
             state.poked = false;
             continue;
         }
-        let fd = os::token_fd(token);
+        let fd = closed::fd_of(token);
         if state.regs.get(&fd).is_none_or(|reg| reg.token != token) {
+            // An item of a descriptor closed behind the kqueue's back (B22).
+            closed::stale_report(state, os, token);
+            continue;
+        }
+        if bits & (RDHUP | HUP | ERR) != 0 && !closed::eof_is_this_files(state, os, fd) {
+            // The number was closed and now names another file (B22): that EOF is not its own.
+            state.purge_fd(fd);
             continue;
         }
         let mut filters: [Option<Key>; 2] = [None, None];
@@ -47,6 +53,7 @@ pub(super) fn intake(state: &mut State, os: &Os, reports: &[libc::epoll_event]) 
                 if bits & (IN | RDHUP | HUP | ERR) != 0 {
                     filters[0] = Some((fd as usize, EVFILT_READ));
                 }
+                file.reported_readable |= bits & IN != 0;
                 if bits & (OUT | HUP | ERR) != 0 {
                     filters[1] = Some((fd as usize, EVFILT_WRITE));
                 }
@@ -116,15 +123,16 @@ fn fd_event(state: &mut State, os: &Os, key: Key) -> Option<Delivery> {
         Source::Fd { lowat } => lowat,
         _ => 1,
     };
-    let (measure, eof) = if key.1 == EVFILT_READ {
-        (data::readable(os, fd, kind), read_eof)
+    let (measure, kind) = data::measure(state, os, fd, key.1, kind);
+    let eof = if key.1 == EVFILT_READ {
+        read_eof
     } else {
-        (data::writable(os, fd, kind), write_eof)
+        write_eof
     };
     let data = match measure {
         Measure::Count(count) => count,
         // A file that cannot be measured is reported on epoll's word alone, with data 0.
-        Measure::Unknown => 0,
+        Measure::Unknown | Measure::Listening => 0,
         // B22: closed behind the kqueue's back: nothing may be reported, the knotes go.
         Measure::Gone => {
             state.purge_fd(fd);
@@ -132,13 +140,33 @@ fn fd_event(state: &mut State, os: &Os, key: Key) -> Option<Delivery> {
         }
     };
     let measured = matches!(measure, Measure::Count(_));
-    if measured && !eof {
+    let reported = key.1 == EVFILT_READ
+        && state
+            .file_mut(fd)
+            .is_some_and(|file| std::mem::take(&mut file.reported_readable));
+    let streams = matches!(kind, FileKind::Socket | FileKind::Datagram | FileKind::Pipe);
+    if reported && streams && measured && data == 0 && !eof {
+        // epoll said readable, the number's file has nothing: has the number changed (B22)?
+        if !closed::names_the_registered_file(state, os, fd) {
+            state.purge_fd(fd);
+            return None;
+        }
+    }
+    let knote = state.knotes.get(&key)?;
+    if kind == FileKind::RegularFile {
+        // `filt_vfsread` fires while data ≠ 0 (negative past the end); `filt_vfswrite` always.
+        if key.1 == EVFILT_READ && data == 0 {
+            return None;
+        }
+    } else if measured && !eof {
         // B12: the condition no longer holds (bytes read meanwhile, connection accepted,
         // below NOTE_LOWAT): the event is silently dropped. A listener ignores NOTE_LOWAT.
-        let threshold = if key.1 == EVFILT_READ && kind != FileKind::Listener {
-            lowat
-        } else {
-            1
+        let threshold = match (key.1, kind) {
+            (EVFILT_READ, FileKind::Socket | FileKind::Datagram) => lowat,
+            // FreeBSD `filt_pipewrite`: a pipe is writable from PIPE_BUF free bytes (B19);
+            // `filt_piperead` ignores NOTE_LOWAT.
+            (EVFILT_WRITE, FileKind::Pipe) => PIPE_BUF,
+            _ => 1,
         };
         if data < threshold {
             return None;
@@ -151,17 +179,30 @@ fn fd_event(state: &mut State, os: &Os, key: Key) -> Option<Delivery> {
     // not re-reported by epoll: it stays queued and is re-checked at each collect. On a
     // level-triggered registration epoll re-reports it by itself. A file that cannot be
     // measured cannot be re-checked, so it is left to epoll.
-    let keep_queued = !knote.is_clear() && measured && state.is_edge(fd);
+    // A regular file is never in epoll: a level knote on it stays queued (`vnode.rs`).
+    let keep_queued =
+        !knote.is_clear() && measured && (state.is_edge(fd) || kind == FileKind::RegularFile);
     Some(Delivery { event, keep_queued })
 }
 
+/// POSIX's PIPE_BUF on FreeBSD: the free space a pipe needs to be reported writable.
+const PIPE_BUF: i64 = 512;
+
 /// B23: data is the number of expirations since the last delivery, read from the timerfd
-/// (which resets it). None yet: nothing to report.
+/// (which resets it). None yet: nothing to report. After a re-add with bad parameters, data is
+/// that errno instead, once (FreeBSD `filt_timertouch` puts it in `kn_data`; EV_CLEAR clears it).
 fn timer_event(state: &mut State, os: &Os, key: Key) -> Option<Delivery> {
-    let knote = state.knotes.get(&key)?;
-    let Source::Timer(timer) = &knote.source else {
+    let knote = state.knotes.get_mut(&key)?;
+    let Source::Timer(timer) = &mut knote.source else {
         return None;
     };
+    if timer.error != 0 {
+        let error = std::mem::take(&mut timer.error);
+        return Some(Delivery {
+            event: knote.event(0, 0, i64::from(error)),
+            keep_queued: false,
+        });
+    }
     match os::timerfd_read(os.rec, timer.fd.as_raw_fd()) {
         Ok(expirations) if expirations > 0 => Some(Delivery {
             event: knote.event(0, 0, expirations.min(i64::MAX as u64) as i64),
@@ -171,8 +212,10 @@ fn timer_event(state: &mut State, os: &Os, key: Key) -> Option<Delivery> {
     }
 }
 
-/// B24: the stored user bits in fflags (control bits and NOTE_TRIGGER cleared) and the data of
-/// the last change. Without EV_CLEAR the knote stays triggered and comes back every collect.
+/// B24: the stored fflags and the data of the last change. Without EV_CLEAR the knote stays
+/// triggered and comes back every collect. An EV_ONESHOT user event is delivered as the knote
+/// stands, fflags 0 and data 0: FreeBSD's `kqueue_scan` copies a ONESHOT knote's own kevent
+/// without calling the filter's `filt_usertouch`, which is what fills them in.
 fn user_event(state: &mut State, key: Key) -> Option<Delivery> {
     let knote = state.knotes.get(&key)?;
     let Source::User(user) = &knote.source else {
@@ -181,8 +224,13 @@ fn user_event(state: &mut State, key: Key) -> Option<Delivery> {
     if !user.triggered {
         return None;
     }
+    let event = if knote.has(EV_ONESHOT) {
+        knote.event(0, 0, 0)
+    } else {
+        knote.event(0, user.fflags, user.data)
+    };
     Some(Delivery {
-        event: knote.event(0, user.fflags, user.data),
+        event,
         keep_queued: !knote.is_clear(),
     })
 }

@@ -5,6 +5,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::{AsRawFd, RawFd};
 
+use super::closed;
 use super::consts::*;
 use super::knote::{Key, Knote, Source};
 use super::os::{self, CtlOp, FileId, ET, IN, OUT, RDHUP};
@@ -22,10 +23,21 @@ pub(super) struct Os<'a> {
 pub(super) enum FileKind {
     /// A listening socket: READ data is the accept-queue length (B18), WRITE never fires.
     Listener,
-    /// Any other socket: READ data from FIONREAD (B13), WRITE data from SO_SNDBUF − TIOCOUTQ (B19).
+    /// Any other stream socket: READ data from FIONREAD (B13), WRITE data from
+    /// SO_SNDBUF − TIOCOUTQ (B19).
     Socket,
+    /// A datagram socket (UDP, Unix SOCK_DGRAM): READ data counts the bytes of every queued
+    /// datagram (FreeBSD `sbavail`), where FIONREAD gives only the first one's; WRITE as Socket.
+    Datagram,
     /// A pipe or FIFO: READ data from FIONREAD, WRITE data from the pipe's free capacity.
     Pipe,
+    /// Another kqueue (an epoll descriptor): READ only, data = its pending events
+    /// (`nested.rs`, B25).
+    Kqueue,
+    /// A regular file, which epoll cannot watch (`vnode.rs`): READ data is the bytes from the
+    /// file offset to the end (FreeBSD `filt_vfsread`), WRITE is always ready with data 0
+    /// (`filt_vfswrite`). Never in epoll: the collect measures it.
+    RegularFile,
     /// Anything else epoll accepts (a tty, an eventfd, another kqueue...).
     Other,
 }
@@ -45,6 +57,9 @@ pub(super) struct File {
     /// the error when it is read, so the emulation keeps it and repeats it in fflags on every
     /// later EOF report, as BSD does with so_error (B21, §7).
     pub error: i32,
+    /// epoll's last report said readable, and the collect has not measured READ since
+    /// (`closed.rs`: a readable report with nothing to read asks whether the number changed).
+    pub reported_readable: bool,
 }
 
 /// Who owns an epoll registration.
@@ -58,9 +73,9 @@ pub(super) enum Owner {
 /// One epoll item. Its key in `State::regs` is the descriptor number registered in epoll.
 pub(super) struct Registration {
     pub owner: Owner,
-    /// What epoll hands back for this item: the number and a generation of its own
-    /// (`State::next_token`), so that reports from an older item under the same number are
-    /// told apart and ignored (B22).
+    /// The token epoll hands back for this item: the descriptor number, and above it a
+    /// generation, so that a report from an older item for the same number is recognised
+    /// (`closed.rs`, B22).
     pub token: u64,
     /// The mask epoll currently has, `None` when the descriptor is not in epoll at all.
     pub in_epoll: Option<u32>,
@@ -80,8 +95,12 @@ pub(super) struct State {
     pub poked: bool,
     /// Threads currently blocked in epoll_wait on this kqueue (without the lock).
     pub waiters: usize,
-    /// Registrations made so far: the generation in the next token.
-    generation: u32,
+    /// A regular file was registered once: the waits look at regular-file knotes (`vnode.rs`).
+    pub has_files: bool,
+    /// The generation of the next registration's token (`closed.rs`).
+    pub generation: u32,
+    /// Tokens of reports that matched no registration, seen once (`closed.rs`).
+    pub suspects: Vec<u64>,
 }
 
 impl State {
@@ -102,21 +121,6 @@ impl State {
         if !self.poked && os::eventfd_poke(os.rec, os.wakefd).is_ok() {
             self.poked = true;
         }
-    }
-
-    /// The token for a new registration of `fd`, unlike that of any earlier registration of
-    /// the same number.
-    ///
-    /// B22: epoll keys its items by file and number, and removes one only when its file is
-    /// closed for good. A closed descriptor's file may live on under another number: a dup(),
-    /// or the copy every child process holds between its fork and its exec (any thread of the
-    /// program may be spawning one). Its old item then stays in the epoll set, still reporting
-    /// under the old number after the number was given to a new file and registered again.
-    /// With the bare number as token, its reports (an EOF from the old connection) would be
-    /// taken for the new file's, and a server would close its new client as if it had hung up.
-    pub fn next_token(&mut self, fd: RawFd) -> u64 {
-        self.generation = self.generation.wrapping_add(1);
-        os::token(fd, self.generation)
     }
 
     /// Notes that the interest of the registration `fd` may have changed. Nothing is sent to
@@ -147,6 +151,11 @@ impl State {
                 Some(knote) if knote.enabled => IN,
                 _ => 0,
             },
+            // epoll refuses regular files: their knotes are measured by the collect instead.
+            Owner::File(File {
+                kind: FileKind::RegularFile,
+                ..
+            }) => 0,
             Owner::File(_) => {
                 let ident = fd as usize;
                 let mut mask = 0;
@@ -175,6 +184,17 @@ impl State {
     /// The caller's file behind descriptor `fd`, if the emulation knows one.
     pub fn file(&self, fd: RawFd) -> Option<&File> {
         match self.regs.get(&fd) {
+            Some(Registration {
+                owner: Owner::File(file),
+                ..
+            }) => Some(file),
+            _ => None,
+        }
+    }
+
+    /// The same, to change.
+    pub fn file_mut(&mut self, fd: RawFd) -> Option<&mut File> {
+        match self.regs.get_mut(&fd) {
             Some(Registration {
                 owner: Owner::File(file),
                 ..
@@ -243,7 +263,12 @@ impl State {
                 (Some(_), _) => None,
             };
             if let Some(op) = op {
-                match os::epoll_ctl(os.rec, os.epfd, op, fd, wanted, reg.token) {
+                let result = if op == CtlOp::Add {
+                    closed::add_item(os, fd, wanted, reg.token)
+                } else {
+                    os::epoll_ctl(os.rec, os.epfd, op, fd, wanted, reg.token)
+                };
+                match result {
                     Ok(()) => reg.in_epoll = (wanted != 0).then_some(wanted),
                     // The descriptor was closed behind the kqueue's back (B22): its knotes can
                     // never fire again.

@@ -12,11 +12,12 @@ const NOTE_ABSTIME: u32 = 0x0000_0010;
 
 /// The timer's period from the change's `fflags` (unit) and `data` (amount), or an errno.
 ///
-/// As FreeBSD's `filt_timervalidate`: negative data is EINVAL; more than one unit bit is EINVAL;
-/// no unit means milliseconds; a periodic timer of 0 becomes 1 unit. A one-shot timer of 0
-/// fires as soon as possible (1 ns: a timerfd armed with 0 would be disarmed instead).
+/// As FreeBSD's `filt_timervalidate`: negative data is EINVAL; any fflags bit other than the
+/// units and NOTE_ABSTIME is EINVAL; more than one unit bit is EINVAL; no unit means
+/// milliseconds; a periodic timer of 0 becomes 1 unit. A one-shot timer of 0 fires as soon as
+/// possible (1 ns: a timerfd armed with 0 would be disarmed instead).
 pub(super) fn period(fflags: u32, data: i64, periodic: bool) -> Result<Duration, i32> {
-    if data < 0 || fflags & NOTE_ABSTIME != 0 {
+    if data < 0 || fflags & !(UNIT_MASK | NOTE_ABSTIME) != 0 || fflags & NOTE_ABSTIME != 0 {
         return Err(libc::EINVAL);
     }
     let amount = if data == 0 && periodic {
@@ -51,5 +52,7 @@ mod tests {
             period(NOTE_SECONDS | NOTE_USECONDS, 1, true),
             Err(libc::EINVAL)
         );
+        assert_eq!(period(0x20, 1, true), Err(libc::EINVAL), "an unknown bit");
+        assert_eq!(period(NOTE_TRIGGER, 1, true), Err(libc::EINVAL));
     }
 }

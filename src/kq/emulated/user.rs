@@ -4,12 +4,14 @@
 use super::consts::*;
 use super::knote::User;
 
-/// The state of a new EVFILT_USER knote (FreeBSD `filt_userattach`): triggered at once if the
-/// EV_ADD itself carries NOTE_TRIGGER; the user bits and data are those of the change.
+/// The state of a new EVFILT_USER knote (FreeBSD `filt_userattach`, B24): never triggered,
+/// even by an EV_ADD that carries NOTE_TRIGGER, because `kqueue_register` stores the change's
+/// fflags and data (`kn_sfflags`, `kn_sdata`, as given) and zeroes the knote's own fflags
+/// before the attach looks at them.
 pub(super) fn attach(fflags: u32, data: i64) -> User {
     User {
-        triggered: fflags & NOTE_TRIGGER != 0,
-        fflags: fflags & NOTE_FFLAGSMASK,
+        triggered: false,
+        fflags,
         data,
     }
 }
@@ -20,7 +22,10 @@ pub(super) fn attach(fflags: u32, data: i64) -> User {
 ///   them, FFAND ands, FFOR ors, FFCOPY replaces;
 /// - data becomes the change's data (so the delivered data is that of the last change);
 /// - a change carrying EV_CLEAR resets the trigger.
-pub(super) fn touch(user: &mut User, flags: u16, fflags: u32, data: i64) {
+///
+/// Returns the change's fflags as FreeBSD leaves them in the kevent (its 24 user bits only),
+/// which is what a receipt for this change shows (B8).
+pub(super) fn touch(user: &mut User, flags: u16, fflags: u32, data: i64) -> u32 {
     if fflags & NOTE_TRIGGER != 0 {
         user.triggered = true;
     }
@@ -35,6 +40,7 @@ pub(super) fn touch(user: &mut User, flags: u16, fflags: u32, data: i64) {
     if flags & EV_CLEAR != 0 {
         user.triggered = false;
     }
+    bits
 }
 
 #[cfg(test)]
@@ -43,8 +49,10 @@ mod tests {
 
     #[test]
     fn control_bits_combine_the_user_bits() {
-        let mut user = attach(0x11, 0);
-        assert!(!user.triggered);
+        let mut user = attach(NOTE_TRIGGER | 0x11, 0);
+        assert!(!user.triggered, "an EV_ADD never triggers");
+        assert_eq!(user.fflags, NOTE_TRIGGER | 0x11, "stored as given");
+        touch(&mut user, 0, NOTE_FFCOPY | 0x11, 0);
         touch(&mut user, 0, NOTE_FFOR | 0x100, 7);
         assert_eq!((user.fflags, user.data), (0x111, 7));
         touch(&mut user, 0, NOTE_FFAND | 0x101, 8);

@@ -155,9 +155,10 @@ pub fn b09_changes_apply_before_the_collect_and_no_room_returns_at_once() {
     // The same entry array reused as a changelist: its EV_EOF/EV_ERROR bits from the last
     // collect are masked off (EV_SYSFLAGS), so they neither fail the change nor stick to the
     // knote's flags.
-    let reused = Kevent::new(10, EVFILT_USER, EV_ADD | EV_CLEAR | EV_ERROR | EV_EOF)
-        .with_fflags_data(NOTE_TRIGGER, 0);
-    let delivered = kevent(&kq, &[reused], 4, None);
+    // (The trigger is a second change: an EV_ADD carrying NOTE_TRIGGER does not fire, B24.)
+    let reused = Kevent::new(10, EVFILT_USER, EV_ADD | EV_CLEAR | EV_ERROR | EV_EOF);
+    let trigger = Kevent::new(10, EVFILT_USER, EV_ERROR | EV_EOF).with_fflags_data(NOTE_TRIGGER, 0);
+    let delivered = kevent(&kq, &[reused, trigger], 4, None);
     let user = delivered.iter().find(|event| event.filter == EVFILT_USER);
     assert!(
         user.is_some_and(|event| event.flags & (EV_ERROR | EV_EOF) == 0),
@@ -246,8 +247,9 @@ pub fn b11_a_signal_ends_the_wait_with_eintr_after_the_changes() {
             answer = Some(result);
             return true;
         }
-        // SAFETY: the thread is not joined yet, so its pthread_t is valid.
-        unsafe { libc::pthread_kill(thread_id, libc::SIGUSR2) };
+        // SAFETY: the thread is not joined yet, so its pthread_t is valid. (std's RawPthread is
+        // an integer; libc's pthread_t is a pointer on musl: `as` converts.)
+        unsafe { libc::pthread_kill(thread_id as libc::pthread_t, libc::SIGUSR2) };
         false
     });
     waiter.join().unwrap();

@@ -16,25 +16,25 @@
 //! | B4 | every change replaces udata | `knotes::b04_every_change_replaces_udata` |
 //! | B5 | EV_DISABLE / EV_ENABLE | `knotes::b05_disabled_knote_is_kept_and_enable_delivers_the_pending_condition` |
 //! | B6 | EV_DELETE, ENOENT | `knotes::b06_deleting_removes_the_knote_and_a_missing_knote_is_enoent` |
-//! | B7 | error entries, no room, short-circuit | `errors::b07_errors_become_entries_while_there_is_room_then_fail` |
-//! | B8 | EV_RECEIPT | `errors::b08_receipt_reports_each_change_and_suppresses_events` |
+//! | B7 | error entries, no room, short-circuit | `errors::b07_errors_become_entries_while_there_is_room_then_fail`, `freebsd_files::b07_filters_the_emulation_lacks_answer_as_a_kernel_without_them` |
+//! | B8 | EV_RECEIPT | `errors::b08_receipt_reports_each_change_and_suppresses_events`, `freebsd_files::b08_receipts_of_new_knotes_carry_no_fflags_and_one_time_bits_are_not_kept` |
 //! | B9 | changes before collect, nevents 0, EV_SYSFLAGS | `errors::b09_changes_apply_before_the_collect_and_no_room_returns_at_once` |
 //! | B10 | timeouts | `errors::b10_timeouts_poll_wait_and_invalid_values_are_einval` |
 //! | B11 | EINTR not restarted | `errors::b11_a_signal_ends_the_wait_with_eintr_after_the_changes` |
 //! | B12 | level-triggered is the default | `sockets::b12_level_read_repeats_until_the_bytes_are_read` |
-//! | B13 | READ data = all unread bytes | `sockets::b13_read_data_counts_every_unread_byte` |
+//! | B13 | READ data = all unread bytes | `sockets::b13_read_data_counts_every_unread_byte`, `freebsd_files::b13_datagram_read_data_counts_every_queued_datagram`, `freebsd_files::b13_regular_file_read_data_is_the_bytes_after_the_offset` |
 //! | B14 | EV_CLEAR | `sockets::b14_clear_fires_again_on_new_data_not_on_partial_read` |
 //! | B15 | EV_ONESHOT | `knotes::b15_oneshot_fires_once_and_is_deleted` |
 //! | B16 | EV_DISPATCH | `knotes::b16_dispatch_fires_once_then_waits_for_enable` |
 //! | B17 | small eventlist: round-robin, no lost edge | `sockets::b17_small_eventlist_rotates_and_loses_no_edge` |
-//! | B18 | listener data = accept queue | `sockets::b18_listener_data_is_the_accept_queue_length` |
-//! | B19 | WRITE data = free send space | `sockets::b19_write_fires_with_free_send_space` |
+//! | B18 | listener data = accept queue | `sockets::b18_listener_data_is_the_accept_queue_length`, `freebsd_files::b18_a_socket_that_listens_after_registration_is_a_listener` |
+//! | B19 | WRITE data = free send space | `sockets::b19_write_fires_with_free_send_space`, `freebsd_files::b19_pipes_are_writable_from_pipe_buf_and_epipe_without_a_reader` |
 //! | B20 | NOTE_LOWAT | `sockets::b20_note_lowat_read_waits_for_the_threshold` |
 //! | B21 | EOF and socket errors | `sockets::b21_peer_close_is_eof_with_unread_data_and_reset_is_econnreset` |
-//! | B22 | close() on a watched fd | `sockets::b22_closed_descriptor_reports_nothing_and_reused_number_is_fresh` |
-//! | B23 | EVFILT_TIMER | `extras::b23_timer_repeats_counts_expirations_and_restarts_on_re_add` |
-//! | B24 | EVFILT_USER | `extras::b24_user_event_combines_fflags_and_keeps_the_last_data`, `extras::b24_trigger_from_another_thread_wakes_a_blocked_kevent` |
-//! | B25 | the kqueue descriptor itself | `extras::b25_kqueue_fd_is_pollable_and_cannot_watch_itself` |
+//! | B22 | close() on a watched fd | `sockets::b22_closed_descriptor_reports_nothing_and_reused_number_is_fresh`, `freebsd_files::b22_a_reused_number_never_reports_the_closed_files_events`, `freebsd_files::b22_a_number_closed_by_dup2_reports_nothing_of_the_old_file` |
+//! | B23 | EVFILT_TIMER | `extras::b23_timer_repeats_counts_expirations_and_restarts_on_re_add`, `freebsd_files::b23_bad_timer_parameters_fail_the_add_and_report_through_a_re_added_knote` |
+//! | B24 | EVFILT_USER | `extras::b24_user_event_combines_fflags_and_keeps_the_last_data`, `extras::b24_trigger_from_another_thread_wakes_a_blocked_kevent`, `freebsd_files::b24_add_never_triggers_disabled_trigger_is_remembered_oneshot_is_bare` |
+//! | B25 | the kqueue descriptor itself | `extras::b25_kqueue_fd_is_pollable_and_cannot_watch_itself`, `freebsd_files::b25_a_watched_kqueue_reports_its_pending_events` |
 //! | B26 | delivered flags | `knotes::b26_delivered_flags_keep_the_mode_not_the_actions` |
 //!
 //! Item 5 of the emulation contract (no wasted epoll calls, id `E5`) is checked, on Linux
@@ -53,6 +53,7 @@ use crate::kq::{Kevent, Kqueue, Timespec, EVFILT_READ};
 
 pub mod errors;
 pub mod extras;
+pub mod freebsd_files;
 pub mod knotes;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub mod no_wasted_calls;
@@ -95,9 +96,18 @@ pub static SCENARIOS: &[Scenario] = &[
         macos = "an error entry keeps the change's flags with EV_ERROR ORed in"
     ),
     scenario!(
+        "B7",
+        freebsd_files::b07_filters_the_emulation_lacks_answer_as_a_kernel_without_them,
+        linux = "SIGNAL, PROC and VNODE are not emulated: ENXIO, as a FreeBSD kernel without them"
+    ),
+    scenario!(
         "B8",
         errors::b08_receipt_reports_each_change_and_suppresses_events,
         macos = "a receipt that no longer fits is skipped, and the changes go on"
+    ),
+    scenario!(
+        "B8",
+        freebsd_files::b08_receipts_of_new_knotes_carry_no_fflags_and_one_time_bits_are_not_kept
     ),
     scenario!(
         "B9",
@@ -119,6 +129,14 @@ pub static SCENARIOS: &[Scenario] = &[
     ),
     scenario!("B13", sockets::b13_read_data_counts_every_unread_byte),
     scenario!(
+        "B13",
+        freebsd_files::b13_datagram_read_data_counts_every_queued_datagram
+    ),
+    scenario!(
+        "B13",
+        freebsd_files::b13_regular_file_read_data_is_the_bytes_after_the_offset
+    ),
+    scenario!(
         "B14",
         sockets::b14_clear_fires_again_on_new_data_not_on_partial_read
     ),
@@ -135,7 +153,16 @@ pub static SCENARIOS: &[Scenario] = &[
     ),
     scenario!("B18", sockets::b18_listener_data_is_the_accept_queue_length),
     scenario!("B18", subclauses::b18_write_on_a_listener_never_fires),
+    scenario!(
+        "B18",
+        freebsd_files::b18_a_socket_that_listens_after_registration_is_a_listener
+    ),
     scenario!("B19", sockets::b19_write_fires_with_free_send_space),
+    scenario!(
+        "B19",
+        freebsd_files::b19_pipes_are_writable_from_pipe_buf_and_epipe_without_a_reader,
+        macos = "a pipe READ honours NOTE_LOWAT"
+    ),
     scenario!(
         "B20",
         sockets::b20_note_lowat_read_waits_for_the_threshold,
@@ -152,11 +179,20 @@ pub static SCENARIOS: &[Scenario] = &[
     scenario!("B22", subclauses::b22_close_removes_the_knotes_in_two_kqueues),
     scenario!(
         "B22",
-        subclauses::b22_a_reused_number_hears_nothing_from_the_file_it_named_before
+        freebsd_files::b22_a_reused_number_never_reports_the_closed_files_events
+    ),
+    scenario!(
+        "B22",
+        freebsd_files::b22_a_number_closed_by_dup2_reports_nothing_of_the_old_file
     ),
     scenario!(
         "B23",
         extras::b23_timer_repeats_counts_expirations_and_restarts_on_re_add
+    ),
+    scenario!(
+        "B23",
+        freebsd_files::b23_bad_timer_parameters_fail_the_add_and_report_through_a_re_added_knote,
+        macos = "fflags 0x20 is NOTE_CRITICAL, a valid timer flag"
     ),
     scenario!(
         "B24",
@@ -167,8 +203,16 @@ pub static SCENARIOS: &[Scenario] = &[
         extras::b24_trigger_from_another_thread_wakes_a_blocked_kevent
     ),
     scenario!(
+        "B24",
+        freebsd_files::b24_add_never_triggers_disabled_trigger_is_remembered_oneshot_is_bare
+    ),
+    scenario!(
         "B25",
         extras::b25_kqueue_fd_is_pollable_and_cannot_watch_itself
+    ),
+    scenario!(
+        "B25",
+        freebsd_files::b25_a_watched_kqueue_reports_its_pending_events
     ),
     scenario!(
         "B26",
@@ -201,6 +245,11 @@ pub static SCENARIOS: &[Scenario] = &[
     scenario!(
         "E5",
         no_wasted_calls::recorded_calls_read_like_strace_and_cost_nothing_when_off
+    ),
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    scenario!(
+        "E5",
+        no_wasted_calls::an_orphaned_epoll_item_does_not_make_the_wait_spin
     ),
 ];
 

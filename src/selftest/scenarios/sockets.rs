@@ -9,8 +9,8 @@ use crate::kq::*;
 
 use super::{apply, errno_of, ident, kevent, new_kq, poll, read_change, wait_for};
 use crate::selftest::support::{
-    accept_within, addr_of, listener, read_available, read_exactly, reuse_number, send_all,
-    set_linger_zero, tcp_pair, wait_for_bytes, wait_until, PATIENCE,
+    accept_within, addr_of, listener, read_available, read_exactly, send_all, set_linger_zero,
+    tcp_pair, wait_for_bytes, wait_until, PATIENCE,
 };
 
 /// B12. A person sends 5 bytes to a socket watched with a plain (level) READ knote: two
@@ -370,7 +370,10 @@ pub fn b22_closed_descriptor_reports_nothing_and_reused_number_is_fresh() {
     apply(&kq, &[read_change(&watched, EV_ADD).with_udata(1)]);
     send_all(&mut client3, b"new");
     wait_for_bytes(&replacement, 3);
-    reuse_number(&watched, &replacement);
+    // SAFETY: dup2 atomically closes `watched`'s file and puts `replacement`'s on its number;
+    // `watched` (the TcpStream) now owns that duplicate and closes it on drop.
+    let ret = unsafe { libc::dup2(replacement.as_raw_fd(), watched.as_raw_fd()) };
+    assert_eq!(ret, watched.as_raw_fd());
     let stale = kq.kevent(&[read_change(&watched, EV_DISABLE)], &mut [], None);
     assert_eq!(
         errno_of(stale),

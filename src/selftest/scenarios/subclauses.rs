@@ -12,7 +12,6 @@
 //! | B14 | EV_CLEAR fires again on EOF | `b14_clear_fires_again_on_eof` |
 //! | B18 | WRITE on a listener never fires | `b18_write_on_a_listener_never_fires` |
 //! | B22 | close() removes the knotes in every kqueue | `b22_close_removes_the_knotes_in_two_kqueues` |
-//! | B22 | a reused number hears nothing from the closed file, even if it lives on elsewhere | `b22_a_reused_number_hears_nothing_from_the_file_it_named_before` |
 //!
 //! B21's local shutdown (EOF on WRITE) is tested with B21 itself, in `sockets`.
 
@@ -23,8 +22,7 @@ use crate::kq::*;
 
 use super::{apply, errno_of, ident, kevent, new_kq, poll, read_change, wait_for};
 use crate::selftest::support::{
-    accept_within, addr_of, listener, reuse_number, send_all, tcp_pair, wait_for_bytes, wait_until,
-    PATIENCE,
+    accept_within, addr_of, listener, send_all, tcp_pair, wait_for_bytes, PATIENCE,
 };
 
 /// B1. A person adds a 10 ms timer whose ident is the number of a socket they also watch for
@@ -251,37 +249,4 @@ pub fn b22_close_removes_the_knotes_in_two_kqueues() {
             errno_name(errno)
         );
     }
-}
-
-/// B22. A person watches a socket for READ while another part of the program holds the same
-/// connection under a second number, as every child process does between its fork and its
-/// exec while another thread spawns it. They close the watched number, the next socket they
-/// open gets it, and they watch that one. Then the first connection's peer hangs up: nothing is
-/// reported for the new socket (close() removed the old knotes, and the new knote watches only
-/// the new file); the new socket's own bytes are reported, without EV_EOF.
-pub fn b22_a_reused_number_hears_nothing_from_the_file_it_named_before() {
-    let kq = new_kq();
-    let (old_peer, watched) = tcp_pair();
-    let elsewhere = watched.try_clone().expect("dup");
-    let fd = ident(&watched);
-    apply(&kq, &[read_change(&watched, EV_ADD).with_udata(1)]);
-
-    let (mut new_peer, replacement) = tcp_pair();
-    reuse_number(&watched, &replacement);
-    apply(&kq, &[read_change(&watched, EV_ADD).with_udata(2)]);
-    drop(old_peer);
-    // The FIN has reached the old connection, which is still open under `elsewhere`.
-    let mut byte = [0u8; 1];
-    let ended = wait_until(PATIENCE, || matches!(elsewhere.peek(&mut byte), Ok(0)));
-    assert!(ended, "the old connection's peer hung up");
-    let events = poll(&kq, 8);
-    assert!(
-        events.is_empty(),
-        "nothing from the old connection on fd {fd}: {events:?}"
-    );
-
-    send_all(&mut new_peer, b"new");
-    let fresh = wait_for(&kq, "READ on the new socket", |e| e.ident == fd);
-    assert_eq!((fresh.data, fresh.udata), (3, 2));
-    assert!(!fresh.is_eof(), "the new connection is open: {fresh:?}");
 }

@@ -1,0 +1,332 @@
+//! What `lab selftest` prints: one line per scenario, the summary naming the machine, and the
+//! same as one JSON object for a bug report (`--json`).
+//!
+//! Pure functions from outcomes to text, so the tests can read them without running a kernel.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use super::{Failure, Scenario, Verdict};
+use crate::kq;
+use crate::trace::json::push_str_literal;
+
+/// The machine a self-test ran on, as a bug report needs it.
+#[derive(Clone, Debug, Default)]
+pub struct Machine {
+    /// `uname -s`, `-r`, `-v`, `-m` (empty if uname failed).
+    pub uname: crate::sys::unix::Uname,
+    /// The OS release in words (`macOS 14.5 (23F79)`, `Ubuntu 24.04.1 LTS`, `14.1-RELEASE-p3`),
+    /// when the lab could find it.
+    pub os_version: Option<String>,
+    /// The kqueue under test: native, or the emulation over epoll.
+    pub backend: String,
+}
+
+impl Machine {
+    /// Looks at the machine this process runs on.
+    pub fn this_one() -> Machine {
+        Machine {
+            uname: crate::sys::unix::uname().unwrap_or_default(),
+            os_version: os_version(),
+            backend: kq::Backend::CURRENT.describe(),
+        }
+    }
+}
+
+/// The OS release as its own tools say it: `sw_vers` on macOS, `freebsd-version` on FreeBSD,
+/// `/etc/os-release` on Linux. None when the tool is missing.
+fn os_version() -> Option<String> {
+    match std::env::consts::OS {
+        "macos" => {
+            let product = command_output("sw_vers", &["-productVersion"])?;
+            let build = command_output("sw_vers", &["-buildVersion"]);
+            Some(match build {
+                Some(build) => format!("macOS {product} ({build})"),
+                None => format!("macOS {product}"),
+            })
+        }
+        "freebsd" => command_output("freebsd-version", &["-u"]).map(|v| format!("FreeBSD {v}")),
+        _ => {
+            let release = std::fs::read_to_string("/etc/os-release").ok()?;
+            release.lines().find_map(|line| {
+                let value = line.strip_prefix("PRETTY_NAME=")?;
+                Some(value.trim_matches('"').to_string())
+            })
+        }
+    }
+}
+
+/// The first line a command prints, when it runs and succeeds.
+fn command_output(program: &str, args: &[&str]) -> Option<String> {
+    let output = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    let line = text.lines().next()?.trim();
+    (!line.is_empty()).then(|| line.to_string())
+}
+
+/// One scenario's run.
+pub struct Outcome {
+    pub scenario: &'static Scenario,
+    pub verdict: Verdict,
+    pub took: Duration,
+}
+
+/// The OS name as an attendee would say it, for "differs on macOS".
+fn os_display_name() -> &'static str {
+    kq::os_name()
+}
+
+fn paint(color: bool, code: &str, text: &str) -> String {
+    if color {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
+}
+
+/// The header line: what is about to be checked.
+pub fn header(machine: &Machine, count: usize) -> String {
+    format!(
+        "lab selftest: {} of docs/kqueue-semantics.md, against the {}",
+        scenarios(count),
+        machine.backend
+    )
+}
+
+/// `1 scenario`, `33 scenarios`.
+pub fn scenarios(count: usize) -> String {
+    match count {
+        1 => "1 scenario".to_string(),
+        n => format!("{n} scenarios"),
+    }
+}
+
+/// The lines for one outcome: `✓ B12  level read repeats…`, then for a documented difference
+/// or a failure, indented lines saying what differed or what was expected and seen.
+pub fn outcome_lines(outcome: &Outcome, color: bool) -> Vec<String> {
+    let scenario = outcome.scenario;
+    let title = format!("{:<4} {}", scenario.id, scenario.title());
+    match &outcome.verdict {
+        Verdict::Passed => vec![format!("  {} {title}", paint(color, "32", "✓"))],
+        Verdict::DiffersAsDocumented(what) => vec![
+            format!("  {} {title}", paint(color, "32", "✓")),
+            paint(
+                color,
+                "33",
+                &format!(
+                    "         differs on {}, as documented: {what}",
+                    os_display_name()
+                ),
+            ),
+        ],
+        Verdict::Failed(failure) => {
+            let mut lines = vec![format!("  {} {title}", paint(color, "31", "✗"))];
+            lines.extend(
+                failure_lines(failure)
+                    .into_iter()
+                    .map(|line| paint(color, "31", &format!("         {line}"))),
+            );
+            lines
+        }
+    }
+}
+
+/// A failure in words: the assertion's sentence, expected vs seen, where.
+fn failure_lines(failure: &Failure) -> Vec<String> {
+    let mut lines: Vec<String> = failure.message.lines().map(str::to_string).collect();
+    if let (Some(expected), Some(seen)) = (&failure.expected, &failure.seen) {
+        // An assert_eq! without a sentence says only "assertion `left == right` failed":
+        // expected and seen say it better.
+        if failure.message.starts_with("assertion `") {
+            lines.clear();
+        }
+        lines.push(format!("expected {expected}"));
+        lines.push(format!("seen     {seen}"));
+    }
+    if let Some(location) = &failure.location {
+        lines.push(format!("at {location}"));
+    }
+    lines
+}
+
+/// The counts of a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub passed: usize,
+    pub differs: usize,
+    pub failed: usize,
+}
+
+impl Tally {
+    pub fn of(outcomes: &[Outcome]) -> Tally {
+        let mut tally = Tally::default();
+        for outcome in outcomes {
+            match outcome.verdict {
+                Verdict::Passed => tally.passed += 1,
+                Verdict::DiffersAsDocumented(_) => tally.differs += 1,
+                Verdict::Failed(_) => tally.failed += 1,
+            }
+        }
+        tally
+    }
+}
+
+/// The summary after the lines: the counts, then the machine.
+pub fn summary_lines(outcomes: &[Outcome], machine: &Machine, took: Duration) -> Vec<String> {
+    let tally = Tally::of(outcomes);
+    let mut counts = format!("{} passed", tally.passed + tally.differs);
+    if tally.differs > 0 {
+        let _ = write!(
+            counts,
+            " ({} of them as documented for {})",
+            tally.differs,
+            os_display_name()
+        );
+    }
+    let _ = write!(counts, ", {} failed", tally.failed);
+    let uname = &machine.uname;
+    let mut lines = vec![
+        String::new(),
+        format!(
+            "{} in {:.1} s: {counts}",
+            scenarios(outcomes.len()),
+            took.as_secs_f64()
+        ),
+        format!(
+            "kernel:  {} {} ({})",
+            uname.sysname, uname.release, uname.machine
+        ),
+        format!("build:   {}", uname.version),
+    ];
+    if let Some(os_version) = &machine.os_version {
+        lines.push(format!("os:      {os_version}"));
+    }
+    lines.push(format!(
+        "lab:     {} ({} build)",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::ARCH
+    ));
+    if tally.failed > 0 {
+        lines.push(String::new());
+        lines.push(
+            "Please report this: run `lab selftest --json > selftest.json` and attach the file."
+                .to_string(),
+        );
+    }
+    lines
+}
+
+/// The whole run as one JSON object, a scenario a line, for pasting into a bug report.
+pub fn json(outcomes: &[Outcome], machine: &Machine, took: Duration) -> String {
+    let mut out = String::from("{\n  \"lab\": ");
+    push_str_literal(&mut out, env!("CARGO_PKG_VERSION"));
+    out.push_str(",\n  \"target\": ");
+    push_str_literal(
+        &mut out,
+        &format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS),
+    );
+    out.push_str(",\n  \"backend\": ");
+    push_str_literal(&mut out, &machine.backend);
+    let uname = &machine.uname;
+    out.push_str(",\n  \"uname\": {\"sysname\": ");
+    push_str_literal(&mut out, &uname.sysname);
+    out.push_str(", \"release\": ");
+    push_str_literal(&mut out, &uname.release);
+    out.push_str(", \"version\": ");
+    push_str_literal(&mut out, &uname.version);
+    out.push_str(", \"machine\": ");
+    push_str_literal(&mut out, &uname.machine);
+    out.push_str("},\n  \"os_version\": ");
+    match &machine.os_version {
+        Some(version) => push_str_literal(&mut out, version),
+        None => out.push_str("null"),
+    }
+    out.push_str(",\n  \"scenarios\": [");
+    for (i, outcome) in outcomes.iter().enumerate() {
+        out.push_str(if i == 0 { "\n    " } else { ",\n    " });
+        push_outcome(&mut out, outcome);
+    }
+    let tally = Tally::of(outcomes);
+    let _ = write!(
+        out,
+        "\n  ],\n  \"summary\": {{\"scenarios\": {}, \"passed\": {}, \"differs_as_documented\": {}, \"failed\": {}, \"seconds\": {:.3}}}\n}}",
+        outcomes.len(),
+        tally.passed,
+        tally.differs,
+        tally.failed,
+        took.as_secs_f64()
+    );
+    out
+}
+
+/// One scenario's object: id, name, result, and what differed or failed.
+fn push_outcome(out: &mut String, outcome: &Outcome) {
+    out.push_str("{\"id\": ");
+    push_str_literal(out, outcome.scenario.id);
+    out.push_str(", \"name\": ");
+    push_str_literal(out, outcome.scenario.name);
+    match &outcome.verdict {
+        Verdict::Passed => out.push_str(", \"result\": \"passed\""),
+        Verdict::DiffersAsDocumented(what) => {
+            out.push_str(", \"result\": \"differs_as_documented\", \"differs\": ");
+            push_str_literal(out, what);
+        }
+        Verdict::Failed(failure) => {
+            out.push_str(", \"result\": \"failed\", \"message\": ");
+            push_str_literal(out, &failure.message);
+            for (key, value) in [
+                ("expected", &failure.expected),
+                ("seen", &failure.seen),
+                ("at", &failure.location),
+            ] {
+                if let Some(value) = value {
+                    let _ = write!(out, ", \"{key}\": ");
+                    push_str_literal(out, value);
+                }
+            }
+        }
+    }
+    let _ = write!(out, ", \"ms\": {}}}", outcome.took.as_millis());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::selftest::scenarios::SCENARIOS;
+
+    /// A failed `assert_eq!` without a sentence reads as expected and seen, then where.
+    #[test]
+    fn a_failure_shows_expected_seen_and_where() {
+        let failure = Failure {
+            location: Some("src/selftest/scenarios/knotes.rs:66".to_string()),
+            ..Failure::from_message("assertion `left == right` failed\n  left: 2\n right: 3")
+        };
+        let outcome = Outcome {
+            scenario: SCENARIOS
+                .iter()
+                .find(|scenario| scenario.id == "B2")
+                .expect("B2 is listed"),
+            verdict: Verdict::Failed(failure),
+            took: Duration::ZERO,
+        };
+        let lines = outcome_lines(&outcome, false);
+        assert_eq!(
+            lines,
+            [
+                "  ✗ B2   adding the same knote twice modifies it",
+                "         expected 3",
+                "         seen     2",
+                "         at src/selftest/scenarios/knotes.rs:66",
+            ]
+        );
+        let json = json(&[outcome], &Machine::default(), Duration::ZERO);
+        assert!(json.contains(r#""result": "failed""#), "{json}");
+        assert!(json.contains(r#""expected": "3", "seen": "2""#), "{json}");
+    }
+}

@@ -18,7 +18,7 @@ mod flood;
 pub mod harness;
 mod narrate;
 mod oneshot;
-mod write;
+pub(crate) mod write;
 
 /// Which flag stage to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -130,7 +130,7 @@ impl Lab {
                     return self
                         .note("--external: there is no built-in client to connect".to_string());
                 }
-                let stream = TcpStream::connect(self.addr).map_err(|e| {
+                let stream = connect(self.addr, self.stage.server_writes()).map_err(|e| {
                     Error::runtime(format!(
                         "the built-in client cannot connect to {}: {e}",
                         self.addr
@@ -365,8 +365,9 @@ impl Lab {
         let why = if sent < count {
             format!(
                 "the server wrote {sent} of {count} bytes to conn{}: then write() said EAGAIN, \
-                 the send buffer is full, so its WRITE knote falls silent until the client reads \
-                 and at least the low-water mark (2048 bytes) is free again (B19)",
+                 the send buffer is full, so its WRITE knote falls silent until at least the \
+                 low-water mark (2048 bytes) is free again (B19): when the client reads, or when \
+                 the client's kernel takes more into its receive buffer (fill again)",
                 self.current
             )
         } else {
@@ -442,7 +443,11 @@ impl Lab {
         let before = self.knote_row(fd, filter);
         let knote = format!("conn{}'s {} knote", self.current, kq::filter_name(filter));
         self.action(action, conn, None)?;
-        self.note(what_the_change_does(&knote, change.op, before.as_ref()))?;
+        let mut what = what_the_change_does(&knote, change.op, before.as_ref());
+        if change.receipt {
+            what.push_str("; with EV_RECEIPT an entry comes back even on success, data 0 (B8)");
+        }
+        self.note(what)?;
         self.tracer.failure_context = Some(why_it_failed(&knote, before.as_ref()));
         self.tracer.forget_flood(fd);
         let mut events = [Kevent::default(); NEVENTS];
@@ -521,6 +526,22 @@ fn why_it_failed(knote: &str, before: Option<&KnoteRow>) -> String {
         None => format!("{knote} was never added: only EV_ADD creates a knote (B6)"),
         Some(_) => format!("{knote} exists, yet the change was refused (the errno says why)"),
     }
+}
+
+/// The built-in client's connection. In `lab write` its receive buffer is set small *before*
+/// connecting, so the window it advertises is small too and one `fill` by the server fills it.
+fn connect(addr: std::net::SocketAddr, small_receive_buffer: bool) -> io::Result<TcpStream> {
+    if !small_receive_buffer {
+        return TcpStream::connect(addr);
+    }
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        None,
+    )?;
+    socket.set_recv_buffer_size(crate::stages::write::BUFFER)?;
+    socket.connect(&addr.into())?;
+    Ok(socket.into())
 }
 
 /// Write `count` bytes of `x` without blocking, a chunk at a time; how many went.

@@ -424,7 +424,13 @@ mod tests {
     #[test]
     fn knote_changes_parse_with_their_filter_and_mode() {
         use crate::kq::{EV_CLEAR, EV_ONESHOT};
-        let change = |op, filter, receipt| Action::Knote(KnoteChange { op, filter, receipt });
+        let change = |op, filter, receipt| {
+            Action::Knote(KnoteChange {
+                op,
+                filter,
+                receipt,
+            })
+        };
         assert_eq!(
             parse(
                 "add; add write oneshot; add clear read; add level; delete; enable write; \

@@ -253,8 +253,9 @@ impl Lab {
         self.note(self.stage.teaches.to_string())?;
         if self.stage.server_writes() {
             self.note(format!(
-                "the server's sockets get SO_SNDBUF {0} and the client's SO_RCVBUF {0}, so one \
-                 `fill` fills both buffers (the OS grows loopback buffers to megabytes otherwise)",
+                "the server's sockets get SO_SNDBUF {0} and the client's SO_RCVBUF {0}, so a \
+                 `fill` or two fill both buffers (the OS grows loopback buffers to megabytes \
+                 otherwise)",
                 super::write::BUFFER
             ))?;
         }

@@ -132,7 +132,10 @@ impl CallSink for StageTrace {
                 if level {
                     self.flood_noted.push(key);
                 }
-                notes.extend(delivered(self.stage, k.filter, delivery)(&label.to_string(), k.data));
+                notes.extend(delivered(self.stage, k.filter, delivery)(
+                    &label.to_string(),
+                    k.data,
+                ));
             }
         } else if *label == Role::Keys && !self.keys_noted {
             self.keys_noted = true;

@@ -437,7 +437,11 @@ fn data_words(event: &LabeledKevent) -> String {
         } else if k.flags & kq::EV_ONESHOT != 0 {
             // Delivered as activated, not re-checked (B15): the server may have read them since.
             let were = if n == 1 { "was" } else { "were" };
-            format!("{} byte{} {were} waiting when it fired", group(n), plural(n))
+            format!(
+                "{} byte{} {were} waiting when it fired",
+                group(n),
+                plural(n)
+            )
         } else {
             format!("{} byte{} waiting to be read", group(n), plural(n))
         }

@@ -68,7 +68,10 @@ fn delete_after_a_oneshot_event_comes_back_as_enoent() {
     assert_eq!(changes[0]["label"].str(), "conn1");
     assert_eq!(changes[0]["filter"].str(), "READ");
     assert_eq!(flags(&changes[0]), ["DELETE"]);
-    assert!(calls[0]["nevents"].num() > 0.0, "an eventlist, so errors are entries (B7)");
+    assert!(
+        calls[0]["nevents"].num() > 0.0,
+        "an eventlist, so errors are entries (B7)"
+    );
     assert_eq!(error_entries(&calls), [ENOENT]);
     let said = notes(delete);
     assert!(said.contains("ENOENT") && said.contains("B15"), "{said}");
@@ -81,7 +84,10 @@ fn delete_after_a_oneshot_event_comes_back_as_enoent() {
 fn add_does_not_re_enable_a_dispatched_knote_but_enable_does() {
     let records = run_json(
         "dispatch",
-        &["--script", "send hello; wait 300; add; send x; wait 300; enable; wait 100"],
+        &[
+            "--script",
+            "send hello; wait 300; add; send x; wait 300; enable; wait 100",
+        ],
     );
     let phases = conn1_phases(&records);
     let data = |name: &str| {
@@ -92,7 +98,11 @@ fn add_does_not_re_enable_a_dispatched_knote_but_enable_does() {
             .data
             .clone()
     };
-    assert_eq!(data("add"), Vec::<i64>::new(), "EV_ADD changes nothing visible");
+    assert_eq!(
+        data("add"),
+        Vec::<i64>::new(),
+        "EV_ADD changes nothing visible"
+    );
     assert_eq!(data("send"), vec![5], "hello, then the knote is disabled");
     let after_x: Vec<i64> = phases
         .iter()
@@ -101,8 +111,15 @@ fn add_does_not_re_enable_a_dispatched_knote_but_enable_does() {
         .expect("second send")
         .data
         .clone();
-    assert!(after_x.is_empty(), "still disabled after EV_ADD (B3): {after_x:?}");
-    assert_eq!(data("enable"), vec![6], "EV_ENABLE reports hello and x at once");
+    assert!(
+        after_x.is_empty(),
+        "still disabled after EV_ADD (B3): {after_x:?}"
+    );
+    assert_eq!(
+        data("enable"),
+        vec![6],
+        "EV_ENABLE reports hello and x at once"
+    );
     let add = after(&records, "add", 0);
     assert!(notes(add).contains("does not re-enable"), "{}", notes(add));
     let states = conn1_knote_states(&records);
@@ -127,7 +144,10 @@ fn receipt_comes_back_as_an_entry_with_data_zero() {
 fn add_write_and_delete_write_on_the_same_connection() {
     let records = run_json(
         "flood",
-        &["--script", "add write level; wait 100; delete write; wait 100"],
+        &[
+            "--script",
+            "add write level; wait 100; delete write; wait 100",
+        ],
     );
     let writes = |r: &[Value]| -> u64 {
         kevents(r)
@@ -143,7 +163,11 @@ fn add_write_and_delete_write_on_the_same_connection() {
             .sum()
     };
     assert!(writes(after(&records, "add", 0)) >= 2, "WRITE floods");
-    assert_eq!(writes(after(&records, "delete", 0)), 0, "EV_DELETE ended it");
+    assert_eq!(
+        writes(after(&records, "delete", 0)),
+        0,
+        "EV_DELETE ended it"
+    );
 }
 
 /// The CLEAR stall: after `read 2` of 6 bytes, the note gives the count left and says that no
@@ -203,8 +227,17 @@ fn every_stage_help_lists_the_script_actions() {
         let output = run_lab(&[stage, "--help"]);
         assert!(output.status.success());
         let help = String::from_utf8_lossy(&output.stdout);
-        for action in ["send TEXT", "read [N]", "add [read|write]", "delete", "receipt"] {
-            assert!(help.contains(action), "{stage} --help lacks {action}:\n{help}");
+        for action in [
+            "send TEXT",
+            "read [N]",
+            "add [read|write]",
+            "delete",
+            "receipt",
+        ] {
+            assert!(
+                help.contains(action),
+                "{stage} --help lacks {action}:\n{help}"
+            );
         }
     }
 }
@@ -229,12 +262,74 @@ fn write_floods_until_filled_and_comes_back_when_the_client_reads() {
             .collect()
     };
     let idle = write_events(after(&records, "connect", 0));
-    assert!(idle.len() >= 2, "level-triggered WRITE floods: {}", idle.len());
-    assert!(idle.iter().all(|&d| d > 2048), "data = free space: {:?}", &idle[..2]);
+    assert!(
+        idle.len() >= 2,
+        "level-triggered WRITE floods: {}",
+        idle.len()
+    );
+    assert!(
+        idle.iter().all(|&d| d > 2048),
+        "data = free space: {:?}",
+        &idle[..2]
+    );
     let full = write_events(after(&records, "fill", 1));
-    assert!(full.is_empty(), "silent once the send buffer is full: {}", full.len());
+    assert!(
+        full.is_empty(),
+        "silent once the send buffer is full: {}",
+        full.len()
+    );
     let back = write_events(after(&records, "read", 0));
-    assert!(back.len() >= 2, "the client's read brings it back: {}", back.len());
+    assert!(
+        back.len() >= 2,
+        "the client's read brings it back: {}",
+        back.len()
+    );
     let fill = after(&records, "fill", 0);
     assert!(notes(fill).contains("EAGAIN"), "{}", notes(fill));
+}
+
+/// A person runs `lab oneshot` in a terminal, presses `s` (ping arrives, one ONESHOT event),
+/// then `-`: EV_DELETE comes back as an ENOENT entry on screen. `?` lists the keys; `q` ends.
+#[test]
+fn keys_delete_after_a_oneshot_event_and_list_the_keys() {
+    let tmux = crate::support::tmux::Tmux::start("actions", 110, 32, &[]);
+    tmux.run_lab("", "oneshot --port 0 --hide-os-calls");
+    tmux.wait_for("the footer", |s| {
+        s.contains("c connect") && s.contains("» connect conn1")
+    });
+    tmux.press("s");
+    tmux.wait_for("the ONESHOT event", |s| {
+        s.lines()
+            .any(|l| l.contains("◂ READ  conn1") && l.contains("data=4"))
+    });
+    tmux.press("-");
+    tmux.wait_for("the ENOENT entry", |s| {
+        s.contains("» delete conn1") && s.contains("failed with ENOENT")
+    });
+    tmux.press("?");
+    tmux.wait_for("the key list", |s| s.contains("keys: c connect"));
+    tmux.press("q");
+    tmux.wait_for_exit_status(0);
+}
+
+/// A person runs `lab clear` in a terminal, presses `s` (4 bytes) and `p` (a partial read of
+/// 2): the note gives the 2 bytes left and says no event will come for them.
+#[test]
+fn the_partial_read_key_shows_the_clear_stall() {
+    let tmux = crate::support::tmux::Tmux::start("actions", 110, 32, &[]);
+    tmux.run_lab("", "clear --port 0 --hide-os-calls");
+    tmux.wait_for("the footer", |s| {
+        s.contains("c connect") && s.contains("» connect conn1")
+    });
+    tmux.press("s");
+    tmux.wait_for("the CLEAR event", |s| {
+        s.lines()
+            .any(|l| l.contains("◂ READ  conn1") && l.contains("data=4"))
+    });
+    tmux.press("p");
+    tmux.wait_for("the stall note", |s| {
+        s.contains("2 bytes are still waiting, and no event will come")
+    });
+    tmux.press("q");
+    tmux.wait_for_exit_status(0);
 }

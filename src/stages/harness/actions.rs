@@ -50,7 +50,7 @@ fn action_for_key(key: Key) -> Option<Action> {
 }
 
 /// Everything at most a chunk at a time: `fill` never allocates what it writes (issue 14).
-const FILL_CHUNK: [u8; 64 * 1024] = [b'x'; 64 * 1024];
+static FILL_CHUNK: [u8; 64 * 1024] = [b'x'; 64 * 1024];
 
 impl Lab {
     /// Deliver the keys that woke the loop, as actions.
@@ -184,9 +184,7 @@ impl Lab {
                     ))?;
                 }
             }
-            Action::Fill(count) if self.stage.server_writes() => {
-                self.server_fill(*count, conn)?
-            }
+            Action::Fill(count) if self.stage.server_writes() => self.server_fill(*count, conn)?,
             Action::Fill(count) => {
                 let Some(stream) = self.client() else {
                     return self.note("no open client connection to fill".to_string());
@@ -283,7 +281,7 @@ impl Lab {
         rows.iter()
             .filter(mine)
             .find(|r| r.state != KnoteState::Deleted)
-            .or_else(|| rows.iter().filter(mine).last())
+            .or_else(|| rows.iter().rfind(mine))
             .cloned()
     }
 

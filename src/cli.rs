@@ -31,6 +31,8 @@ pub enum Command {
     Dispatch(StageArgs),
     /// EV_CLEAR: one event per state change, and the partial-read stall
     Clear(StageArgs),
+    /// Level-triggered EVFILT_WRITE: an idle connection is writable; `fill` silences it
+    Write(StageArgs),
     /// The tutorial's full echo server: batched changelist, read/write mode, timeouts
     Server(ServerArgs),
     /// Connect to a lab server, send each argument (or stdin line) as a message, print the echo
@@ -88,6 +90,7 @@ pub struct CommonArgs {
 }
 
 #[derive(Clone, Debug, Args)]
+#[command(after_help = crate::script::STAGE_HELP)]
 pub struct StageArgs {
     #[command(flatten)]
     pub common: CommonArgs,

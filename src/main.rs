@@ -42,6 +42,7 @@ fn main() -> ExitCode {
         Some(Command::Oneshot(args)) => run_stage(StageKind::Oneshot, &args),
         Some(Command::Dispatch(args)) => run_stage(StageKind::Dispatch, &args),
         Some(Command::Clear(args)) => run_stage(StageKind::Clear, &args),
+        Some(Command::Write(args)) => run_stage(StageKind::Write, &args),
         Some(Command::Server(args)) => run_server(&args),
         Some(Command::Client(args)) => lab::client::echo::run(&args.to_options()),
         Some(Command::Bench(args)) => lab::bench::run(&args.to_options()),

@@ -29,6 +29,9 @@ pub enum Action {
     Read(Option<usize>),
     /// Re-arm the current connection's knote the way the stage teaches.
     Rearm,
+    /// One kevent change on the current connection's knote, exactly as written (`add`,
+    /// `delete`, `enable`, `disable`, `receipt`): one kevent call in the trace.
+    Knote(KnoteChange),
     /// The client closes the current connection.
     Close,
     /// Let the event loop run for this many milliseconds.
@@ -47,6 +50,7 @@ impl Action {
             Action::Fill(_) => "fill",
             Action::Read(_) => "read",
             Action::Rearm => "rearm",
+            Action::Knote(change) => change.name(),
             Action::Close => "close",
             Action::Wait(_) => "wait",
             Action::Quit => "quit",
@@ -62,8 +66,133 @@ impl Action {
     }
 }
 
-const EXPECTED: &str =
-    "expected one of: connect, use N, send TEXT, fill N, read [N], rearm, close, wait MS, quit";
+const EXPECTED: &str = "expected one of: connect, use N, send TEXT, fill N, read [N], rearm, \
+     add [read|write] [level|oneshot|dispatch|clear], delete [read|write], enable [read|write], \
+     disable [read|write], receipt [read|write], close, wait MS, quit";
+
+/// The largest `fill`: 64 MiB, the largest message `lab server` can hold (issue: every number
+/// has a limit). The stages write it in chunks, so nothing that size is ever allocated there.
+pub const FILL_MAX: usize = 64 * 1024 * 1024;
+
+/// The script actions, for `--help` of every flag stage (clap's `after_help`).
+pub const STAGE_HELP: &str = "\
+Script actions, for --script 'A; B; ...' (keys in a terminal; `?` lists them):
+  connect             the built-in client opens a new connection (key c)
+  use N               connection N becomes the current one (keys 1-9)
+  send TEXT           the client writes TEXT (\\n and \\t escapes) (key s sends ping)
+  fill N              the client writes N bytes of x, at most 67108864 (lab write: the server)
+  read [N]            the server reads up to N bytes, all by default (key r; key p reads 2)
+                      (lab write: the client reads what the server wrote)
+  rearm               re-arm the knote the way the stage teaches (key a)
+  add [read|write] [level|oneshot|dispatch|clear]
+                      EV_ADD on the current connection's knote; default: the stage's filter
+                      and flags (key +)
+  delete [read|write] EV_DELETE (key -)
+  enable [read|write] EV_ENABLE (key e)
+  disable [read|write] EV_DISABLE (key d)
+  receipt [read|write] EV_ADD|EV_RECEIPT: a receipt entry comes back even on success (key R)
+  close               the client closes the current connection (key x)
+  wait MS             let the event loop run for MS milliseconds
+  quit                end the stage (key q)
+Each knote change is one kevent call with an eventlist, so a failing change comes back as an
+EV_ERROR entry (B7), e.g. `delete` after a ONESHOT event: ENOENT.";
+
+/// Which filter a knote change is about (`None`: the stage's own).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Filter {
+    Read,
+    Write,
+}
+
+/// What a knote change does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KnoteOp {
+    /// EV_ADD with this mode (`None`: the stage's flags). `Some(0)` is a plain, level knote.
+    Add(Option<u16>),
+    Delete,
+    Enable,
+    Disable,
+}
+
+/// One kevent change typed in a script or by key: `add read oneshot`, `delete`, `receipt`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KnoteChange {
+    pub op: KnoteOp,
+    pub filter: Option<Filter>,
+    /// EV_RECEIPT: a receipt entry (EV_ERROR, data 0 on success) comes back for it (B8).
+    pub receipt: bool,
+}
+
+impl KnoteChange {
+    /// The action's name: the word it was written with.
+    pub fn name(&self) -> &'static str {
+        match self.op {
+            KnoteOp::Add(_) if self.receipt => "receipt",
+            KnoteOp::Add(_) => "add",
+            KnoteOp::Delete => "delete",
+            KnoteOp::Enable => "enable",
+            KnoteOp::Disable => "disable",
+        }
+    }
+}
+
+/// `add [read|write] [level|oneshot|dispatch|clear]` and the others: the words after the verb.
+fn parse_knote_change(word: &str, arg: &str) -> Result<KnoteChange, Error> {
+    let (op, receipt) = match word {
+        "add" => (KnoteOp::Add(None), false),
+        "receipt" => (KnoteOp::Add(None), true),
+        "delete" => (KnoteOp::Delete, false),
+        "enable" => (KnoteOp::Enable, false),
+        "disable" => (KnoteOp::Disable, false),
+        _ => unreachable!("only knote verbs come here"),
+    };
+    let mut change = KnoteChange {
+        op,
+        filter: None,
+        receipt,
+    };
+    for w in arg.split_whitespace() {
+        let mode = match w {
+            "read" | "write" if change.filter.is_some() => {
+                return Err(bad(format!("`{word} {arg}`: one filter at most")));
+            }
+            "read" => {
+                change.filter = Some(Filter::Read);
+                continue;
+            }
+            "write" => {
+                change.filter = Some(Filter::Write);
+                continue;
+            }
+            "level" => 0,
+            "oneshot" => crate::kq::EV_ONESHOT,
+            "dispatch" => crate::kq::EV_DISPATCH,
+            "clear" => crate::kq::EV_CLEAR,
+            other => {
+                let allowed = if word == "add" {
+                    "read, write, level, oneshot, dispatch or clear"
+                } else {
+                    "read or write"
+                };
+                return Err(bad(format!(
+                    "`{word} {arg}`: `{other}` is not a word `{word}` takes; expected {allowed}"
+                )));
+            }
+        };
+        match change.op {
+            KnoteOp::Add(None) if word == "add" => change.op = KnoteOp::Add(Some(mode)),
+            KnoteOp::Add(Some(_)) => {
+                return Err(bad(format!("`{word} {arg}`: one mode at most")));
+            }
+            _ => {
+                return Err(bad(format!(
+                    "`{word} {arg}`: `{w}` is a mode, which only `add` takes; expected read or write"
+                )));
+            }
+        }
+    }
+    Ok(change)
+}
 
 /// A mistake in a script: a usage error (exit 2) worded `bad script: …` for every stage.
 pub fn bad(msg: String) -> Error {
@@ -141,7 +270,18 @@ pub fn parse_action(text: &str) -> Result<Action, Error> {
                 Ok(Action::Send(unescape(arg)))
             }
         }
-        "fill" => Ok(Action::Fill(number("fill", arg, "a byte count N")?)),
+        "fill" => {
+            let n: usize = number("fill", arg, "a byte count N")?;
+            if n > FILL_MAX {
+                return Err(bad(format!(
+                    "`fill {n}`: at most {FILL_MAX} bytes (64 MiB) per fill; fill again for more"
+                )));
+            }
+            Ok(Action::Fill(n))
+        }
+        "add" | "receipt" | "delete" | "enable" | "disable" => {
+            Ok(Action::Knote(parse_knote_change(word, arg)?))
+        }
         "read" => {
             if arg.is_empty() {
                 Ok(Action::Read(None))
@@ -279,6 +419,56 @@ mod tests {
             .to_string()
             .contains("--external"));
         assert!(parse("wait 10; read", true).is_ok());
+    }
+
+    #[test]
+    fn knote_changes_parse_with_their_filter_and_mode() {
+        use crate::kq::{EV_CLEAR, EV_ONESHOT};
+        let change = |op, filter, receipt| {
+            Action::Knote(KnoteChange {
+                op,
+                filter,
+                receipt,
+            })
+        };
+        assert_eq!(
+            parse(
+                "add; add write oneshot; add clear read; add level; delete; enable write; \
+                 disable; receipt",
+                false
+            )
+            .unwrap(),
+            vec![
+                change(KnoteOp::Add(None), None, false),
+                change(KnoteOp::Add(Some(EV_ONESHOT)), Some(Filter::Write), false),
+                change(KnoteOp::Add(Some(EV_CLEAR)), Some(Filter::Read), false),
+                change(KnoteOp::Add(Some(0)), None, false),
+                change(KnoteOp::Delete, None, false),
+                change(KnoteOp::Enable, Some(Filter::Write), false),
+                change(KnoteOp::Disable, None, false),
+                change(KnoteOp::Add(None), None, true),
+            ]
+        );
+        assert_eq!(parse_action("receipt").unwrap().name(), "receipt");
+        // Server-side changes: allowed with --external.
+        assert!(parse("delete; add", true).is_ok());
+        let msg = |s: &str| parse(s, false).unwrap_err().to_string();
+        assert!(msg("add sideways").contains("`sideways` is not a word"));
+        assert!(msg("delete oneshot").contains("only `add` takes"));
+        assert!(msg("add oneshot clear").contains("one mode at most"));
+        assert!(msg("add read write").contains("one filter at most"));
+    }
+
+    /// Issue 14 item 5: `fill 1000000000000` is refused in one line (exit 2), not allocated.
+    #[test]
+    fn an_absurd_fill_is_a_usage_error() {
+        let err = parse("fill 1000000000000", false).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("at most 67108864"), "{err}");
+        assert_eq!(
+            parse("fill 67108864", false).unwrap(),
+            vec![Action::Fill(FILL_MAX)]
+        );
     }
 
     #[test]

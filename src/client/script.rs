@@ -22,10 +22,11 @@ pub fn parse_script(text: &str, external: bool) -> Result<Vec<Action>> {
     let actions = script::parse(text, external)?;
     if let Some(action) = actions
         .iter()
-        .find(|a| matches!(a, Action::Read(_) | Action::Rearm))
+        .find(|a| matches!(a, Action::Read(_) | Action::Rearm | Action::Knote(_)))
     {
         let why = match action {
             Action::Read(_) => "the server reads every message by itself",
+            Action::Knote(_) => "the server's loop changes its knotes by itself",
             _ => "the server's loop re-arms its knotes by itself",
         };
         return Err(script::bad(format!(
@@ -98,8 +99,8 @@ pub fn run_script(addr: SocketAddr, actions: &[Action], external: bool, stop: &A
                     thread::sleep((until - Instant::now()).min(Duration::from_millis(20)));
                 }
             }
-            // Refused by `parse_script`: the server reads and re-arms by itself.
-            Action::Read(_) | Action::Rearm => {}
+            // Refused by `parse_script`: the server reads and changes its knotes by itself.
+            Action::Read(_) | Action::Rearm | Action::Knote(_) => {}
             Action::Quit => break,
         }
     }
@@ -143,7 +144,11 @@ mod tests {
 
     #[test]
     fn read_and_rearm_are_refused_with_the_reason() {
-        for (script, why) in [("read", "reads every message"), ("rearm", "re-arms")] {
+        for (script, why) in [
+            ("read", "reads every message"),
+            ("rearm", "re-arms"),
+            ("delete", "changes its knotes"),
+        ] {
             let err = parse_script(script, false).unwrap_err();
             assert_eq!(err.exit_code(), 2);
             let msg = err.to_string();

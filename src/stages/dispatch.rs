@@ -8,6 +8,7 @@ use crate::kq::{Kevent, EVFILT_READ, EV_ADD, EV_DISPATCH, EV_ENABLE};
 pub const STAGE: Stage = Stage {
     name: "dispatch",
     teaches: "EV_ADD|EV_DISPATCH: one event, then the knote is disabled; `rearm` enables it",
+    filter: EVFILT_READ,
     flags: EV_ADD | EV_DISPATCH,
     tour: "send hello; wait 300; send again; wait 300; rearm; wait 300",
     rearm,
@@ -26,7 +27,7 @@ fn rearm(fd: usize, udata: usize) -> Rearm {
 }
 
 /// Said at every delivery: DISPATCH disabled the knote as it handed over this event (B16).
-fn delivered(conn: &str, _data: i64) -> Option<String> {
+pub(super) fn delivered(conn: &str, _data: i64) -> Option<String> {
     Some(format!(
         "EV_DISPATCH (B16): {conn}'s knote is now disabled, not deleted; it keeps tracking \
          the socket but reports nothing until `rearm` (key a) sends EV_ENABLE"

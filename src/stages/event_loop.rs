@@ -44,7 +44,12 @@ impl Lab {
     pub(super) fn poll(&mut self, timeout: Option<Duration>) -> Step {
         let mut events = [Kevent::default(); NEVENTS];
         let n = self.kevent(&[], &mut events, timeout)?;
-        for event in &events[..n] {
+        self.dispatch(&events[..n])
+    }
+
+    /// Handle what a kevent call returned (a knote change by script or key collects too, B9).
+    pub(super) fn dispatch(&mut self, events: &[Kevent]) -> Step {
+        for event in events {
             match event.udata {
                 _ if event.is_error() => {}
                 KEYS if event.filter == kq::EVFILT_USER => self.take_keys()?,
@@ -60,7 +65,7 @@ impl Lab {
 
     /// Accept every waiting connection (the listener's READ knote is level-triggered, B12/B18:
     /// looping until WouldBlock and accepting one per event both work, Part 5a), and add each
-    /// one's READ knote with the stage's flags, udata = its fd (as the tutorial does).
+    /// one's knote with the stage's filter and flags, udata = its fd (as the tutorial does).
     fn accept_all(&mut self) -> Step {
         loop {
             let (stream, peer) = match self.listener.accept() {
@@ -70,26 +75,32 @@ impl Lab {
                 Err(e) => return self.note(format!("accept failed: {e}")),
             };
             let (n, fd) = self.adopt(stream)?;
-            let flags = self.stage.flags;
+            let (filter, flags) = (self.stage.filter, self.stage.flags);
             let how = kq::describe_flags(flags);
             self.note(format!(
-                "accepted conn{n} (fd {fd}) from {peer}; adding its READ knote with {how}"
+                "accepted conn{n} (fd {fd}) from {peer}; adding its {} knote with {how}",
+                kq::filter_name(filter)
             ))?;
-            let change = Kevent::new(fd, kq::EVFILT_READ, flags).with_udata(fd);
+            let change = Kevent::new(fd, filter, flags).with_udata(fd);
             self.kevent(&[change], &mut [], None)?;
             self.follow_first_external(n)?;
         }
     }
 
-    /// The peer closed: delete the knote (unless a delivery already did), then close (B22).
+    /// The peer closed: delete the knotes (unless a delivery or a `delete` already did), then
+    /// close (B22). A script or a key may have added a WRITE knote beside the READ one.
     fn close_server_side(&mut self, fd: usize) -> Step {
         let open = |c: &Conn| c.fd == fd && c.stream.is_some();
         let Some(i) = self.conns.iter().rposition(open) else {
             return Ok(());
         };
-        if self.kq.is_live(fd, kq::EVFILT_READ) {
-            let delete = Kevent::new(fd, kq::EVFILT_READ, kq::EV_DELETE);
-            self.kevent(&[delete], &mut [], None)?;
+        let deletes: Vec<Kevent> = [kq::EVFILT_READ, kq::EVFILT_WRITE]
+            .into_iter()
+            .filter(|&filter| self.kq.is_live(fd, filter))
+            .map(|filter| Kevent::new(fd, filter, kq::EV_DELETE))
+            .collect();
+        if !deletes.is_empty() {
+            self.kevent(&deletes, &mut [], None)?;
         }
         self.conns[i].stream = None;
         let n = self.conns[i].n;

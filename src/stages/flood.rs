@@ -4,13 +4,14 @@
 //! here the trace collapses the identical calls into one live count. Reading the bytes ends it.
 
 use super::{Rearm, Stage};
-use crate::kq::EV_ADD;
+use crate::kq::{EVFILT_READ, EV_ADD};
 
 pub const STAGE: Stage = Stage {
     name: "flood",
     teaches:
         "EVFILT_READ with plain EV_ADD: level-triggered, and the server never reads unless told",
     // The tutorial's `.flags = posix.system.EV.ADD` for each accepted client.
+    filter: EVFILT_READ,
     flags: EV_ADD,
     tour: "send hello; wait 1000; read; wait 300",
     rearm,
@@ -26,7 +27,7 @@ fn rearm(_fd: usize, _udata: usize) -> Rearm {
 }
 
 /// Said once, at the first delivery of a flood: why the same event will keep coming.
-fn delivered(conn: &str, data: i64) -> Option<String> {
+pub(super) fn delivered(conn: &str, data: i64) -> Option<String> {
     Some(format!(
         "level-triggered (B12): {conn} has {data} unread byte{}, so every kevent call reports it \
          again, without waiting; the flood goes on because nobody reads (`read`, key r, ends it)",

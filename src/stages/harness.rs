@@ -39,6 +39,11 @@ pub(super) const NEVENTS: usize = 8;
 /// own namespace, B1).
 pub(super) const KEYS: usize = 1;
 
+/// The keys, for the footer (cut to the terminal's width; `?` lists them all, see
+/// `actions::KEYS_HELP`).
+const KEYS_LINE: &str = "c connect  1-9 use  s send  r read  a rearm  x close  k knotes  ? keys  \
+     q quit  p read 2  + add  - delete  e enable  d disable  R receipt";
+
 /// How long `connect` waits for the server to accept the new connection.
 const ACCEPT_DEADLINE: Duration = Duration::from_secs(2);
 
@@ -246,6 +251,14 @@ impl Lab {
             addr: self.addr.to_string(),
         })?;
         self.note(self.stage.teaches.to_string())?;
+        if self.stage.server_writes() {
+            self.note(format!(
+                "the server's sockets get SO_SNDBUF {0} and the client's SO_RCVBUF {0}, so a \
+                 `fill` or two fill both buffers (the OS grows loopback buffers to megabytes \
+                 otherwise)",
+                super::write::BUFFER
+            ))?;
+        }
 
         self.register(matches!(drive, Drive::Keys))?;
 
@@ -398,6 +411,10 @@ impl Lab {
         stream
             .set_nonblocking(true)
             .map_err(|e| Error::runtime(format!("cannot make a connection non-blocking: {e}")))?;
+        if self.stage.server_writes() {
+            // Best effort: a kernel that refuses only makes `fill` need more bytes.
+            let _ = socket2::SockRef::from(&stream).set_send_buffer_size(super::write::BUFFER);
+        }
         let fd = stream.as_raw_fd() as usize;
         let n = self.conns.len() + 1;
         self.conns.push(Conn {
@@ -442,12 +459,13 @@ impl Lab {
             format!("conn{}", self.current)
         };
         let line1 = format!(
-            "── lab {} · READ knotes added with {} · current: {current} ",
+            "── lab {} · {} knotes added with {} · current: {current} ",
             self.stage.name,
+            kq::filter_name(self.stage.filter),
             kq::describe_flags(self.stage.flags)
         );
         let line1 = format!("{line1:─<width$}");
-        let line2 = "c connect  1-9 use  s send ping  r read  a rearm  x close  k knotes  q quit";
+        let line2 = KEYS_LINE;
         let cut = |s: &str| s.chars().take(width - 1).collect::<String>();
         self.tracer
             .tracer

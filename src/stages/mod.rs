@@ -1,4 +1,5 @@
-//! The four flag stages of Part 7: `flood`, `oneshot`, `dispatch`, `clear`.
+//! The flag stages of Part 7: `flood`, `oneshot`, `dispatch`, `clear`, and `write`, the
+//! WRITE filter on its own.
 //!
 //! Each stage is one small file that says what the tutorial says: the flags each accepted
 //! connection's READ knote is added with, what re-arming means, and what a person should notice
@@ -17,6 +18,7 @@ mod flood;
 pub mod harness;
 mod narrate;
 mod oneshot;
+pub(crate) mod write;
 
 /// Which flag stage to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,6 +27,14 @@ pub enum StageKind {
     Oneshot,
     Dispatch,
     Clear,
+    Write,
+}
+
+impl Stage {
+    /// True for `lab write`: the WRITE filter, the server writes and the client reads.
+    pub fn server_writes(&self) -> bool {
+        self.filter == crate::kq::EVFILT_WRITE
+    }
 }
 
 impl StageKind {
@@ -35,10 +45,11 @@ impl StageKind {
             StageKind::Oneshot => &oneshot::STAGE,
             StageKind::Dispatch => &dispatch::STAGE,
             StageKind::Clear => &clear::STAGE,
+            StageKind::Write => &write::STAGE,
         }
     }
 
-    /// The command name: `flood`, `oneshot`, `dispatch`, `clear`.
+    /// The command name: `flood`, `oneshot`, `dispatch`, `clear`, `write`.
     pub fn name(self) -> &'static str {
         self.stage().name
     }
@@ -55,7 +66,11 @@ pub struct Stage {
     pub name: &'static str,
     /// One line for the header: what the stage shows.
     pub teaches: &'static str,
-    /// The flags every accepted connection's EVFILT_READ knote is added with.
+    /// The filter every accepted connection's knote is added with: EVFILT_READ, or EVFILT_WRITE
+    /// for `lab write`, where the server is the one that writes (`fill`) and the client the one
+    /// that reads (`read`).
+    pub filter: i16,
+    /// The flags every accepted connection's knote is added with.
     pub flags: u16,
     /// The default tour, a script.
     pub tour: &'static str,
@@ -87,7 +102,7 @@ pub enum Rearm {
     NotNeeded(&'static str),
 }
 
-/// `lab flood`, `lab oneshot`, `lab dispatch`, `lab clear`: run a stage, driven by its script,
+/// `lab flood`, `lab oneshot`, `lab dispatch`, `lab clear`, `lab write`: run a stage, driven by its script,
 /// its keys or its default tour, and return its summary (`--predict` and the lessons' progress
 /// are handled by the caller, one level up).
 pub fn run(kind: StageKind, config: &StageConfig) -> crate::Result<crate::trace::Summary> {

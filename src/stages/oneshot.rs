@@ -8,6 +8,7 @@ use crate::kq::{Kevent, EVFILT_READ, EV_ADD, EV_ONESHOT};
 pub const STAGE: Stage = Stage {
     name: "oneshot",
     teaches: "EV_ADD|EV_ONESHOT: one event, then the knote is deleted; `rearm` adds it again",
+    filter: EVFILT_READ,
     flags: EV_ADD | EV_ONESHOT,
     tour: "send hello; wait 300; send again; wait 300; rearm; wait 300",
     rearm,
@@ -24,7 +25,7 @@ fn rearm(fd: usize, udata: usize) -> Rearm {
 }
 
 /// Said at every delivery: ONESHOT deleted the knote as it handed over this event (B15).
-fn delivered(conn: &str, _data: i64) -> Option<String> {
+pub(super) fn delivered(conn: &str, _data: i64) -> Option<String> {
     Some(format!(
         "EV_ONESHOT (B15): {conn}'s knote was deleted as this event was delivered; nothing more \
          is reported for {conn}, whatever arrives, until `rearm` (key a) adds it again"

@@ -434,6 +434,14 @@ fn data_words(event: &LabeledKevent) -> String {
                 group(n),
                 plural(n)
             )
+        } else if k.flags & kq::EV_ONESHOT != 0 {
+            // Delivered as activated, not re-checked (B15): the server may have read them since.
+            let were = if n == 1 { "was" } else { "were" };
+            format!(
+                "{} byte{} {were} waiting when it fired",
+                group(n),
+                plural(n)
+            )
         } else {
             format!("{} byte{} waiting to be read", group(n), plural(n))
         }
@@ -516,7 +524,7 @@ mod tests {
             text.contains("▸ READ  conn1 (fd 7) flags=0x11<ADD|ONESHOT> udata=7→conn1"),
             "{text}"
         );
-        assert!(text.contains("◂ READ  conn1 (fd 7) flags=0x10<ONESHOT> data=5 udata=7→conn1  5 bytes waiting to be read"), "{text}");
+        assert!(text.contains("◂ READ  conn1 (fd 7) flags=0x10<ONESHOT> data=5 udata=7→conn1  5 bytes were waiting when it fired"), "{text}");
         assert!(
             text.contains("≈ epoll_wait(epfd 3, 8, 300) = 1 ready"),
             "{text}"

@@ -53,7 +53,7 @@ fn every_command_in_the_lessons_runs_and_exits_0() {
                     let line = with_port_zero(&command);
                     // Tests run side by side: a command that listens must never take the
                     // lessons' fixed port.
-                    let listens = ["flood", "oneshot", "dispatch", "clear", "server"]
+                    let listens = ["flood", "oneshot", "dispatch", "clear", "write", "server"]
                         .iter()
                         .any(|stage| command.starts_with(&format!("lab {stage}")));
                     if listens && !line.contains("--port 0") {

@@ -9,6 +9,9 @@ mod run;
 /// Each stage's default tour with `--json`, asserting the stage's claim.
 mod tours;
 
+/// The kevent changes by script, the partial read, `lab write`, and notes that stay true.
+mod actions;
+
 /// Mistakes: a bad script, a port in use.
 mod errors;
 

@@ -431,7 +431,10 @@ mod tests {
         assert!(json.contains(r#""result": "failed""#), "{json}");
         assert!(json.contains(r#""expected": "3", "seen": "2""#), "{json}");
         let parsed: serde_json::Value = serde_json::from_str(&json).expect("well-formed JSON");
-        assert_eq!(parsed["scenarios"][0]["at"], "src/selftest/scenarios/knotes.rs:66");
+        assert_eq!(
+            parsed["scenarios"][0]["at"],
+            "src/selftest/scenarios/knotes.rs:66"
+        );
         assert_eq!(parsed["summary"]["failed"], 1);
     }
 }

@@ -12,7 +12,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     about = "An interactive kqueue teaching lab: every kevent call traced and explained",
     long_about = "An interactive kqueue teaching lab, following Part 7 (\"Kqueue\") of the series \
         TCP Server in Zig. Each stage runs live with a built-in client and prints an annotated \
-        trace of every kevent call. Start with `lab lessons`, or `lab flood`."
+        trace of every kevent call. Start with `lab lessons`, or `lab flood`.",
+    // Plain `lab` prints this help: its last line says where a newcomer begins.
+    after_help = "New here? start with `lab lessons`: the workshop, one lesson at a time."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -45,6 +47,8 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Check this machine's kqueue against the spec (B1–B26), in a few seconds
     Selftest(SelftestArgs),
+    /// Print a behaviour or an erratum the trace cites: `lab explain B15`, `lab explain errata 11`
+    Explain(ExplainArgs),
 }
 
 /// How to colour the output.
@@ -160,8 +164,12 @@ pub struct ClientArgs {
     /// Server port
     #[arg(long, default_value_t = 5882)]
     pub port: u16,
-    /// Messages to send, one framed message each; none: read lines from stdin
-    pub messages: Vec<String>,
+    /// Messages to send, one framed message each (any bytes); none: read lines from stdin
+    /// (each at most 67108860 bytes)
+    pub messages: Vec<std::ffi::OsString>,
+    /// Print each echo as hex (default: its bytes on a pipe, lossy UTF-8 on a terminal)
+    #[arg(long)]
+    pub hex: bool,
 }
 
 #[derive(Clone, Debug, Args)]
@@ -296,6 +304,10 @@ pub struct LessonArgs {
     /// Colour and styling
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+    /// Print the lesson straight to the terminal, even when it is taller than the screen
+    /// (default: through $PAGER, or `less -R`, as git does)
+    #[arg(long)]
+    pub no_pager: bool,
 }
 
 #[derive(Clone, Debug, Args)]
@@ -305,6 +317,14 @@ pub struct ReplayArgs {
     /// Colour
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct ExplainArgs {
+    /// What to explain: B1 to B26 (docs/kqueue-semantics.md), or `errata N` / `EN`
+    /// (docs/errata.md); case does not matter
+    #[arg(required = true, num_args = 1.., value_name = "B15 | errata 11 | E11")]
+    pub topic: Vec<String>,
 }
 
 // ---- conversions to server/bench/lessons/client settings ----
@@ -387,6 +407,11 @@ impl LessonArgs {
             lesson: self.lesson.clone(),
             answers: self.answers,
             color: crate::term::use_color(self.color),
+            paging: if self.no_pager {
+                crate::pager::Paging::Never
+            } else {
+                crate::pager::Paging::Auto
+            },
         }
     }
 }
@@ -397,7 +422,13 @@ impl ClientArgs {
         crate::client::echo::Options {
             host: self.host.clone(),
             port: self.port,
-            messages: self.messages.clone(),
+            // Bytes, not text: an argument that is not UTF-8 is sent as it is (Unix).
+            messages: self
+                .messages
+                .iter()
+                .map(|m| std::os::unix::ffi::OsStrExt::as_bytes(m.as_os_str()).to_vec())
+                .collect(),
+            hex: self.hex,
         }
     }
 }

@@ -29,6 +29,8 @@
 //! - [`lessons`]: the workshop, embedded from `lessons/`, with progress and predictions. Nothing
 //!   in the run path calls it: `main.rs` asks, runs, grades and records progress.
 //! - [`replay`]: `lab replay`, a saved `--json` trace rendered as annotated text.
+//! - [`pager`]: long output through `$PAGER`/`less -R` when taller than the terminal, as git.
+//! - [`explain`]: `lab explain B15` / `errata 11`, the cited behaviour or erratum, from `docs/`.
 //! - [`selftest`]: `lab selftest`, the kqueue conformance scenarios (B1–B26) that `cargo test`
 //!   also runs, checked in the binary against the kqueue of the machine it is on.
 //! - [`sys`]: the OS calls outside the kqueue backends, each wrapped with its `// SAFETY:` line.
@@ -40,8 +42,10 @@ pub mod check;
 pub mod cli;
 pub mod client;
 pub mod error;
+pub mod explain;
 pub mod kq;
 pub mod lessons;
+pub mod pager;
 pub mod replay;
 pub mod script;
 pub mod selftest;

@@ -1,8 +1,9 @@
 //! `lab`: parse the command line, run the chosen stage, map the outcome to an exit status.
 //!
 //! The lessons hook in here, one level above the runs: `--predict` asks before a stage or server
-//! run and grades its summary after, and a run to its end marks its lesson done. The stages and
-//! the server only return their summaries.
+//! run and grades its summary after, and a lesson's own tour run to its end (not stopped with
+//! Ctrl-C) marks the lesson done ([`lessons::run_finished`]). The stages and the server only
+//! return their summaries.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -51,6 +52,7 @@ fn main() -> ExitCode {
         Some(Command::Lesson(args)) => lab::lessons::show(&args.to_options()),
         Some(Command::Replay(args)) => lab::replay::run(&args.file, args.color.into()),
         Some(Command::Selftest(args)) => lab::selftest::run(&args.to_settings()),
+        Some(Command::Explain(args)) => lab::explain::run(&args.topic),
     };
 
     match outcome {
@@ -69,44 +71,80 @@ const SERVER_TOUR: predict::ServerTour = predict::ServerTour {
     shares: lab::client::tour::DECLARED_ECHOES,
 };
 
-/// A flag stage. With `--predict`: ask, play exactly the default tour (stdin was just used for
-/// the answer, so no keys), then grade what the trace counted.
+/// A flag stage. With `--predict`: ask, play the default tour (or the `--script` given: the
+/// verdict grades the run that actually happened), then grade what the trace counted.
 fn run_stage(kind: StageKind, args: &StageArgs) -> lab::Result<()> {
+    // The harness's own rule: no script and a terminal on both ends means the keys drive it.
+    let interactive = args.common.script.is_none()
+        && !args.predict
+        && lab::term::stdin_is_terminal()
+        && lab::term::stdout_is_terminal();
+    let drive = lessons::Drive {
+        script: args.common.script.is_some(),
+        external: args.common.external,
+        interactive,
+    };
     if !args.predict {
         lab::stages::run(kind, &StageConfig::from(&args.common))?;
-        lessons::stage_finished(kind.name());
+        lessons::run_finished(kind.name(), drive);
         return Ok(());
     }
     let mut out = predict::output(args.common.json);
     let prediction = predict::ask_stdin(kind.name(), &SERVER_TOUR, &mut out)?;
-    let mut tour = args.clone();
-    tour.common.script = Some(kind.default_tour().to_string());
-    let summary = lab::stages::run(kind, &StageConfig::from(&tour.common))?;
-    lessons::stage_finished(kind.name());
-    predict::verdict(&prediction, &summary, &SERVER_TOUR, &mut out)
+    let mut run = args.clone();
+    if run.common.script.is_none() {
+        // stdin was just used for the answer, so no keys: the default tour, written out.
+        run.common.script = Some(kind.default_tour().to_string());
+    }
+    let summary = lab::stages::run(kind, &StageConfig::from(&run.common))?;
+    lessons::run_finished(kind.name(), drive);
+    predict::verdict(
+        &prediction,
+        &summary,
+        &SERVER_TOUR,
+        drive.is_tour(),
+        &mut out,
+    )
 }
 
-/// `lab server`. With `--predict`: ask, play the default tour (built-in clients, no script),
-/// then grade the messages the server echoed.
+/// `lab server`. With `--predict`: ask, play the default tour (built-in clients) or the
+/// `--script` given, then grade the run's summary.
 fn run_server(args: &ServerArgs) -> lab::Result<()> {
     let mut opts = args.to_run_options();
     let lesson = lessons::server_lesson(
         opts.config.as_published,
         opts.config.backend == lab::server::EventApi::Epoll,
     );
+    let interactive = opts.script.is_none()
+        && !opts.predict
+        && lab::term::stdin_is_terminal()
+        && lab::term::stdout_is_terminal();
+    if opts.predict && opts.script.is_none() {
+        // The question is about the tour: play it even when --external was given.
+        opts.external = false;
+    }
+    let drive = lessons::Drive {
+        script: opts.script.is_some(),
+        external: opts.external,
+        interactive,
+    };
     if !opts.predict {
         lab::server::run(&opts, lab::trace::sink_for(&args.common))?;
-        lessons::stage_finished(lesson);
+        lessons::run_finished(lesson, drive);
         return Ok(());
     }
     let mut out = predict::output(opts.json);
     let prediction = predict::ask_stdin("server", &SERVER_TOUR, &mut out)?;
-    opts.script = None;
-    opts.external = false;
     let summary = lab::server::run(&opts, lab::trace::sink_for(&args.common))?;
-    lessons::stage_finished(lesson);
+    lessons::run_finished(lesson, drive);
     match summary {
-        Some(summary) => predict::verdict(&prediction, &summary, &SERVER_TOUR, &mut out),
+        Some(summary) => predict::verdict(
+            &prediction,
+            &summary,
+            &SERVER_TOUR,
+            drive.is_tour(),
+            &mut out,
+        ),
         // The output went away: nobody to tell.
         None => Ok(()),
     }

@@ -21,3 +21,6 @@ mod check;
 
 /// The workshop: lessons, progress, predictions, replay, and every command in the lessons.
 mod lessons;
+
+/// Nothing lost, nothing unbounded: long lines, odd progress files, quiet servers, big tours.
+mod robust;

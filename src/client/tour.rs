@@ -161,51 +161,100 @@ impl Tour {
     }
 
     /// Run the clients to completion: conn1 reads its echoes and the server's close first, then
-    /// everyone else starts at once (unless `stop` says the server has stopped meanwhile).
-    pub fn run(self, stop: &AtomicBool) {
+    /// the other preconnected clients start at once, and any further client as soon as it is
+    /// connected (unless `stop` says the server has stopped meanwhile). Returns one line per
+    /// client that did not get all its echoes.
+    pub fn run(self, stop: &AtomicBool) -> Vec<String> {
         let Tour {
             addr,
             plan,
             connected,
         } = self;
         let preconnected = connected.len();
+        let mut failures = Vec::new();
         let mut connected = connected.into_iter();
-        if let Some(Ok(conn1)) = connected.next() {
-            let _ = read_echoes(conn1);
+        match connected.next() {
+            Some(Ok(conn1)) => {
+                if let Err(err) = read_echoes(conn1) {
+                    failures.push(failure(0, &err));
+                }
+            }
+            Some(Err(err)) => failures.push(failure(0, &err)),
+            None => {}
         }
         if stop.load(Ordering::SeqCst) {
-            return; // the server stopped (Ctrl-C): nobody would answer the others
+            return failures; // the server stopped (Ctrl-C): nobody would answer the others
         }
-        // Clients beyond the first PRECONNECTED connect now, still in order (accept is FIFO).
-        let later = (preconnected..plan.clients).map(|i| connect_as(addr, role(i), &plan));
-        let others: Vec<(Role, io::Result<TcpStream>)> = connected
-            .chain(later)
-            .enumerate()
-            .map(|(i, stream)| (role(i + 1), stream))
-            .collect();
-        let start = Arc::new(Barrier::new(others.len()));
-        let handles: Vec<_> = others
+        // The preconnected clients start together, at once.
+        let together: Vec<(usize, io::Result<TcpStream>)> =
+            connected.enumerate().map(|(i, s)| (i + 1, s)).collect();
+        let start = Arc::new(Barrier::new(together.len()));
+        let mut handles: Vec<_> = together
             .into_iter()
-            .map(|(role, connected)| {
+            .map(|(index, stream)| {
                 let start = Arc::clone(&start);
                 let plan = plan.clone();
-                thread::spawn(move || {
+                let handle = thread::spawn(move || {
                     start.wait();
-                    let Ok(stream) = connected else { return };
-                    let _ = match role {
-                        Role::Echo => {
-                            send_burst_and_hang_up(&stream).and_then(|()| read_echoes(stream))
-                        }
-                        Role::SlowReader => slow_reader(stream, plan.buffer_size),
-                        Role::Idle => idle_client(stream),
-                    };
-                })
+                    play(role(index), stream, &plan)
+                });
+                (index, handle)
             })
             .collect();
-        for handle in handles {
-            let _ = handle.join();
+        // Clients beyond the first PRECONNECTED connect now, still in order (accept is FIFO),
+        // and each starts as soon as it is connected. Not after all of them are connected: the
+        // server's read timeout starts when it accepts a client, and connecting thousands, one
+        // after the other, can take longer than that; the first ones would be closed as idle
+        // before they sent a byte (issue 14: 2,000 clients, 1,116 of 6,011 echoes).
+        // An echo client even sends its burst and hangs up here, before the next one connects,
+        // so it is never silent while the tour connects the rest.
+        for index in preconnected..plan.clients {
+            let stream = connect_as(addr, role(index), &plan).and_then(|stream| {
+                if role(index) == Role::Echo {
+                    send_burst_and_hang_up(&stream)?;
+                }
+                Ok(stream)
+            });
+            let plan = plan.clone();
+            handles.push((
+                index,
+                thread::spawn(move || match (role(index), stream) {
+                    (Role::Echo, Ok(stream)) => read_echoes(stream),
+                    (role, stream) => play(role, stream, &plan),
+                }),
+            ));
         }
+        for (index, handle) in handles {
+            match handle.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => failures.push(failure(index, &err)),
+                Err(_) => failures.push(format!("conn{}: its thread panicked", index + 1)),
+            }
+        }
+        failures
     }
+}
+
+/// One client's part of the tour, from its connection to the server's close.
+fn play(role: Role, connected: io::Result<TcpStream>, plan: &TourPlan) -> io::Result<()> {
+    let stream = connected?;
+    match role {
+        Role::Echo => send_burst_and_hang_up(&stream).and_then(|()| read_echoes(stream)),
+        Role::SlowReader => slow_reader(stream, plan.buffer_size),
+        Role::Idle => idle_client(stream),
+    }
+}
+
+/// `connN: what went wrong`, for the line that says the tour did not finish.
+fn failure(index: usize, err: &io::Error) -> String {
+    let what = match err.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+            "no echo within its read timeout".to_string()
+        }
+        io::ErrorKind::ConnectionReset => "reset by the server".to_string(),
+        _ => err.to_string(),
+    };
+    format!("conn{}: {what}", index + 1)
 }
 
 /// Connect client `role`, with the timeouts that keep a tour from hanging on a server that went
@@ -235,10 +284,11 @@ fn send_burst_and_hang_up(mut stream: &TcpStream) -> io::Result<()> {
 
 /// Read the echoes of the burst, then the server's close (end of file).
 fn read_echoes(mut stream: TcpStream) -> io::Result<()> {
-    for message in ECHO_MESSAGES {
-        let echo = read_message(&mut stream)?;
-        if echo.as_deref() != Some(message) {
-            return Err(io::Error::other("echo differs"));
+    for (got, message) in ECHO_MESSAGES.iter().enumerate() {
+        match read_message(&mut stream)? {
+            None => return Err(closed_after(got, ECHO_MESSAGES.len())),
+            Some(echo) if echo != *message => return Err(io::Error::other("echo differs")),
+            Some(_) => {}
         }
     }
     while read_message(&mut stream)?.is_some() {}
@@ -258,23 +308,34 @@ fn slow_reader(stream: TcpStream, buffer_size: usize) -> io::Result<()> {
             Ok(())
         });
         let mut reader = &stream;
-        for _ in 0..SLOW_MESSAGES {
+        for got in 0..SLOW_MESSAGES {
             if read_message(&mut reader)?.is_none() {
-                break;
+                return Err(closed_after(got, SLOW_MESSAGES));
             }
             thread::sleep(SLOW_PAUSE);
         }
-        let _ = sender.join();
-        Ok(())
+        sender
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the sender panicked")))
     })
 }
 
 fn idle_client(mut stream: TcpStream) -> io::Result<()> {
     write_message(&mut stream, IDLE_MESSAGE)?;
-    read_message(&mut stream)?;
+    if read_message(&mut stream)?.is_none() {
+        return Err(closed_after(0, 1));
+    }
     // Wait for the server to close us: read returns end of file.
     while read_message(&mut stream)?.is_some() {}
     Ok(())
+}
+
+/// The server closed a client before it had echoed everything.
+fn closed_after(got: usize, owed: usize) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        format!("closed by the server after {got} of {owed} echoes"),
+    )
 }
 
 /// Connect with SO_RCVBUF set *before* connecting (it sizes the TCP window offered in the

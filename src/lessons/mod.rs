@@ -6,8 +6,10 @@
 //! - [`progress`]: the plain progress file under the user's state directory;
 //! - [`predict`]: `lab <stage> --predict`, the question before the run and the verdict after.
 //!
-//! The command line (`main.rs`) calls [`stage_finished`] when a stage or server run reaches its
-//! end (with [`server_lesson`] naming the server's lesson): that is what marks a lesson done.
+//! The command line (`main.rs`) calls [`run_finished`] after a stage or server run (with
+//! [`server_lesson`] naming the server's lesson): the lesson is done when its own tour, played by
+//! itself or under `--predict`, reached its end. A `--script`, the keys, `--external` or Ctrl-C
+//! do not mark it: lesson 0's first command is a script, and must not tick lesson 1.
 //! The stages and the server know nothing of the lessons.
 //!
 //! # Writing a lesson
@@ -76,9 +78,14 @@ pub fn list(reset: bool, color: bool) -> crate::Result<()> {
             "next: lab lesson {} ({}); it is marked done once you have read it\n",
             next.number, next.name
         )),
-        Some(next) => out.push_str(&format!(
-            "next: lab lesson {} ({}); it is marked done when `{}` runs to its end\n",
+        Some(next) if next.name == "check" => out.push_str(&format!(
+            "next: lab lesson {} ({}); it is marked done when `{}` passes every check\n",
             next.number, next.name, next.done_by
+        )),
+        Some(next) => out.push_str(&format!(
+            "next: lab lesson {} ({}); it is marked done when its tour runs to the end: \
+             `{} --predict`, or `{} | cat`\n",
+            next.number, next.name, next.done_by, next.done_by
         )),
         None => out.push_str("All done. `lab lessons --reset` starts again.\n"),
     }
@@ -97,6 +104,8 @@ pub struct ShowOptions {
     pub answers: bool,
     /// Colour and styling.
     pub color: bool,
+    /// Through a pager when the lesson is taller than the terminal (`--no-pager`: never).
+    pub paging: crate::pager::Paging,
 }
 
 /// `lab lesson N|NAME [--answers]`: one lesson, rendered for the terminal.
@@ -110,6 +119,7 @@ pub fn show(opts: &ShowOptions) -> crate::Result<()> {
     })?;
     // `colored` decides for the whole process: the lesson command's --color is that decision.
     colored::control::set_override(opts.color);
+    let paging = opts.paging;
     let opts = render::Options {
         width: terminal_width(crate::term::stdout_is_terminal()),
         color: opts.color,
@@ -126,7 +136,8 @@ pub fn show(opts: &ShowOptions) -> crate::Result<()> {
         )),
         None => text.push_str(&format!("── {position} · the last one ──\n")),
     }
-    print_out(&text)?;
+    crate::pager::show(&text, paging)
+        .map_err(|err| crate::error::io_context("cannot write the lesson", err))?;
     // Lessons without a command of their own are done once read.
     if lesson.done_by.starts_with("lab lesson") {
         stage_finished(lesson.name);
@@ -134,8 +145,35 @@ pub fn show(opts: &ShowOptions) -> crate::Result<()> {
     Ok(())
 }
 
-/// Mark the lesson of a stage or server run as done, when the run reached its end. `name` is
-/// the lesson's name: `flood`, `oneshot`, `dispatch`, `clear`, `server`, `bug-hunt`, `epoll`.
+/// How a stage or server run was driven, as far as progress cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Drive {
+    /// A `--script` ran (a lesson's exploration, or lesson 0's first look): not the tour.
+    pub script: bool,
+    /// `--external`: real clients, not the tour's.
+    pub external: bool,
+    /// The keys drove it (a terminal on both ends, no script).
+    pub interactive: bool,
+}
+
+impl Drive {
+    /// The lesson's own tour: the default tour, played by itself (piped, or with `--predict`).
+    pub fn is_tour(self) -> bool {
+        !self.script && !self.external && !self.interactive
+    }
+}
+
+/// After a stage or server run returned: mark its lesson done when the run was the lesson's own
+/// tour and it reached its end. A run stopped with Ctrl-C (or SIGTERM) returns normally with its
+/// summary, so the signal flag is what tells the two apart; a run that failed never gets here.
+pub fn run_finished(name: &str, drive: Drive) {
+    if drive.is_tour() && !crate::term::interrupted() {
+        stage_finished(name);
+    }
+}
+
+/// Mark a lesson as done. `name` is the lesson's name: `flood`, `oneshot`, `dispatch`, `clear`,
+/// `server`, `bug-hunt`, `epoll`, `check`.
 ///
 /// Progress must never turn a good run into a failure, so a write error is only a warning.
 pub fn stage_finished(name: &str) {

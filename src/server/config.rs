@@ -101,6 +101,11 @@ impl Config {
                 "not allowed to listen on port {}: try a port above 1023, or --port 0",
                 self.port
             )),
+            // `[::1]:5882`, not `::1:5882`: an IPv6 host is bracketed before its port.
+            _ if self.host.contains(':') => Error::runtime(format!(
+                "cannot listen on [{}]:{}: {err}",
+                self.host, self.port
+            )),
             _ => Error::runtime(format!(
                 "cannot listen on {}:{}: {err}",
                 self.host, self.port

@@ -1,7 +1,7 @@
 //! `lab server` with its trace: the mode (tour, script, keys, or real clients), the opening
 //! notes, the loop, and the summary at the end.
 
-use std::io;
+use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -89,6 +89,14 @@ pub fn run(opts: &RunOptions, sink: Box<dyn Sink>) -> Result<Option<crate::trace
         .local_addr()
         .map_err(|err| crate::error::io_context("reading the bound address", err))?;
 
+    if opts.quiet && external {
+        // `--quiet` keeps the trace (stdout) to the summary, but real clients need the port,
+        // which `--port 0` chose just now: one line on stderr, the way servers announce it.
+        let _ = writeln!(
+            io::stderr(),
+            "lab server: listening on {addr} (--quiet: the summary comes at exit)"
+        );
+    }
     let sink: Box<dyn Sink> = if opts.quiet {
         Box::new(SummaryOnly(sink))
     } else {
@@ -166,12 +174,16 @@ pub fn run(opts: &RunOptions, sink: Box<dyn Sink>) -> Result<Option<crate::trace
     // The traffic: the tour's clients, the script's actions, the keys, or (with --external)
     // nobody.
     let mut key_reader = None;
-    let driver: Option<JoinHandle<()>> = if let Some(actions) = script {
+    // Set by the tour once all its clients are done: a tour that ends the loop itself must
+    // have got every echo it was owed (a Ctrl-C that ends it early is not a failure).
+    let tour_done = Arc::new(AtomicBool::new(false));
+    let driver: Option<JoinHandle<Vec<String>>> = if let Some(actions) = script {
         let stop = Arc::clone(&stop);
         let waker = waker.clone();
         Some(std::thread::spawn(move || {
             script::run_script(addr, &actions, external, &stop);
             finish_driver(&stop, &waker);
+            Vec::new()
         }))
     } else if tour {
         let stop = Arc::clone(&stop);
@@ -179,9 +191,12 @@ pub fn run(opts: &RunOptions, sink: Box<dyn Sink>) -> Result<Option<crate::trace
         // Connected here, before the loop runs: conn1's burst and FIN already wait in the accept
         // queue, so its first READ event carries both on every run (errata 9 shows every time).
         let tour = tour::Tour::connect(addr, &plan);
+        let tour_done = Arc::clone(&tour_done);
         Some(std::thread::spawn(move || {
-            tour.run(&stop);
+            let failures = tour.run(&stop);
+            tour_done.store(true, Ordering::SeqCst);
             finish_driver(&stop, &waker);
+            failures
         }))
     } else {
         if interactive {
@@ -217,6 +232,7 @@ pub fn run(opts: &RunOptions, sink: Box<dyn Sink>) -> Result<Option<crate::trace
     };
 
     let outcome = server.run();
+    let tour_finished = tour_done.load(Ordering::SeqCst);
     stop.store(true, Ordering::SeqCst);
     // The keys stop before the terminal is given back.
     drop(key_reader);
@@ -236,9 +252,10 @@ pub fn run(opts: &RunOptions, sink: Box<dyn Sink>) -> Result<Option<crate::trace
         console.finish();
         failure
     });
+    let mut tour_failures = Vec::new();
     if let Some(driver) = driver {
         // The clients end on their own once the server's sockets are closed.
-        let _ = driver.join();
+        tour_failures = driver.join().unwrap_or_default();
     }
     // The summary is written in cooked mode, under no footer.
     rec.set_footer(None);
@@ -249,6 +266,17 @@ pub fn run(opts: &RunOptions, sink: Box<dyn Sink>) -> Result<Option<crate::trace
     }
     let summary = rec.finish(&stats);
     outcome.map_err(|err| kqueue_error(wait_call, err))?;
+    // With --as-published, clients locked out (errata 4 and 5) are the lesson, not a failure.
+    if tour_finished && !tour_failures.is_empty() && !config.as_published {
+        // The summary is written; the exit status must not say "all echoed" when some client
+        // of the tour was closed early or got no echo.
+        return Err(Error::runtime(format!(
+            "the tour did not finish: {} of {clients} built-in clients did not get all their \
+             echoes (first: {})",
+            tour_failures.len(),
+            tour_failures[0]
+        )));
+    }
     Ok(summary)
 }
 

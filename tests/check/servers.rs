@@ -73,11 +73,15 @@ impl Shared {
     }
 
     /// Stop everything: the acceptor wakes up (a connection to itself) and returns, which
-    /// closes the listener; the client threads see the flag after their next read.
+    /// closes the listener; the client threads see the flag after their next read. Only the
+    /// first stop connects: after a crash the listener is closed, and its port may already
+    /// belong to another test's server, which would count a stray client.
     fn stop(&self) {
-        *self.stopped.lock().unwrap() = true;
+        let already = std::mem::replace(&mut *self.stopped.lock().unwrap(), true);
         self.stop_changed.notify_all();
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        if !already {
+            let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        }
     }
 
     /// Block this thread until the server stops (a server that hangs on to something).

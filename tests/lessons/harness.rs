@@ -47,14 +47,21 @@ pub fn run_lab(state: &TempDir, args: &[&str], input: Option<&str>) -> Output {
 
 /// Run a command to its end with a deadline, feeding `input` on stdin (null stdin when `None`).
 pub fn run(mut command: Command, input: Option<&str>) -> Output {
-    command
-        .stdin(if input.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    command.stdin(if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
+    run_inner(command, input)
+}
+
+/// Run a command whose stdin the caller has set already (a file), with the same deadline.
+pub fn run_with_stdin_set(command: Command) -> Output {
+    run_inner(command, None)
+}
+
+fn run_inner(mut command: Command, input: Option<&str>) -> Output {
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = command.spawn().expect("start lab");
     if let Some(text) = input {
         let mut stdin = child.stdin.take().expect("stdin is piped");

@@ -80,8 +80,8 @@ fn an_unknown_lesson_is_a_usage_error_listing_the_valid_ones() {
     }
 }
 
-/// The attendee reads the welcome lesson and runs the clear stage to its end, then closes the
-/// terminal. A new process (`lab lessons` tomorrow) still shows both as done, and the progress
+/// The attendee reads the welcome lesson and runs the clear stage's tour to its end (piped),
+/// then closes the terminal. A new process (`lab lessons` tomorrow) still shows both as done, and the progress
 /// file is plain text naming them. `lab lessons --reset` forgets everything.
 #[test]
 fn progress_survives_a_restart_and_reset_clears_it() {
@@ -89,11 +89,7 @@ fn progress_survives_a_restart_and_reset_clears_it() {
     assert!(run_lab(&state, &["lesson", "welcome"], None)
         .status
         .success());
-    let run = run_lab(
-        &state,
-        &["clear", "--port", "0", "--script", "send abc; wait 100"],
-        None,
-    );
+    let run = run_lab(&state, &["clear", "--port", "0"], None);
     assert!(run.status.success(), "{}", text(&run.stderr));
 
     let file = std::fs::read_to_string(state.path().join("progress")).expect("progress file");
@@ -119,23 +115,14 @@ fn progress_survives_a_restart_and_reset_clears_it() {
 
 /// The raw epoll twin (`lab server --backend epoll`, Linux) belongs to lesson 7 ("epoll"), not
 /// to the server lesson: a run of it to its end marks "epoll" done and leaves "server" (and the
-/// bug hunt) not done.
+/// bug hunt) not done. The tour, with `--quiet`, is the run.
 #[cfg(target_os = "linux")]
 #[test]
 fn an_epoll_backend_server_run_marks_no_lesson() {
     let state = TempDir::new("epoll-progress");
     let run = run_lab(
         &state,
-        &[
-            "server",
-            "--backend",
-            "epoll",
-            "--port",
-            "0",
-            "--external",
-            "--script",
-            "wait 50",
-        ],
+        &["server", "--backend", "epoll", "--port", "0", "--quiet"],
         None,
     );
     assert!(run.status.success(), "{}", text(&run.stderr));
@@ -150,13 +137,13 @@ fn an_epoll_backend_server_run_marks_no_lesson() {
     assert!(!row("bug-hunt").contains('✓'), "bug hunt not done:\n{list}");
 }
 
-/// The server lessons are marked by the command that runs them: plain `lab server` completes
-/// lesson 5, `--as-published` the bug hunt (lesson 6). A bounded run with no built-in client
-/// is enough.
+/// The server lessons are marked by the tour of the command that runs them: plain `lab server`
+/// completes lesson 5, `--as-published` the bug hunt (lesson 6). `--quiet` keeps the tour's
+/// output to its summary.
 #[test]
 fn server_runs_mark_their_own_lessons() {
     let state = TempDir::new("server-progress");
-    let quick = ["--port", "0", "--external", "--script", "wait 50"];
+    let quick = ["--port", "0", "--quiet"];
     let plain: Vec<&str> = ["server"].iter().chain(&quick).copied().collect();
     assert!(run_lab(&state, &plain, None).status.success());
     let list = text(&run_lab(&state, &["lessons"], None).stdout);
@@ -178,4 +165,21 @@ fn server_runs_mark_their_own_lessons() {
             .any(|l| l.contains('✓') && l.contains("bug-hunt")),
         "{list}"
     );
+}
+
+/// A newcomer types plain `lab`: the help lists the commands and its last line says where to
+/// begin, `lab lessons`. Exit 0.
+#[test]
+fn plain_lab_ends_its_help_with_start_with_lab_lessons() {
+    let state = TempDir::new("plain-lab");
+    let out = run_lab(&state, &[], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let help = text(&out.stdout);
+    let last = help
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    assert!(last.contains("start with `lab lessons`"), "{help}");
+    assert!(help.contains("explain"), "{help}");
 }

@@ -16,11 +16,23 @@ mod excerpts;
 /// Every stage lesson has the same sections, and the binary embeds every lesson file.
 mod structure;
 
+/// The facilitator's guide: the timetables add up, the per-system table covers every lesson.
+mod facilitator;
+
 /// `lab lessons`, `lab lesson N`, answers, progress across processes, `--reset`.
 mod listing;
 
+/// Progress: only a lesson's own tour (or `--predict`), run to its end, marks it done.
+mod progress;
+
 /// `lab <stage> --predict`: the question, the answer on stdin, the verdict.
 mod predict;
+
+/// `lab explain B15`, `lab explain errata 11`: the cited behaviour or erratum.
+mod explain;
+
+/// `lab lesson N` in a terminal: the pager keeps the colours, `q` returns to the shell.
+mod pager;
 
 /// `lab replay FILE`: a saved `--json` trace redrawn as text; bad files give one-line errors.
 mod replay;

@@ -65,6 +65,64 @@ fn server_predict_grades_against_the_echoed_messages() {
     assert!(progress.lines().any(|l| l == "server"), "{progress}");
 }
 
+/// Lesson 1 teaches "many": the attendee types it, and the verdict says "You said many", never a
+/// huge number. A word ("three") reads as its number.
+#[test]
+fn words_are_answers() {
+    let state = TempDir::new("predict-words");
+    let flood = run_lab(
+        &state,
+        &["flood", "--port", "0", "--predict"],
+        Some("many\n"),
+    );
+    assert!(flood.status.success(), "{}", text(&flood.stderr));
+    let out = text(&flood.stdout);
+    assert!(out.contains("You said many;"), "{out}");
+    assert!(!out.contains("18446744073709551615"), "{out}");
+
+    let clear = run_lab(
+        &state,
+        &["clear", "--port", "0", "--predict"],
+        Some("three\n"),
+    );
+    let out = text(&clear.stdout);
+    assert!(out.contains("Right. You said 3;"), "{out}");
+}
+
+/// Lesson 5 promises two questions: the echoed messages, and changes against kevent calls. Both
+/// are asked and both graded.
+#[test]
+fn the_server_lesson_asks_both_questions() {
+    let state = TempDir::new("predict-server-two");
+    let output = run_lab(
+        &state,
+        &["server", "--port", "0", "--predict", "--quiet"],
+        Some("20\nmore\n"),
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let out = text(&output.stdout);
+    assert_eq!(out.matches("Predict:").count(), 2, "{out}");
+    assert!(out.contains("You said more;"), "{out}");
+    assert!(out.contains("kevent calls)"), "{out}");
+}
+
+/// `lab flood --predict < /dev/zero`: one endless line. The stage says in one line that the
+/// answer is too long, runs its tour anyway and exits 0; it does not read until memory runs
+/// out.
+#[test]
+fn an_endless_answer_is_cut_off() {
+    let state = TempDir::new("predict-zero");
+    let mut command = crate::support::lab(&["flood", "--port", "0", "--predict"]);
+    command
+        .env("LAB_STATE_DIR", state.path())
+        .stdin(std::fs::File::open("/dev/zero").expect("/dev/zero"));
+    let output = super::harness::run_with_stdin_set(command);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let out = text(&output.stdout);
+    assert_eq!(out.matches("longer than").count(), 1, "{out}");
+    assert!(out.contains("summary"), "the tour did not run:\n{out}");
+}
+
 /// The tour's count, from its scenario (README, "The tour"): client 1 pipelines 3 messages,
 /// client 2 (the slow reader) 16, client 3 sends 1 before going idle: 3 + 16 + 1 = 20.
 const TOUR_MESSAGES: u32 = 3 + 16 + 1;

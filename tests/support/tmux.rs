@@ -104,6 +104,12 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).to_string()
     }
 
+    /// The rows on screen now with their colours, as escape sequences (`capture-pane -e`).
+    pub fn visible_with_colours(&self) -> String {
+        let out = self.run(&["capture-pane", "-p", "-e", "-t", "lab"]);
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
     /// Wait until the screen satisfies `sight`; fail with the screen if it never does.
     pub fn wait_for(&self, what: &str, sight: impl FnMut(&str) -> bool) -> String {
         self.wait_for_in(Tmux::screen, what, sight)

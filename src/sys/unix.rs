@@ -152,12 +152,45 @@ pub fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
 /// Run `handler` when the signal `sig` arrives (sigaction(2), empty mask, no flags). The
 /// handler must do only async-signal-safe work.
 pub fn on_signal(sig: libc::c_int, handler: extern "C" fn(libc::c_int)) -> io::Result<()> {
+    sigaction(sig, handler, 0)
+}
+
+/// The same with SA_RESTART: the calls the signal interrupts are restarted, those that never
+/// are (kevent, B11) fail with EINTR.
+pub fn on_signal_restarting(
+    sig: libc::c_int,
+    handler: extern "C" fn(libc::c_int),
+) -> io::Result<()> {
+    sigaction(sig, handler, libc::SA_RESTART)
+}
+
+/// `pthread_kill(thread, sig)`: the signal goes to that thread of this process. The thread
+/// must not have been joined yet.
+pub fn signal_thread(
+    thread: std::os::unix::thread::RawPthread,
+    sig: libc::c_int,
+) -> io::Result<()> {
+    // SAFETY: pthread_kill takes no pointers; the caller's thread is alive or not joined yet,
+    // so its pthread_t is valid. (std's RawPthread is an integer; libc's pthread_t is a
+    // pointer on musl: `as` converts.)
+    #[allow(clippy::unnecessary_cast)]
+    match unsafe { libc::pthread_kill(thread as libc::pthread_t, sig) } {
+        0 => Ok(()),
+        errno => Err(io::Error::from_raw_os_error(errno)),
+    }
+}
+
+fn sigaction(
+    sig: libc::c_int,
+    handler: extern "C" fn(libc::c_int),
+    flags: libc::c_int,
+) -> io::Result<()> {
     // SAFETY: a zeroed sigaction is a valid value of this plain C struct.
     let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
     action.sa_sigaction = handler as usize;
     // SAFETY: sigemptyset(3) on the mask of the sigaction we own.
     syscall!(sigemptyset(&mut action.sa_mask))?;
-    action.sa_flags = 0;
+    action.sa_flags = flags;
     // SAFETY: sigaction(2) reads the action we own; no old action is asked for.
     syscall!(sigaction(sig, &action, std::ptr::null_mut()))?;
     Ok(())

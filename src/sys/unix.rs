@@ -34,7 +34,7 @@ pub fn set_open_files_limit(soft: u64, hard: u64) -> io::Result<()> {
 
 /// `dup2(from, onto)`: descriptor number `onto` now names `from`'s open file; the file it named
 /// before is closed (which, on a BSD, also removes its knotes, B22). `onto` stays
-/// close-on-exec, like every descriptor the lab makes ([`cloexec`]); `from == onto` is an
+/// close-on-exec, like every descriptor the lab makes (`cloexec` below); `from == onto` is an
 /// error (EINVAL), as it is for dup3.
 pub fn dup2(from: RawFd, onto: RawFd) -> io::Result<()> {
     if from == onto {

@@ -2,9 +2,10 @@
 //! `--no-batch`, several rounds interleaved, and the ratios of the same round.
 
 use super::plan::Plan;
-use super::report::{Num, ReportJson};
+use super::report::ReportJson;
 use super::run::{run_once, Report};
 use crate::server::{self, EventApi, Stats};
+use crate::trace::json::Num;
 use crate::{Error, Result};
 
 /// `--compare`: the kqueue server, the epoll backend and `--no-batch`, round after round.

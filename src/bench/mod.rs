@@ -6,14 +6,15 @@
 //!                        not measured                     server counters, RSS, CPU
 //! ```
 //!
-//! - [`plan`]: the options as given, and the plan they make once checked;
+//! - `plan`: the options as given, and the plan they make once checked;
 //! - `run`: one run, connect, warm up, measure, read the counters;
 //! - `report`: the report of a run, as text or JSON;
 //! - `compare`: `--compare`, three servers round after round, and their ratios;
-//! - `client`: the client threads, each driving its share of the connections with its own
-//!   kqueue, keeping `--pipeline` messages in flight per connection and checking every echo;
-//! - `histogram`: round-trip times in constant memory;
 //! - `system`: the open-file limit, RSS and the server thread's CPU time.
+//!
+//! The client threads are [`client::load`]'s `Driver`s, each driving its share of the
+//! connections with its own kqueue, and their round-trip times go into a
+//! [`client::histogram`]: the same client `lab check` drives a server with.
 //!
 //! Without `--addr` the server runs in this process, started by [`server::spawn`] exactly as the
 //! tests start it (no trace), so its counters can be read: kevent calls, changes, events, and
@@ -23,11 +24,11 @@
 //! several rounds interleaved, and prints the ratios of the same round.
 //!
 //! [`server::spawn`]: crate::server::spawn
+//! [`client::load`]: crate::client::load
+//! [`client::histogram`]: crate::client::histogram
 
-pub(crate) mod client;
 mod compare;
-pub(crate) mod histogram;
-pub mod plan;
+mod plan;
 mod report;
 mod run;
 mod system;

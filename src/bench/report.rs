@@ -2,11 +2,12 @@
 
 use std::time::Duration;
 
-use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde::ser::{Serialize, Serializer};
 
 use super::run::Report;
 use crate::kq::Backend;
 use crate::server::{EventApi, Stats};
+use crate::trace::json::{Num, Numbers};
 
 /// The wait calls of the server: kevent for the kqueue server, epoll_wait for the epoll one.
 pub fn wait_calls(report: &Report, stats: &Stats) -> u64 {
@@ -152,24 +153,6 @@ pub fn print_report(report: &Report) {
         );
     }
 }
-/// A number for JSON, rounded to three decimals: `null` when not finite, and written without a
-/// fraction when it has none (`0`, not `0.0`), as the report has always written it.
-#[derive(Clone, Copy, Debug)]
-pub struct Num(pub f64);
-
-impl Serialize for Num {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let rounded = (self.0 * 1000.0).round() / 1000.0;
-        if !rounded.is_finite() {
-            serializer.serialize_none()
-        } else if rounded.fract() == 0.0 && rounded.abs() < 9.0e15 {
-            serializer.serialize_i64(rounded as i64)
-        } else {
-            serializer.serialize_f64(rounded)
-        }
-    }
-}
-
 /// Seconds with microseconds, for `elapsed_s`.
 #[derive(Clone, Copy, Debug)]
 struct Seconds(Duration);
@@ -177,19 +160,6 @@ struct Seconds(Duration);
 impl Serialize for Seconds {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_f64((self.0.as_secs_f64() * 1e6).round() / 1e6)
-    }
-}
-
-/// The per-message system calls, as an object whose keys keep their fixed order.
-struct PerMessage(Vec<(&'static str, f64)>);
-
-impl Serialize for PerMessage {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(self.0.len()))?;
-        for (name, value) in &self.0 {
-            map.serialize_entry(name, &Num(*value))?;
-        }
-        map.end()
     }
 }
 
@@ -235,7 +205,7 @@ struct ServerJson {
     wait_calls: u64,
     events_per_call: Num,
     syscalls_per_message: Num,
-    per_message: PerMessage,
+    per_message: Numbers,
     reads: u64,
     writes: u64,
     epoll_wait: u64,
@@ -289,7 +259,7 @@ impl ReportJson {
                     wait_calls: wait_calls(report, stats),
                     events_per_call: Num(stats.events as f64 / waits),
                     syscalls_per_message: Num(stats.syscalls_per_message()),
-                    per_message: PerMessage(per_message(stats)),
+                    per_message: Numbers(per_message(stats)),
                     reads: stats.reads,
                     writes: stats.writes,
                     epoll_wait: stats.os_calls.epoll_wait,
@@ -330,7 +300,7 @@ mod tests {
         assert_eq!(json(51352.0643), "51352.064");
         assert_eq!(json(f64::NAN), "null");
         assert_eq!(json(f64::INFINITY), "null");
-        let per = PerMessage(vec![("read", 1.0), ("write", 0.5), ("kevent", 0.0)]);
+        let per = Numbers(vec![("read", 1.0), ("write", 0.5), ("kevent", 0.0)]);
         assert_eq!(
             serde_json::to_string(&per).unwrap(),
             r#"{"read":1,"write":0.5,"kevent":0}"#,

@@ -5,10 +5,10 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use super::client::{Driver, PhaseResult};
-use super::histogram::Histogram;
 use super::plan::Plan;
 use super::system;
+use crate::client::histogram::Histogram;
+use crate::client::load::{Driver, PhaseResult};
 use crate::server::{self, Config, EventApi, Stats};
 use crate::{Error, Result};
 

@@ -2,8 +2,8 @@
 //! for a condition (an echo, an end of file) up to a limit, never for a lucky moment.
 //!
 //! The small checks drive one blocking connection with the framing helpers
-//! ([`framing`]); the ones that need many messages in flight use the load generator of
-//! `lab bench` ([`Driver`]), one kqueue driving every connection, so `lab check` is never the
+//! ([`framing`]); the ones that need many messages in flight use the load client that
+//! `lab bench` uses too ([`Driver`]), one kqueue driving every connection, so `lab check` is never the
 //! slower side of the measurement.
 
 use std::io::{self, Read, Write};
@@ -12,9 +12,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::{Check, Settings, Verdict};
-use crate::bench::client::Driver;
-use crate::bench::histogram::Histogram;
 use crate::client::framing::{self, read_message, write_message, PREFIX_LEN};
+use crate::client::histogram::Histogram;
+use crate::client::load::Driver;
 use crate::client::tour::connect_with_rcvbuf;
 
 /// How long any single step (a connect, an echo) may take before the check fails. Loopback

@@ -12,8 +12,8 @@
 //! - `report`: the scorecard as text, or as JSON records.
 //!
 //! The checks use the lab's own client code: the framing helpers of `client::framing` for the
-//! step-by-step checks and the load generator of `lab bench` (its kqueue-driven
-//! `Driver`) for the pipelined, concurrent and slow-reader
+//! step-by-step checks and the load client `lab bench` also drives a server with
+//! (`client::load`'s kqueue-driven `Driver`) for the pipelined, concurrent and slow-reader
 //! checks, so `lab check` drives a server exactly as fast as `lab bench` does.
 //!
 //! Every check is deterministic: it waits for a condition (an echo, an end of file) up to a

@@ -5,9 +5,62 @@ use std::cell::Cell;
 use std::io::Write;
 use std::time::Duration;
 
+use serde::Serialize;
+
 use super::proc::{CheckUsage, Descriptors, Process};
 use super::{Outcome, Settings, Status};
-use crate::trace::json::push_str_literal;
+use crate::trace::json::{Num, Numbers};
+
+/// One JSON line of the scorecard; the fields are declared in the contract's order
+/// (docs/cli-contract.md, `lab check`), so serde writes them in that order.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Record<'a> {
+    Start {
+        addr: String,
+        max_message: usize,
+        idle_timeout_ms: Option<u64>,
+        quick: bool,
+        checks: usize,
+        pid: Option<u32>,
+    },
+    Check {
+        name: &'a str,
+        status: &'a str,
+        evidence: &'a str,
+        read: &'a str,
+        elapsed_s: Num,
+        echoed: u64,
+        /// The check's own numbers (`messages_per_s`, `p99_ms`...), as fields of the record.
+        #[serde(flatten)]
+        numbers: Numbers,
+        /// With `--pid`: what the server process did during the check.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        server: Option<ServerUsage>,
+    },
+    Descriptors {
+        before: usize,
+        after: usize,
+        status: &'a str,
+    },
+    Summary {
+        checks: usize,
+        passed: usize,
+        failed: usize,
+        warnings: usize,
+        elapsed_s: Num,
+    },
+}
+
+/// The `server` object of a `check` record: `null` where /proc could not say.
+#[derive(Serialize)]
+struct ServerUsage {
+    reads_per_echo: Option<Num>,
+    writes_per_echo: Option<Num>,
+    rss_before_kib: Option<u64>,
+    rss_peak_kib: Option<u64>,
+    rss_after_kib: Option<u64>,
+}
 
 /// Where the scorecard goes: stdout, as text or JSON lines.
 pub struct Report {
@@ -30,19 +83,21 @@ impl Report {
         let _ = writeln!(std::io::stdout(), "{text}");
     }
 
+    /// One JSON line.
+    fn record(&self, record: &Record) {
+        self.line(&serde_json::to_string(record).expect("a scorecard record serializes"));
+    }
+
     pub fn start(&self, s: &Settings, checks: usize, pid: Option<&Process>) {
         if self.json {
-            let mut out = String::from("{\"type\":\"start\",\"addr\":");
-            push_str_literal(&mut out, &s.addr.to_string());
-            out.push_str(&format!(
-                ",\"max_message\":{},\"idle_timeout_ms\":{},\"quick\":{},\"checks\":{},\"pid\":{}}}",
-                s.max_message,
-                opt(s.idle_timeout.map(|t| t.as_millis() as u64)),
-                s.quick,
+            self.record(&Record::Start {
+                addr: s.addr.to_string(),
+                max_message: s.max_message,
+                idle_timeout_ms: s.idle_timeout.map(|t| t.as_millis() as u64),
+                quick: s.quick,
                 checks,
-                opt(pid.map(|p| p.pid as u64)),
-            ));
-            self.line(&out);
+                pid: pid.map(|p| p.pid),
+            });
             return;
         }
         let mut header = format!(
@@ -64,36 +119,22 @@ impl Report {
     pub fn check(&self, o: &Outcome) {
         let v = &o.verdict;
         if self.json {
-            let mut out = String::from("{\"type\":\"check\",\"name\":");
-            push_str_literal(&mut out, o.name);
-            out.push_str(&format!(
-                ",\"status\":\"{}\",\"evidence\":",
-                v.status.word()
-            ));
-            push_str_literal(&mut out, &v.evidence);
-            out.push_str(",\"read\":");
-            push_str_literal(&mut out, o.read);
-            out.push_str(&format!(
-                ",\"elapsed_s\":{},\"echoed\":{}",
-                num(o.elapsed.as_secs_f64()),
-                v.echoed
-            ));
-            for (name, value) in &v.numbers {
-                out.push_str(&format!(",\"{name}\":{}", num(*value)));
-            }
-            if let Some(u) = &o.process {
-                out.push_str(&format!(
-                    ",\"server\":{{\"reads_per_echo\":{},\"writes_per_echo\":{},\
-                     \"rss_before_kib\":{},\"rss_peak_kib\":{},\"rss_after_kib\":{}}}",
-                    opt_num(u.reads_per_echo),
-                    opt_num(u.writes_per_echo),
-                    opt(u.rss_before_kib),
-                    opt(u.rss_peak_kib),
-                    opt(u.rss_after_kib)
-                ));
-            }
-            out.push('}');
-            self.line(&out);
+            self.record(&Record::Check {
+                name: o.name,
+                status: v.status.word(),
+                evidence: &v.evidence,
+                read: o.read,
+                elapsed_s: Num(o.elapsed.as_secs_f64()),
+                echoed: v.echoed,
+                numbers: Numbers(v.numbers.clone()),
+                server: o.process.as_ref().map(|u| ServerUsage {
+                    reads_per_echo: u.reads_per_echo.map(Num),
+                    writes_per_echo: u.writes_per_echo.map(Num),
+                    rss_before_kib: u.rss_before_kib,
+                    rss_peak_kib: u.rss_peak_kib,
+                    rss_after_kib: u.rss_after_kib,
+                }),
+            });
             return;
         }
         let mut text = format!("  {} {:<12} {}", v.status.mark(), o.name, v.evidence);
@@ -118,12 +159,11 @@ impl Report {
     pub fn descriptors(&self, d: &Descriptors) {
         let leaked = d.after > d.before;
         if self.json {
-            self.line(&format!(
-                "{{\"type\":\"descriptors\",\"before\":{},\"after\":{},\"status\":\"{}\"}}",
-                d.before,
-                d.after,
-                if leaked { "warn" } else { "pass" }
-            ));
+            self.record(&Record::Descriptors {
+                before: d.before,
+                after: d.after,
+                status: if leaked { "warn" } else { "pass" },
+            });
             return;
         }
         let mark = if leaked { Status::Warn } else { Status::Pass }.mark();
@@ -150,12 +190,13 @@ impl Report {
             count(Status::Warn),
         );
         if self.json {
-            self.line(&format!(
-                "{{\"type\":\"summary\",\"checks\":{},\"passed\":{passed},\"failed\":{failed},\
-                 \"warnings\":{warned},\"elapsed_s\":{}}}",
-                outcomes.len(),
-                num(elapsed.as_secs_f64())
-            ));
+            self.record(&Record::Summary {
+                checks: outcomes.len(),
+                passed,
+                failed,
+                warnings: warned,
+                elapsed_s: Num(elapsed.as_secs_f64()),
+            });
             return;
         }
         self.line(&format!(
@@ -181,20 +222,4 @@ fn server_words(u: &CheckUsage) -> Option<String> {
         ));
     }
     (!parts.is_empty()).then(|| parts.join("; "))
-}
-
-fn num(value: f64) -> String {
-    if value.is_finite() {
-        format!("{}", (value * 1000.0).round() / 1000.0)
-    } else {
-        "null".into()
-    }
-}
-
-fn opt(value: Option<u64>) -> String {
-    value.map_or_else(|| "null".into(), |v| v.to_string())
-}
-
-fn opt_num(value: Option<f64>) -> String {
-    value.map_or_else(|| "null".into(), num)
 }

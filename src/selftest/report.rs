@@ -4,11 +4,14 @@
 //! Pure functions from outcomes to text, so the tests can read them without running a kernel.
 
 use std::fmt::Write as _;
+use std::io;
 use std::time::Duration;
+
+use serde::Serialize;
 
 use super::{Failure, Scenario, Verdict};
 use crate::kq;
-use crate::trace::json::push_str_literal;
+use crate::trace::json::Num;
 
 /// The machine a self-test ran on, as a bug report needs it.
 #[derive(Clone, Debug, Default)]
@@ -224,75 +227,174 @@ pub fn summary_lines(outcomes: &[Outcome], machine: &Machine, took: Duration) ->
 
 /// The whole run as one JSON object, a scenario a line, for pasting into a bug report.
 pub fn json(outcomes: &[Outcome], machine: &Machine, took: Duration) -> String {
-    let mut out = String::from("{\n  \"lab\": ");
-    push_str_literal(&mut out, env!("CARGO_PKG_VERSION"));
-    out.push_str(",\n  \"target\": ");
-    push_str_literal(
-        &mut out,
-        &format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS),
-    );
-    out.push_str(",\n  \"backend\": ");
-    push_str_literal(&mut out, &machine.backend);
-    let uname = &machine.uname;
-    out.push_str(",\n  \"uname\": {\"sysname\": ");
-    push_str_literal(&mut out, &uname.sysname);
-    out.push_str(", \"release\": ");
-    push_str_literal(&mut out, &uname.release);
-    out.push_str(", \"version\": ");
-    push_str_literal(&mut out, &uname.version);
-    out.push_str(", \"machine\": ");
-    push_str_literal(&mut out, &uname.machine);
-    out.push_str("},\n  \"os_version\": ");
-    match &machine.os_version {
-        Some(version) => push_str_literal(&mut out, version),
-        None => out.push_str("null"),
-    }
-    out.push_str(",\n  \"scenarios\": [");
-    for (i, outcome) in outcomes.iter().enumerate() {
-        out.push_str(if i == 0 { "\n    " } else { ",\n    " });
-        push_outcome(&mut out, outcome);
-    }
     let tally = Tally::of(outcomes);
-    let _ = write!(
-        out,
-        "\n  ],\n  \"summary\": {{\"scenarios\": {}, \"passed\": {}, \"differs_as_documented\": {}, \"failed\": {}, \"seconds\": {:.3}}}\n}}",
-        outcomes.len(),
-        tally.passed,
-        tally.differs,
-        tally.failed,
-        took.as_secs_f64()
-    );
-    out
+    let uname = &machine.uname;
+    let report = BugReport {
+        lab: env!("CARGO_PKG_VERSION"),
+        target: format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS),
+        backend: &machine.backend,
+        uname: UnameJson {
+            sysname: &uname.sysname,
+            release: &uname.release,
+            version: &uname.version,
+            machine: &uname.machine,
+        },
+        os_version: machine.os_version.as_deref(),
+        scenarios: outcomes.iter().map(ScenarioJson::of).collect(),
+        summary: SummaryJson {
+            scenarios: outcomes.len(),
+            passed: tally.passed,
+            differs_as_documented: tally.differs,
+            failed: tally.failed,
+            seconds: Num(took.as_secs_f64()),
+        },
+    };
+    let mut out = Vec::new();
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, ScenarioPerLine::default());
+    report
+        .serialize(&mut ser)
+        .expect("a self-test report serializes");
+    String::from_utf8(out).expect("serde_json writes UTF-8")
 }
 
-/// One scenario's object: id, name, result, and what differed or failed.
-fn push_outcome(out: &mut String, outcome: &Outcome) {
-    out.push_str("{\"id\": ");
-    push_str_literal(out, outcome.scenario.id);
-    out.push_str(", \"name\": ");
-    push_str_literal(out, outcome.scenario.name);
-    match &outcome.verdict {
-        Verdict::Passed => out.push_str(", \"result\": \"passed\""),
-        Verdict::DiffersAsDocumented(what) => {
-            out.push_str(", \"result\": \"differs_as_documented\", \"differs\": ");
-            push_str_literal(out, what);
-        }
-        Verdict::Failed(failure) => {
-            out.push_str(", \"result\": \"failed\", \"message\": ");
-            push_str_literal(out, &failure.message);
-            for (key, value) in [
-                ("expected", &failure.expected),
-                ("seen", &failure.seen),
-                ("at", &failure.location),
-            ] {
-                if let Some(value) = value {
-                    let _ = write!(out, ", \"{key}\": ");
-                    push_str_literal(out, value);
-                }
+/// The bug report's object, fields in the order it has always had.
+#[derive(Serialize)]
+struct BugReport<'a> {
+    lab: &'static str,
+    target: String,
+    backend: &'a str,
+    uname: UnameJson<'a>,
+    os_version: Option<&'a str>,
+    scenarios: Vec<ScenarioJson<'a>>,
+    summary: SummaryJson,
+}
+
+#[derive(Serialize)]
+struct UnameJson<'a> {
+    sysname: &'a str,
+    release: &'a str,
+    version: &'a str,
+    machine: &'a str,
+}
+
+/// One scenario: id, name, result, and what differed or failed (only the fields it has).
+#[derive(Serialize)]
+struct ScenarioJson<'a> {
+    id: &'static str,
+    name: &'static str,
+    result: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    differs: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expected: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seen: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    at: Option<&'a str>,
+    ms: u64,
+}
+
+impl<'a> ScenarioJson<'a> {
+    fn of(outcome: &'a Outcome) -> ScenarioJson<'a> {
+        let mut entry = ScenarioJson {
+            id: outcome.scenario.id,
+            name: outcome.scenario.name,
+            result: "passed",
+            differs: None,
+            message: None,
+            expected: None,
+            seen: None,
+            at: None,
+            ms: outcome.took.as_millis() as u64,
+        };
+        match &outcome.verdict {
+            Verdict::Passed => {}
+            Verdict::DiffersAsDocumented(what) => {
+                entry.result = "differs_as_documented";
+                entry.differs = Some(what);
+            }
+            Verdict::Failed(failure) => {
+                entry.result = "failed";
+                entry.message = Some(&failure.message);
+                entry.expected = failure.expected.as_deref();
+                entry.seen = failure.seen.as_deref();
+                entry.at = failure.location.as_deref();
             }
         }
+        entry
     }
-    let _ = write!(out, ", \"ms\": {}}}", outcome.took.as_millis());
+}
+
+#[derive(Serialize)]
+struct SummaryJson {
+    scenarios: usize,
+    passed: usize,
+    differs_as_documented: usize,
+    failed: usize,
+    seconds: Num,
+}
+
+/// The bug report's layout: the top-level fields one a line, each scenario on a line of its
+/// own, everything deeper on that line (`{"id": "B2", "name": ..., "ms": 3}`), so a person
+/// reads the report scenario by scenario and a JSON reader reads it as any JSON.
+#[derive(Default)]
+struct ScenarioPerLine {
+    /// How many objects and arrays are open.
+    depth: usize,
+}
+
+impl serde_json::ser::Formatter for ScenarioPerLine {
+    fn begin_object<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.depth += 1;
+        w.write_all(b"{")
+    }
+
+    fn end_object<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.depth -= 1;
+        w.write_all(if self.depth == 0 { b"\n}" } else { b"}" })
+    }
+
+    fn begin_object_key<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        match (self.depth, first) {
+            (1, true) => w.write_all(b"\n  "),
+            (1, false) => w.write_all(b",\n  "),
+            (_, true) => Ok(()),
+            (_, false) => w.write_all(b", "),
+        }
+    }
+
+    fn begin_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        w.write_all(b": ")
+    }
+
+    fn begin_array<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.depth += 1;
+        w.write_all(b"[")
+    }
+
+    fn end_array<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.depth -= 1;
+        w.write_all(if self.depth == 1 { b"\n  ]" } else { b"]" })
+    }
+
+    fn begin_array_value<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        match (self.depth, first) {
+            (2, true) => w.write_all(b"\n    "),
+            (2, false) => w.write_all(b",\n    "),
+            (_, true) => Ok(()),
+            (_, false) => w.write_all(b", "),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -328,5 +430,11 @@ mod tests {
         let json = json(&[outcome], &Machine::default(), Duration::ZERO);
         assert!(json.contains(r#""result": "failed""#), "{json}");
         assert!(json.contains(r#""expected": "3", "seen": "2""#), "{json}");
+        let parsed: serde_json::Value = serde_json::from_str(&json).expect("well-formed JSON");
+        assert_eq!(
+            parsed["scenarios"][0]["at"],
+            "src/selftest/scenarios/knotes.rs:66"
+        );
+        assert_eq!(parsed["summary"]["failed"], 1);
     }
 }

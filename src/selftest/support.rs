@@ -7,7 +7,6 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 /// How long any test waits for something that should happen almost at once on loopback.
@@ -138,20 +137,7 @@ pub fn wait_for_bytes(stream: &TcpStream, n: usize) {
 /// Sets SO_LINGER {on, 0} on `stream`: closing it then sends the peer an RST instead of a FIN
 /// (a peer that "resets the connection").
 pub fn set_linger_zero(stream: &TcpStream) {
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: setsockopt(2) on a socket we own, reading `linger`, a live struct of the size
-    // passed.
-    let ret = unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(ret, 0, "SO_LINGER");
+    socket2::SockRef::from(stream)
+        .set_linger(Some(Duration::ZERO))
+        .expect("SO_LINGER");
 }

@@ -54,6 +54,12 @@ pub fn dup_onto(from: RawFd, onto: RawFd) -> io::Result<()> {
     syscall!(dup3(from, onto, libc::O_CLOEXEC)).map(|_| ())
 }
 
+/// `gettid()`: the kernel's id of the calling thread.
+pub fn gettid() -> libc::pid_t {
+    // SAFETY: gettid takes no arguments and cannot fail.
+    unsafe { libc::gettid() }
+}
+
 /// A non-blocking, close-on-exec eventfd with its counter at 0.
 pub fn eventfd() -> io::Result<OwnedFd> {
     // SAFETY: eventfd takes no pointers.

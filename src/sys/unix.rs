@@ -2,7 +2,7 @@
 
 use std::io;
 use std::net::Ipv4Addr;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use crate::syscall;
 
@@ -33,19 +33,19 @@ pub fn set_open_files_limit(soft: u64, hard: u64) -> io::Result<()> {
 }
 
 /// `dup2(from, onto)`: descriptor number `onto` now names `from`'s open file; the file it named
-/// before is closed (which, on a BSD, also removes its knotes, B22).
+/// before is closed (which, on a BSD, also removes its knotes, B22). `onto` stays
+/// close-on-exec, like every descriptor the lab makes (`cloexec` below); `from == onto` is an
+/// error (EINVAL), as it is for dup3.
 pub fn dup2(from: RawFd, onto: RawFd) -> io::Result<()> {
-    // SAFETY: dup2 takes no pointers; the caller owns `onto` and means to replace its file.
-    syscall!(dup2(from, onto)).map(|_| ())
+    if from == onto {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    cloexec::dup2(from, onto)
 }
 
-/// `pipe()`: the reading end and the writing end, owned.
+/// `pipe()`: the reading end and the writing end, owned, both close-on-exec.
 pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: `fds` has room for the two descriptors pipe() writes.
-    syscall!(pipe(fds.as_mut_ptr()))?;
-    // SAFETY: both descriptors were just created by pipe() and are owned by nobody else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    cloexec::pipe()
 }
 
 /// Sets O_NONBLOCK on a descriptor (std's pipe ends and raw sockets have no setter).
@@ -57,12 +57,10 @@ pub fn set_nonblocking(fd: RawFd) -> io::Result<()> {
 }
 
 /// A TCP socket bound to 127.0.0.1 on a port the OS picks, **not listening** (std binds and
-/// listens in one step): the socket and its port.
+/// listens in one step): the socket (close-on-exec) and its port.
 pub fn tcp_socket_bound_to_loopback() -> io::Result<(OwnedFd, u16)> {
-    // SAFETY: socket() takes no pointers.
-    let fd = syscall!(socket(libc::AF_INET, libc::SOCK_STREAM, 0))?;
-    // SAFETY: `fd` was just returned by socket() and is owned by nobody else.
-    let socket = unsafe { OwnedFd::from_raw_fd(fd) };
+    let socket = cloexec::tcp_socket()?;
+    let fd = socket.as_raw_fd();
     // SAFETY: an all-zero sockaddr_in is a valid value (port 0, address 0).
     let mut addr: libc::sockaddr_in = unsafe { std::mem::zeroed() };
     addr.sin_family = libc::AF_INET as libc::sa_family_t;
@@ -154,23 +152,54 @@ pub fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
 /// Run `handler` when the signal `sig` arrives (sigaction(2), empty mask, no flags). The
 /// handler must do only async-signal-safe work.
 pub fn on_signal(sig: libc::c_int, handler: extern "C" fn(libc::c_int)) -> io::Result<()> {
+    sigaction(sig, handler, 0)
+}
+
+/// The same with SA_RESTART: the calls the signal interrupts are restarted, those that never
+/// are (kevent, B11) fail with EINTR.
+pub fn on_signal_restarting(
+    sig: libc::c_int,
+    handler: extern "C" fn(libc::c_int),
+) -> io::Result<()> {
+    sigaction(sig, handler, libc::SA_RESTART)
+}
+
+/// `pthread_kill(thread, sig)`: the signal goes to that thread of this process. The thread
+/// must not have been joined yet.
+pub fn signal_thread(
+    thread: std::os::unix::thread::RawPthread,
+    sig: libc::c_int,
+) -> io::Result<()> {
+    // SAFETY: pthread_kill takes no pointers; the caller's thread is alive or not joined yet,
+    // so its pthread_t is valid. (std's RawPthread is an integer; libc's pthread_t is a
+    // pointer on musl: `as` converts.)
+    #[allow(clippy::unnecessary_cast)]
+    match unsafe { libc::pthread_kill(thread as libc::pthread_t, sig) } {
+        0 => Ok(()),
+        errno => Err(io::Error::from_raw_os_error(errno)),
+    }
+}
+
+fn sigaction(
+    sig: libc::c_int,
+    handler: extern "C" fn(libc::c_int),
+    flags: libc::c_int,
+) -> io::Result<()> {
     // SAFETY: a zeroed sigaction is a valid value of this plain C struct.
     let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
     action.sa_sigaction = handler as usize;
     // SAFETY: sigemptyset(3) on the mask of the sigaction we own.
     syscall!(sigemptyset(&mut action.sa_mask))?;
-    action.sa_flags = 0;
+    action.sa_flags = flags;
     // SAFETY: sigaction(2) reads the action we own; no old action is asked for.
     syscall!(sigaction(sig, &action, std::ptr::null_mut()))?;
     Ok(())
 }
 
 /// A TCP socket, not connected yet (std offers none): "WRITE means connected" (B19).
+/// Close-on-exec.
 pub fn tcp_socket() -> io::Result<OwnedFd> {
-    // SAFETY: socket() takes no pointers.
-    let fd = syscall!(socket(libc::AF_INET, libc::SOCK_STREAM, 0))?;
-    // SAFETY: `fd` was just returned by socket() and is owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    cloexec::tcp_socket()
 }
 
 /// `connect(fd, addr)`; on a non-blocking socket an `Err` of EINPROGRESS means "under way".
@@ -225,6 +254,90 @@ pub fn readable_now(fd: RawFd) -> io::Result<bool> {
     Ok(entry.revents & libc::POLLIN != 0)
 }
 
+// ---- descriptors that a child process does not inherit ----
+
+/// Every descriptor these wrappers create is close-on-exec, as std's own are: another thread
+/// may start a child process (`lab check` runs servers, the tests run `lab`) at any moment,
+/// and a child that inherited a pipe end or a socket would hold it open (a pipe that never
+/// reads end of file, a port that stays bound).
+///
+/// Linux and FreeBSD set the flag in the call that creates the descriptor (SOCK_CLOEXEC,
+/// pipe2, dup3), so no child can slip in between.
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+mod cloexec {
+    use std::io;
+    use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+
+    use crate::syscall;
+
+    pub fn tcp_socket() -> io::Result<OwnedFd> {
+        // SAFETY: socket() takes no pointers.
+        let fd = syscall!(socket(
+            libc::AF_INET,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+            0
+        ))?;
+        // SAFETY: `fd` was just returned by socket() and is owned by nobody else.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+
+    pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+        let mut fds = [0; 2];
+        // SAFETY: `fds` has room for the two descriptors pipe2() writes.
+        syscall!(pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC))?;
+        // SAFETY: both descriptors were just created by pipe2() and are owned by nobody else.
+        Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    }
+
+    pub fn dup2(from: RawFd, onto: RawFd) -> io::Result<()> {
+        // SAFETY: dup3 takes no pointers; the caller owns `onto` and means to replace its file.
+        syscall!(dup3(from, onto, libc::O_CLOEXEC)).map(|_| ())
+    }
+}
+
+/// macOS has neither SOCK_CLOEXEC, pipe2 nor dup3: the flag is set with fcntl right after the
+/// call. A child started by another thread in that instant still inherits the descriptor;
+/// std's own sockets and pipes on macOS have the same window.
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+mod cloexec {
+    use std::io;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+    use crate::syscall;
+
+    fn set_cloexec(fd: RawFd) -> io::Result<()> {
+        // SAFETY: F_SETFD takes an int, no pointer.
+        syscall!(fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC)).map(|_| ())
+    }
+
+    pub fn tcp_socket() -> io::Result<OwnedFd> {
+        // SAFETY: socket() takes no pointers.
+        let fd = syscall!(socket(libc::AF_INET, libc::SOCK_STREAM, 0))?;
+        // SAFETY: `fd` was just returned by socket() and is owned by nobody else.
+        let socket = unsafe { OwnedFd::from_raw_fd(fd) };
+        set_cloexec(socket.as_raw_fd())?;
+        Ok(socket)
+    }
+
+    pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+        let mut fds = [0; 2];
+        // SAFETY: `fds` has room for the two descriptors pipe() writes.
+        syscall!(pipe(fds.as_mut_ptr()))?;
+        // SAFETY: both descriptors were just created by pipe() and are owned by nobody else.
+        let ends = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        set_cloexec(ends.0.as_raw_fd())?;
+        set_cloexec(ends.1.as_raw_fd())?;
+        Ok(ends)
+    }
+
+    pub fn dup2(from: RawFd, onto: RawFd) -> io::Result<()> {
+        // SAFETY: dup2 takes no pointers; the caller owns `onto` and means to replace its file.
+        syscall!(dup2(from, onto))?;
+        // dup2 clears close-on-exec on `onto`: set it again.
+        set_cloexec(onto)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,5 +354,33 @@ mod tests {
         };
         assert_eq!(name.sysname, expected);
         assert!(!name.release.is_empty());
+    }
+
+    /// Whether close-on-exec is set on `fd`.
+    fn is_cloexec(fd: RawFd) -> bool {
+        // SAFETY: F_GETFD takes no pointer.
+        let flags = syscall!(fcntl(fd, libc::F_GETFD)).expect("F_GETFD");
+        flags & libc::FD_CLOEXEC != 0
+    }
+
+    /// A child process started by another thread inherits none of the descriptors these
+    /// wrappers make: the pipe's ends, the sockets, and a descriptor replaced by dup2.
+    #[test]
+    fn new_descriptors_are_close_on_exec() {
+        let (read_end, write_end) = pipe().expect("pipe");
+        let (bound, _port) = tcp_socket_bound_to_loopback().expect("socket");
+        let socket = tcp_socket().expect("socket");
+        // A descriptor without the flag, then replaced: dup2 leaves it close-on-exec.
+        // SAFETY: F_SETFD takes an int, no pointer.
+        syscall!(fcntl(socket.as_raw_fd(), libc::F_SETFD, 0)).expect("clear FD_CLOEXEC");
+        dup2(read_end.as_raw_fd(), socket.as_raw_fd()).expect("dup2");
+        for fd in [&read_end, &write_end, &bound, &socket] {
+            assert!(
+                is_cloexec(fd.as_raw_fd()),
+                "fd {} is inherited",
+                fd.as_raw_fd()
+            );
+        }
+        assert!(dup2(socket.as_raw_fd(), socket.as_raw_fd()).is_err());
     }
 }

@@ -87,9 +87,38 @@ enum Wire {
     },
 }
 
-/// Appends `text` as a JSON string literal, quoted and escaped by serde_json.
-pub fn push_str_literal(out: &mut String, text: &str) {
-    out.push_str(&serde_json::Value::from(text).to_string());
+/// A measured number in the reports of `lab bench`, `lab check` and `lab selftest`, rounded to
+/// three decimals: `null` when not finite, and written without a fraction when it has none
+/// (`0`, not `0.0`), as those reports have always written it.
+#[derive(Clone, Copy, Debug)]
+pub struct Num(pub f64);
+
+impl Serialize for Num {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let rounded = (self.0 * 1000.0).round() / 1000.0;
+        if !rounded.is_finite() {
+            serializer.serialize_none()
+        } else if rounded.fract() == 0.0 && rounded.abs() < 9.0e15 {
+            serializer.serialize_i64(rounded as i64)
+        } else {
+            serializer.serialize_f64(rounded)
+        }
+    }
+}
+
+/// Named [`Num`]s as a JSON object whose keys keep their order (`{"read":1,"write":0.5}`);
+/// with `#[serde(flatten)]`, as fields of the enclosing object.
+pub struct Numbers(pub Vec<(&'static str, f64)>);
+
+impl Serialize for Numbers {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (name, value) in &self.0 {
+            map.serialize_entry(name, &Num(*value))?;
+        }
+        map.end()
+    }
 }
 
 fn one() -> u64 {

@@ -12,6 +12,7 @@ use std::process::{Child, Output, Stdio};
 
 use self::servers::{Broken, Flaw, IDLE_TIMEOUT_MS, MAX_MESSAGE};
 use crate::support::lab;
+use crate::support::trace::Value;
 
 /// Every check, in the order the scorecard lists them.
 const ALL: [&str; 12] = [
@@ -67,14 +68,21 @@ impl Drop for LabServer {
     }
 }
 
-/// The string after `"key":"` in a one-line JSON record.
-fn string_field(json: &str, key: &str) -> String {
-    let record: serde_json::Value =
-        serde_json::from_str(json).unwrap_or_else(|err| panic!("not JSON ({err}): {json}"));
+/// A string field of a one-line JSON record, read with serde_json.
+fn string_field(line: &str, key: &str) -> String {
+    let record: Value =
+        serde_json::from_str(line).unwrap_or_else(|err| panic!("bad JSON line {line:?}: {err}"));
     record[key]
         .as_str()
-        .unwrap_or_else(|| panic!("no {key} in {json}"))
+        .unwrap_or_else(|| panic!("no string {key} in {line}"))
         .to_string()
+}
+
+/// The records of type `kind` in a `lab check --json` scorecard, in order, as raw lines.
+fn records<'a>(stdout: &'a str, kind: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    stdout
+        .lines()
+        .filter(move |line| string_field(line, "type") == kind)
 }
 
 /// `lab check --addr ADDR --json --idle-timeout-ms 2000 …`.
@@ -103,9 +111,7 @@ fn check(addr: SocketAddr, extra: &[&str]) -> Output {
 /// than its bound on a loaded test machine), counts as passed: it found nothing wrong, and a
 /// failure is still a failure.
 fn scorecard(output: &Output) -> Vec<(String, String)> {
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter(|line| string_field(line, "type") == "check")
+    records(&String::from_utf8_lossy(&output.stdout), "check")
         .map(|line| {
             let mut status = string_field(line, "status");
             if status == "warn" && string_field(line, "evidence").contains("too slow to tell") {
@@ -166,9 +172,8 @@ fn lab_server_scorecard(server_options: &[&str], failing: &[&str]) -> Output {
     assert_fails_exactly(&output, &ALL, failing);
     if cfg!(target_os = "linux") && failing.is_empty() {
         let text = String::from_utf8_lossy(&output.stdout);
-        let descriptors = text
-            .lines()
-            .find(|line| line.contains("\"type\":\"descriptors\""))
+        let descriptors = records(&text, "descriptors")
+            .next()
             .unwrap_or_else(|| panic!("no descriptors record\n{}", explain(&output)));
         assert_eq!(
             string_field(descriptors, "status"),

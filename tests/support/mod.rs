@@ -15,7 +15,6 @@ pub mod trace;
 
 /// A `lab --json` run watched while it runs: records on a channel, ended by a signal.
 pub mod live;
-use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -102,24 +101,9 @@ pub fn json_number(json: &str, key: &str) -> f64 {
 /// descriptor lives: a connection to it is refused, and no other program can take the port
 /// meanwhile (unlike a port that was free a moment ago).
 pub fn refusing_port() -> (std::os::fd::OwnedFd, u16) {
-    use std::os::fd::FromRawFd;
-    // SAFETY: socket(2) with constant arguments; the descriptor is owned at once below.
-    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
-    assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
-    // SAFETY: `fd` is a fresh descriptor nobody else owns.
-    let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
-    // SAFETY: an all-zero sockaddr_in is valid; the fields that matter are set next.
-    let mut addr: libc::sockaddr_in = unsafe { std::mem::zeroed() };
-    addr.sin_family = libc::AF_INET as libc::sa_family_t;
-    addr.sin_addr.s_addr = u32::from(Ipv4Addr::LOCALHOST).to_be();
-    let mut len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-    // SAFETY: bind(2) and getsockname(2) on our socket, with a live sockaddr_in of `len` bytes.
-    unsafe {
-        let at = (&mut addr as *mut libc::sockaddr_in).cast::<libc::sockaddr>();
-        assert_eq!(libc::bind(fd, at, len), 0, "bind 127.0.0.1:0");
-        assert_eq!(libc::getsockname(fd, at, &mut len), 0, "getsockname");
-    }
-    (owned, u16::from_be(addr.sin_port))
+    // The lab's own wrapper: close-on-exec, so a `lab` child started by another test thread
+    // does not inherit the socket and keep the port bound after this test drops it.
+    lab::sys::unix::tcp_socket_bound_to_loopback().expect("a TCP socket bound to 127.0.0.1:0")
 }
 
 /// One message of the server's protocol (docs/cli-contract.md, server stage): a 4-byte

@@ -212,17 +212,8 @@ extern "C" fn ignore_signal(_: libc::c_int) {}
 /// signal with a handler installed with SA_RESTART arrives: kevent fails with EINTR at once,
 /// it is not restarted, and the change was applied (a later delete succeeds).
 pub fn b11_a_signal_ends_the_wait_with_eintr_after_the_changes() {
-    // SAFETY: installs a handler that does nothing for SIGUSR2, which no other test uses.
-    unsafe {
-        let mut action: libc::sigaction = std::mem::zeroed();
-        action.sa_sigaction = ignore_signal as extern "C" fn(libc::c_int) as usize;
-        action.sa_flags = libc::SA_RESTART;
-        libc::sigemptyset(&mut action.sa_mask);
-        assert_eq!(
-            libc::sigaction(libc::SIGUSR2, &action, std::ptr::null_mut()),
-            0
-        );
-    }
+    // A handler that does nothing, for SIGUSR2, which no other test uses.
+    crate::sys::unix::on_signal_restarting(libc::SIGUSR2, ignore_signal).expect("sigaction");
     let kq = std::sync::Arc::new(new_kq());
     let waiter_kq = kq.clone();
     let (tx, rx) = mpsc::channel();
@@ -247,9 +238,8 @@ pub fn b11_a_signal_ends_the_wait_with_eintr_after_the_changes() {
             answer = Some(result);
             return true;
         }
-        // SAFETY: the thread is not joined yet, so its pthread_t is valid. (std's RawPthread is
-        // an integer; libc's pthread_t is a pointer on musl: `as` converts.)
-        unsafe { libc::pthread_kill(thread_id as libc::pthread_t, libc::SIGUSR2) };
+        // The thread is not joined yet, so its id is valid.
+        crate::sys::unix::signal_thread(thread_id, libc::SIGUSR2).expect("pthread_kill");
         false
     });
     waiter.join().unwrap();

@@ -131,8 +131,7 @@ pub fn b24_trigger_from_another_thread_wakes_a_blocked_kevent() {
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
 fn current_thread_id() -> i64 {
-    // SAFETY: gettid has no preconditions.
-    i64::from(unsafe { libc::gettid() })
+    i64::from(crate::sys::linux::gettid())
 }
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -203,12 +202,5 @@ pub fn b25_kqueue_fd_is_pollable_and_cannot_watch_itself() {
 
 /// poll(2) with a zero timeout: is `fd` readable now?
 fn readable(fd: i32) -> bool {
-    let mut pollfd = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd, zero timeout.
-    let n = unsafe { libc::poll(&mut pollfd, 1, 0) };
-    n == 1 && pollfd.revents & libc::POLLIN != 0
+    crate::sys::unix::readable_now(fd).expect("poll")
 }

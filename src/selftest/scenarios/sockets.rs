@@ -223,20 +223,8 @@ pub fn b19_write_fires_with_free_send_space() {
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
 fn sndbuf(stream: &TcpStream) -> i32 {
-    let mut value: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: `value` and `len` are live and `len` is the size of `value`.
-    let ret = unsafe {
-        libc::getsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_SNDBUF,
-            (&mut value as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    };
-    assert_eq!(ret, 0);
-    value
+    crate::sys::linux::getsockopt_int(stream.as_raw_fd(), libc::SOL_SOCKET, libc::SO_SNDBUF)
+        .expect("SO_SNDBUF")
 }
 
 /// B20. A person adds READ with NOTE_LOWAT and data=5: 3 bytes arriving are not enough, 2
@@ -362,10 +350,9 @@ pub fn b22_closed_descriptor_reports_nothing_and_reused_number_is_fresh() {
     apply(&kq, &[read_change(&watched, EV_ADD).with_udata(1)]);
     send_all(&mut client3, b"new");
     wait_for_bytes(&replacement, 3);
-    // SAFETY: dup2 atomically closes `watched`'s file and puts `replacement`'s on its number;
+    // dup2 atomically closes `watched`'s file and puts `replacement`'s on its number;
     // `watched` (the TcpStream) now owns that duplicate and closes it on drop.
-    let ret = unsafe { libc::dup2(replacement.as_raw_fd(), watched.as_raw_fd()) };
-    assert_eq!(ret, watched.as_raw_fd());
+    crate::sys::unix::dup2(replacement.as_raw_fd(), watched.as_raw_fd()).expect("dup2");
     let stale = kq.kevent(&[read_change(&watched, EV_DISABLE)], &mut [], None);
     assert_eq!(
         errno_of(stale),

@@ -1,5 +1,6 @@
-//! The load generator's client side: one thread drives many non-blocking connections with its
-//! own kqueue (the portable [`Kqueue`]: the emulation on Linux, the real one on macOS/BSD).
+//! The load generator's client, for `lab bench` and `lab check`'s load checks: one thread
+//! drives many non-blocking connections with its own kqueue (the portable [`Kqueue`]: the
+//! emulation on Linux, the real one on macOS/BSD).
 //!
 //! Each connection keeps `pipeline` messages in flight: it writes that many frames at the start,
 //! and one more each time an echo comes back, until it has sent its share. The client uses the

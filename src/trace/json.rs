@@ -584,15 +584,13 @@ fn static_name(name: &str) -> &'static str {
 /// JSON lines on a writer (stdout). Each record is flushed as it is written, so a program
 /// reading the trace live (a test waiting for the `start` record's port) sees it at once.
 ///
-/// A collapsed run is written as two records: its first call at once (`repeat` 1, so a live
-/// reader is never kept waiting by a flood), and, when the run ends, one record for all the
-/// identical calls that followed (`call` = the second call's number, `repeat` = their count).
+/// A collapsed run (`trace::collapse`) is written as the calls it showed in full, as they
+/// happened (`repeat` 1, so a live reader is never kept waiting by a flood), and, when the run
+/// ends, one record per result that repeated (`call` = its first repeat, `repeat` = how many).
 pub struct JsonSink {
     out: Box<dyn Write + Send>,
     /// Interactive mode: the terminal is raw, so lines end with `\r\n`.
     raw: bool,
-    /// The collapsed run whose first call was written early: its call number and blocked time.
-    early: Option<(u64, f64)>,
 }
 
 impl JsonSink {
@@ -601,11 +599,7 @@ impl JsonSink {
     }
 
     pub fn new(out: Box<dyn Write + Send>) -> JsonSink {
-        JsonSink {
-            out,
-            raw: false,
-            early: None,
-        }
+        JsonSink { out, raw: false }
     }
 }
 
@@ -624,37 +618,13 @@ impl JsonSink {
 
 impl super::Sink for JsonSink {
     fn write(&mut self, entry: &Entry) -> io::Result<()> {
-        if let (Record::Kevent(call), Some((first, first_blocked))) = (&entry.record, self.early) {
-            if call.call == first {
-                // The end of a run whose first call is already out: write the rest, if any.
-                self.early = None;
-                if call.repeat <= 1 {
-                    return Ok(());
-                }
-                let mut rest = call.clone();
-                rest.call += 1;
-                rest.repeat -= 1;
-                rest.blocked_s = (rest.blocked_s - first_blocked).max(0.0);
-                rest.notes.clear();
-                return self.put(&Entry {
-                    t: entry.t,
-                    record: Record::Kevent(rest),
-                });
-            }
-        }
         self.put(entry)
     }
 
-    fn progress(&mut self, entry: &Entry, _now: f64) -> io::Result<()> {
-        if let Record::Kevent(call) = &entry.record {
-            if self.early.map(|(c, _)| c) != Some(call.call) {
-                self.early = Some((call.call, call.blocked_s));
-                let mut first = call.clone();
-                first.repeat = 1;
-                return self.put(&Entry {
-                    t: entry.t,
-                    record: Record::Kevent(first),
-                });
+    fn repeats(&mut self, run: &super::Run, done: bool) -> io::Result<()> {
+        if done {
+            for entry in run.repeat_records() {
+                self.put(&entry)?;
             }
         }
         Ok(())

@@ -319,33 +319,117 @@ pub fn render(entry: &Entry) -> Vec<String> {
     lines
 }
 
-/// Parse a whole JSON-lines trace. Blank lines are skipped. A `note` that follows a `kevent`
-/// record at the same time is that call's note (the JSON renderer writes a call's notes as
-/// `note` records right after it), so it is put back inside the call.
+/// The longest trace line `lab replay` reads: far above any record the lab writes (a knote
+/// table of thousands of connections), far below what would exhaust memory (`/dev/zero`).
+pub const MAX_LINE_BYTES: usize = 4 << 20;
+
+/// Reads a JSON-lines trace record by record, in constant memory (one line, one entry held
+/// back). Blank lines are skipped. A `note` that follows a `kevent` record at the same time is
+/// that call's note (the JSON renderer writes a call's notes as `note` records right after
+/// it), so it is put back inside the call.
 ///
-/// The error names the line: `line 3: expected valid JSON: ... at column 17`.
-pub fn parse_trace(text: &str) -> Result<Vec<Entry>, String> {
-    let mut entries: Vec<Entry> = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
+/// An error names the line: `line 3: expected valid JSON: ... at column 17`.
+pub struct TraceReader<R> {
+    input: R,
+    line_number: usize,
+    line: Vec<u8>,
+    /// The entry read but not yet handed out (a kevent record may still get notes).
+    held: Option<Entry>,
+    done: bool,
+}
+
+impl<R: io::BufRead> TraceReader<R> {
+    pub fn new(input: R) -> TraceReader<R> {
+        TraceReader {
+            input,
+            line_number: 0,
+            line: Vec::new(),
+            held: None,
+            done: false,
         }
-        let entry = parse_entry(line).map_err(|err| format!("line {}: {err}", i + 1))?;
-        if let (
-            Record::Note { text },
-            Some(Entry {
-                t,
-                record: Record::Kevent(call),
-            }),
-        ) = (&entry.record, entries.last_mut())
-        {
-            if *t == entry.t {
-                call.notes.push(text.clone());
+    }
+
+    /// The next non-blank line's entry, `None` at the end.
+    fn next_line(&mut self) -> Result<Option<Entry>, String> {
+        loop {
+            self.line.clear();
+            self.line_number += 1;
+            let limit = MAX_LINE_BYTES as u64 + 1;
+            let n = io::BufRead::read_until(
+                &mut io::Read::take(&mut self.input, limit),
+                b'\n',
+                &mut self.line,
+            )
+            .map_err(|err| format!("line {}: cannot read: {err}", self.line_number))?;
+            if n == 0 {
+                return Ok(None);
+            }
+            if self.line.len() > MAX_LINE_BYTES {
+                return Err(format!(
+                    "line {} is longer than {} MiB: not a trace written by `lab <stage> --json`",
+                    self.line_number,
+                    MAX_LINE_BYTES >> 20
+                ));
+            }
+            let text = std::str::from_utf8(&self.line).map_err(|_| {
+                format!(
+                    "line {} is not text; give a file written by `lab <stage> --json`",
+                    self.line_number
+                )
+            })?;
+            if text.trim().is_empty() {
                 continue;
             }
+            return parse_entry(text.trim_end_matches(['\n', '\r']))
+                .map(Some)
+                .map_err(|err| format!("line {}: {err}", self.line_number));
         }
-        entries.push(entry);
     }
+}
+
+impl<R: io::BufRead> Iterator for TraceReader<R> {
+    type Item = Result<Entry, String>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        loop {
+            let entry = match self.next_line() {
+                Ok(Some(entry)) => entry,
+                Ok(None) => {
+                    self.done = true;
+                    return self.held.take().map(Ok);
+                }
+                Err(err) => {
+                    self.done = true;
+                    return Some(Err(err));
+                }
+            };
+            if let (
+                Record::Note { text },
+                Some(Entry {
+                    t,
+                    record: Record::Kevent(call),
+                }),
+            ) = (&entry.record, self.held.as_mut())
+            {
+                if *t == entry.t {
+                    call.notes.push(text.clone());
+                    continue;
+                }
+            }
+            match self.held.replace(entry) {
+                Some(ready) => return Some(Ok(ready)),
+                None => continue,
+            }
+        }
+    }
+}
+
+/// Parse a whole JSON-lines trace held in memory (see [`TraceReader`]).
+pub fn parse_trace(text: &str) -> Result<Vec<Entry>, String> {
+    let entries = TraceReader::new(text.as_bytes()).collect::<Result<Vec<Entry>, String>>()?;
     if entries.is_empty() {
         return Err("no trace records; give a file written by `lab <stage> --json`".to_string());
     }

@@ -4,6 +4,7 @@
 
 use std::io::{self, Write};
 
+use crate::trace::sink_output::{self, Backlog};
 use crate::trace::text::TextRenderer;
 use crate::trace::{Entry, Run, Sink};
 
@@ -23,13 +24,20 @@ pub struct TextSink {
     footer: Option<String>,
     /// A collapsed run's live count line is the last line on screen (to be rewritten).
     count_line_shown: bool,
+    /// stdout is a pipe behind a bounded queue: the records it dropped (`trace::sink_output`).
+    backlog: Option<Backlog>,
 }
 
 impl TextSink {
     /// Text on stdout. `color` has been decided already (`term::use_color`).
     pub fn stdout(color: bool, show_os_calls: bool) -> TextSink {
         let live = crate::term::stdout_is_terminal();
-        TextSink::new(Box::new(io::stdout()), color, show_os_calls, live)
+        // On a pipe, behind a bounded queue so the run never waits for its reader (`| less`).
+        let (out, backlog) = sink_output::stdout();
+        TextSink {
+            backlog,
+            ..TextSink::new(out, color, show_os_calls, live)
+        }
     }
 
     /// Text on any writer; `live` asks for in-place updates (only for a terminal).
@@ -45,6 +53,7 @@ impl TextSink {
             live,
             footer: None,
             count_line_shown: false,
+            backlog: None,
         }
     }
 
@@ -100,7 +109,11 @@ impl TextSink {
 impl Sink for TextSink {
     fn write(&mut self, entry: &Entry) -> io::Result<()> {
         self.count_line_shown = false;
-        let lines = self.renderer.render(entry);
+        let mut lines = Vec::new();
+        if let Some(notice) = self.backlog.as_ref().and_then(|b| b.notice(entry)) {
+            lines = self.renderer.render(&notice);
+        }
+        lines.extend(self.renderer.render(entry));
         self.put(&lines, false)
     }
 

@@ -18,6 +18,7 @@ use std::io::{self, Write};
 
 use serde::{Deserialize, Serialize};
 
+use super::sink_output::Backlog;
 use super::{
     CloseReason, Entry, KeventCall, KnoteRow, KnoteState, LabeledKevent, Record, Role,
     ServerSummary, Summary,
@@ -675,23 +676,37 @@ pub struct JsonSink {
     out: Box<dyn Write + Send>,
     /// Interactive mode: the terminal is raw, so lines end with `\r\n`.
     raw: bool,
+    /// stdout is a pipe behind a bounded queue: the records it dropped (`sink_output`).
+    backlog: Option<Backlog>,
 }
 
 impl JsonSink {
+    /// JSON on stdout; on a pipe, behind a bounded queue so the run never waits for its reader.
     pub fn stdout() -> JsonSink {
-        JsonSink::new(Box::new(io::stdout()))
+        let (out, backlog) = super::sink_output::stdout();
+        JsonSink {
+            backlog,
+            ..JsonSink::new(out)
+        }
     }
 
     pub fn new(out: Box<dyn Write + Send>) -> JsonSink {
-        JsonSink { out, raw: false }
+        JsonSink {
+            out,
+            raw: false,
+            backlog: None,
+        }
     }
 }
 
 impl JsonSink {
+    /// Write one entry as one `write_all` (the bounded output takes or drops it whole),
+    /// after the note that records were dropped, if they were.
     fn put(&mut self, entry: &Entry) -> io::Result<()> {
         let eol = if self.raw { "\r\n" } else { "\n" };
         let mut buf = String::new();
-        for line in render(entry) {
+        let notice = self.backlog.as_ref().and_then(|b| b.notice(entry));
+        for line in notice.iter().chain([entry]).flat_map(render) {
             buf.push_str(&line);
             buf.push_str(eol);
         }

@@ -11,6 +11,7 @@ pub mod json;
 pub mod knotes;
 pub mod palette;
 pub mod role;
+pub mod sink_output;
 pub mod text;
 pub mod traced;
 pub mod words;

@@ -24,3 +24,6 @@ mod terminal;
 
 /// A flood that does not fit the eventlist (round-robin) still collapses; counts stay exact.
 mod collapse;
+
+/// A trace nobody reads never stalls the run: records are dropped, counted and reported.
+mod blocked_output;

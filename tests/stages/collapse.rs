@@ -66,8 +66,4 @@ fn a_rotating_flood_collapses_and_its_counts_stay_exact() {
         .sum();
     assert_eq!(repeat_sum, summary["kevent_calls"].num());
     assert_eq!(event_sum, summary["events"].num());
-    assert!(
-        summary["kevent_calls"].num() > calls.len() as f64,
-        "some calls were collapsed"
-    );
 }

@@ -566,6 +566,44 @@ mod tests {
         );
     }
 
+    /// An idle server wakes up every 999 ms with no events: three wake-ups read as three
+    /// seconds, one a second, because the span starts when the first wait began.
+    #[test]
+    fn slow_repeats_read_at_their_own_pace() {
+        let r = TextRenderer::new(false, true);
+        let mut collapse = crate::trace::Collapse::default();
+        for n in 1..=3u64 {
+            let mut c = call(vec![], vec![], 1);
+            c.call = n;
+            c.blocked_s = 0.999;
+            collapse.offer(n as f64 * 0.999, &c);
+        }
+        let line = r.repeat_line(&collapse.end().unwrap(), None);
+        assert!(line.contains("↻ no events ×3 in 3.0 s (1.0/s)"), "{line}");
+    }
+
+    /// Nine ready knotes and an 8-entry eventlist: the calls rotate, and the count line names
+    /// the run's events once each and says the results rotate.
+    #[test]
+    fn a_rotation_reads_as_one_count_line() {
+        let r = TextRenderer::new(false, true);
+        let mut collapse = crate::trace::Collapse::default();
+        let ready = |conn: usize| LabeledKevent {
+            kevent: Kevent::new(conn + 6, kq::EVFILT_READ, 0).with_fflags_data(0, 2),
+            label: crate::trace::Role::Conn(conn),
+        };
+        for n in 0..90u64 {
+            let events = (0..8).map(|k| ready(1 + (n as usize + k) % 9)).collect();
+            let mut c = call(vec![], events, 1);
+            c.call = n + 1;
+            collapse.offer(n as f64 * 0.001, &c);
+        }
+        let line = r.repeat_line(&collapse.end().unwrap(), None);
+        assert!(line.contains("READ conn1 data=2, READ conn2 data=2"), "{line}");
+        assert!(line.contains("+5 more ×90 in "), "{line}");
+        assert!(line.contains("(9 results in rotation collapsed)"), "{line}");
+    }
+
     #[test]
     fn every_record_kind_renders() {
         let mut r = TextRenderer::new(false, true);

@@ -599,7 +599,10 @@ mod tests {
             collapse.offer(n as f64 * 0.001, &c);
         }
         let line = r.repeat_line(&collapse.end().unwrap(), None);
-        assert!(line.contains("READ conn1 data=2, READ conn2 data=2"), "{line}");
+        assert!(
+            line.contains("READ conn1 data=2, READ conn2 data=2"),
+            "{line}"
+        );
         assert!(line.contains("+5 more ×90 in "), "{line}");
         assert!(line.contains("(9 results in rotation collapsed)"), "{line}");
     }

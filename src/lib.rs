@@ -13,8 +13,9 @@
 //!   `libc`; `emulated/` is the lab's emulation over epoll on Linux, with FreeBSD semantics.
 //! - [`trace`]: the records of a run (the JSON contract); `traced`, the one traced kqueue the
 //!   stages and the server call (timing, labels as a typed `Role`, the shadow knote table of
-//!   `knotes`, the OS calls, the records); the renderers: `text` (with `words` and `palette`)
-//!   and `json` (serde, written and read back).
+//!   `knotes`, the OS calls, the records); `collapse`, the one place that decides which calls
+//!   repeat; the renderers: `text` (with `words` and `palette`) and `json` (serde, written and
+//!   read back); `sink_output`, the bounded queue between a sink and a pipe.
 //! - [`term`]: the terminal guard, key reading, TTY detection, and `screen`, the live text sink.
 //! - [`stages`]: `flood`, `oneshot`, `dispatch`, `clear`, one file each; `event_loop`, the loop
 //!   to hold beside the tutorial's; the harness they share (setup, built-in client, actions).

@@ -73,7 +73,8 @@ pub struct KeventCall {
     /// `None` is a NULL timeout (block until an event).
     pub timeout_ms: Option<u64>,
     pub events: Vec<LabeledKevent>,
-    /// How many identical consecutive calls this record stands for (1 unless collapsed).
+    /// How many calls with these events this record stands for (1 unless collapsed, see
+    /// `trace::collapse`).
     pub repeat: u64,
     /// Seconds spent inside the call (mostly blocked waiting).
     pub blocked_s: f64,

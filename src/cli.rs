@@ -315,7 +315,7 @@ pub struct LessonArgs {
 
 #[derive(Clone, Debug, Args)]
 pub struct ReplayArgs {
-    /// A file written by `lab <stage> --json`
+    /// A file written by `lab <stage> --json`, or `-` for standard input
     pub file: std::path::PathBuf,
     /// Colour
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]

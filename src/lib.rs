@@ -14,8 +14,10 @@
 //!   emulation over epoll on Linux, with FreeBSD semantics, one file per filter or concern.
 //! - [`trace`]: the records of a run (the JSON contract); `traced`, the one traced kqueue the
 //!   stages and the server call (timing, labels as a typed `role::Role`, the shadow knote table
-//!   of `knotes`, the OS calls, the records); the renderers: `text` (with `words` and
-//!   `palette`) and `json` (serde, written and read back; `Num`, the reports' numbers).
+//!   of `knotes`, the OS calls, the records); `collapse`, the one place that decides which calls
+//!   repeat; the renderers: `text` (with `words` and `palette`) and `json` (serde, written and
+//!   read back; `Num`, the reports' numbers); `sink_output`, the bounded queue between a sink and
+//!   a pipe.
 //! - [`term`]: the terminal guard, key reading, TTY detection, and `screen`, the live text sink.
 //! - [`stages`]: `flood`, `oneshot`, `dispatch`, `clear`, one file each; `event_loop`, the loop
 //!   to hold beside the tutorial's; `narrate`, the stage's words for each delivery; the harness

@@ -4,8 +4,9 @@
 
 use std::io::{self, Write};
 
+use crate::trace::sink_output::{self, Backlog};
 use crate::trace::text::TextRenderer;
-use crate::trace::{Entry, Record, Sink};
+use crate::trace::{Entry, Run, Sink};
 
 /// The text sink: renders to a writer (stdout), keeps a live count for a collapsed flood, and
 /// in interactive mode keeps the key footer visible under the trace.
@@ -21,18 +22,22 @@ pub struct TextSink {
     live: bool,
     /// Interactive: raw mode (`\r\n` line ends) and this footer.
     footer: Option<String>,
-    /// The collapsed call whose block is on screen, and whether its count line is the last line.
-    shown_call: Option<u64>,
+    /// A collapsed run's live count line is the last line on screen (to be rewritten).
     count_line_shown: bool,
-    /// Seconds from the first to the latest call of the collapsed run on screen.
-    span: f64,
+    /// stdout is a pipe behind a bounded queue: the records it dropped (`trace::sink_output`).
+    backlog: Option<Backlog>,
 }
 
 impl TextSink {
     /// Text on stdout. `color` has been decided already (`term::use_color`).
     pub fn stdout(color: bool, show_os_calls: bool) -> TextSink {
         let live = crate::term::stdout_is_terminal();
-        TextSink::new(Box::new(io::stdout()), color, show_os_calls, live)
+        // On a pipe, behind a bounded queue so the run never waits for its reader (`| less`).
+        let (out, backlog) = sink_output::stdout();
+        TextSink {
+            backlog,
+            ..TextSink::new(out, color, show_os_calls, live)
+        }
     }
 
     /// Text on any writer; `live` asks for in-place updates (only for a terminal).
@@ -47,9 +52,8 @@ impl TextSink {
             renderer: TextRenderer::new(color, show_os_calls),
             live,
             footer: None,
-            shown_call: None,
             count_line_shown: false,
-            span: 0.0,
+            backlog: None,
         }
     }
 
@@ -104,47 +108,29 @@ impl TextSink {
 
 impl Sink for TextSink {
     fn write(&mut self, entry: &Entry) -> io::Result<()> {
-        if let Record::Kevent(call) = &entry.record {
-            if self.shown_call == Some(call.call) {
-                // The end of a collapsed run whose block is already on screen: the final count.
-                // (The tracer reported the exact final count through `progress` just before.)
-                self.shown_call = None;
-                let on_screen = self.count_line_shown && self.live;
-                self.count_line_shown = false;
-                if call.repeat > 1 && !on_screen {
-                    let line = self.renderer.repeat_line(call, Some(self.span), None);
-                    return self.put(&[line], false);
-                }
-                return Ok(());
-            }
-        }
-        self.shown_call = None;
         self.count_line_shown = false;
-        let lines = self.renderer.render(entry);
+        let mut lines = Vec::new();
+        if let Some(notice) = self.backlog.as_ref().and_then(|b| b.notice(entry)) {
+            lines = self.renderer.render(&notice);
+        }
+        lines.extend(self.renderer.render(entry));
         self.put(&lines, false)
     }
 
-    fn progress(&mut self, entry: &Entry, now: f64) -> io::Result<()> {
-        let Record::Kevent(call) = &entry.record else {
-            return Ok(());
-        };
-        if self.shown_call != Some(call.call) {
-            // First sight of this call: show its block now, so nothing waits for the run to end.
-            self.shown_call = Some(call.call);
-            self.count_line_shown = false;
-            self.span = 0.0;
-            let lines = self.renderer.kevent_block(entry.t, call);
-            return self.put(&lines, false);
-        }
-        self.span = now - entry.t;
-        if !self.live || call.repeat < 2 {
-            // Not a terminal: the final count line comes with the final record.
+    fn repeats(&mut self, run: &Run, done: bool) -> io::Result<()> {
+        if !self.live {
+            // Not a terminal: one count line, when the run ends.
+            if done {
+                let line = self.renderer.repeat_line(run, None);
+                return self.put(&[line], false);
+            }
             return Ok(());
         }
+        // A live count line is rewritten in place, which only works if it never wraps.
         let width = crossterm::terminal::size().map(|(w, _)| w as usize).ok();
-        let line = self.renderer.repeat_line(call, Some(self.span), width);
+        let line = self.renderer.repeat_line(run, width);
         let replace = self.count_line_shown;
-        self.count_line_shown = true;
+        self.count_line_shown = !done;
         self.put(&[line], replace)
     }
 

@@ -18,6 +18,7 @@ use std::io::{self, Write};
 
 use serde::{Deserialize, Serialize};
 
+use super::sink_output::Backlog;
 use super::{
     CloseReason, Entry, KeventCall, KnoteRow, KnoteState, LabeledKevent, Record, Role,
     ServerSummary, Summary,
@@ -348,33 +349,117 @@ pub fn render(entry: &Entry) -> Vec<String> {
     lines
 }
 
-/// Parse a whole JSON-lines trace. Blank lines are skipped. A `note` that follows a `kevent`
-/// record at the same time is that call's note (the JSON renderer writes a call's notes as
-/// `note` records right after it), so it is put back inside the call.
+/// The longest trace line `lab replay` reads: far above any record the lab writes (a knote
+/// table of thousands of connections), far below what would exhaust memory (`/dev/zero`).
+pub const MAX_LINE_BYTES: usize = 4 << 20;
+
+/// Reads a JSON-lines trace record by record, in constant memory (one line, one entry held
+/// back). Blank lines are skipped. A `note` that follows a `kevent` record at the same time is
+/// that call's note (the JSON renderer writes a call's notes as `note` records right after
+/// it), so it is put back inside the call.
 ///
-/// The error names the line: `line 3: expected valid JSON: ... at column 17`.
-pub fn parse_trace(text: &str) -> Result<Vec<Entry>, String> {
-    let mut entries: Vec<Entry> = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
+/// An error names the line: `line 3: expected valid JSON: ... at column 17`.
+pub struct TraceReader<R> {
+    input: R,
+    line_number: usize,
+    line: Vec<u8>,
+    /// The entry read but not yet handed out (a kevent record may still get notes).
+    held: Option<Entry>,
+    done: bool,
+}
+
+impl<R: io::BufRead> TraceReader<R> {
+    pub fn new(input: R) -> TraceReader<R> {
+        TraceReader {
+            input,
+            line_number: 0,
+            line: Vec::new(),
+            held: None,
+            done: false,
         }
-        let entry = parse_entry(line).map_err(|err| format!("line {}: {err}", i + 1))?;
-        if let (
-            Record::Note { text },
-            Some(Entry {
-                t,
-                record: Record::Kevent(call),
-            }),
-        ) = (&entry.record, entries.last_mut())
-        {
-            if *t == entry.t {
-                call.notes.push(text.clone());
+    }
+
+    /// The next non-blank line's entry, `None` at the end.
+    fn next_line(&mut self) -> Result<Option<Entry>, String> {
+        loop {
+            self.line.clear();
+            self.line_number += 1;
+            let limit = MAX_LINE_BYTES as u64 + 1;
+            let n = io::BufRead::read_until(
+                &mut io::Read::take(&mut self.input, limit),
+                b'\n',
+                &mut self.line,
+            )
+            .map_err(|err| format!("line {}: cannot read: {err}", self.line_number))?;
+            if n == 0 {
+                return Ok(None);
+            }
+            if self.line.len() > MAX_LINE_BYTES {
+                return Err(format!(
+                    "line {} is longer than {} MiB: not a trace written by `lab <stage> --json`",
+                    self.line_number,
+                    MAX_LINE_BYTES >> 20
+                ));
+            }
+            let text = std::str::from_utf8(&self.line).map_err(|_| {
+                format!(
+                    "line {} is not text; give a file written by `lab <stage> --json`",
+                    self.line_number
+                )
+            })?;
+            if text.trim().is_empty() {
                 continue;
             }
+            return parse_entry(text.trim_end_matches(['\n', '\r']))
+                .map(Some)
+                .map_err(|err| format!("line {}: {err}", self.line_number));
         }
-        entries.push(entry);
     }
+}
+
+impl<R: io::BufRead> Iterator for TraceReader<R> {
+    type Item = Result<Entry, String>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        loop {
+            let entry = match self.next_line() {
+                Ok(Some(entry)) => entry,
+                Ok(None) => {
+                    self.done = true;
+                    return self.held.take().map(Ok);
+                }
+                Err(err) => {
+                    self.done = true;
+                    return Some(Err(err));
+                }
+            };
+            if let (
+                Record::Note { text },
+                Some(Entry {
+                    t,
+                    record: Record::Kevent(call),
+                }),
+            ) = (&entry.record, self.held.as_mut())
+            {
+                if *t == entry.t {
+                    call.notes.push(text.clone());
+                    continue;
+                }
+            }
+            match self.held.replace(entry) {
+                Some(ready) => return Some(Ok(ready)),
+                None => continue,
+            }
+        }
+    }
+}
+
+/// Parse a whole JSON-lines trace held in memory (see [`TraceReader`]).
+pub fn parse_trace(text: &str) -> Result<Vec<Entry>, String> {
+    let entries = TraceReader::new(text.as_bytes()).collect::<Result<Vec<Entry>, String>>()?;
     if entries.is_empty() {
         return Err("no trace records; give a file written by `lab <stage> --json`".to_string());
     }
@@ -613,36 +698,44 @@ fn static_name(name: &str) -> &'static str {
 /// JSON lines on a writer (stdout). Each record is flushed as it is written, so a program
 /// reading the trace live (a test waiting for the `start` record's port) sees it at once.
 ///
-/// A collapsed run is written as two records: its first call at once (`repeat` 1, so a live
-/// reader is never kept waiting by a flood), and, when the run ends, one record for all the
-/// identical calls that followed (`call` = the second call's number, `repeat` = their count).
+/// A collapsed run (`trace::collapse`) is written as the calls it showed in full, as they
+/// happened (`repeat` 1, so a live reader is never kept waiting by a flood), and, when the run
+/// ends, one record per result that repeated (`call` = its first repeat, `repeat` = how many).
 pub struct JsonSink {
     out: Box<dyn Write + Send>,
     /// Interactive mode: the terminal is raw, so lines end with `\r\n`.
     raw: bool,
-    /// The collapsed run whose first call was written early: its call number and blocked time.
-    early: Option<(u64, f64)>,
+    /// stdout is a pipe behind a bounded queue: the records it dropped (`sink_output`).
+    backlog: Option<Backlog>,
 }
 
 impl JsonSink {
+    /// JSON on stdout; on a pipe, behind a bounded queue so the run never waits for its reader.
     pub fn stdout() -> JsonSink {
-        JsonSink::new(Box::new(io::stdout()))
+        let (out, backlog) = super::sink_output::stdout();
+        JsonSink {
+            backlog,
+            ..JsonSink::new(out)
+        }
     }
 
     pub fn new(out: Box<dyn Write + Send>) -> JsonSink {
         JsonSink {
             out,
             raw: false,
-            early: None,
+            backlog: None,
         }
     }
 }
 
 impl JsonSink {
+    /// Write one entry as one `write_all` (the bounded output takes or drops it whole),
+    /// after the note that records were dropped, if they were.
     fn put(&mut self, entry: &Entry) -> io::Result<()> {
         let eol = if self.raw { "\r\n" } else { "\n" };
         let mut buf = String::new();
-        for line in render(entry) {
+        let notice = self.backlog.as_ref().and_then(|b| b.notice(entry));
+        for line in notice.iter().chain([entry]).flat_map(render) {
             buf.push_str(&line);
             buf.push_str(eol);
         }
@@ -653,37 +746,13 @@ impl JsonSink {
 
 impl super::Sink for JsonSink {
     fn write(&mut self, entry: &Entry) -> io::Result<()> {
-        if let (Record::Kevent(call), Some((first, first_blocked))) = (&entry.record, self.early) {
-            if call.call == first {
-                // The end of a run whose first call is already out: write the rest, if any.
-                self.early = None;
-                if call.repeat <= 1 {
-                    return Ok(());
-                }
-                let mut rest = call.clone();
-                rest.call += 1;
-                rest.repeat -= 1;
-                rest.blocked_s = (rest.blocked_s - first_blocked).max(0.0);
-                rest.notes.clear();
-                return self.put(&Entry {
-                    t: entry.t,
-                    record: Record::Kevent(rest),
-                });
-            }
-        }
         self.put(entry)
     }
 
-    fn progress(&mut self, entry: &Entry, _now: f64) -> io::Result<()> {
-        if let Record::Kevent(call) = &entry.record {
-            if self.early.map(|(c, _)| c) != Some(call.call) {
-                self.early = Some((call.call, call.blocked_s));
-                let mut first = call.clone();
-                first.repeat = 1;
-                return self.put(&Entry {
-                    t: entry.t,
-                    record: Record::Kevent(first),
-                });
+    fn repeats(&mut self, run: &super::Run, done: bool) -> io::Result<()> {
+        if done {
+            for entry in run.repeat_records() {
+                self.put(&entry)?;
             }
         }
         Ok(())

@@ -6,10 +6,12 @@
 
 use crate::kq::{Kevent, OsCall};
 
+pub mod collapse;
 pub mod json;
 pub mod knotes;
 pub mod palette;
 pub mod role;
+pub mod sink_output;
 pub mod text;
 pub mod traced;
 pub mod words;
@@ -17,6 +19,7 @@ pub mod words;
 /// The text sink lives with the terminal (`term::screen`); it is named here too, beside the
 /// JSON sink.
 pub use crate::term::screen::TextSink;
+pub use collapse::{Collapse, Offer, Run};
 pub use json::JsonSink;
 pub use role::Role;
 pub use traced::{CallError, CallSink, KnotePolicy, Staged, TracedKqueue};
@@ -70,7 +73,8 @@ pub struct KeventCall {
     /// `None` is a NULL timeout (block until an event).
     pub timeout_ms: Option<u64>,
     pub events: Vec<LabeledKevent>,
-    /// How many identical consecutive calls this record stands for (1 unless collapsed).
+    /// How many calls with these events this record stands for (1 unless collapsed, see
+    /// `trace::collapse`).
     pub repeat: u64,
     /// Seconds spent inside the call (mostly blocked waiting).
     pub blocked_s: f64,
@@ -171,11 +175,12 @@ pub trait Sink {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
-    /// A kevent record that may still grow: identical calls are being collapsed into it and
-    /// `repeat` is the count so far. The text renderer shows the call at once and keeps a live
-    /// count; the JSON renderer waits for the final record, which arrives through `write`.
-    /// `now` is the time of the latest repeat, in seconds since the start.
-    fn progress(&mut self, _entry: &Entry, _now: f64) -> std::io::Result<()> {
+    /// A collapsed run's count (`collapse`): while it grows (`done` false; at once, then at
+    /// most every [`PROGRESS_EVERY_S`]) and once when it ends (`done` true). Only called for a
+    /// run with repeats; its calls shown in full came through `write` already. The text
+    /// renderer keeps a live count line; the JSON renderer writes the run's repeat records
+    /// when it ends.
+    fn repeats(&mut self, _run: &Run, _done: bool) -> std::io::Result<()> {
         Ok(())
     }
     /// Interactive mode: the key footer to keep visible under the trace (and the terminal is in
@@ -200,27 +205,20 @@ impl Sink for NullSink {
 /// (every kevent call, change and event is counted, including collapsed repeats), and hands
 /// entries to its sink.
 ///
-/// Collapsing (contract: `repeat`): a kevent call that applies no changes is held back as
-/// *pending*; each following call with no changes and the same events only increments its
-/// `repeat`. The pending record is written when anything else is emitted, on `flush` and at
-/// `finish`. While it grows, the sink hears about it through `Sink::progress` (at once, then at
-/// most every [`PROGRESS_EVERY_S`]), so the text renderer can show a live count.
+/// Collapsing (contract: `repeat`) is [`Collapse`]'s decision: every change-free kevent call is
+/// offered to it; one it counts as a repeat is not written, and the sink hears the run's count
+/// through [`Sink::repeats`] (at once, then at most every [`PROGRESS_EVERY_S`], and when the run
+/// ends: when anything else is emitted, on `flush` and at `finish`).
 pub struct Tracer {
     start: std::time::Instant,
     sink: Box<dyn Sink>,
     summary: Summary,
-    /// The change-free kevent call that identical calls are being collapsed into.
-    pending: Option<Entry>,
-    /// When the sink last heard about the pending call (seconds since the start).
+    collapse: Collapse,
+    /// When the sink last heard about the run's count (seconds since the start).
     last_progress: f64,
-    /// For each event of the pending call, its index in `summary.by_label` (so a repeat is
-    /// counted without formatting a key).
-    pending_by_label: Vec<usize>,
-    /// The time of the pending call's latest repeat.
-    pending_last: f64,
 }
 
-/// How often a growing collapsed call is reported to the sink: a few times a second is enough
+/// How often a growing collapsed run is reported to the sink: a few times a second is enough
 /// for a live count, and keeps a flat-out flood cheap (display at most a few dozen lines/s).
 pub const PROGRESS_EVERY_S: f64 = 0.1;
 
@@ -230,10 +228,8 @@ impl Tracer {
             start: std::time::Instant::now(),
             sink,
             summary: Summary::default(),
-            pending: None,
+            collapse: Collapse::default(),
             last_progress: 0.0,
-            pending_by_label: Vec::new(),
-            pending_last: 0.0,
         }
     }
 
@@ -249,133 +245,103 @@ impl Tracer {
 
     /// Record one entry, counting it into the summary.
     pub fn emit(&mut self, record: Record) -> std::io::Result<()> {
+        let t = self.elapsed();
         if let Record::Kevent(call) = &record {
             self.count(call);
             if call.changes.is_empty() {
-                let same = match &self.pending {
-                    Some(Entry {
-                        record: Record::Kevent(p),
-                        ..
-                    }) => same_events(&p.events, &call.events),
-                    _ => false,
+                return match self.collapse.offer(t, call) {
+                    Offer::Repeat => self.report_run(false),
+                    Offer::Show { ended } => {
+                        if let Some(run) = ended {
+                            self.sink.repeats(&run, true)?;
+                        }
+                        // Remember where this result's events are counted, for the fast path.
+                        let counted = self.label_indices(call);
+                        if let Some(shape) = self
+                            .collapse
+                            .run_mut()
+                            .and_then(|run| run.shapes.last_mut())
+                        {
+                            shape.counted = counted;
+                        }
+                        self.last_progress = t;
+                        self.sink.write(&Entry { t, record })
+                    }
                 };
-                if same {
-                    let blocked = call.blocked_s;
-                    let repeat = call.repeat;
-                    return self.grow_pending(repeat, blocked);
-                }
-                self.flush_pending()?;
-                let now = self.elapsed();
-                self.pending_by_label = call
-                    .events
-                    .iter()
-                    .map(|e| {
-                        let key =
-                            format!("{} {}", e.label, crate::kq::filter_name(e.kevent.filter));
-                        // `count` above has just made sure the key exists.
-                        self.summary
-                            .by_label
-                            .iter()
-                            .position(|(k, _)| *k == key)
-                            .unwrap_or(0)
-                    })
-                    .collect();
-                self.pending = Some(Entry { t: now, record });
-                self.last_progress = now;
-                self.pending_last = now;
-                let entry = self.pending.as_ref().expect("just set");
-                return self.sink.progress(entry, now);
             }
         }
-        self.flush_pending()?;
-        let entry = Entry {
-            t: self.elapsed(),
-            record,
-        };
-        self.sink.write(&entry)
+        self.end_run()?;
+        self.sink.write(&Entry { t, record })
     }
 
-    /// The fast path for a flat-out loop: if a kevent call with no changes returned exactly
-    /// the `events` of the pending collapsed call, count it as one more repeat and return true
-    /// (nothing is allocated or formatted). Otherwise return false, and the caller emits the
-    /// call in full with [`Tracer::emit`].
+    /// Each event's index in `summary.by_label` (`count` has just made sure it exists).
+    fn label_indices(&self, call: &KeventCall) -> Vec<usize> {
+        call.events
+            .iter()
+            .map(|e| {
+                let key = format!("{} {}", e.label, crate::kq::filter_name(e.kevent.filter));
+                self.summary
+                    .by_label
+                    .iter()
+                    .position(|(k, _)| *k == key)
+                    .unwrap_or(0)
+            })
+            .collect()
+    }
+
+    /// The fast path for a flat-out loop: if a kevent call with no changes returned the
+    /// events of a result the current run has shown, count it as one more repeat and return
+    /// true (nothing is allocated or formatted). Otherwise return false, and the caller emits
+    /// the call in full with [`Tracer::emit`].
     pub fn repeat_if_same(&mut self, events: &[Kevent], blocked_s: f64) -> std::io::Result<bool> {
-        let same = match &self.pending {
-            Some(Entry {
-                record: Record::Kevent(p),
-                ..
-            }) => {
-                p.events.len() == events.len()
-                    && events
-                        .iter()
-                        .all(|b| p.events.iter().any(|a| a.kevent == *b))
-            }
-            _ => false,
-        };
-        if !same {
+        let t = self.elapsed();
+        let Some(i) = self.collapse.repeat_raw(events, blocked_s, t) else {
             return Ok(false);
-        }
+        };
         // Count exactly as `count` would for a call with these events and no changes.
         self.summary.kevent_calls += 1;
         self.summary.events += events.len() as u64;
-        for &i in &self.pending_by_label {
-            self.summary.by_label[i].1 += 1;
+        if let Some(shape) = self.collapse.run().map(|run| &run.shapes[i]) {
+            for &k in &shape.counted {
+                self.summary.by_label[k].1 += 1;
+            }
         }
-        self.grow_pending(1, blocked_s)?;
+        self.report_run(false)?;
         Ok(true)
     }
 
-    fn grow_pending(&mut self, repeat: u64, blocked_s: f64) -> std::io::Result<()> {
+    /// Tell the sink the run's count: `force`, or when [`PROGRESS_EVERY_S`] has passed.
+    fn report_run(&mut self, force: bool) -> std::io::Result<()> {
         let now = self.elapsed();
-        self.pending_last = now;
-        if let Some(Entry {
-            record: Record::Kevent(p),
-            ..
-        }) = &mut self.pending
-        {
-            p.repeat += repeat;
-            p.blocked_s += blocked_s;
+        let first = self.collapse.run().is_some_and(|run| run.repeats() == 1);
+        if !(force || first || now - self.last_progress >= PROGRESS_EVERY_S) {
+            return Ok(());
         }
-        if now - self.last_progress >= PROGRESS_EVERY_S {
-            self.last_progress = now;
-            if let Some(entry) = &self.pending {
-                return self.sink.progress(entry, now);
-            }
+        self.last_progress = now;
+        match self.collapse.run() {
+            Some(run) if run.repeats() > 0 => self.sink.repeats(run, false),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
-    /// Write the pending collapsed call, if any, as its final record (after one last exact
-    /// `progress`, so a live count ends on the true number and time span).
-    fn flush_pending(&mut self) -> std::io::Result<()> {
-        match self.pending.take() {
-            Some(entry) => {
-                if let Record::Kevent(call) = &entry.record {
-                    if call.repeat > 1 {
-                        self.sink.progress(&entry, self.pending_last)?;
-                    }
-                }
-                self.sink.write(&entry)
-            }
+    /// End the collapsed run, if any: the sink writes its final count.
+    fn end_run(&mut self) -> std::io::Result<()> {
+        match self.collapse.end() {
+            Some(run) => self.sink.repeats(&run, true),
             None => Ok(()),
         }
     }
 
     /// Write everything held back and flush the sink (before a long blocking wait, say).
     pub fn flush(&mut self) -> std::io::Result<()> {
-        self.flush_pending()?;
+        self.end_run()?;
         self.sink.flush()
     }
 
-    /// Show the live count of the pending collapsed call now, whatever the time since the
-    /// last report (the stage calls this when a wait ends, so the screen shows the final count).
+    /// Show the live count of the collapsed run now, whatever the time since the last report
+    /// (the stage calls this when a wait ends, so the screen shows the final count).
     pub fn show_progress(&mut self) -> std::io::Result<()> {
-        let now = self.elapsed();
-        self.last_progress = now;
-        match &self.pending {
-            Some(entry) => self.sink.progress(entry, now),
-            None => Ok(()),
-        }
+        self.report_run(true)
     }
 
     /// Interactive mode: keep this key footer visible under the trace (see [`Sink::set_footer`]).
@@ -424,21 +390,13 @@ impl Tracer {
 
     /// End the run: write the summary record (with the server's extra counts, if any) and flush.
     pub fn finish(mut self, server: Option<ServerSummary>) -> std::io::Result<Summary> {
-        self.flush_pending()?;
+        self.end_run()?;
         self.summary.server = server;
         let summary = self.summary.clone();
         self.emit(Record::Summary(summary.clone()))?;
         self.sink.flush()?;
         Ok(summary)
     }
-}
-
-/// Two eventlists are the same result when they hold identical entries (ident, filter, flags,
-/// fflags, data, udata), in any order: level-triggered knotes may come back round-robin
-/// (B17), and a flood of two connections is still one flood. (A kevent call never returns the
-/// same knote twice, so comparing as sets is exact.)
-fn same_events(a: &[LabeledKevent], b: &[LabeledKevent]) -> bool {
-    a.len() == b.len() && b.iter().all(|y| a.iter().any(|x| x.kevent == y.kevent))
 }
 
 /// How a run's trace is written (from `--json`, `--color`, `--hide-os-calls`).
@@ -478,8 +436,11 @@ mod tests {
             self.0.lock().unwrap().push((true, entry.clone()));
             Ok(())
         }
-        fn progress(&mut self, entry: &Entry, _now: f64) -> std::io::Result<()> {
-            self.0.lock().unwrap().push((false, entry.clone()));
+        fn repeats(&mut self, run: &Run, done: bool) -> std::io::Result<()> {
+            let mut kept = self.0.lock().unwrap();
+            for entry in run.repeat_records() {
+                kept.push((done, entry));
+            }
             Ok(())
         }
     }
@@ -529,6 +490,6 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert_eq!(written, vec![(1, 1), (2, 3), (5, 1)]);
+        assert_eq!(written, vec![(1, 1), (2, 1), (3, 2), (5, 1)]);
     }
 }

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use super::palette::{self, Style};
 pub use super::words::group;
 use super::words::{duration, plural, rate, seconds};
-use super::{Entry, KeventCall, KnoteRow, LabeledKevent, Record, Role, Summary};
+use super::{Entry, KeventCall, KnoteRow, LabeledKevent, Record, Role, Run, Summary};
 use crate::kq::{self, Kevent};
 
 /// Renders records as annotated text. Pure: it returns strings, so `lab replay` and the tests
@@ -87,7 +87,12 @@ impl TextRenderer {
             Record::Kevent(call) => {
                 let mut lines = self.kevent_block(entry.t, call);
                 if call.repeat > 1 {
-                    lines.push(self.repeat_line(call, None, None));
+                    // A record that stands for several calls, met on its own: its count.
+                    let mut collapse = super::Collapse::default();
+                    collapse.offer(entry.t, call);
+                    if let Some(run) = collapse.end() {
+                        lines.push(self.repeat_line(&run, None));
+                    }
                 }
                 lines
             }
@@ -284,20 +289,20 @@ impl TextRenderer {
     }
 
     /// The count line of a collapsed run: `↻ READ conn1 data=5 ×18,402 in 1.0 s (18,402/s)`.
-    /// `now` is the time of the latest repeat while it is still growing; `None` when final.
-    /// `max_width` cuts the line to fit a terminal (a live count line is rewritten in place,
-    /// which only works if it never wraps).
-    pub fn repeat_line(
-        &self,
-        call: &KeventCall,
-        span_s: Option<f64>,
-        max_width: Option<usize>,
-    ) -> String {
-        let what = if call.events.is_empty() {
+    /// The count is every call of the run (those shown in full too), over the time from the
+    /// start of its first call to the end of its latest. A run of several results (a
+    /// round-robin rotation, B17) names each event once. `max_width` cuts the line to fit a
+    /// terminal (a live count line is rewritten in place, which only works if it never wraps).
+    pub fn repeat_line(&self, run: &Run, max_width: Option<usize>) -> String {
+        /// More events than this are summed up as "+N more".
+        const NAMED: usize = 4;
+        let events = run.events();
+        let mut what = if events.is_empty() {
             "no events".to_string()
         } else {
-            call.events
+            events
                 .iter()
+                .take(NAMED)
                 .map(|e| {
                     format!(
                         "{} {} data={}",
@@ -309,14 +314,22 @@ impl TextRenderer {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        let mut text = format!("↻ {what} ×{}", group(call.repeat));
-        if let Some(span) = span_s {
-            text.push_str(&format!(" in {}", seconds(span)));
-            if span >= 0.01 {
-                text.push_str(&format!(" ({}/s)", rate(call.repeat as f64 / span)));
-            }
+        if events.len() > NAMED {
+            what.push_str(&format!(" +{} more", events.len() - NAMED));
         }
-        text.push_str(" (identical calls collapsed)");
+        let span = run.span();
+        let mut text = format!("↻ {what} ×{} in {}", group(run.total), seconds(span));
+        if span >= 0.01 {
+            text.push_str(&format!(" ({}/s)", rate(run.total as f64 / span)));
+        }
+        if run.shapes.len() > 1 {
+            text.push_str(&format!(
+                " ({} results in rotation collapsed)",
+                run.shapes.len()
+            ));
+        } else {
+            text.push_str(" (identical calls collapsed)");
+        }
         if let Some(w) = max_width {
             text = text.chars().take(w.saturating_sub(4)).collect();
         }
@@ -548,12 +561,58 @@ mod tests {
     #[test]
     fn a_collapsed_flood_reads_as_one_count_line() {
         let r = TextRenderer::new(false, true);
-        let c = call(vec![], vec![conn1_read(5, 0)], 18_402);
-        let line = r.repeat_line(&c, Some(1.0), None);
+        let mut c = call(vec![], vec![conn1_read(5, 0)], 18_402);
+        c.blocked_s = 0.0;
+        let mut collapse = crate::trace::Collapse::default();
+        collapse.offer(1.0, &c);
+        let mut run = collapse.end().unwrap();
+        run.start = 0.0;
+        let line = r.repeat_line(&run, None);
         assert!(
             line.contains("↻ READ conn1 data=5 ×18,402 in 1.0 s (18,402/s)"),
             "{line}"
         );
+    }
+
+    /// An idle server wakes up every 999 ms with no events: three wake-ups read as three
+    /// seconds, one a second, because the span starts when the first wait began.
+    #[test]
+    fn slow_repeats_read_at_their_own_pace() {
+        let r = TextRenderer::new(false, true);
+        let mut collapse = crate::trace::Collapse::default();
+        for n in 1..=3u64 {
+            let mut c = call(vec![], vec![], 1);
+            c.call = n;
+            c.blocked_s = 0.999;
+            collapse.offer(n as f64 * 0.999, &c);
+        }
+        let line = r.repeat_line(&collapse.end().unwrap(), None);
+        assert!(line.contains("↻ no events ×3 in 3.0 s (1.0/s)"), "{line}");
+    }
+
+    /// Nine ready knotes and an 8-entry eventlist: the calls rotate, and the count line names
+    /// the run's events once each and says the results rotate.
+    #[test]
+    fn a_rotation_reads_as_one_count_line() {
+        let r = TextRenderer::new(false, true);
+        let mut collapse = crate::trace::Collapse::default();
+        let ready = |conn: usize| LabeledKevent {
+            kevent: Kevent::new(conn + 6, kq::EVFILT_READ, 0).with_fflags_data(0, 2),
+            label: crate::trace::Role::Conn(conn),
+        };
+        for n in 0..90u64 {
+            let events = (0..8).map(|k| ready(1 + (n as usize + k) % 9)).collect();
+            let mut c = call(vec![], events, 1);
+            c.call = n + 1;
+            collapse.offer(n as f64 * 0.001, &c);
+        }
+        let line = r.repeat_line(&collapse.end().unwrap(), None);
+        assert!(
+            line.contains("READ conn1 data=2, READ conn2 data=2"),
+            "{line}"
+        );
+        assert!(line.contains("+5 more ×90 in "), "{line}");
+        assert!(line.contains("(9 results in rotation collapsed)"), "{line}");
     }
 
     #[test]

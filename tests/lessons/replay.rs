@@ -90,3 +90,58 @@ fn a_trace_from_a_mac_replays_on_any_machine() {
     assert!(out.contains("the knote was deleted"), "{out}");
     assert!(out.contains("conn1 READ ×1"), "{out}");
 }
+
+/// A facilitator saves a flood with `--json` and replays it from standard input
+/// (`lab replay - < flood.jsonl`). The collapsed flood reads as in the live run: one count line
+/// whose count is the live summary's number of conn1 READ events, with its rate.
+#[test]
+fn a_replayed_flood_shows_the_live_count_and_rate() {
+    let state = TempDir::new("replay-flood");
+    let live = run_lab(&state, &["flood", "--port", "0", "--json"], None);
+    assert!(live.status.success(), "{}", text(&live.stderr));
+    let summary = crate::support::trace::parse_trace(&text(&live.stdout))
+        .into_iter()
+        .find(|r| r["type"] == "summary")
+        .expect("a summary");
+    let floods = summary["by_label"]["conn1 READ"]
+        .as_u64()
+        .expect("conn1 READ events");
+
+    let output = run_lab(&state, &["replay", "-"], Some(&text(&live.stdout)));
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let out = text(&output.stdout);
+    let count_line = out
+        .lines()
+        .find(|l| l.contains("↻ READ conn1"))
+        .unwrap_or_else(|| panic!("no count line in:\n{out}"));
+    let count = floods.to_string();
+    let grouped: String = count
+        .chars()
+        .rev()
+        .collect::<Vec<_>>()
+        .chunks(3)
+        .map(|c| c.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join(",")
+        .chars()
+        .rev()
+        .collect();
+    assert!(
+        count_line.contains(&format!("×{grouped} in ")),
+        "live count {grouped}: {count_line}"
+    );
+    assert!(count_line.contains("/s)"), "a rate: {count_line}");
+}
+
+/// Someone replays a file that never ends a line (`lab replay /dev/zero`): one error line
+/// saying the line is too long, exit status 1, in bounded memory and time (the reader stops at
+/// the cap instead of reading until memory runs out).
+#[test]
+fn an_endless_line_is_one_error_not_an_out_of_memory() {
+    let state = TempDir::new("replay-zero");
+    let output = run_lab(&state, &["replay", "/dev/zero"], None);
+    assert_eq!(output.status.code(), Some(1));
+    let err = text(&output.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(err.contains("longer than"), "{err}");
+}

@@ -24,3 +24,9 @@ mod output;
 /// Interactive mode in a real terminal (tmux): keys, footer, and the terminal restored after q,
 /// Ctrl-C, a runtime error and a panic.
 mod terminal;
+
+/// A flood that does not fit the eventlist (round-robin) still collapses; counts stay exact.
+mod collapse;
+
+/// A trace nobody reads never stalls the run: records are dropped, counted and reported.
+mod blocked_output;

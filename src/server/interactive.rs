@@ -294,5 +294,6 @@ pub fn footer(backend: &str, current: usize) -> String {
     let line1 = format!("{line1:─<width$}");
     let line2 = "c connect  1-9 use  s send ping  x close  k knotes  t tour  q quit";
     let cut = |s: &str| s.chars().take(width - 1).collect::<String>();
-    format!("{}\n{}", cut(&line1), cut(line2))
+    // The keys line is fitted by the screen (term::screen::fit_footer): `q` and `?` stay.
+    format!("{}\n{line2}", cut(&line1))
 }

@@ -171,6 +171,16 @@ pub fn drain_signal_pipe() {
 // ---------------------------------------------------------------------------------------------
 // Keys
 
+/// The `?` key toggles the full key list in the footer (`term::screen::fit_footer`). It is
+/// the screen's business, not the stage's: the key reader flips this flag and wakes the loop,
+/// whose next trace write draws the footer again.
+static HELP: AtomicBool = AtomicBool::new(false);
+
+/// True while the footer shows every key (`?`).
+pub fn help_shown() -> bool {
+    HELP.load(Ordering::SeqCst)
+}
+
 /// One key press, as the stages need it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Key {
@@ -215,6 +225,11 @@ impl KeyReader {
                 let key = match key.code {
                     KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => {
                         Key::Interrupt
+                    }
+                    KeyCode::Char('?') => {
+                        HELP.fetch_xor(true, Ordering::SeqCst);
+                        (wake.0)();
+                        continue;
                     }
                     KeyCode::Char(c) => Key::Char(c),
                     KeyCode::Esc => Key::Char('q'),

@@ -11,6 +11,8 @@
 
 use std::collections::HashMap;
 
+use super::KnoteState;
+
 use super::palette::{self, Style};
 pub use super::words::group;
 use super::words::{duration, plural, rate, seconds};
@@ -27,7 +29,28 @@ pub struct TextRenderer {
     /// The start record said `"backend":"epoll"`: the raw epoll server, whose calls are notes
     /// and whose summary counts epoll_wait calls, epoll_ctl calls and epoll events.
     raw_epoll: bool,
+    /// Show the lab's own knotes (`signal`, `keys`, `wake`) everywhere (`--all-knotes`,
+    /// `--os-calls`). Otherwise each is explained once and then kept out of the trace.
+    all_knotes: bool,
+    /// The lab's own knotes already explained (hidden mode).
+    lab_knotes_told: Vec<Role>,
+    /// The server's udata token (slot and generation) has been explained.
+    token_told: bool,
+    /// The last knote table received (every row), to tell a change from a request (`k`).
+    last_table: Vec<KnoteRow>,
+    /// A table was shown as its changed rows only: the summary shows it whole.
+    table_abridged: bool,
+    /// The terminal's width: notes wrap to it with a hanging indent. `None`: one line each
+    /// (a pipe, a file, `lab replay`).
+    width: Option<usize>,
 }
+
+/// A knote table this long or shorter is shown whole after every change; a longer one (an
+/// `--external` run with many clients) shows only its changed rows, so the output grows with
+/// the changes, not with the square of the connections (issue 14).
+const SMALL_TABLE: usize = 8;
+/// At most this many rows of a knote table in one block; the rest is counted.
+const MAX_TABLE_ROWS: usize = 40;
 
 impl TextRenderer {
     pub fn new(color: bool, show_os_calls: bool) -> TextRenderer {
@@ -36,7 +59,62 @@ impl TextRenderer {
             show_os_calls,
             udata_names: HashMap::new(),
             raw_epoll: false,
+            all_knotes: false,
+            lab_knotes_told: Vec::new(),
+            token_told: false,
+            last_table: Vec::new(),
+            table_abridged: false,
+            width: None,
         }
+    }
+
+    /// Show the lab's own knotes (`signal`, `keys`, `wake`) in every block and table.
+    pub fn with_all_knotes(mut self, all: bool) -> TextRenderer {
+        self.all_knotes = all;
+        self
+    }
+
+    /// Wrap notes to `width` columns (a terminal); `None` keeps one line per note.
+    pub fn set_width(&mut self, width: Option<usize>) {
+        self.width = width;
+    }
+
+    /// The lab's own knotes, which the tutorial's server does not have: the self-pipe for
+    /// Ctrl-C, the key reader's USER knote, the server's wake-up knote.
+    fn is_lab_knote(&self, role: &Role) -> bool {
+        !self.all_knotes && matches!(role, Role::Signal | Role::Keys | Role::Wake)
+    }
+
+    /// A call that only delivered the lab's own knotes (a key press, a wake-up) and says
+    /// nothing else: it is left out of the trace unless `--all-knotes`.
+    pub fn is_hidden(&self, call: &KeventCall) -> bool {
+        !call.events.is_empty()
+            && call.notes.is_empty()
+            && call
+                .changes
+                .iter()
+                .chain(&call.events)
+                .all(|e| self.is_lab_knote(&e.label) && self.lab_knotes_told.contains(&e.label))
+    }
+
+    /// One note, `✎ text`, wrapped to the terminal's width with a hanging indent.
+    fn note_lines(&self, text: &str) -> Vec<String> {
+        const INDENT: &str = "     "; // under the text, past `   ✎ `
+        let lines = match self.width {
+            Some(width) if width > 20 => wrap(text, width - INDENT.len()),
+            _ => vec![text.to_string()],
+        };
+        lines
+            .iter()
+            .enumerate()
+            .map(|(i, line)| {
+                if i == 0 {
+                    format!("   {}", self.paint(Style::Yellow, &format!("✎ {line}")))
+                } else {
+                    format!("{INDENT}{}", self.paint(Style::Yellow, line))
+                }
+            })
+            .collect()
     }
 
     fn paint(&self, style: Style, text: &str) -> String {
@@ -78,13 +156,23 @@ impl TextRenderer {
                         "   legend: ▸ change in · ◂ event out{twin} · ✎ note · ↻ identical calls collapsed"
                     )
                 };
-                vec![
+                let mut lines = vec![
                     self.paint(Style::Bold, &format!("━━ lab {stage} ━━ {backend}")),
                     format!("   listening on {addr}"),
                     self.paint(Style::Dim, &legend),
-                ]
+                ];
+                if !self.show_os_calls && backend.starts_with("kqueue emulated") {
+                    // Said once, so that a Linux and a macOS attendee see the same trace.
+                    lines.push(
+                        self.paint(Style::Dim, "   the epoll calls underneath: --os-calls"),
+                    );
+                }
+                lines
             }
             Record::Kevent(call) => {
+                if self.is_hidden(call) {
+                    return Vec::new();
+                }
                 let mut lines = self.kevent_block(entry.t, call);
                 if call.repeat > 1 {
                     lines.push(self.repeat_line(call, None, None));
@@ -117,11 +205,8 @@ impl TextRenderer {
                     self.paint(Style::Magenta, &text)
                 )]
             }
-            Record::Note { text } => vec![format!(
-                "   {}",
-                self.paint(Style::Yellow, &format!("✎ {text}"))
-            )],
-            Record::Knotes { knotes } => self.knote_table(knotes),
+            Record::Note { text } => self.note_lines(text),
+            Record::Knotes { knotes } => self.knotes_record(knotes),
             Record::Client {
                 event,
                 conn,
@@ -137,13 +222,37 @@ impl TextRenderer {
                     self.paint(Style::Cyan, &text)
                 )]
             }
-            Record::Summary(summary) => self.summary(summary),
+            Record::Summary(summary) => {
+                let mut lines = Vec::new();
+                if std::mem::take(&mut self.table_abridged) {
+                    // Only changed rows were shown along the way: the whole table once, at
+                    // the end.
+                    let table = self.last_table.clone();
+                    lines.extend(self.knote_table(&table));
+                }
+                lines.extend(self.summary(summary));
+                lines
+            }
         }
     }
 
     /// The block for one kevent call: a header line, then the changes, the events, the epoll
     /// twin and the notes.
     pub fn kevent_block(&mut self, t: f64, call: &KeventCall) -> Vec<String> {
+        if !self.all_knotes && call.events.is_empty() && call.changes.is_empty() {
+            if let [note] = call.notes.as_slice() {
+                if note.starts_with("kevent returned EINTR") {
+                    // A window resize (SIGWINCH) in a terminal: one short line, not a block.
+                    return vec![self.paint(
+                        Style::Dim,
+                        &format!(
+                            "#{} +{t:.3}s kevent → EINTR: a signal interrupted the wait (B11)",
+                            call.call
+                        ),
+                    )];
+                }
+            }
+        }
         // Learn what each udata stands for from the changes that store it (B4).
         for change in &call.changes {
             if change.kevent.udata != 0 || change.label == Role::Listener {
@@ -188,10 +297,26 @@ impl TextRenderer {
             outcome
         );
         let mut lines = vec![header];
+        let mut later = Vec::new();
         for change in &call.changes {
+            if self.is_lab_knote(&change.label) {
+                if !self.lab_knotes_told.contains(&change.label) {
+                    self.lab_knotes_told.push(change.label.clone());
+                    let line = format!("   ▸ {}", self.lab_knote_words(change));
+                    lines.push(self.paint(Style::Dim, &line));
+                }
+                continue;
+            }
             lines.push(format!("   ▸ {}", self.change_line(change)));
+            if change.kevent.udata > u32::MAX as usize && !self.token_told {
+                self.token_told = true;
+                later.push(token_words(change.kevent.udata));
+            }
         }
         for event in &call.events {
+            if self.is_lab_knote(&event.label) {
+                continue;
+            }
             lines.push(format!("   ◂ {}", self.event_line(event)));
         }
         if self.show_os_calls && !call.os_calls.is_empty() {
@@ -199,11 +324,8 @@ impl TextRenderer {
                 lines.push(self.paint(Style::Dim, &format!("     ≈ {os_call}")));
             }
         }
-        for note in &call.notes {
-            lines.push(format!(
-                "   {}",
-                self.paint(Style::Yellow, &format!("✎ {note}"))
-            ));
+        for note in later.iter().chain(&call.notes) {
+            lines.extend(self.note_lines(note));
         }
         lines
     }
@@ -217,6 +339,21 @@ impl TextRenderer {
             format!("ident {}", e.kevent.ident)
         };
         format!("{filter:<5} {} ({ident})", e.label)
+    }
+
+    /// The one line that stands for a lab knote's registration the first time it appears
+    /// (then the knote is kept out of the trace; `--all-knotes` shows it).
+    fn lab_knote_words(&self, change: &LabeledKevent) -> String {
+        let what = match change.label {
+            Role::Signal => "Ctrl-C's self-pipe",
+            Role::Keys => "a key press wakes kevent, B24",
+            _ => "another thread wakes kevent, B24",
+        };
+        format!(
+            "{} the lab's own knote ({what}), not the tutorial's; hidden from now on \
+             (--all-knotes)",
+            self.key(change)
+        )
     }
 
     fn udata_words(&self, udata: usize) -> String {
@@ -323,35 +460,94 @@ impl TextRenderer {
         format!("   {}", self.paint(Style::Cyan, &text))
     }
 
+    /// A `knotes` record. A table that changed is shown whole while it is small, as its
+    /// changed rows once it is long; a table that did not change was asked for (`k`) and is
+    /// shown whole. Rows of the lab's own knotes are left out (unless `--all-knotes`), and a
+    /// change to them alone shows nothing.
+    fn knotes_record(&mut self, knotes: &[KnoteRow]) -> Vec<String> {
+        let previous = std::mem::replace(&mut self.last_table, knotes.to_vec());
+        let asked = !previous.is_empty() && previous == knotes;
+        let visible: Vec<&KnoteRow> = knotes
+            .iter()
+            .filter(|r| !self.is_lab_knote(&r.label))
+            .collect();
+        if asked || visible.len() <= SMALL_TABLE {
+            let changed_visible = visible.iter().any(|r| !previous.contains(r))
+                || previous
+                    .iter()
+                    .filter(|r| !self.is_lab_knote(&r.label))
+                    .count()
+                    != visible.len();
+            if !asked && !previous.is_empty() && !changed_visible {
+                return Vec::new(); // only the lab's own knotes moved
+            }
+            return self.knote_table(knotes);
+        }
+        let changed: Vec<KnoteRow> = visible
+            .into_iter()
+            .filter(|r| !previous.contains(r))
+            .cloned()
+            .collect();
+        if changed.is_empty() {
+            return Vec::new();
+        }
+        self.table_abridged = true;
+        let title = format!(
+            "   ┌ knotes that changed ({} of {}; k or the end of the run shows them all)",
+            changed.len(),
+            knotes.len()
+        );
+        self.table_rows(&changed, title)
+    }
+
     /// The knote table (opening 2): one row per (ident, filter), its mode and its state.
     pub fn knote_table(&self, knotes: &[KnoteRow]) -> Vec<String> {
-        let mut lines = vec![self.paint(
-            Style::Dim,
-            "   ┌ knotes: ident  label     filter  mode       state     udata",
-        )];
+        let rows: Vec<KnoteRow> = knotes
+            .iter()
+            .filter(|r| !self.is_lab_knote(&r.label))
+            .cloned()
+            .collect();
+        let title = "   ┌ knotes: ident  label     filter  mode       state     udata".to_string();
+        self.table_rows(&rows, title)
+    }
+
+    /// The rows under `title`, at most [`MAX_TABLE_ROWS`] of them.
+    fn table_rows(&self, knotes: &[KnoteRow], title: String) -> Vec<String> {
+        let mut lines = vec![self.paint(Style::Dim, &title)];
         if knotes.is_empty() {
             lines.push(self.paint(Style::Dim, "   └ (none)"));
             return lines;
         }
+        let more = knotes.len().saturating_sub(MAX_TABLE_ROWS);
+        let knotes = &knotes[..knotes.len() - more];
         for (i, row) in knotes.iter().enumerate() {
-            let corner = if i + 1 == knotes.len() { "└" } else { "│" };
+            let corner = if i + 1 == knotes.len() && more == 0 {
+                "└"
+            } else {
+                "│"
+            };
             let mode = if row.mode.is_empty() {
                 "level".to_string()
             } else {
                 row.mode.join("|")
             };
             let state = match row.state {
-                super::KnoteState::Enabled => {
-                    self.paint(Style::Green, &format!("{:<9}", "enabled"))
-                }
-                super::KnoteState::Disabled => {
-                    self.paint(Style::Yellow, &format!("{:<9}", "disabled"))
-                }
-                super::KnoteState::Deleted => self.paint(Style::Red, &format!("{:<9}", "deleted")),
+                KnoteState::Enabled => self.paint(Style::Green, &format!("{:<9}", "enabled")),
+                KnoteState::Disabled => self.paint(Style::Yellow, &format!("{:<9}", "disabled")),
+                KnoteState::Deleted => self.paint(Style::Red, &format!("{:<9}", "deleted")),
             };
             lines.push(format!(
                 "   {corner}         {:<6} {:<9} {:<7} {:<10} {} {}",
                 row.ident, row.label, row.filter, mode, state, row.udata
+            ));
+        }
+        if more > 0 {
+            lines.push(self.paint(
+                Style::Dim,
+                &format!(
+                    "   └ … and {} more (the JSON trace lists every one)",
+                    group(more as u64)
+                ),
             ));
         }
         lines
@@ -407,6 +603,36 @@ impl TextRenderer {
         }
         lines
     }
+}
+
+/// What the server's udata token is, said the first time one appears.
+fn token_words(udata: usize) -> String {
+    let (slot, generation) = (udata as u64 & 0xffff_ffff, udata as u64 >> 32);
+    format!(
+        "udata {udata} is the server's token, slot {slot} gen {generation} (the generation in \
+         the high 32 bits): not a pointer as in the Zig code, because a closed client's slot is \
+         reused and the generation tells a stale event for the old client from the new one's \
+         (errata 9)"
+    )
+}
+
+/// Split `text` into lines of at most `width` characters, at spaces (a word longer than the
+/// width stays whole).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let len = line.chars().count();
+        if len > 0 && len + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    lines.push(line);
+    lines
 }
 
 /// `data` in words, per filter and per what the ident is (B13, B18, B19, B21, B23, B24).

@@ -123,6 +123,8 @@ impl Console {
                 ),
             },
             Key::Char('t') => self.start_tour(server),
+            // The key reader toggled the key list (`term::help_shown`): draw it.
+            Key::Char('?') => self.update_footer(server.rec()),
             Key::Char('r') | Key::Char('a') => server.rec().note(
                 "the server reads and re-arms by itself: its knotes are level-triggered, and \
                  read mode / write mode are its own EV_ENABLE and EV_DISABLE",

@@ -172,8 +172,8 @@ pub fn drain_signal_pipe() {
 // Keys
 
 /// The `?` key toggles the full key list in the footer (`term::screen::fit_footer`). It is
-/// the screen's business, not the stage's: the key reader flips this flag and wakes the loop,
-/// whose next trace write draws the footer again.
+/// the screen's business: the key reader flips this flag and hands the key on, and the loop
+/// only sets its footer again, which draws it anew.
 static HELP: AtomicBool = AtomicBool::new(false);
 
 /// True while the footer shows every key (`?`).
@@ -227,9 +227,9 @@ impl KeyReader {
                         Key::Interrupt
                     }
                     KeyCode::Char('?') => {
+                        // The loop draws the footer again when it sees the key.
                         HELP.fetch_xor(true, Ordering::SeqCst);
-                        (wake.0)();
-                        continue;
+                        Key::Char('?')
                     }
                     KeyCode::Char(c) => Key::Char(c),
                     KeyCode::Esc => Key::Char('q'),

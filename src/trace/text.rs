@@ -246,7 +246,7 @@ impl TextRenderer {
                     return vec![self.paint(
                         Style::Dim,
                         &format!(
-                            "#{} +{t:.3}s kevent → EINTR: a signal interrupted the wait (B11)",
+                            "#{} +{t:.3}s kevent → EINTR (a signal, B11)",
                             call.call
                         ),
                     )];

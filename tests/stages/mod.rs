@@ -21,3 +21,7 @@ mod output;
 /// Interactive mode in a real terminal (tmux): keys, footer, and the terminal restored after q,
 /// Ctrl-C, a runtime error and a panic.
 mod terminal;
+
+/// Traces that fit a laptop: the epoll calls and the lab's own knotes opt-in, notes wrapped in a
+/// terminal, the footer keeping `q` and `?`, long knote tables as their changed rows.
+mod display;

@@ -50,6 +50,11 @@ impl Lab {
                     self.emit_knotes()?;
                     None
                 }
+                Key::Char('?') => {
+                    // The key reader toggled the key list (`term::help_shown`): draw it.
+                    self.update_footer()?;
+                    None
+                }
                 key => {
                     let action = action_for_key(key);
                     if action.is_none() {

@@ -880,6 +880,132 @@ mod tests {
         assert!(!text.contains("the emulation did"), "{text}");
     }
 
+    fn labeled(ident: usize, filter: i16, flags: u16, udata: usize, label: Role) -> LabeledKevent {
+        LabeledKevent {
+            kevent: Kevent::new(ident, filter, flags).with_udata(udata),
+            label,
+        }
+    }
+
+    fn bare_call(changes: Vec<LabeledKevent>, events: Vec<LabeledKevent>) -> KeventCall {
+        KeventCall {
+            notes: vec![],
+            os_calls: vec![],
+            ..call(changes, events, 1)
+        }
+    }
+
+    /// The lab's `signal` and `keys` knotes: their registration is one explained line, the
+    /// first time only; a call that only delivered a key press shows nothing; `--all-knotes`
+    /// shows them like any other knote.
+    #[test]
+    fn the_labs_own_knotes_are_explained_once_then_left_out() {
+        let mut r = TextRenderer::new(false, false);
+        let first = bare_call(
+            vec![
+                labeled(3, kq::EVFILT_READ, kq::EV_ADD, 3, Role::Listener),
+                labeled(6, kq::EVFILT_READ, kq::EV_ADD, 6, Role::Signal),
+                labeled(1, kq::EVFILT_USER, kq::EV_ADD | kq::EV_CLEAR, 1, Role::Keys),
+            ],
+            vec![],
+        );
+        let text = r.kevent_block(0.0, &first).join("\n");
+        assert_eq!(text.matches("the lab's own knote").count(), 2, "{text}");
+        assert!(text.contains("▸ READ  listener (fd 3) flags=0x1<ADD>"), "{text}");
+        let key_press = bare_call(
+            vec![],
+            vec![labeled(1, kq::EVFILT_USER, kq::EV_CLEAR, 1, Role::Keys)],
+        );
+        assert!(r.is_hidden(&key_press));
+        let entry = Entry {
+            t: 1.0,
+            record: Record::Kevent(key_press.clone()),
+        };
+        assert!(r.render(&entry).is_empty());
+        let again = r.kevent_block(2.0, &first).join("\n");
+        assert!(!again.contains("signal") && !again.contains("keys"), "{again}");
+
+        let mut all = TextRenderer::new(false, false).with_all_knotes(true);
+        let text = all.kevent_block(0.0, &first).join("\n");
+        assert!(text.contains("▸ READ  signal (fd 6) flags=0x1<ADD>"), "{text}");
+        assert!(!all.is_hidden(&key_press));
+    }
+
+    /// A window resize interrupts the wait: one short line, not a block with a note.
+    #[test]
+    fn an_eintr_is_one_short_line() {
+        let mut r = TextRenderer::new(false, false);
+        let mut c = bare_call(vec![], vec![]);
+        c.notes = vec!["kevent returned EINTR: a signal arrived during the wait (B11); the \
+                        changes were applied and are not resubmitted"
+            .to_string()];
+        let lines = r.kevent_block(4.0, &c);
+        assert_eq!(lines, vec!["#3 +4.000s kevent → EINTR (a signal, B11)".to_string()]);
+    }
+
+    /// The server's first large udata is explained once, as a slot and a generation.
+    #[test]
+    fn the_servers_token_is_explained_the_first_time() {
+        let mut r = TextRenderer::new(false, false);
+        let token = (1usize << 32) | 2;
+        let c = bare_call(
+            vec![labeled(12, kq::EVFILT_READ, kq::EV_ADD, token, Role::Conn(3))],
+            vec![],
+        );
+        let text = r.kevent_block(0.0, &c).join("\n");
+        assert!(text.contains("udata=4294967298→conn3"), "{text}");
+        assert!(text.contains("slot 2 gen 1") && text.contains("not a pointer"), "{text}");
+        let again = r.kevent_block(0.0, &c).join("\n");
+        assert!(!again.contains("not a pointer"), "{again}");
+    }
+
+    fn row(ident: usize, n: usize, state: KnoteState) -> KnoteRow {
+        KnoteRow {
+            ident,
+            label: Role::Conn(n),
+            filter: "READ".into(),
+            mode: vec!["ONESHOT".into()],
+            state,
+            udata: ident,
+        }
+    }
+
+    /// A long table shows only its changed rows, at most MAX_TABLE_ROWS rows a block; the same
+    /// table again (`k`) is shown whole, and the summary brings the whole table once.
+    #[test]
+    fn a_long_knote_table_shows_its_changes_and_is_capped() {
+        let mut r = TextRenderer::new(false, false);
+        let mut rows: Vec<KnoteRow> = (1..=60).map(|n| row(n + 10, n, KnoteState::Enabled)).collect();
+        let knotes = |rows: &Vec<KnoteRow>| Record::Knotes {
+            knotes: rows.clone(),
+        };
+        let first = render_all(&mut r, vec![knotes(&rows)]);
+        assert!(first.contains("… and 20 more"), "{first}");
+        rows[4].state = KnoteState::Deleted;
+        let changed = render_all(&mut r, vec![knotes(&rows)]);
+        assert!(changed.contains("knotes that changed (1 of 60"), "{changed}");
+        assert_eq!(changed.lines().count(), 2, "{changed}");
+        let asked = render_all(&mut r, vec![knotes(&rows)]);
+        assert!(asked.contains("┌ knotes: ident") && asked.contains("… and 20 more"), "{asked}");
+        let end = render_all(&mut r, vec![Record::Summary(Summary::default())]);
+        assert!(end.contains("┌ knotes: ident"), "{end}");
+    }
+
+    /// In a terminal, a note wraps at spaces under its text.
+    #[test]
+    fn notes_wrap_with_a_hanging_indent() {
+        let mut r = TextRenderer::new(false, false);
+        r.set_width(Some(40));
+        let text = "one two three four five six seven eight nine ten eleven twelve";
+        let lines = r.note_lines(text);
+        assert!(lines.len() > 1);
+        assert!(lines[0].starts_with("   ✎ one"));
+        assert!(lines[1..].iter().all(|l| l.starts_with("     ") && !l.starts_with("      ")));
+        assert!(lines.iter().all(|l| l.chars().count() <= 40), "{lines:?}");
+        r.set_width(None);
+        assert_eq!(r.note_lines(text).len(), 1);
+    }
+
     #[test]
     fn numbers_are_grouped() {
         assert_eq!(group(0), "0");

@@ -116,7 +116,9 @@ impl Sink for TextSink {
     fn write(&mut self, entry: &Entry) -> io::Result<()> {
         if self.live {
             // Notes wrap to the terminal's width (read each time: it may have been resized).
-            let width = crossterm::terminal::size().map(|(w, _)| usize::from(w)).ok();
+            let width = crossterm::terminal::size()
+                .map(|(w, _)| usize::from(w))
+                .ok();
             self.renderer.set_width(width);
         }
         if let Record::Kevent(call) = &entry.record {

@@ -163,9 +163,7 @@ impl TextRenderer {
                 ];
                 if !self.show_os_calls && backend.starts_with("kqueue emulated") {
                     // Said once, so that a Linux and a macOS attendee see the same trace.
-                    lines.push(
-                        self.paint(Style::Dim, "   the epoll calls underneath: --os-calls"),
-                    );
+                    lines.push(self.paint(Style::Dim, "   the epoll calls underneath: --os-calls"));
                 }
                 lines
             }
@@ -245,10 +243,7 @@ impl TextRenderer {
                     // A window resize (SIGWINCH) in a terminal: one short line, not a block.
                     return vec![self.paint(
                         Style::Dim,
-                        &format!(
-                            "#{} +{t:.3}s kevent → EINTR (a signal, B11)",
-                            call.call
-                        ),
+                        &format!("#{} +{t:.3}s kevent → EINTR (a signal, B11)", call.call),
                     )];
                 }
             }
@@ -911,7 +906,10 @@ mod tests {
         );
         let text = r.kevent_block(0.0, &first).join("\n");
         assert_eq!(text.matches("the lab's own knote").count(), 2, "{text}");
-        assert!(text.contains("▸ READ  listener (fd 3) flags=0x1<ADD>"), "{text}");
+        assert!(
+            text.contains("▸ READ  listener (fd 3) flags=0x1<ADD>"),
+            "{text}"
+        );
         let key_press = bare_call(
             vec![],
             vec![labeled(1, kq::EVFILT_USER, kq::EV_CLEAR, 1, Role::Keys)],
@@ -923,11 +921,17 @@ mod tests {
         };
         assert!(r.render(&entry).is_empty());
         let again = r.kevent_block(2.0, &first).join("\n");
-        assert!(!again.contains("signal") && !again.contains("keys"), "{again}");
+        assert!(
+            !again.contains("signal") && !again.contains("keys"),
+            "{again}"
+        );
 
         let mut all = TextRenderer::new(false, false).with_all_knotes(true);
         let text = all.kevent_block(0.0, &first).join("\n");
-        assert!(text.contains("▸ READ  signal (fd 6) flags=0x1<ADD>"), "{text}");
+        assert!(
+            text.contains("▸ READ  signal (fd 6) flags=0x1<ADD>"),
+            "{text}"
+        );
         assert!(!all.is_hidden(&key_press));
     }
 
@@ -936,11 +940,16 @@ mod tests {
     fn an_eintr_is_one_short_line() {
         let mut r = TextRenderer::new(false, false);
         let mut c = bare_call(vec![], vec![]);
-        c.notes = vec!["kevent returned EINTR: a signal arrived during the wait (B11); the \
+        c.notes = vec![
+            "kevent returned EINTR: a signal arrived during the wait (B11); the \
                         changes were applied and are not resubmitted"
-            .to_string()];
+                .to_string(),
+        ];
         let lines = r.kevent_block(4.0, &c);
-        assert_eq!(lines, vec!["#3 +4.000s kevent → EINTR (a signal, B11)".to_string()]);
+        assert_eq!(
+            lines,
+            vec!["#3 +4.000s kevent → EINTR (a signal, B11)".to_string()]
+        );
     }
 
     /// The server's first large udata is explained once, as a slot and a generation.
@@ -949,12 +958,21 @@ mod tests {
         let mut r = TextRenderer::new(false, false);
         let token = (1usize << 32) | 2;
         let c = bare_call(
-            vec![labeled(12, kq::EVFILT_READ, kq::EV_ADD, token, Role::Conn(3))],
+            vec![labeled(
+                12,
+                kq::EVFILT_READ,
+                kq::EV_ADD,
+                token,
+                Role::Conn(3),
+            )],
             vec![],
         );
         let text = r.kevent_block(0.0, &c).join("\n");
         assert!(text.contains("udata=4294967298→conn3"), "{text}");
-        assert!(text.contains("slot 2 gen 1") && text.contains("not a pointer"), "{text}");
+        assert!(
+            text.contains("slot 2 gen 1") && text.contains("not a pointer"),
+            "{text}"
+        );
         let again = r.kevent_block(0.0, &c).join("\n");
         assert!(!again.contains("not a pointer"), "{again}");
     }
@@ -975,7 +993,9 @@ mod tests {
     #[test]
     fn a_long_knote_table_shows_its_changes_and_is_capped() {
         let mut r = TextRenderer::new(false, false);
-        let mut rows: Vec<KnoteRow> = (1..=60).map(|n| row(n + 10, n, KnoteState::Enabled)).collect();
+        let mut rows: Vec<KnoteRow> = (1..=60)
+            .map(|n| row(n + 10, n, KnoteState::Enabled))
+            .collect();
         let knotes = |rows: &Vec<KnoteRow>| Record::Knotes {
             knotes: rows.clone(),
         };
@@ -983,10 +1003,16 @@ mod tests {
         assert!(first.contains("… and 20 more"), "{first}");
         rows[4].state = KnoteState::Deleted;
         let changed = render_all(&mut r, vec![knotes(&rows)]);
-        assert!(changed.contains("knotes that changed (1 of 60"), "{changed}");
+        assert!(
+            changed.contains("knotes that changed (1 of 60"),
+            "{changed}"
+        );
         assert_eq!(changed.lines().count(), 2, "{changed}");
         let asked = render_all(&mut r, vec![knotes(&rows)]);
-        assert!(asked.contains("┌ knotes: ident") && asked.contains("… and 20 more"), "{asked}");
+        assert!(
+            asked.contains("┌ knotes: ident") && asked.contains("… and 20 more"),
+            "{asked}"
+        );
         let end = render_all(&mut r, vec![Record::Summary(Summary::default())]);
         assert!(end.contains("┌ knotes: ident"), "{end}");
     }
@@ -1000,7 +1026,9 @@ mod tests {
         let lines = r.note_lines(text);
         assert!(lines.len() > 1);
         assert!(lines[0].starts_with("   ✎ one"));
-        assert!(lines[1..].iter().all(|l| l.starts_with("     ") && !l.starts_with("      ")));
+        assert!(lines[1..]
+            .iter()
+            .all(|l| l.starts_with("     ") && !l.starts_with("      ")));
         assert!(lines.iter().all(|l| l.chars().count() <= 40), "{lines:?}");
         r.set_width(None);
         assert_eq!(r.note_lines(text).len(), 1);

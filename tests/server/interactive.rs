@@ -36,7 +36,9 @@ fn keys_drive_the_server_and_q_restores_the_terminal() {
     tmux.wait_for("conn1 accepted", |s| s.contains("client conn1 accepted"));
     // The key press wakes kevent through the `keys` knote: said once in a note, while the
     // lab's own knote stays out of the event lines (the tutorial has no such knote).
-    let screen = tmux.wait_for("the key wake-up", |s| s.contains("NOTE_TRIGGERed the `keys`"));
+    let screen = tmux.wait_for("the key wake-up", |s| {
+        s.contains("NOTE_TRIGGERed the `keys`")
+    });
     assert!(!screen.contains("◂ USER  keys"), "{screen}");
     tmux.press("s");
     tmux.wait_for("the echo of ping", |s| {

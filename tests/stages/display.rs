@@ -51,7 +51,8 @@ fn by_default_the_trace_has_no_epoll_calls_and_names_the_labs_own_knote_once() {
         let signal_lines: Vec<&str> = text.lines().filter(|l| l.contains("signal")).collect();
         assert_eq!(signal_lines.len(), 1, "{signal_lines:?}\n{text}");
         assert!(
-            signal_lines[0].contains("the lab's own knote") && signal_lines[0].contains("--all-knotes"),
+            signal_lines[0].contains("the lab's own knote")
+                && signal_lines[0].contains("--all-knotes"),
             "{}",
             signal_lines[0]
         );
@@ -69,7 +70,10 @@ fn os_calls_and_all_knotes_bring_back_what_is_hidden() {
     if cfg!(target_os = "linux") {
         assert!(text.contains("≈ epoll_wait("), "{text}");
         assert!(text.contains("≈ epoll_ctl("), "{text}");
-        assert!(!text.contains("the epoll calls underneath: --os-calls"), "{text}");
+        assert!(
+            !text.contains("the epoll calls underneath: --os-calls"),
+            "{text}"
+        );
     } else {
         assert!(text.contains("≈ kevent("), "{text}");
     }
@@ -100,7 +104,11 @@ fn the_json_trace_keeps_every_knote_and_the_epoll_calls() {
     let os_calls: usize = trace::of_type(&records, "kevent")
         .map(|k| k["os_calls"].arr().len())
         .sum();
-    assert_eq!(os_calls > 0, cfg!(target_os = "linux"), "os_calls: {os_calls}");
+    assert_eq!(
+        os_calls > 0,
+        cfg!(target_os = "linux"),
+        "os_calls: {os_calls}"
+    );
 }
 
 /// A facilitator reads lesson 6's question about the third client: the published server with
@@ -108,7 +116,14 @@ fn the_json_trace_keeps_every_knote_and_the_epoll_calls() {
 /// out; its banner promises nothing the tour does not show (no PendingMessage).
 #[test]
 fn as_published_the_locked_out_client_is_named() {
-    let text = stdout_of(&["server", "--port", "0", "--as-published", "--max-clients", "2"]);
+    let text = stdout_of(&[
+        "server",
+        "--port",
+        "0",
+        "--as-published",
+        "--max-clients",
+        "2",
+    ]);
     assert!(
         text.lines()
             .any(|l| l.contains("after the first 2") && l.contains("locked out")),
@@ -178,7 +193,10 @@ fn a_long_knote_table_prints_only_its_changed_rows_and_whole_at_the_end() {
         }
     };
     let listening = until(&|l| l.contains("listening on "));
-    let addr = listening.trim().trim_start_matches("listening on ").to_string();
+    let addr = listening
+        .trim()
+        .trim_start_matches("listening on ")
+        .to_string();
     let mut clients = Vec::new();
     for n in 1..=CLIENTS {
         let mut client = TcpStream::connect(&addr).expect("connect");
@@ -210,7 +228,9 @@ fn a_long_knote_table_prints_only_its_changed_rows_and_whole_at_the_end() {
     assert!(rows < 8 * CLIENTS, "{rows} table rows:\n{text}");
     // The whole table, once, before the summary.
     let end = text.find("━━ summary").expect("the summary");
-    let last_title = text[..end].rfind("┌ knotes: ").expect("a whole table at the end");
+    let last_title = text[..end]
+        .rfind("┌ knotes: ")
+        .expect("a whole table at the end");
     let last_table = &text[last_title..end];
     for n in 1..=CLIENTS {
         assert_eq!(
@@ -243,7 +263,9 @@ fn notes_wrap_to_the_terminal_with_a_hanging_indent() {
     assert!(rows.len() == 3, "the note on screen: {rows:?}");
     assert!(rows[0].chars().count() <= 80, "{rows:?}");
     assert!(
-        rows[1].starts_with("     ") && !rows[1].trim().is_empty() && !rows[1].starts_with("      "),
+        rows[1].starts_with("     ")
+            && !rows[1].trim().is_empty()
+            && !rows[1].starts_with("      "),
         "a continuation row indented under the text: {rows:?}"
     );
     let wide = terminal(160, 50);
@@ -255,7 +277,10 @@ fn notes_wrap_to_the_terminal_with_a_hanging_indent() {
         .find(|r| r.contains(note_start))
         .expect("the note");
     let width = row.chars().count();
-    assert!((100..=160).contains(&width), "the row uses the wide terminal: {row}");
+    assert!(
+        (100..=160).contains(&width),
+        "the row uses the wide terminal: {row}"
+    );
 }
 
 impl Tmux {
@@ -277,7 +302,14 @@ fn a_narrow_footer_keeps_quit_and_help() {
     tmux.wait_for_visible("the short footer", |s| s.contains("? keys  q quit"));
     tmux.press("?");
     let screen = tmux.wait_for_visible("every key", |s| s.contains("? hide keys"));
-    for key in ["c connect", "r read", "a rearm", "x close", "k knotes", "q quit"] {
+    for key in [
+        "c connect",
+        "r read",
+        "a rearm",
+        "x close",
+        "k knotes",
+        "q quit",
+    ] {
         assert!(screen.contains(key), "{key} in:\n{screen}");
     }
     tmux.press("?");
@@ -302,7 +334,9 @@ fn key_presses_and_resizes_do_not_disturb_the_trace() {
     tmux.resize(100, 30);
     tmux.resize(80, 24);
     tmux.press("s");
-    tmux.wait_for("the second send", |s| s.matches("» send conn1 (4 bytes)").count() == 2);
+    tmux.wait_for("the second send", |s| {
+        s.matches("» send conn1 (4 bytes)").count() == 2
+    });
     let screen = tmux.screen();
     assert!(!screen.contains("◂ USER  keys"), "{screen}");
     assert!(!screen.contains("kevent returned EINTR"), "{screen}");

@@ -462,35 +462,36 @@ impl TextRenderer {
     fn knotes_record(&mut self, knotes: &[KnoteRow]) -> Vec<String> {
         let previous = std::mem::replace(&mut self.last_table, knotes.to_vec());
         let asked = !previous.is_empty() && previous == knotes;
+        // (ident, filter) names one row at a time (a deleted row leaves when its ident is
+        // reused): a map keeps the comparison linear in the table's length.
+        let before: HashMap<(usize, &str), &KnoteRow> = previous
+            .iter()
+            .map(|r| ((r.ident, r.filter.as_str()), r))
+            .collect();
         let visible: Vec<&KnoteRow> = knotes
             .iter()
             .filter(|r| !self.is_lab_knote(&r.label))
             .collect();
-        if asked || visible.len() <= SMALL_TABLE {
-            let changed_visible = visible.iter().any(|r| !previous.contains(r))
-                || previous
-                    .iter()
-                    .filter(|r| !self.is_lab_knote(&r.label))
-                    .count()
-                    != visible.len();
-            if !asked && !previous.is_empty() && !changed_visible {
-                return Vec::new(); // only the lab's own knotes moved
-            }
-            return self.knote_table(knotes);
-        }
         let changed: Vec<KnoteRow> = visible
-            .into_iter()
-            .filter(|r| !previous.contains(r))
-            .cloned()
+            .iter()
+            .filter(|r| before.get(&(r.ident, r.filter.as_str())) != Some(*r))
+            .map(|r| (*r).clone())
             .collect();
-        if changed.is_empty() {
-            return Vec::new();
+        let visible_before = previous
+            .iter()
+            .filter(|r| !self.is_lab_knote(&r.label))
+            .count();
+        if !asked && !previous.is_empty() && changed.is_empty() && visible_before == visible.len() {
+            return Vec::new(); // only the lab's own knotes moved
+        }
+        if asked || visible.len() <= SMALL_TABLE || changed.is_empty() {
+            return self.knote_table(knotes);
         }
         self.table_abridged = true;
         let title = format!(
             "   ┌ knotes that changed ({} of {}; k or the end of the run shows them all)",
             changed.len(),
-            knotes.len()
+            visible.len()
         );
         self.table_rows(&changed, title)
     }

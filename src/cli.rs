@@ -84,9 +84,24 @@ pub struct CommonArgs {
     /// Colour: auto honours NO_COLOR and a non-terminal stdout
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
-    /// Hide the epoll calls the emulation makes underneath each kevent call (Linux)
+    /// Show the epoll calls the emulation makes underneath each kevent call (Linux), and the
+    /// lab's own knotes (signal, keys, wake) in every block and table
     #[arg(long)]
+    pub os_calls: bool,
+    /// Show the lab's own knotes (signal, keys, wake) in every block and table, not only once
+    #[arg(long)]
+    pub all_knotes: bool,
+    /// Accepted for older commands and does nothing: the epoll calls are hidden unless
+    /// --os-calls
+    #[arg(long, hide = true)]
     pub hide_os_calls: bool,
+}
+
+impl CommonArgs {
+    /// Record the epoll calls underneath: shown with `--os-calls`, always in JSON (contract).
+    fn record_os_calls(&self) -> bool {
+        self.os_calls || self.json
+    }
 }
 
 #[derive(Clone, Debug, Args)]
@@ -376,7 +391,7 @@ impl ServerArgs {
             quiet: self.quiet,
             predict: self.predict,
             json: self.common.json,
-            os_calls: !self.common.hide_os_calls,
+            os_calls: self.common.record_os_calls(),
         }
     }
 }
@@ -497,7 +512,8 @@ impl From<&CommonArgs> for crate::trace::TraceOptions {
         crate::trace::TraceOptions {
             json: common.json,
             color: common.color.into(),
-            os_calls: !common.hide_os_calls,
+            os_calls: common.record_os_calls(),
+            all_knotes: common.all_knotes || common.os_calls,
         }
     }
 }

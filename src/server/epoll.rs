@@ -141,8 +141,8 @@ impl Epoll {
                        already its own epoll_ctl",
             as_published: "--as-published: the tutorial's bugs in the shared loop are kept: \
                            connected is never decremented (errata 4), the listener is never \
-                           re-enabled (5); the trace points out where a stale token (9) and \
-                           PendingMessage (11) would strike. Errata 8 belongs to the kqueue \
+                           re-enabled (5); the trace points out where a stale token (9) would \
+                           strike. Errata 8 belongs to the kqueue \
                            wrapper: epoll_wait takes -1 as it is",
             wait_call: "epoll_wait",
             no_deadline: Some(

@@ -123,6 +123,8 @@ impl Console {
                 ),
             },
             Key::Char('t') => self.start_tour(server),
+            // The key reader toggled the key list (`term::help_shown`): draw it.
+            Key::Char('?') => self.update_footer(server.rec()),
             Key::Char('r') | Key::Char('a') => server.rec().note(
                 "the server reads and re-arms by itself: its knotes are level-triggered, and \
                  read mode / write mode are its own EV_ENABLE and EV_DISABLE",
@@ -294,5 +296,6 @@ pub fn footer(backend: &str, current: usize) -> String {
     let line1 = format!("{line1:─<width$}");
     let line2 = "c connect  1-9 use  s send ping  x close  k knotes  t tour  q quit";
     let cut = |s: &str| s.chars().take(width - 1).collect::<String>();
-    format!("{}\n{}", cut(&line1), cut(line2))
+    // The keys line is fitted by the screen (term::screen::fit_footer): `q` and `?` stay.
+    format!("{}\n{line2}", cut(&line1))
 }

@@ -115,7 +115,7 @@ impl KQueue {
             as_published: "--as-published: the tutorial's bugs are kept: connected is never \
                            decremented (errata 4), the listener is never re-enabled (5), an idle \
                            wait is a 999 ms timeout (8); the trace points out where stale \
-                           receipts (9) and PendingMessage (11) would strike",
+                           receipts (9) would strike",
             wait_call: "kevent",
             // As published, `wait` explains its 999 ms timeout itself (errata 8).
             no_deadline: (!config.as_published).then_some(

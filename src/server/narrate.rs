@@ -138,7 +138,8 @@ impl<P: Poller> Server<P> {
         }
         self.rec.note(format!(
             "as published, closeClient neither decrements connected (still {}) nor \
-             re-enables the listener: it stays disabled for good (errata 4, 5)",
+             re-enables the listener: it stays disabled for good, and every client that \
+             connects from now on is locked out (errata 4, 5)",
             self.connected
         ));
     }
@@ -202,6 +203,15 @@ impl<P: Poller> Server<P> {
     }
 
     pub(super) fn say_stopping(&mut self, clients: usize) {
+        if self.config.as_published && !self.listener_enabled && self.rec.on() {
+            // Lesson 6 asks about the client that came after the limit: say what became of it.
+            self.rec.note(format!(
+                "as published, the listener was never re-enabled: any client that connected \
+                 after the first {} sat in the accept queue and was never accepted, locked out \
+                 (errata 4, 5)",
+                self.config.max_clients
+            ));
+        }
         if clients > 0 && self.rec.on() {
             self.rec.note(format!(
                 "server stopping: closing the {clients} connected client(s)"

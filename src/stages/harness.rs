@@ -469,7 +469,7 @@ impl Lab {
         let cut = |s: &str| s.chars().take(width - 1).collect::<String>();
         self.tracer
             .tracer
-            .set_footer(Some(format!("{}\n{}", cut(&line1), cut(line2))))?;
+            .set_footer(Some(format!("{}\n{line2}", cut(&line1))))?;
         Ok(())
     }
 }

@@ -171,6 +171,16 @@ pub fn drain_signal_pipe() {
 // ---------------------------------------------------------------------------------------------
 // Keys
 
+/// The `?` key toggles the full key list in the footer (`term::screen::fit_footer`). It is
+/// the screen's business: the key reader flips this flag and hands the key on, and the loop
+/// only sets its footer again, which draws it anew.
+static HELP: AtomicBool = AtomicBool::new(false);
+
+/// True while the footer shows every key (`?`).
+pub fn help_shown() -> bool {
+    HELP.load(Ordering::SeqCst)
+}
+
 /// One key press, as the stages need it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Key {
@@ -215,6 +225,11 @@ impl KeyReader {
                 let key = match key.code {
                     KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => {
                         Key::Interrupt
+                    }
+                    KeyCode::Char('?') => {
+                        // The loop draws the footer again when it sees the key.
+                        HELP.fetch_xor(true, Ordering::SeqCst);
+                        Key::Char('?')
                     }
                     KeyCode::Char(c) => Key::Char(c),
                     KeyCode::Esc => Key::Char('q'),

@@ -29,6 +29,12 @@ pub struct TextSink {
 }
 
 impl TextSink {
+    /// Show the lab's own knotes (`signal`, `keys`, `wake`) too (`--all-knotes`).
+    pub fn with_all_knotes(mut self, all: bool) -> TextSink {
+        self.renderer = self.renderer.with_all_knotes(all);
+        self
+    }
+
     /// Text on stdout. `color` has been decided already (`term::use_color`).
     pub fn stdout(color: bool, show_os_calls: bool) -> TextSink {
         let live = crate::term::stdout_is_terminal();
@@ -68,6 +74,9 @@ impl TextSink {
     /// Write lines above the footer. With `replace_last`, the previous last line (the live
     /// count) is overwritten first.
     fn put(&mut self, lines: &[String], replace_last: bool) -> io::Result<()> {
+        if lines.is_empty() && replace_last {
+            return Ok(());
+        }
         let eol = self.eol();
         let mut buf = String::new();
         if self.live {
@@ -88,8 +97,9 @@ impl TextSink {
             let width = crossterm::terminal::size()
                 .map(|(w, _)| usize::from(w).max(2))
                 .unwrap_or(usize::MAX);
-            let rows = footer.lines().count();
-            for (i, line) in footer.lines().enumerate() {
+            let footer = fit_footer(footer, width - 1, crate::term::help_shown());
+            let rows = footer.len();
+            for (i, line) in footer.iter().enumerate() {
                 buf.extend(line.chars().take(width - 1));
                 if i + 1 < rows {
                     buf.push_str("\r\n");
@@ -108,6 +118,13 @@ impl TextSink {
 
 impl Sink for TextSink {
     fn write(&mut self, entry: &Entry) -> io::Result<()> {
+        if self.live {
+            // Notes wrap to the terminal's width (read each time: it may have been resized).
+            let width = crossterm::terminal::size()
+                .map(|(w, _)| usize::from(w))
+                .ok();
+            self.renderer.set_width(width);
+        }
         self.count_line_shown = false;
         let mut lines = Vec::new();
         if let Some(notice) = self.backlog.as_ref().and_then(|b| b.notice(entry)) {
@@ -151,5 +168,86 @@ impl Sink for TextSink {
         } else {
             Ok(())
         }
+    }
+}
+
+/// The key footer as it fits `width` columns. The first line (a rule with the stage and the
+/// current connection) is cut; the last line lists keys as `k what` separated by two spaces.
+/// When they do not all fit, `? keys  q quit` stay at the end and keys are dropped from the
+/// middle; with `help` (the `?` key) every key is shown, on as many lines as needed.
+pub fn fit_footer(footer: &str, width: usize, help: bool) -> Vec<String> {
+    let mut lines: Vec<String> = footer.lines().map(str::to_string).collect();
+    let Some(keys_line) = lines.pop() else {
+        return lines;
+    };
+    let keys: Vec<&str> = keys_line.split("  ").filter(|k| !k.is_empty()).collect();
+    let quit = keys.iter().position(|k| k.starts_with("q "));
+    if help {
+        let mut line = String::new();
+        for key in keys.iter().copied().chain(["? hide keys"]) {
+            let len = line.chars().count();
+            if len > 0 && len + 2 + key.chars().count() > width {
+                lines.push(std::mem::take(&mut line));
+            }
+            if !line.is_empty() {
+                line.push_str("  ");
+            }
+            line.push_str(key);
+        }
+        lines.push(line);
+        return lines;
+    }
+    if keys_line.chars().count() <= width || quit.is_none() {
+        lines.push(keys_line);
+        return lines;
+    }
+    let tail = format!("? keys  {}", keys[quit.unwrap_or(0)]);
+    let mut line = String::new();
+    for (i, key) in keys.iter().enumerate() {
+        if Some(i) == quit {
+            continue;
+        }
+        let len = line.chars().count() + 2 + key.chars().count() + 2 + tail.chars().count();
+        if len > width {
+            break;
+        }
+        line.push_str(key);
+        line.push_str("  ");
+    }
+    line.push_str(&tail);
+    lines.push(line);
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FOOTER: &str = "── lab oneshot ──\nc connect  1-9 use  s send ping  r read  a rearm  x close  k knotes  q quit";
+
+    #[test]
+    fn a_narrow_footer_keeps_quit_and_help() {
+        for width in 40..80 {
+            let lines = fit_footer(FOOTER, width - 1, false);
+            let keys = lines.last().unwrap();
+            assert!(keys.chars().count() < width, "{width}: {keys}");
+            assert!(keys.ends_with("q quit"), "{width}: {keys}");
+            let all_fit = FOOTER.lines().nth(1).unwrap().chars().count() < width;
+            assert_eq!(keys.contains("? keys"), !all_fit, "{width}: {keys}");
+        }
+        let wide = fit_footer(FOOTER, 120, false);
+        assert!(wide[1].starts_with("c connect") && wide[1].ends_with("q quit"));
+        assert!(!wide[1].contains('?'), "everything fits: no help needed");
+    }
+
+    #[test]
+    fn help_shows_every_key_on_as_many_lines_as_needed() {
+        let lines = fit_footer(FOOTER, 39, true);
+        assert!(lines.len() > 2);
+        let all = lines[1..].join("  ");
+        for key in ["c connect", "1-9 use", "k knotes", "q quit", "? hide keys"] {
+            assert!(all.contains(key), "{all}");
+        }
+        assert!(lines.iter().all(|l| l.chars().count() <= 39));
     }
 }

@@ -399,14 +399,19 @@ impl Tracer {
     }
 }
 
-/// How a run's trace is written (from `--json`, `--color`, `--hide-os-calls`).
+/// How a run's trace is written (from `--json`, `--color`, `--os-calls`, `--all-knotes`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TraceOptions {
     /// JSON lines instead of the annotated text.
     pub json: bool,
     pub color: crate::term::ColorMode,
-    /// Record and show the system calls the emulation makes under each kevent call.
+    /// Record and show the system calls the emulation makes under each kevent call. The text
+    /// shows them only when asked (`--os-calls`), so that a Linux and a macOS trace look alike;
+    /// the JSON trace always carries them (contract).
     pub os_calls: bool,
+    /// The text shows the lab's own knotes (`signal`, `keys`, `wake`) in every block and
+    /// table, not only once (`--all-knotes`, or `--os-calls`). JSON always has them.
+    pub all_knotes: bool,
 }
 
 /// Choose the sink for a run: JSON lines with `json`, otherwise the annotated text, coloured
@@ -418,7 +423,7 @@ pub fn sink_for(options: impl Into<TraceOptions>) -> Box<dyn Sink> {
         Box::new(JsonSink::stdout())
     } else {
         let color = crate::term::use_color(options.color);
-        Box::new(TextSink::stdout(color, options.os_calls))
+        Box::new(TextSink::stdout(color, options.os_calls).with_all_knotes(options.all_knotes))
     }
 }
 

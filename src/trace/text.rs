@@ -11,6 +11,8 @@
 
 use std::collections::HashMap;
 
+use super::KnoteState;
+
 use super::palette::{self, Style};
 pub use super::words::group;
 use super::words::{duration, plural, rate, seconds};
@@ -27,7 +29,28 @@ pub struct TextRenderer {
     /// The start record said `"backend":"epoll"`: the raw epoll server, whose calls are notes
     /// and whose summary counts epoll_wait calls, epoll_ctl calls and epoll events.
     raw_epoll: bool,
+    /// Show the lab's own knotes (`signal`, `keys`, `wake`) everywhere (`--all-knotes`,
+    /// `--os-calls`). Otherwise each is explained once and then kept out of the trace.
+    all_knotes: bool,
+    /// The lab's own knotes already explained (hidden mode).
+    lab_knotes_told: Vec<Role>,
+    /// The server's udata token (slot and generation) has been explained.
+    token_told: bool,
+    /// The last knote table received (every row), to tell a change from a request (`k`).
+    last_table: Vec<KnoteRow>,
+    /// A table was shown as its changed rows only: the summary shows it whole.
+    table_abridged: bool,
+    /// The terminal's width: notes wrap to it with a hanging indent. `None`: one line each
+    /// (a pipe, a file, `lab replay`).
+    width: Option<usize>,
 }
+
+/// A knote table this long or shorter is shown whole after every change; a longer one (an
+/// `--external` run with many clients) shows only its changed rows, so the output grows with
+/// the changes, not with the square of the connections (issue 14).
+const SMALL_TABLE: usize = 8;
+/// At most this many rows of a knote table in one block; the rest is counted.
+const MAX_TABLE_ROWS: usize = 40;
 
 impl TextRenderer {
     pub fn new(color: bool, show_os_calls: bool) -> TextRenderer {
@@ -36,7 +59,62 @@ impl TextRenderer {
             show_os_calls,
             udata_names: HashMap::new(),
             raw_epoll: false,
+            all_knotes: false,
+            lab_knotes_told: Vec::new(),
+            token_told: false,
+            last_table: Vec::new(),
+            table_abridged: false,
+            width: None,
         }
+    }
+
+    /// Show the lab's own knotes (`signal`, `keys`, `wake`) in every block and table.
+    pub fn with_all_knotes(mut self, all: bool) -> TextRenderer {
+        self.all_knotes = all;
+        self
+    }
+
+    /// Wrap notes to `width` columns (a terminal); `None` keeps one line per note.
+    pub fn set_width(&mut self, width: Option<usize>) {
+        self.width = width;
+    }
+
+    /// The lab's own knotes, which the tutorial's server does not have: the self-pipe for
+    /// Ctrl-C, the key reader's USER knote, the server's wake-up knote.
+    fn is_lab_knote(&self, role: &Role) -> bool {
+        !self.all_knotes && matches!(role, Role::Signal | Role::Keys | Role::Wake)
+    }
+
+    /// A call that only delivered the lab's own knotes (a key press, a wake-up) and says
+    /// nothing else: it is left out of the trace unless `--all-knotes`.
+    pub fn is_hidden(&self, call: &KeventCall) -> bool {
+        !call.events.is_empty()
+            && call.notes.is_empty()
+            && call
+                .changes
+                .iter()
+                .chain(&call.events)
+                .all(|e| self.is_lab_knote(&e.label) && self.lab_knotes_told.contains(&e.label))
+    }
+
+    /// One note, `✎ text`, wrapped to the terminal's width with a hanging indent.
+    fn note_lines(&self, text: &str) -> Vec<String> {
+        const INDENT: &str = "     "; // under the text, past `   ✎ `
+        let lines = match self.width {
+            Some(width) if width > 20 => wrap(text, width - INDENT.len()),
+            _ => vec![text.to_string()],
+        };
+        lines
+            .iter()
+            .enumerate()
+            .map(|(i, line)| {
+                if i == 0 {
+                    format!("   {}", self.paint(Style::Yellow, &format!("✎ {line}")))
+                } else {
+                    format!("{INDENT}{}", self.paint(Style::Yellow, line))
+                }
+            })
+            .collect()
     }
 
     fn paint(&self, style: Style, text: &str) -> String {
@@ -78,13 +156,21 @@ impl TextRenderer {
                         "   legend: ▸ change in · ◂ event out{twin} · ✎ note · ↻ identical calls collapsed"
                     )
                 };
-                vec![
+                let mut lines = vec![
                     self.paint(Style::Bold, &format!("━━ lab {stage} ━━ {backend}")),
                     format!("   listening on {addr}"),
                     self.paint(Style::Dim, &legend),
-                ]
+                ];
+                if !self.show_os_calls && backend.starts_with("kqueue emulated") {
+                    // Said once, so that a Linux and a macOS attendee see the same trace.
+                    lines.push(self.paint(Style::Dim, "   the epoll calls underneath: --os-calls"));
+                }
+                lines
             }
             Record::Kevent(call) => {
+                if self.is_hidden(call) {
+                    return Vec::new();
+                }
                 let mut lines = self.kevent_block(entry.t, call);
                 if call.repeat > 1 {
                     // A record that stands for several calls, met on its own: its count.
@@ -122,11 +208,8 @@ impl TextRenderer {
                     self.paint(Style::Magenta, &text)
                 )]
             }
-            Record::Note { text } => vec![format!(
-                "   {}",
-                self.paint(Style::Yellow, &format!("✎ {text}"))
-            )],
-            Record::Knotes { knotes } => self.knote_table(knotes),
+            Record::Note { text } => self.note_lines(text),
+            Record::Knotes { knotes } => self.knotes_record(knotes),
             Record::Client {
                 event,
                 conn,
@@ -142,13 +225,34 @@ impl TextRenderer {
                     self.paint(Style::Cyan, &text)
                 )]
             }
-            Record::Summary(summary) => self.summary(summary),
+            Record::Summary(summary) => {
+                let mut lines = Vec::new();
+                if std::mem::take(&mut self.table_abridged) {
+                    // Only changed rows were shown along the way: the whole table once, at
+                    // the end.
+                    let table = self.last_table.clone();
+                    lines.extend(self.knote_table(&table));
+                }
+                lines.extend(self.summary(summary));
+                lines
+            }
         }
     }
 
     /// The block for one kevent call: a header line, then the changes, the events, the epoll
     /// twin and the notes.
     pub fn kevent_block(&mut self, t: f64, call: &KeventCall) -> Vec<String> {
+        if !self.all_knotes && call.events.is_empty() && call.changes.is_empty() {
+            if let [note] = call.notes.as_slice() {
+                if note.starts_with("kevent returned EINTR") {
+                    // A window resize (SIGWINCH) in a terminal: one short line, not a block.
+                    return vec![self.paint(
+                        Style::Dim,
+                        &format!("#{} +{t:.3}s kevent → EINTR (a signal, B11)", call.call),
+                    )];
+                }
+            }
+        }
         // Learn what each udata stands for from the changes that store it (B4).
         for change in &call.changes {
             if change.kevent.udata != 0 || change.label == Role::Listener {
@@ -193,10 +297,26 @@ impl TextRenderer {
             outcome
         );
         let mut lines = vec![header];
+        let mut later = Vec::new();
         for change in &call.changes {
+            if self.is_lab_knote(&change.label) {
+                if !self.lab_knotes_told.contains(&change.label) {
+                    self.lab_knotes_told.push(change.label.clone());
+                    let line = format!("   ▸ {}", self.lab_knote_words(change));
+                    lines.push(self.paint(Style::Dim, &line));
+                }
+                continue;
+            }
             lines.push(format!("   ▸ {}", self.change_line(change)));
+            if change.kevent.udata > u32::MAX as usize && !self.token_told {
+                self.token_told = true;
+                later.push(token_words(change.kevent.udata));
+            }
         }
         for event in &call.events {
+            if self.is_lab_knote(&event.label) {
+                continue;
+            }
             lines.push(format!("   ◂ {}", self.event_line(event)));
         }
         if self.show_os_calls && !call.os_calls.is_empty() {
@@ -204,11 +324,8 @@ impl TextRenderer {
                 lines.push(self.paint(Style::Dim, &format!("     ≈ {os_call}")));
             }
         }
-        for note in &call.notes {
-            lines.push(format!(
-                "   {}",
-                self.paint(Style::Yellow, &format!("✎ {note}"))
-            ));
+        for note in later.iter().chain(&call.notes) {
+            lines.extend(self.note_lines(note));
         }
         lines
     }
@@ -222,6 +339,21 @@ impl TextRenderer {
             format!("ident {}", e.kevent.ident)
         };
         format!("{filter:<5} {} ({ident})", e.label)
+    }
+
+    /// The one line that stands for a lab knote's registration the first time it appears
+    /// (then the knote is kept out of the trace; `--all-knotes` shows it).
+    fn lab_knote_words(&self, change: &LabeledKevent) -> String {
+        let what = match change.label {
+            Role::Signal => "Ctrl-C's self-pipe",
+            Role::Keys => "a key press wakes kevent, B24",
+            _ => "another thread wakes kevent, B24",
+        };
+        format!(
+            "{} the lab's own knote ({what}), not the tutorial's; hidden from now on \
+             (--all-knotes)",
+            self.key(change)
+        )
     }
 
     fn udata_words(&self, udata: usize) -> String {
@@ -336,35 +468,95 @@ impl TextRenderer {
         format!("   {}", self.paint(Style::Cyan, &text))
     }
 
+    /// A `knotes` record. A table that changed is shown whole while it is small, as its
+    /// changed rows once it is long; a table that did not change was asked for (`k`) and is
+    /// shown whole. Rows of the lab's own knotes are left out (unless `--all-knotes`), and a
+    /// change to them alone shows nothing.
+    fn knotes_record(&mut self, knotes: &[KnoteRow]) -> Vec<String> {
+        let previous = std::mem::replace(&mut self.last_table, knotes.to_vec());
+        let asked = !previous.is_empty() && previous == knotes;
+        // (ident, filter) names one row at a time (a deleted row leaves when its ident is
+        // reused): a map keeps the comparison linear in the table's length.
+        let before: HashMap<(usize, &str), &KnoteRow> = previous
+            .iter()
+            .map(|r| ((r.ident, r.filter.as_str()), r))
+            .collect();
+        let visible: Vec<&KnoteRow> = knotes
+            .iter()
+            .filter(|r| !self.is_lab_knote(&r.label))
+            .collect();
+        let changed: Vec<KnoteRow> = visible
+            .iter()
+            .filter(|r| before.get(&(r.ident, r.filter.as_str())) != Some(*r))
+            .map(|r| (*r).clone())
+            .collect();
+        let visible_before = previous
+            .iter()
+            .filter(|r| !self.is_lab_knote(&r.label))
+            .count();
+        if !asked && !previous.is_empty() && changed.is_empty() && visible_before == visible.len() {
+            return Vec::new(); // only the lab's own knotes moved
+        }
+        if asked || visible.len() <= SMALL_TABLE || changed.is_empty() {
+            return self.knote_table(knotes);
+        }
+        self.table_abridged = true;
+        let title = format!(
+            "   ┌ knotes that changed ({} of {}; k or the end of the run shows them all)",
+            changed.len(),
+            visible.len()
+        );
+        self.table_rows(&changed, title)
+    }
+
     /// The knote table (opening 2): one row per (ident, filter), its mode and its state.
     pub fn knote_table(&self, knotes: &[KnoteRow]) -> Vec<String> {
-        let mut lines = vec![self.paint(
-            Style::Dim,
-            "   ┌ knotes: ident  label     filter  mode       state     udata",
-        )];
+        let rows: Vec<KnoteRow> = knotes
+            .iter()
+            .filter(|r| !self.is_lab_knote(&r.label))
+            .cloned()
+            .collect();
+        let title = "   ┌ knotes: ident  label     filter  mode       state     udata".to_string();
+        self.table_rows(&rows, title)
+    }
+
+    /// The rows under `title`, at most [`MAX_TABLE_ROWS`] of them.
+    fn table_rows(&self, knotes: &[KnoteRow], title: String) -> Vec<String> {
+        let mut lines = vec![self.paint(Style::Dim, &title)];
         if knotes.is_empty() {
             lines.push(self.paint(Style::Dim, "   └ (none)"));
             return lines;
         }
+        let more = knotes.len().saturating_sub(MAX_TABLE_ROWS);
+        let knotes = &knotes[..knotes.len() - more];
         for (i, row) in knotes.iter().enumerate() {
-            let corner = if i + 1 == knotes.len() { "└" } else { "│" };
+            let corner = if i + 1 == knotes.len() && more == 0 {
+                "└"
+            } else {
+                "│"
+            };
             let mode = if row.mode.is_empty() {
                 "level".to_string()
             } else {
                 row.mode.join("|")
             };
             let state = match row.state {
-                super::KnoteState::Enabled => {
-                    self.paint(Style::Green, &format!("{:<9}", "enabled"))
-                }
-                super::KnoteState::Disabled => {
-                    self.paint(Style::Yellow, &format!("{:<9}", "disabled"))
-                }
-                super::KnoteState::Deleted => self.paint(Style::Red, &format!("{:<9}", "deleted")),
+                KnoteState::Enabled => self.paint(Style::Green, &format!("{:<9}", "enabled")),
+                KnoteState::Disabled => self.paint(Style::Yellow, &format!("{:<9}", "disabled")),
+                KnoteState::Deleted => self.paint(Style::Red, &format!("{:<9}", "deleted")),
             };
             lines.push(format!(
                 "   {corner}         {:<6} {:<9} {:<7} {:<10} {} {}",
                 row.ident, row.label, row.filter, mode, state, row.udata
+            ));
+        }
+        if more > 0 {
+            lines.push(self.paint(
+                Style::Dim,
+                &format!(
+                    "   └ … and {} more (the JSON trace lists every one)",
+                    group(more as u64)
+                ),
             ));
         }
         lines
@@ -420,6 +612,36 @@ impl TextRenderer {
         }
         lines
     }
+}
+
+/// What the server's udata token is, said the first time one appears.
+fn token_words(udata: usize) -> String {
+    let (slot, generation) = (udata as u64 & 0xffff_ffff, udata as u64 >> 32);
+    format!(
+        "udata {udata} is the server's token, slot {slot} gen {generation} (the generation in \
+         the high 32 bits): not a pointer as in the Zig code, because a closed client's slot is \
+         reused and the generation tells a stale event for the old client from the new one's \
+         (errata 9)"
+    )
+}
+
+/// Split `text` into lines of at most `width` characters, at spaces (a word longer than the
+/// width stays whole).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let len = line.chars().count();
+        if len > 0 && len + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    lines.push(line);
+    lines
 }
 
 /// `data` in words, per filter and per what the ident is (B13, B18, B19, B21, B23, B24).
@@ -719,6 +941,165 @@ mod tests {
         }
         assert!(!text.contains("kevent call"), "{text}");
         assert!(!text.contains("the emulation did"), "{text}");
+    }
+
+    fn labeled(ident: usize, filter: i16, flags: u16, udata: usize, label: Role) -> LabeledKevent {
+        LabeledKevent {
+            kevent: Kevent::new(ident, filter, flags).with_udata(udata),
+            label,
+        }
+    }
+
+    fn bare_call(changes: Vec<LabeledKevent>, events: Vec<LabeledKevent>) -> KeventCall {
+        KeventCall {
+            notes: vec![],
+            os_calls: vec![],
+            ..call(changes, events, 1)
+        }
+    }
+
+    /// The lab's `signal` and `keys` knotes: their registration is one explained line, the
+    /// first time only; a call that only delivered a key press shows nothing; `--all-knotes`
+    /// shows them like any other knote.
+    #[test]
+    fn the_labs_own_knotes_are_explained_once_then_left_out() {
+        let mut r = TextRenderer::new(false, false);
+        let first = bare_call(
+            vec![
+                labeled(3, kq::EVFILT_READ, kq::EV_ADD, 3, Role::Listener),
+                labeled(6, kq::EVFILT_READ, kq::EV_ADD, 6, Role::Signal),
+                labeled(1, kq::EVFILT_USER, kq::EV_ADD | kq::EV_CLEAR, 1, Role::Keys),
+            ],
+            vec![],
+        );
+        let text = r.kevent_block(0.0, &first).join("\n");
+        assert_eq!(text.matches("the lab's own knote").count(), 2, "{text}");
+        assert!(
+            text.contains("▸ READ  listener (fd 3) flags=0x1<ADD>"),
+            "{text}"
+        );
+        let key_press = bare_call(
+            vec![],
+            vec![labeled(1, kq::EVFILT_USER, kq::EV_CLEAR, 1, Role::Keys)],
+        );
+        assert!(r.is_hidden(&key_press));
+        let entry = Entry {
+            t: 1.0,
+            record: Record::Kevent(key_press.clone()),
+        };
+        assert!(r.render(&entry).is_empty());
+        let again = r.kevent_block(2.0, &first).join("\n");
+        assert!(
+            !again.contains("signal") && !again.contains("keys"),
+            "{again}"
+        );
+
+        let mut all = TextRenderer::new(false, false).with_all_knotes(true);
+        let text = all.kevent_block(0.0, &first).join("\n");
+        assert!(
+            text.contains("▸ READ  signal (fd 6) flags=0x1<ADD>"),
+            "{text}"
+        );
+        assert!(!all.is_hidden(&key_press));
+    }
+
+    /// A window resize interrupts the wait: one short line, not a block with a note.
+    #[test]
+    fn an_eintr_is_one_short_line() {
+        let mut r = TextRenderer::new(false, false);
+        let mut c = bare_call(vec![], vec![]);
+        c.notes = vec![
+            "kevent returned EINTR: a signal arrived during the wait (B11); the \
+                        changes were applied and are not resubmitted"
+                .to_string(),
+        ];
+        let lines = r.kevent_block(4.0, &c);
+        assert_eq!(
+            lines,
+            vec!["#3 +4.000s kevent → EINTR (a signal, B11)".to_string()]
+        );
+    }
+
+    /// The server's first large udata is explained once, as a slot and a generation.
+    #[test]
+    fn the_servers_token_is_explained_the_first_time() {
+        let mut r = TextRenderer::new(false, false);
+        let token = (1usize << 32) | 2;
+        let c = bare_call(
+            vec![labeled(
+                12,
+                kq::EVFILT_READ,
+                kq::EV_ADD,
+                token,
+                Role::Conn(3),
+            )],
+            vec![],
+        );
+        let text = r.kevent_block(0.0, &c).join("\n");
+        assert!(text.contains("udata=4294967298→conn3"), "{text}");
+        assert!(
+            text.contains("slot 2 gen 1") && text.contains("not a pointer"),
+            "{text}"
+        );
+        let again = r.kevent_block(0.0, &c).join("\n");
+        assert!(!again.contains("not a pointer"), "{again}");
+    }
+
+    fn row(ident: usize, n: usize, state: KnoteState) -> KnoteRow {
+        KnoteRow {
+            ident,
+            label: Role::Conn(n),
+            filter: "READ".into(),
+            mode: vec!["ONESHOT".into()],
+            state,
+            udata: ident,
+        }
+    }
+
+    /// A long table shows only its changed rows, at most MAX_TABLE_ROWS rows a block; the same
+    /// table again (`k`) is shown whole, and the summary brings the whole table once.
+    #[test]
+    fn a_long_knote_table_shows_its_changes_and_is_capped() {
+        let mut r = TextRenderer::new(false, false);
+        let mut rows: Vec<KnoteRow> = (1..=60)
+            .map(|n| row(n + 10, n, KnoteState::Enabled))
+            .collect();
+        let knotes = |rows: &Vec<KnoteRow>| Record::Knotes {
+            knotes: rows.clone(),
+        };
+        let first = render_all(&mut r, vec![knotes(&rows)]);
+        assert!(first.contains("… and 20 more"), "{first}");
+        rows[4].state = KnoteState::Deleted;
+        let changed = render_all(&mut r, vec![knotes(&rows)]);
+        assert!(
+            changed.contains("knotes that changed (1 of 60"),
+            "{changed}"
+        );
+        assert_eq!(changed.lines().count(), 2, "{changed}");
+        let asked = render_all(&mut r, vec![knotes(&rows)]);
+        assert!(
+            asked.contains("┌ knotes: ident") && asked.contains("… and 20 more"),
+            "{asked}"
+        );
+        let end = render_all(&mut r, vec![Record::Summary(Summary::default())]);
+        assert!(end.contains("┌ knotes: ident"), "{end}");
+    }
+
+    /// In a terminal, a note wraps at spaces under its text.
+    #[test]
+    fn notes_wrap_with_a_hanging_indent() {
+        let mut r = TextRenderer::new(false, false);
+        r.set_width(Some(40));
+        let text = "one two three four five six seven eight nine ten eleven twelve";
+        let lines = r.note_lines(text);
+        assert!(lines.len() > 1);
+        assert!(lines[0].starts_with("   ✎ one"));
+        assert!(lines[1..]
+            .iter()
+            .all(|l| l.starts_with("     ") && !l.starts_with("      ")));
+        assert!(lines.iter().all(|l| l.chars().count() <= 40), "{lines:?}");
+        r.set_width(None);
+        assert_eq!(r.note_lines(text).len(), 1);
     }
 
     #[test]

@@ -30,3 +30,7 @@ mod collapse;
 
 /// A trace nobody reads never stalls the run: records are dropped, counted and reported.
 mod blocked_output;
+
+/// Traces that fit a laptop: the epoll calls and the lab's own knotes opt-in, notes wrapped in a
+/// terminal, the footer keeping `q` and `?`, long knote tables as their changed rows.
+mod display;

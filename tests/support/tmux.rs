@@ -97,6 +97,13 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).to_string()
     }
 
+    /// Resize the terminal, as a person dragging the window's corner (the program gets
+    /// SIGWINCH).
+    pub fn resize(&self, width: u16, height: u16) {
+        let (w, h) = (width.to_string(), height.to_string());
+        self.run(&["resize-window", "-t", "lab", "-x", &w, "-y", &h]);
+    }
+
     /// Only the rows on screen now, one line per row, as the terminal shows them (a long line
     /// takes several rows).
     pub fn visible(&self) -> String {

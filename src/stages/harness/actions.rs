@@ -77,7 +77,12 @@ impl Lab {
                     None
                 }
                 Key::Char('?') => {
-                    self.note(KEYS_HELP.to_string())?;
+                    // The key reader toggled the key list (`term::help_shown`): draw it, and
+                    // say once what each key does (the footer has room for names only).
+                    self.update_footer()?;
+                    if crate::term::help_shown() {
+                        self.note(KEYS_HELP.to_string())?;
+                    }
                     None
                 }
                 key => {

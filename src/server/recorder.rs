@@ -43,6 +43,8 @@ pub struct Counters {
     pub writes: AtomicU64,
     /// Closes by reason, in `CloseReason` order: eof, timeout, too_large, reset, error.
     pub closed_by: [AtomicU64; 5],
+    /// Connections accepted and closed at once because the memory budget was full.
+    pub shed: AtomicU64,
 }
 
 impl Counters {
@@ -77,6 +79,7 @@ impl Counters {
             closed_too_large: get(&self.closed_by[2]),
             closed_reset: get(&self.closed_by[3]),
             closed_error: get(&self.closed_by[4]),
+            shed: get(&self.shed),
             os_calls,
         }
     }
@@ -110,6 +113,8 @@ pub struct Stats {
     pub closed_too_large: u64,
     pub closed_reset: u64,
     pub closed_error: u64,
+    /// Connections shed because the memory budget was full (`--memory-budget-mib`).
+    pub shed: u64,
     /// The system calls the kqueue made underneath (epoll_wait, epoll_ctl, ioctl... on Linux).
     pub os_calls: OsCallCounts,
 }
@@ -298,6 +303,7 @@ impl Recorder {
                 messages: stats.messages,
                 changes_per_call,
                 listener_disabled: stats.listener_disabled,
+                shed: stats.shed,
             }))
             .ok()
     }

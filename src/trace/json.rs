@@ -82,6 +82,10 @@ enum Wire {
         changes: u64,
         events: u64,
         by_label: ByLabel,
+        /// The knotes left out of `by_label` (more than `BY_LABEL_SHOWN`), added up: an
+        /// extension of the contract, absent when nothing was left out.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by_label_others: Option<WireOthers>,
         #[serde(flatten)]
         server: Option<WireServer>,
     },
@@ -147,6 +151,18 @@ struct WireServer {
     messages: u64,
     changes_per_call: f64,
     listener_disabled: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    shed: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireOthers {
+    knotes: u64,
+    events: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// `"<label> <FILTER>"` → count, as a JSON object in first-seen order (serde_json's own map
@@ -281,17 +297,25 @@ fn to_wire(record: &Record) -> Wire {
                 CloseReason::Error => WireReason::Error,
             }),
         },
-        Record::Summary(s) => Wire::Summary {
-            kevent_calls: s.kevent_calls,
-            changes: s.changes,
-            events: s.events,
-            by_label: ByLabel(s.by_label.clone()),
-            server: s.server.as_ref().map(|server| WireServer {
-                messages: server.messages,
-                changes_per_call: server.changes_per_call,
-                listener_disabled: server.listener_disabled,
-            }),
-        },
+        Record::Summary(s) => {
+            let (shown, others) = s.shown_by_label();
+            Wire::Summary {
+                kevent_calls: s.kevent_calls,
+                changes: s.changes,
+                events: s.events,
+                by_label: ByLabel(shown),
+                by_label_others: others.map(|o| WireOthers {
+                    knotes: o.knotes,
+                    events: o.events,
+                }),
+                server: s.server.as_ref().map(|server| WireServer {
+                    messages: server.messages,
+                    changes_per_call: server.changes_per_call,
+                    listener_disabled: server.listener_disabled,
+                    shed: server.shed,
+                }),
+            }
+        }
     }
 }
 
@@ -485,6 +509,7 @@ fn from_wire(wire: Wire) -> Result<Record, String> {
             changes,
             events,
             by_label,
+            by_label_others: _,
             server,
         } => Record::Summary(Summary {
             kevent_calls,
@@ -495,6 +520,7 @@ fn from_wire(wire: Wire) -> Result<Record, String> {
                 messages: w.messages,
                 changes_per_call: w.changes_per_call,
                 listener_disabled: w.listener_disabled,
+                shed: w.shed,
             }),
         }),
     })
@@ -892,6 +918,7 @@ mod tests {
                         messages: 5,
                         changes_per_call: 1.5,
                         listener_disabled: 0,
+                        shed: 0,
                     }),
                 }),
             },

@@ -387,12 +387,20 @@ impl TextRenderer {
                 plural(s.events)
             ),
         )];
-        if !s.by_label.is_empty() {
-            let parts: Vec<String> = s
-                .by_label
+        let (shown, others) = s.shown_by_label();
+        if !shown.is_empty() {
+            let mut parts: Vec<String> = shown
                 .iter()
                 .map(|(k, n)| format!("{k} ×{}", group(*n)))
                 .collect();
+            if let Some(others) = others {
+                parts.push(format!(
+                    "and {} other{} ×{}",
+                    group(others.knotes),
+                    plural(others.knotes),
+                    group(others.events)
+                ));
+            }
             lines.push(format!("   {by}: {}", parts.join(", ")));
         }
         if let Some(server) = &s.server {
@@ -404,6 +412,13 @@ impl TextRenderer {
                 group(server.listener_disabled),
                 plural(server.listener_disabled)
             ));
+            if server.shed > 0 {
+                lines.push(format!(
+                    "   {} connection{} shed: the memory budget was full (--memory-budget-mib)",
+                    group(server.shed),
+                    plural(server.shed)
+                ));
+            }
         }
         lines
     }
@@ -597,6 +612,7 @@ mod tests {
                     messages: 4,
                     changes_per_call: 2.5,
                     listener_disabled: 1,
+                    shed: 0,
                 }),
             }),
         ];
@@ -638,6 +654,7 @@ mod tests {
                     messages: 20,
                     changes_per_call: 18.0 / 26.0,
                     listener_disabled: 0,
+                    shed: 0,
                 }),
             }),
         ];

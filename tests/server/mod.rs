@@ -235,3 +235,6 @@ fn panic_text(panic: Box<dyn Any + Send>) -> String {
         },
     }
 }
+
+/// SIGHUP (closing the terminal) ends a run like SIGTERM, summary included.
+mod hangup;

@@ -716,6 +716,10 @@ fn owed_bytes(client: &Client) -> Option<usize> {
 fn close_gracefully(socket: &std::net::TcpStream) {
     use std::io::Read;
     let _ = socket.shutdown(std::net::Shutdown::Write);
+    // A shed connection comes straight from accept(2), blocking on Linux: never wait here.
+    if socket.set_nonblocking(true).is_err() {
+        return;
+    }
     let mut scratch = [0u8; 16 * 1024];
     let mut reader = socket;
     for _ in 0..64 {

@@ -304,6 +304,16 @@ impl Recorder {
                 changes_per_call,
                 listener_disabled: stats.listener_disabled,
                 shed: stats.shed,
+                closed_by: [
+                    (CloseReason::Eof, stats.closed_eof),
+                    (CloseReason::Timeout, stats.closed_timeout),
+                    (CloseReason::TooLarge, stats.closed_too_large),
+                    (CloseReason::Reset, stats.closed_reset),
+                    (CloseReason::Error, stats.closed_error),
+                ]
+                .into_iter()
+                .filter(|&(_, n)| n > 0)
+                .collect(),
             }))
             .ok()
     }

@@ -153,6 +153,48 @@ struct WireServer {
     listener_disabled: u64,
     #[serde(default, skip_serializing_if = "is_zero")]
     shed: u64,
+    /// Closes by reason, in `CloseReason` order (an object `{"eof": 118, "timeout": 2}`).
+    #[serde(default, skip_serializing_if = "ClosedBy::is_empty")]
+    closed_by: ClosedBy,
+}
+
+/// `reason` → count, as a JSON object in `CloseReason` order.
+#[derive(Default)]
+struct ClosedBy(Vec<(CloseReason, u64)>);
+
+impl ClosedBy {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for ClosedBy {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(reason, n)| (reason.as_str(), n)))
+    }
+}
+
+impl<'de> Deserialize<'de> for ClosedBy {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<ClosedBy, D::Error> {
+        let counts = ByLabel::deserialize(d)?;
+        let mut closed = Vec::new();
+        for (name, n) in counts.0 {
+            let reason = match name.as_str() {
+                "eof" => CloseReason::Eof,
+                "timeout" => CloseReason::Timeout,
+                "too_large" => CloseReason::TooLarge,
+                "reset" => CloseReason::Reset,
+                "error" => CloseReason::Error,
+                other => {
+                    return Err(serde::de::Error::custom(format!(
+                        "unknown close reason {other:?}"
+                    )))
+                }
+            };
+            closed.push((reason, n));
+        }
+        Ok(ClosedBy(closed))
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -313,6 +355,7 @@ fn to_wire(record: &Record) -> Wire {
                     changes_per_call: server.changes_per_call,
                     listener_disabled: server.listener_disabled,
                     shed: server.shed,
+                    closed_by: ClosedBy(server.closed_by.clone()),
                 }),
             }
         }
@@ -521,6 +564,7 @@ fn from_wire(wire: Wire) -> Result<Record, String> {
                 changes_per_call: w.changes_per_call,
                 listener_disabled: w.listener_disabled,
                 shed: w.shed,
+                closed_by: w.closed_by.0,
             }),
         }),
     })
@@ -919,6 +963,7 @@ mod tests {
                         changes_per_call: 1.5,
                         listener_disabled: 0,
                         shed: 0,
+                        closed_by: Vec::new(),
                     }),
                 }),
             },

@@ -122,6 +122,10 @@ pub struct ServerSummary {
     /// Connections closed at once because the memory budget was full (`--memory-budget-mib`);
     /// written only when not 0 (an extension of the contract).
     pub shed: u64,
+    /// Clients closed, by reason (`eof`, `timeout`, `too_large`, `reset`, `error`), in that
+    /// order, reasons that never happened left out: the aggregate a long run keeps instead of
+    /// one entry per connection (an extension of the contract).
+    pub closed_by: Vec<(CloseReason, u64)>,
 }
 
 /// The most knotes the summary lists in `by_label`: a long-running server makes thousands of

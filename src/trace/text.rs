@@ -412,6 +412,14 @@ impl TextRenderer {
                 group(server.listener_disabled),
                 plural(server.listener_disabled)
             ));
+            if !server.closed_by.is_empty() {
+                let parts: Vec<String> = server
+                    .closed_by
+                    .iter()
+                    .map(|(reason, n)| format!("{} {}", group(*n), reason.as_str()))
+                    .collect();
+                lines.push(format!("   clients closed: {}", parts.join(", ")));
+            }
             if server.shed > 0 {
                 lines.push(format!(
                     "   {} connection{} shed: the memory budget was full (--memory-budget-mib)",
@@ -613,6 +621,7 @@ mod tests {
                     changes_per_call: 2.5,
                     listener_disabled: 1,
                     shed: 0,
+                    closed_by: Vec::new(),
                 }),
             }),
         ];
@@ -655,6 +664,7 @@ mod tests {
                     changes_per_call: 18.0 / 26.0,
                     listener_disabled: 0,
                     shed: 0,
+                    closed_by: Vec::new(),
                 }),
             }),
         ];

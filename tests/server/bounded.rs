@@ -13,8 +13,8 @@ use crate::support::trace::{self, Field};
 
 /// A facilitator leaves `lab server --external --json` running while 120 people each connect,
 /// send a message, read the echo and leave. When the server is stopped, the summary lists the
-/// 32 knotes with the most events and adds up the others (`by_label_others`), instead of one
-/// entry for every connection ever made.
+/// 32 knotes with the most events and adds up the others (`by_label_others`), and counts the
+/// closes by reason (`closed_by`), instead of one entry for every connection ever made.
 #[test]
 fn the_summary_lists_the_busiest_knotes_and_adds_up_the_rest() {
     const PEOPLE: u64 = 120;
@@ -25,10 +25,18 @@ fn the_summary_lists_the_busiest_knotes_and_adds_up_the_rest() {
         let message = format!("hello {i}");
         assert_eq!(round_trip(&mut person, message.as_bytes()), message.as_bytes());
     }
+    for _ in 0..PEOPLE {
+        run.next("a client closed", |r| r["type"] == "client" && r["event"] == "closed");
+    }
     run.signal(libc::SIGTERM);
     let (status, records) = run.finish();
     assert!(status.success(), "{status:?}");
     let summary = trace::summary(&records);
+    assert_eq!(
+        summary["closed_by"]["eof"].num() as u64,
+        PEOPLE,
+        "closes counted by reason: {summary}"
+    );
     let shown = summary["by_label"].as_object().expect("by_label object");
     assert!(shown.len() <= 32, "{} knotes listed", shown.len());
     let others = &summary["by_label_others"];

@@ -141,6 +141,13 @@ fn a_close_the_server_chooses_never_destroys_echoes_already_written() {
 /// what had arrived before enforcing the deadline, and its trace says the loop had stalled.
 #[test]
 fn a_message_that_arrives_while_the_server_is_stopped_is_echoed_after_it_continues() {
+    stopped_server_echoes_on("kqueue");
+    if cfg!(target_os = "linux") {
+        stopped_server_echoes_on("epoll");
+    }
+}
+
+fn stopped_server_echoes_on(backend: &str) {
     let timeout = Duration::from_millis(300);
     let mut run = LiveRun::start(&[
         "server",
@@ -150,6 +157,8 @@ fn a_message_that_arrives_while_the_server_is_stopped_is_echoed_after_it_continu
         "0",
         "--read-timeout-ms",
         "300",
+        "--backend",
+        backend,
     ]);
     let addr = run.addr();
     let mut client = connect(addr.parse().unwrap());
@@ -164,12 +173,12 @@ fn a_message_that_arrives_while_the_server_is_stopped_is_echoed_after_it_continu
     let echo = framing::read_message(&mut client);
     assert!(
         matches!(&echo, Ok(Some(e)) if e == b"while stopped"),
-        "the echo of the message sent while stopped: {echo:?}"
+        "{backend}: the echo of the message sent while stopped: {echo:?}"
     );
     drop(client);
     run.signal(libc::SIGTERM);
     let (status, records) = run.finish();
-    assert!(status.success(), "{status:?}");
+    assert!(status.success(), "{backend}: {status:?}");
     let said_stalled = records.iter().any(|r| {
         let texts: Vec<&str> = match r["type"].str() {
             "note" => vec![r["text"].str()],
@@ -183,5 +192,5 @@ fn a_message_that_arrives_while_the_server_is_stopped_is_echoed_after_it_continu
             t.contains("far longer than its") || t.contains("while the loop was not running")
         })
     });
-    assert!(said_stalled, "the trace says the loop had stalled");
+    assert!(said_stalled, "{backend}: the trace says the loop had stalled");
 }

@@ -23,10 +23,15 @@ fn the_summary_lists_the_busiest_knotes_and_adds_up_the_rest() {
     for i in 0..PEOPLE {
         let mut person = connect(addr);
         let message = format!("hello {i}");
-        assert_eq!(round_trip(&mut person, message.as_bytes()), message.as_bytes());
+        assert_eq!(
+            round_trip(&mut person, message.as_bytes()),
+            message.as_bytes()
+        );
     }
     for _ in 0..PEOPLE {
-        run.next("a client closed", |r| r["type"] == "client" && r["event"] == "closed");
+        run.next("a client closed", |r| {
+            r["type"] == "client" && r["event"] == "closed"
+        });
     }
     run.signal(libc::SIGTERM);
     let (status, records) = run.finish();

@@ -25,6 +25,9 @@ fn closing_the_terminal_ends_the_run_with_its_summary() {
         drop(client);
         assert!(status.success(), "{command}: exit after SIGHUP: {status:?}");
         let summary = trace::summary(&records);
-        assert!(summary["kevent_calls"].num() >= 1.0, "{command}: {summary:?}");
+        assert!(
+            summary["kevent_calls"].num() >= 1.0,
+            "{command}: {summary:?}"
+        );
     }
 }

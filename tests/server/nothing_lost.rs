@@ -66,9 +66,7 @@ fn a_client_owed_echoes_is_not_closed_by_the_read_timeout() {
     })
     .unwrap();
     let mut stream = connect_small_window(server.addr());
-    let messages: Vec<Vec<u8>> = (0..MESSAGES)
-        .map(|i| vec![(i % 251) as u8; 4000])
-        .collect();
+    let messages: Vec<Vec<u8>> = (0..MESSAGES).map(|i| vec![(i % 251) as u8; 4000]).collect();
     let mut writer = stream.try_clone().unwrap();
     let to_send = messages.clone();
     let sender = thread::spawn(move || -> io::Result<()> {
@@ -83,7 +81,8 @@ fn a_client_owed_echoes_is_not_closed_by_the_read_timeout() {
     let sent = sender.join().expect("the sender thread");
     let stats = server.stop().unwrap();
     assert_eq!(
-        ended, None,
+        ended,
+        None,
         "after {} of {MESSAGES} echoes; server: {stats:?}",
         echoes.len()
     );
@@ -163,7 +162,10 @@ fn stopped_server_echoes_on(backend: &str) {
     let addr = run.addr();
     let mut client = connect(addr.parse().unwrap());
     framing::write_message(&mut client, b"before").unwrap();
-    assert_eq!(framing::read_message(&mut client).unwrap().unwrap(), b"before");
+    assert_eq!(
+        framing::read_message(&mut client).unwrap().unwrap(),
+        b"before"
+    );
 
     run.signal(libc::SIGSTOP);
     framing::write_message(&mut client, b"while stopped").unwrap();
@@ -192,5 +194,8 @@ fn stopped_server_echoes_on(backend: &str) {
             t.contains("far longer than its") || t.contains("while the loop was not running")
         })
     });
-    assert!(said_stalled, "{backend}: the trace says the loop had stalled");
+    assert!(
+        said_stalled,
+        "{backend}: the trace says the loop had stalled"
+    );
 }

@@ -4,12 +4,15 @@
 //! off (`spawn` for tests and `lab bench`) no record is even built, and the [`Counters`] alone
 //! keep count.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::kq::Kevent;
 use crate::kq::OsCallCounts;
-use crate::trace::{CallSink, CloseReason, KnoteRow, Record, ServerSummary, Summary, Tracer};
+use crate::trace::{
+    CallSink, CloseReason, KnoteRow, Record, ServerSummary, Summary, Tracer, LAST_CLOSED,
+};
 
 /// When the trace shows the knote table (contract: the `knotes` record): `Off` under `spawn`,
 /// `lab bench` and `--quiet`; `OnRequest` in the text trace, where a table after every changing
@@ -181,6 +184,8 @@ pub struct Recorder {
     pub counters: Arc<Counters>,
     /// When the knote table is shown ([`KnotePolicy::Off`] unless the caller asks).
     pub knotes: KnotePolicy,
+    /// The last clients closed, for the summary: a few, never one entry per connection.
+    last_closed: VecDeque<(usize, CloseReason)>,
 }
 
 impl Recorder {
@@ -192,6 +197,7 @@ impl Recorder {
             broken: false,
             counters,
             knotes: KnotePolicy::Off,
+            last_closed: VecDeque::with_capacity(LAST_CLOSED),
         }
     }
 
@@ -276,6 +282,12 @@ impl Recorder {
             CloseReason::Error => 4,
         };
         Counters::add(&self.counters.closed_by[slot], 1);
+        if self.tracer.is_some() {
+            if self.last_closed.len() == LAST_CLOSED {
+                self.last_closed.pop_front();
+            }
+            self.last_closed.push_back((conn, reason));
+        }
         if self.on() {
             self.emit(Record::Client {
                 event: "closed".into(),
@@ -314,6 +326,7 @@ impl Recorder {
                 .into_iter()
                 .filter(|&(_, n)| n > 0)
                 .collect(),
+                last_closed: self.last_closed.into(),
             }))
             .ok()
     }

@@ -146,6 +146,26 @@ enum WireReason {
     Error,
 }
 
+fn wire_reason(reason: CloseReason) -> WireReason {
+    match reason {
+        CloseReason::Eof => WireReason::Eof,
+        CloseReason::Timeout => WireReason::Timeout,
+        CloseReason::TooLarge => WireReason::TooLarge,
+        CloseReason::Reset => WireReason::Reset,
+        CloseReason::Error => WireReason::Error,
+    }
+}
+
+fn close_reason(reason: WireReason) -> CloseReason {
+    match reason {
+        WireReason::Eof => CloseReason::Eof,
+        WireReason::Timeout => CloseReason::Timeout,
+        WireReason::TooLarge => CloseReason::TooLarge,
+        WireReason::Reset => CloseReason::Reset,
+        WireReason::Error => CloseReason::Error,
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct WireServer {
     messages: u64,
@@ -156,6 +176,15 @@ struct WireServer {
     /// Closes by reason, in `CloseReason` order (an object `{"eof": 118, "timeout": 2}`).
     #[serde(default, skip_serializing_if = "ClosedBy::is_empty")]
     closed_by: ClosedBy,
+    /// The last clients closed, oldest first: `[{"conn": 118, "reason": "eof"}, ...]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    last_closed: Vec<WireClosed>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireClosed {
+    conn: usize,
+    reason: WireReason,
 }
 
 /// `reason` → count, as a JSON object in `CloseReason` order.
@@ -331,13 +360,7 @@ fn to_wire(record: &Record) -> Wire {
         } => Wire::Client {
             event: event.clone(),
             conn: *conn,
-            reason: reason.map(|r| match r {
-                CloseReason::Eof => WireReason::Eof,
-                CloseReason::Timeout => WireReason::Timeout,
-                CloseReason::TooLarge => WireReason::TooLarge,
-                CloseReason::Reset => WireReason::Reset,
-                CloseReason::Error => WireReason::Error,
-            }),
+            reason: reason.map(wire_reason),
         },
         Record::Summary(s) => {
             let (shown, others) = s.shown_by_label();
@@ -356,6 +379,14 @@ fn to_wire(record: &Record) -> Wire {
                     listener_disabled: server.listener_disabled,
                     shed: server.shed,
                     closed_by: ClosedBy(server.closed_by.clone()),
+                    last_closed: server
+                        .last_closed
+                        .iter()
+                        .map(|&(conn, reason)| WireClosed {
+                            conn,
+                            reason: wire_reason(reason),
+                        })
+                        .collect(),
                 }),
             }
         }
@@ -539,13 +570,7 @@ fn from_wire(wire: Wire) -> Result<Record, String> {
         } => Record::Client {
             event,
             conn,
-            reason: reason.map(|r| match r {
-                WireReason::Eof => CloseReason::Eof,
-                WireReason::Timeout => CloseReason::Timeout,
-                WireReason::TooLarge => CloseReason::TooLarge,
-                WireReason::Reset => CloseReason::Reset,
-                WireReason::Error => CloseReason::Error,
-            }),
+            reason: reason.map(close_reason),
         },
         Wire::Summary {
             kevent_calls,
@@ -565,6 +590,11 @@ fn from_wire(wire: Wire) -> Result<Record, String> {
                 listener_disabled: w.listener_disabled,
                 shed: w.shed,
                 closed_by: w.closed_by.0,
+                last_closed: w
+                    .last_closed
+                    .into_iter()
+                    .map(|c| (c.conn, close_reason(c.reason)))
+                    .collect(),
             }),
         }),
     })
@@ -964,6 +994,7 @@ mod tests {
                         listener_disabled: 0,
                         shed: 0,
                         closed_by: Vec::new(),
+                        last_closed: Vec::new(),
                     }),
                 }),
             },

@@ -126,7 +126,13 @@ pub struct ServerSummary {
     /// order, reasons that never happened left out: the aggregate a long run keeps instead of
     /// one entry per connection (an extension of the contract).
     pub closed_by: Vec<(CloseReason, u64)>,
+    /// The last [`LAST_CLOSED`] clients closed, oldest first: `(N of connN, reason)` (an
+    /// extension of the contract).
+    pub last_closed: Vec<(usize, CloseReason)>,
 }
+
+/// How many of the last closed clients the server's summary names.
+pub const LAST_CLOSED: usize = 8;
 
 /// The most knotes the summary lists in `by_label`: a long-running server makes thousands of
 /// connections, and one `connN READ` entry each would make the summary grow without bound.

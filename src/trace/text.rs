@@ -420,6 +420,14 @@ impl TextRenderer {
                     .collect();
                 lines.push(format!("   clients closed: {}", parts.join(", ")));
             }
+            if !server.last_closed.is_empty() {
+                let parts: Vec<String> = server
+                    .last_closed
+                    .iter()
+                    .map(|(conn, reason)| format!("conn{conn} {}", reason.as_str()))
+                    .collect();
+                lines.push(format!("   last closed: {}", parts.join(", ")));
+            }
             if server.shed > 0 {
                 lines.push(format!(
                     "   {} connection{} shed: the memory budget was full (--memory-budget-mib)",
@@ -622,6 +630,7 @@ mod tests {
                     listener_disabled: 1,
                     shed: 0,
                     closed_by: Vec::new(),
+                    last_closed: Vec::new(),
                 }),
             }),
         ];
@@ -665,6 +674,7 @@ mod tests {
                     listener_disabled: 0,
                     shed: 0,
                     closed_by: Vec::new(),
+                    last_closed: Vec::new(),
                 }),
             }),
         ];

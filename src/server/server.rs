@@ -2,7 +2,9 @@
 //!
 //! ```text
 //! loop {
-//!     timeout = enforce_timeout()        // close expired clients; the next deadline, or none
+//!     if a deadline is long overdue:     // the process was stopped: look before closing anyone
+//!         poller.wait(0), handle what is ready
+//!     timeout = enforce_timeout()        // close silent expired clients; the next deadline
 //!     ready   = poller.wait(timeout)     // staged changes applied + eventlist, one kevent call
 //!     for each ready:
 //!         listener  -> accept()          // until WouldBlock or the connection limit
@@ -40,6 +42,11 @@
 //! - errata 11: a client with buffered messages and a pending write is not dropped; its
 //!   messages are taken once the write completes, without waiting for new bytes;
 //! - errata 12: TCP_NODELAY on every accepted socket.
+//!
+//! Beyond the tutorial: the read timeout measures the client's silence, so a client the server
+//! still owes echoes is given a new deadline instead of being closed; a close the server chooses
+//! (timeout, too large) sends FIN, never an RST that would destroy echoes already written; and
+//! the memory budget (`--memory-budget-mib`) sheds connections beyond it.
 
 use std::io;
 use std::net::TcpListener;

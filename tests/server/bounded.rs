@@ -14,7 +14,8 @@ use crate::support::trace::{self, Field};
 /// A facilitator leaves `lab server --external --json` running while 120 people each connect,
 /// send a message, read the echo and leave. When the server is stopped, the summary lists the
 /// 32 knotes with the most events and adds up the others (`by_label_others`), and counts the
-/// closes by reason (`closed_by`) and names the last 8 (`last_closed`), instead of one entry for every connection ever made.
+/// closes by reason (`closed_by`) and names the last 8 (`last_closed`), instead of one entry
+/// for every connection ever made.
 #[test]
 fn the_summary_lists_the_busiest_knotes_and_adds_up_the_rest() {
     const PEOPLE: u64 = 120;

@@ -656,6 +656,8 @@ impl<P: Poller> Server<P> {
         for token in tokens {
             if let Some(client) = self.clients.remove(token) {
                 Counters::sub(&self.rec.counters.held_bytes, client.accounted_bytes as u64);
+                // Stopping is a close the server chooses too: FIN after the echoes written.
+                close_gracefully(&client.socket);
             }
         }
     }

@@ -144,6 +144,10 @@ pub struct ServerArgs {
         "(64 MiB)"
     ))]
     pub buffer_size: usize,
+    /// The most memory all clients' buffers may take together, in MiB; connections beyond it
+    /// are closed at once, with a note (1 to 1048576, 1 TiB)
+    #[arg(long, default_value_t = 256, value_parser = range::<usize>(1, 1_048_576, "", "(1 TiB)"))]
+    pub memory_budget_mib: usize,
     /// Staged changes before a flush (1 to 65536)
     #[arg(long, default_value_t = 16, value_parser = range::<usize>(1, 65_536, "", ""))]
     pub changelist: usize,
@@ -383,6 +387,7 @@ impl ServerArgs {
                 as_published: self.as_published,
                 send_buffer: self.sndbuf,
                 backend: self.backend.into(),
+                memory_budget: self.memory_budget_mib.saturating_mul(1024 * 1024),
             },
             read_timeout_given: self.read_timeout_ms.is_some(),
             external: self.common.external,

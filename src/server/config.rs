@@ -51,7 +51,16 @@ pub struct Config {
     pub send_buffer: Option<usize>,
     /// The event API underneath: the kqueue, or raw epoll (Linux only).
     pub backend: EventApi,
+    /// The most bytes of client buffers the server may hold at once, all clients together
+    /// (`--memory-budget-mib`). Each client holds a read and a write buffer of `buffer_size`, so
+    /// at most `memory_budget / (2 × buffer_size)` clients are served; connections beyond that
+    /// are accepted and closed at once (shed), with a note and a count.
+    pub memory_budget: usize,
 }
+
+/// The default `--memory-budget-mib`: 256 MiB, eight times what the default 4,096 clients of
+/// 4,096-byte buffers need (32 MiB), and two clients at the largest `--buffer-size` (64 MiB).
+pub const DEFAULT_MEMORY_BUDGET: usize = 256 * 1024 * 1024;
 
 impl Default for Config {
     /// The contract's defaults, on port 0.
@@ -68,11 +77,34 @@ impl Default for Config {
             as_published: false,
             send_buffer: None,
             backend: EventApi::Kqueue,
+            memory_budget: DEFAULT_MEMORY_BUDGET,
         }
     }
 }
 
 impl Config {
+    /// The bytes one client holds in the server: its read buffer and its write buffer.
+    pub fn bytes_per_client(&self) -> usize {
+        self.buffer_size.saturating_mul(2)
+    }
+
+    /// How many clients the memory budget holds.
+    pub fn clients_in_budget(&self) -> usize {
+        self.memory_budget / self.bytes_per_client().max(1)
+    }
+
+    /// A budget that cannot hold even one client is a usage error (exit 2).
+    pub fn check_budget(&self) -> Result<()> {
+        if self.clients_in_budget() == 0 {
+            return Err(Error::usage(format!(
+                "--memory-budget-mib: {} bytes cannot hold one client's two {}-byte buffers \
+                 (raise it, or lower --buffer-size)",
+                self.memory_budget, self.buffer_size
+            )));
+        }
+        Ok(())
+    }
+
     pub(super) fn kqueue_config(&self) -> KQueueConfig {
         KQueueConfig {
             change_list: self.change_list,

@@ -53,7 +53,7 @@ use std::sync::Arc;
 
 use crate::{Error, Result};
 
-pub use self::config::{Config, EventApi};
+pub use self::config::{Config, EventApi, DEFAULT_MEMORY_BUDGET};
 use self::kqueue::KQueue;
 use self::poller::{Poller, Words};
 pub use self::recorder::Stats;

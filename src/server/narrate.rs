@@ -83,6 +83,62 @@ impl<P: Poller> Server<P> {
         }
     }
 
+    /// A client whose deadline passed while the server still owed it echoes: kept, new deadline.
+    pub(super) fn say_not_idle(&mut self, token: Token, owed: usize) {
+        if !self.rec.on() {
+            return;
+        }
+        if let Some(client) = self.clients.get(token) {
+            let text = format!(
+                "{}'s deadline passed, but the server still owes it {owed} bytes of echo: a \
+                 client waiting for the server is not silent, so it gets a new deadline",
+                client.label()
+            );
+            self.rec.note(text);
+        }
+    }
+
+    /// A wait that ended far later than its timeout: the process did not run meanwhile.
+    pub(super) fn say_stalled_wait(&mut self, took: Duration, timeout: Duration) {
+        if !self.rec.on() {
+            return;
+        }
+        let wait_call = self.words.wait_call;
+        self.rec.note(format!(
+            "this {wait_call} took {} ms, far longer than its {} ms timeout: the process was \
+             stopped (Ctrl-Z?) or starved, so what arrived meanwhile is read before any \
+             deadline is enforced",
+            took.as_millis(),
+            timeout.as_millis()
+        ));
+    }
+
+    /// The first deadline fell due long ago: collect what is ready before closing anyone.
+    pub(super) fn say_overdue(&mut self, overdue: Duration) {
+        if !self.rec.on() {
+            return;
+        }
+        self.rec.call_note(format!(
+            "a read deadline passed {} ms ago while the loop was not running: first collect \
+             what is ready (timeout 0), then close only the clients still silent",
+            overdue.as_millis()
+        ));
+    }
+
+    /// A connection closed at once: the memory budget holds no more clients.
+    pub(super) fn say_shed(&mut self, peer: SocketAddr) {
+        if !self.rec.on() {
+            return;
+        }
+        self.rec.note(format!(
+            "connection from {peer} shed: {} clients of {} bytes of buffers fill the {}-byte \
+             memory budget (--memory-budget-mib)",
+            self.connected,
+            self.config.bytes_per_client(),
+            self.config.memory_budget
+        ));
+    }
+
     /// Say where the wait's timeout comes from, when the head of the list changes.
     pub(super) fn explain_timeout(&mut self, head: Token, wait: Duration) {
         if self.explained_head == Some(head) || !self.rec.on() {

@@ -4,12 +4,15 @@
 //! off (`spawn` for tests and `lab bench`) no record is even built, and the [`Counters`] alone
 //! keep count.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::kq::Kevent;
 use crate::kq::OsCallCounts;
-use crate::trace::{CallSink, CloseReason, KnoteRow, Record, ServerSummary, Summary, Tracer};
+use crate::trace::{
+    CallSink, CloseReason, KnoteRow, Record, ServerSummary, Summary, Tracer, LAST_CLOSED,
+};
 
 /// When the trace shows the knote table (contract: the `knotes` record): `Off` under `spawn`,
 /// `lab bench` and `--quiet`; `OnRequest` in the text trace, where a table after every changing
@@ -43,6 +46,8 @@ pub struct Counters {
     pub writes: AtomicU64,
     /// Closes by reason, in `CloseReason` order: eof, timeout, too_large, reset, error.
     pub closed_by: [AtomicU64; 5],
+    /// Connections accepted and closed at once because the memory budget was full.
+    pub shed: AtomicU64,
 }
 
 impl Counters {
@@ -77,6 +82,7 @@ impl Counters {
             closed_too_large: get(&self.closed_by[2]),
             closed_reset: get(&self.closed_by[3]),
             closed_error: get(&self.closed_by[4]),
+            shed: get(&self.shed),
             os_calls,
         }
     }
@@ -110,6 +116,8 @@ pub struct Stats {
     pub closed_too_large: u64,
     pub closed_reset: u64,
     pub closed_error: u64,
+    /// Connections shed because the memory budget was full (`--memory-budget-mib`).
+    pub shed: u64,
     /// The system calls the kqueue made underneath (epoll_wait, epoll_ctl, ioctl... on Linux).
     pub os_calls: OsCallCounts,
 }
@@ -176,6 +184,8 @@ pub struct Recorder {
     pub counters: Arc<Counters>,
     /// When the knote table is shown ([`KnotePolicy::Off`] unless the caller asks).
     pub knotes: KnotePolicy,
+    /// The last clients closed, for the summary: a few, never one entry per connection.
+    last_closed: VecDeque<(usize, CloseReason)>,
 }
 
 impl Recorder {
@@ -187,6 +197,7 @@ impl Recorder {
             broken: false,
             counters,
             knotes: KnotePolicy::Off,
+            last_closed: VecDeque::with_capacity(LAST_CLOSED),
         }
     }
 
@@ -271,6 +282,12 @@ impl Recorder {
             CloseReason::Error => 4,
         };
         Counters::add(&self.counters.closed_by[slot], 1);
+        if self.tracer.is_some() {
+            if self.last_closed.len() == LAST_CLOSED {
+                self.last_closed.pop_front();
+            }
+            self.last_closed.push_back((conn, reason));
+        }
         if self.on() {
             self.emit(Record::Client {
                 event: "closed".into(),
@@ -298,6 +315,18 @@ impl Recorder {
                 messages: stats.messages,
                 changes_per_call,
                 listener_disabled: stats.listener_disabled,
+                shed: stats.shed,
+                closed_by: [
+                    (CloseReason::Eof, stats.closed_eof),
+                    (CloseReason::Timeout, stats.closed_timeout),
+                    (CloseReason::TooLarge, stats.closed_too_large),
+                    (CloseReason::Reset, stats.closed_reset),
+                    (CloseReason::Error, stats.closed_error),
+                ]
+                .into_iter()
+                .filter(|&(_, n)| n > 0)
+                .collect(),
+                last_closed: self.last_closed.into(),
             }))
             .ok()
     }

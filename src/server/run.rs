@@ -59,6 +59,7 @@ pub struct RunOptions {
 /// ([`interactive`](super::interactive)). The [`crate::term::TerminalGuard`] restores the terminal on every way out.
 pub fn run(opts: &RunOptions, sink: Box<dyn Sink>) -> Result<Option<crate::trace::Summary>> {
     check_backend(opts.config.backend)?;
+    opts.config.check_budget()?;
     let script = match &opts.script {
         Some(text) => Some(script::parse_script(text, opts.external)?),
         None => None,

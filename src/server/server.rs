@@ -2,7 +2,9 @@
 //!
 //! ```text
 //! loop {
-//!     timeout = enforce_timeout()        // close expired clients; the next deadline, or none
+//!     if a deadline is long overdue:     // the process was stopped: look before closing anyone
+//!         poller.wait(0), handle what is ready
+//!     timeout = enforce_timeout()        // close silent expired clients; the next deadline
 //!     ready   = poller.wait(timeout)     // staged changes applied + eventlist, one kevent call
 //!     for each ready:
 //!         listener  -> accept()          // until WouldBlock or the connection limit
@@ -40,6 +42,11 @@
 //! - errata 11: a client with buffered messages and a pending write is not dropped; its
 //!   messages are taken once the write completes, without waiting for new bytes;
 //! - errata 12: TCP_NODELAY on every accepted socket.
+//!
+//! Beyond the tutorial: the read timeout measures the client's silence, so a client the server
+//! still owes echoes is given a new deadline instead of being closed; a close the server chooses
+//! (timeout, too large) sends FIN, never an RST that would destroy echoes already written; and
+//! the memory budget (`--memory-budget-mib`) sheds connections beyond it.
 
 use std::io;
 use std::net::TcpListener;
@@ -64,6 +71,11 @@ mod narrate;
 /// After accept fails with EMFILE/ENFILE the listener is disabled for this long, unless a client
 /// leaves first (pitfall P4: a level-triggered listener would otherwise fire, fail, fire...).
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+
+/// How late a wait may end, or a deadline be enforced, before the loop counts as stalled (the
+/// process was stopped or starved): beyond it, what is ready is collected before anyone is
+/// closed for silence.
+const STALL: Duration = Duration::from_millis(250);
 
 /// How serving a client's buffered messages ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -135,18 +147,55 @@ impl<P: Poller> Server<P> {
         })
     }
 
-    /// Run until the stop flag is set (and the loop woken), SIGINT/SIGTERM, or the trace's
+    /// Run until the stop flag is set (and the loop woken), SIGINT/SIGTERM/SIGHUP, or the trace's
     /// output goes away.
     pub fn run(&mut self) -> io::Result<()> {
         let mut ready = std::mem::take(&mut self.ready);
         while !self.stop.load(Ordering::SeqCst) && !self.rec.broken {
+            self.collect_before_expiring(&mut ready)?;
             let timeout = self.enforce_timeout();
-            self.poller.wait(timeout, &mut ready, &mut self.rec)?;
-            for event in ready.iter().copied() {
-                self.handle_event(event);
-            }
+            self.wait_and_handle(timeout, &mut ready)?;
         }
         Ok(())
+    }
+
+    /// One wait, then every event it returned. A wait that took far longer than its timeout (the
+    /// process was stopped, Ctrl-Z then `fg`, or starved) is said so in the trace.
+    fn wait_and_handle(
+        &mut self,
+        timeout: Option<Duration>,
+        ready: &mut Vec<Ready>,
+    ) -> io::Result<()> {
+        let started = Instant::now();
+        self.poller.wait(timeout, ready, &mut self.rec)?;
+        if let Some(timeout) = timeout {
+            let took = started.elapsed();
+            if took > timeout * 2 + STALL {
+                self.say_stalled_wait(took, timeout);
+            }
+        }
+        for event in ready.iter().copied() {
+            self.handle_event(event);
+        }
+        Ok(())
+    }
+
+    /// Before closing anyone for silence, look at what is ready. When the first deadline is
+    /// already long past, the loop was not running when it fell due (a stopped or starved
+    /// process): a message may have arrived meanwhile, unseen, and its sender is not silent. One
+    /// kevent call with a zero timeout collects it first; only the clients still overdue after
+    /// that are closed. An on-time deadline needs no such look: the wait that just timed out
+    /// was the look.
+    fn collect_before_expiring(&mut self, ready: &mut Vec<Ready>) -> io::Result<()> {
+        let Some((_, deadline)) = self.read_timeout_list.first() else {
+            return Ok(());
+        };
+        let overdue = Instant::now().saturating_duration_since(deadline);
+        if overdue <= STALL {
+            return Ok(());
+        }
+        self.say_overdue(overdue);
+        self.wait_and_handle(Some(Duration::ZERO), ready)
     }
 
     /// One ready event, decoded from the eventlist (the tutorial's `switch (ready.udata)`).
@@ -184,7 +233,7 @@ impl<P: Poller> Server<P> {
             }
             Ready::Interrupt => {
                 crate::term::drain_signal_pipe();
-                self.rec.note("SIGINT/SIGTERM: stopping");
+                self.rec.note("SIGINT/SIGTERM/SIGHUP: stopping");
                 self.stop.store(true, Ordering::SeqCst);
             }
             Ready::ChangeFailed {
@@ -226,6 +275,18 @@ impl<P: Poller> Server<P> {
                 next = Some(deadline - now);
                 self.explain_timeout(token, deadline - now);
                 break;
+            }
+            // A client the server still owes echoes (a pending write, or complete messages
+            // waiting behind it) is not silent: the server is the one behind. The timeout
+            // measures the client's silence, not the server's backlog: a new deadline.
+            if let Some(owed) = self.clients.get(token).and_then(owed_bytes) {
+                let deadline = now + self.config.read_timeout;
+                if let Some(client) = self.clients.get_mut(token) {
+                    client.read_deadline = deadline;
+                }
+                self.read_timeout_list.push_back(token, deadline);
+                self.say_not_idle(token, owed);
+                continue;
             }
             // This client's deadline is in the past. (The tutorial calls shutdown(.recv) and
             // lets the read path close it; we can close it directly.)
@@ -291,6 +352,14 @@ impl<P: Poller> Server<P> {
                     return;
                 }
             };
+            if self.connected >= self.config.clients_in_budget() {
+                // The memory budget is full: one more client's buffers would exceed it. Shed
+                // this connection (FIN, not RST) rather than let the server's memory grow.
+                Counters::add(&self.rec.counters.shed, 1);
+                self.say_shed(address);
+                close_gracefully(&socket);
+                continue;
+            }
             if let Err(err) = self.new_client(socket, address) {
                 self.rec
                     .note(format!("could not set up the accepted connection: {err}"));
@@ -375,6 +444,10 @@ impl<P: Poller> Server<P> {
             .forget_client(client.fd(), &label, &mut self.rec);
         Counters::sub(&self.rec.counters.held_bytes, client.accounted_bytes as u64);
         let conn = client.conn;
+        if matches!(reason, CloseReason::Timeout | CloseReason::TooLarge) {
+            // A close the server chose: no RST may destroy echoes already accepted.
+            close_gracefully(&client.socket);
+        }
         drop(client); // close(2)
         Counters::add(&self.rec.counters.closed, 1);
         self.rec.closed(conn, reason);
@@ -583,6 +656,8 @@ impl<P: Poller> Server<P> {
         for token in tokens {
             if let Some(client) = self.clients.remove(token) {
                 Counters::sub(&self.rec.counters.held_bytes, client.accounted_bytes as u64);
+                // Stopping is a close the server chooses too: FIN after the echoes written.
+                close_gracefully(&client.socket);
             }
         }
     }
@@ -627,6 +702,43 @@ fn account_held(counters: &Counters, client: &mut Client) {
     counters
         .max_held_bytes
         .fetch_max(held as u64, Ordering::Relaxed);
+}
+
+/// Bytes the server owes this client: its pending echo plus the complete messages waiting in
+/// its reader. `None` when it owes nothing.
+fn owed_bytes(client: &Client) -> Option<usize> {
+    let pending = client.to_write();
+    let waiting = client
+        .reader
+        .peek_frame_len()
+        .filter(|&len| len <= client.reader.buffered())
+        .map_or(0, |_| client.reader.buffered());
+    let owed = pending + waiting;
+    (owed > 0).then_some(owed)
+}
+
+/// Before a close the server chose (timeout, too large): send FIN after the echoes already in
+/// the send buffer (shutdown(SHUT_WR)), then discard what the peer sent that will never be read.
+/// close(2) on a socket with unread input sends RST instead of FIN, and an RST makes the peer's
+/// kernel drop what it had not yet delivered: echoes the server had already written. The
+/// discarding is bounded; bytes that arrive later are the peer writing to a closed connection.
+fn close_gracefully(socket: &std::net::TcpStream) {
+    use std::io::Read;
+    let _ = socket.shutdown(std::net::Shutdown::Write);
+    // A shed connection comes straight from accept(2), blocking on Linux: never wait here.
+    if socket.set_nonblocking(true).is_err() {
+        return;
+    }
+    let mut scratch = [0u8; 16 * 1024];
+    let mut reader = socket;
+    for _ in 0..64 {
+        match reader.read(&mut scratch) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => break, // WouldBlock: nothing left unread
+        }
+    }
 }
 
 /// The close reason for a failed read or write.

@@ -67,6 +67,7 @@ impl Drop for ServerHandle {
 /// `handle.addr()` is ready for clients.
 pub fn spawn(config: Config) -> Result<ServerHandle> {
     check_backend(config.backend)?;
+    config.check_budget()?;
     let listener = config.bind()?;
     let addr = listener
         .local_addr()

@@ -1,9 +1,11 @@
 //! The read-timeout list (Part 5b, kept through Part 7): clients ordered by deadline.
 //!
 //! Every deadline is "now + read timeout", set when a client connects and again each time it
-//! sends a complete message, so moving the client to the *tail* keeps the list sorted. The head
-//! is always the next client to time out: the server closes every expired head, and the first
-//! deadline still in the future becomes the kevent timeout (none at all: a NULL timeout, errata 8).
+//! sends a complete message (and when its deadline passes while the server still owes it echoes:
+//! the server was behind, not the client), so moving the client to the *tail* keeps the list
+//! sorted. The head is always the next client to time out: the server closes every expired head,
+//! and the first deadline still in the future becomes the kevent timeout (none at all: a NULL
+//! timeout, errata 8).
 //!
 //! The tutorial uses a doubly linked list of nodes pointing at clients. This is the same list,
 //! linked by slab index instead of by pointer, so removing a client is still O(1).

@@ -114,13 +114,13 @@ impl Drop for TerminalGuard {
 }
 
 // ---------------------------------------------------------------------------------------------
-// SIGINT / SIGTERM
+// SIGINT / SIGTERM / SIGHUP
 
 /// The write end of the signal pipe, for the handler (-1 until installed).
 static SIGNAL_PIPE_WRITE: AtomicI32 = AtomicI32::new(-1);
 /// The read end, handed to whoever waits for signals.
 static SIGNAL_PIPE_READ: AtomicI32 = AtomicI32::new(-1);
-/// Set by the handler: a SIGINT or SIGTERM arrived.
+/// Set by the handler: a SIGINT, SIGTERM or SIGHUP arrived.
 static SIGNALLED: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_signal(_sig: libc::c_int) {
@@ -133,10 +133,13 @@ extern "C" fn on_signal(_sig: libc::c_int) {
     }
 }
 
-/// Catch SIGINT and SIGTERM (the "self-pipe trick"): each one sets a flag and makes a pipe
+/// Catch SIGINT, SIGTERM and SIGHUP (the "self-pipe trick"): each one sets a flag and makes a pipe
 /// readable. Returns the pipe's read end, which an event loop registers as an EVFILT_READ knote,
 /// so a signal wakes `kevent` like any other event. (The wait itself may also end with EINTR,
 /// B11.) Calling it again returns the same descriptor.
+///
+/// SIGHUP is what closing the terminal sends: by default it kills the process on the spot, so a
+/// run ended that way would lose its summary. It ends the run like SIGTERM instead.
 pub fn catch_interrupts() -> std::io::Result<RawFd> {
     let existing = SIGNAL_PIPE_READ.load(Ordering::SeqCst);
     if existing >= 0 {
@@ -145,14 +148,14 @@ pub fn catch_interrupts() -> std::io::Result<RawFd> {
     let fds = crate::sys::unix::pipe_nonblocking()?;
     SIGNAL_PIPE_WRITE.store(fds[1], Ordering::SeqCst);
     SIGNAL_PIPE_READ.store(fds[0], Ordering::SeqCst);
-    for sig in [libc::SIGINT, libc::SIGTERM] {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
         // The handler only does async-signal-safe work: an atomic store and one write.
         crate::sys::unix::on_signal(sig, on_signal)?;
     }
     Ok(fds[0])
 }
 
-/// True once a SIGINT or SIGTERM has arrived (after [`catch_interrupts`]).
+/// True once a SIGINT, SIGTERM or SIGHUP has arrived (after [`catch_interrupts`]).
 pub fn interrupted() -> bool {
     SIGNALLED.load(Ordering::SeqCst)
 }

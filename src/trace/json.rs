@@ -83,6 +83,10 @@ enum Wire {
         changes: u64,
         events: u64,
         by_label: ByLabel,
+        /// The knotes left out of `by_label` (more than `BY_LABEL_SHOWN`), added up: an
+        /// extension of the contract, absent when nothing was left out.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by_label_others: Option<WireOthers>,
         #[serde(flatten)]
         server: Option<WireServer>,
     },
@@ -172,11 +176,94 @@ enum WireReason {
     Error,
 }
 
+fn wire_reason(reason: CloseReason) -> WireReason {
+    match reason {
+        CloseReason::Eof => WireReason::Eof,
+        CloseReason::Timeout => WireReason::Timeout,
+        CloseReason::TooLarge => WireReason::TooLarge,
+        CloseReason::Reset => WireReason::Reset,
+        CloseReason::Error => WireReason::Error,
+    }
+}
+
+fn close_reason(reason: WireReason) -> CloseReason {
+    match reason {
+        WireReason::Eof => CloseReason::Eof,
+        WireReason::Timeout => CloseReason::Timeout,
+        WireReason::TooLarge => CloseReason::TooLarge,
+        WireReason::Reset => CloseReason::Reset,
+        WireReason::Error => CloseReason::Error,
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct WireServer {
     messages: u64,
     changes_per_call: f64,
     listener_disabled: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    shed: u64,
+    /// Closes by reason, in `CloseReason` order (an object `{"eof": 118, "timeout": 2}`).
+    #[serde(default, skip_serializing_if = "ClosedBy::is_empty")]
+    closed_by: ClosedBy,
+    /// The last clients closed, oldest first: `[{"conn": 118, "reason": "eof"}, ...]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    last_closed: Vec<WireClosed>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireClosed {
+    conn: usize,
+    reason: WireReason,
+}
+
+/// `reason` → count, as a JSON object in `CloseReason` order.
+#[derive(Default)]
+struct ClosedBy(Vec<(CloseReason, u64)>);
+
+impl ClosedBy {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for ClosedBy {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(reason, n)| (reason.as_str(), n)))
+    }
+}
+
+impl<'de> Deserialize<'de> for ClosedBy {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<ClosedBy, D::Error> {
+        let counts = ByLabel::deserialize(d)?;
+        let mut closed = Vec::new();
+        for (name, n) in counts.0 {
+            let reason = match name.as_str() {
+                "eof" => CloseReason::Eof,
+                "timeout" => CloseReason::Timeout,
+                "too_large" => CloseReason::TooLarge,
+                "reset" => CloseReason::Reset,
+                "error" => CloseReason::Error,
+                other => {
+                    return Err(serde::de::Error::custom(format!(
+                        "unknown close reason {other:?}"
+                    )))
+                }
+            };
+            closed.push((reason, n));
+        }
+        Ok(ClosedBy(closed))
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireOthers {
+    knotes: u64,
+    events: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// `"<label> <FILTER>"` → count, as a JSON object in first-seen order (serde_json's own map
@@ -303,25 +390,36 @@ fn to_wire(record: &Record) -> Wire {
         } => Wire::Client {
             event: event.clone(),
             conn: *conn,
-            reason: reason.map(|r| match r {
-                CloseReason::Eof => WireReason::Eof,
-                CloseReason::Timeout => WireReason::Timeout,
-                CloseReason::TooLarge => WireReason::TooLarge,
-                CloseReason::Reset => WireReason::Reset,
-                CloseReason::Error => WireReason::Error,
-            }),
+            reason: reason.map(wire_reason),
         },
-        Record::Summary(s) => Wire::Summary {
-            kevent_calls: s.kevent_calls,
-            changes: s.changes,
-            events: s.events,
-            by_label: ByLabel(s.by_label.clone()),
-            server: s.server.as_ref().map(|server| WireServer {
-                messages: server.messages,
-                changes_per_call: server.changes_per_call,
-                listener_disabled: server.listener_disabled,
-            }),
-        },
+        Record::Summary(s) => {
+            let (shown, others) = s.shown_by_label();
+            Wire::Summary {
+                kevent_calls: s.kevent_calls,
+                changes: s.changes,
+                events: s.events,
+                by_label: ByLabel(shown),
+                by_label_others: others.map(|o| WireOthers {
+                    knotes: o.knotes,
+                    events: o.events,
+                }),
+                server: s.server.as_ref().map(|server| WireServer {
+                    messages: server.messages,
+                    changes_per_call: server.changes_per_call,
+                    listener_disabled: server.listener_disabled,
+                    shed: server.shed,
+                    closed_by: ClosedBy(server.closed_by.clone()),
+                    last_closed: server
+                        .last_closed
+                        .iter()
+                        .map(|&(conn, reason)| WireClosed {
+                            conn,
+                            reason: wire_reason(reason),
+                        })
+                        .collect(),
+                }),
+            }
+        }
     }
 }
 
@@ -586,19 +684,14 @@ fn from_wire(wire: Wire) -> Result<Record, String> {
         } => Record::Client {
             event,
             conn,
-            reason: reason.map(|r| match r {
-                WireReason::Eof => CloseReason::Eof,
-                WireReason::Timeout => CloseReason::Timeout,
-                WireReason::TooLarge => CloseReason::TooLarge,
-                WireReason::Reset => CloseReason::Reset,
-                WireReason::Error => CloseReason::Error,
-            }),
+            reason: reason.map(close_reason),
         },
         Wire::Summary {
             kevent_calls,
             changes,
             events,
             by_label,
+            by_label_others: _,
             server,
         } => Record::Summary(Summary {
             kevent_calls,
@@ -609,6 +702,13 @@ fn from_wire(wire: Wire) -> Result<Record, String> {
                 messages: w.messages,
                 changes_per_call: w.changes_per_call,
                 listener_disabled: w.listener_disabled,
+                shed: w.shed,
+                closed_by: w.closed_by.0,
+                last_closed: w
+                    .last_closed
+                    .into_iter()
+                    .map(|c| (c.conn, close_reason(c.reason)))
+                    .collect(),
             }),
         }),
     })
@@ -990,6 +1090,9 @@ mod tests {
                         messages: 5,
                         changes_per_call: 1.5,
                         listener_disabled: 0,
+                        shed: 0,
+                        closed_by: Vec::new(),
+                        last_closed: Vec::new(),
                     }),
                 }),
             },

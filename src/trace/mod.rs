@@ -123,6 +123,54 @@ pub struct ServerSummary {
     pub messages: u64,
     pub changes_per_call: f64,
     pub listener_disabled: u64,
+    /// Connections closed at once because the memory budget was full (`--memory-budget-mib`);
+    /// written only when not 0 (an extension of the contract).
+    pub shed: u64,
+    /// Clients closed, by reason (`eof`, `timeout`, `too_large`, `reset`, `error`), in that
+    /// order, reasons that never happened left out: the aggregate a long run keeps instead of
+    /// one entry per connection (an extension of the contract).
+    pub closed_by: Vec<(CloseReason, u64)>,
+    /// The last [`LAST_CLOSED`] clients closed, oldest first: `(N of connN, reason)` (an
+    /// extension of the contract).
+    pub last_closed: Vec<(usize, CloseReason)>,
+}
+
+/// How many of the last closed clients the server's summary names.
+pub const LAST_CLOSED: usize = 8;
+
+/// The most knotes the summary lists in `by_label`: a long-running server makes thousands of
+/// connections, and one `connN READ` entry each would make the summary grow without bound.
+pub const BY_LABEL_SHOWN: usize = 32;
+
+/// The knotes the summary leaves out of `by_label`, added up.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OtherKnotes {
+    pub knotes: u64,
+    pub events: u64,
+}
+
+impl Summary {
+    /// `by_label` as the summary shows it: the [`BY_LABEL_SHOWN`] knotes that delivered the
+    /// most events, in first-seen order, and the rest added up (`None` when nothing was left out).
+    pub fn shown_by_label(&self) -> (Vec<(String, u64)>, Option<OtherKnotes>) {
+        if self.by_label.len() <= BY_LABEL_SHOWN {
+            return (self.by_label.clone(), None);
+        }
+        // The most events first; among equals, the first seen.
+        let mut order: Vec<usize> = (0..self.by_label.len()).collect();
+        order.sort_by_key(|&i| (std::cmp::Reverse(self.by_label[i].1), i));
+        let mut kept = order[..BY_LABEL_SHOWN].to_vec();
+        kept.sort_unstable();
+        let others = OtherKnotes {
+            knotes: order[BY_LABEL_SHOWN..].len() as u64,
+            events: order[BY_LABEL_SHOWN..]
+                .iter()
+                .map(|&i| self.by_label[i].1)
+                .sum(),
+        };
+        let shown = kept.iter().map(|&i| self.by_label[i].clone()).collect();
+        (shown, Some(others))
+    }
 }
 
 /// One trace record (contract: "JSON trace", one object a line).

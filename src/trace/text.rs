@@ -592,12 +592,20 @@ impl TextRenderer {
                 plural(s.events)
             ),
         )];
-        if !s.by_label.is_empty() {
-            let parts: Vec<String> = s
-                .by_label
+        let (shown, others) = s.shown_by_label();
+        if !shown.is_empty() {
+            let mut parts: Vec<String> = shown
                 .iter()
                 .map(|(k, n)| format!("{k} ×{}", group(*n)))
                 .collect();
+            if let Some(others) = others {
+                parts.push(format!(
+                    "and {} other{} ×{}",
+                    group(others.knotes),
+                    plural(others.knotes),
+                    group(others.events)
+                ));
+            }
             lines.push(format!("   {by}: {}", parts.join(", ")));
         }
         if let Some(server) = &s.server {
@@ -609,6 +617,29 @@ impl TextRenderer {
                 group(server.listener_disabled),
                 plural(server.listener_disabled)
             ));
+            if !server.closed_by.is_empty() {
+                let parts: Vec<String> = server
+                    .closed_by
+                    .iter()
+                    .map(|(reason, n)| format!("{} {}", group(*n), reason.as_str()))
+                    .collect();
+                lines.push(format!("   clients closed: {}", parts.join(", ")));
+            }
+            if !server.last_closed.is_empty() {
+                let parts: Vec<String> = server
+                    .last_closed
+                    .iter()
+                    .map(|(conn, reason)| format!("conn{conn} {}", reason.as_str()))
+                    .collect();
+                lines.push(format!("   last closed: {}", parts.join(", ")));
+            }
+            if server.shed > 0 {
+                lines.push(format!(
+                    "   {} connection{} shed: the memory budget was full (--memory-budget-mib)",
+                    group(server.shed),
+                    plural(server.shed)
+                ));
+            }
         }
         lines
     }
@@ -886,6 +917,9 @@ mod tests {
                     messages: 4,
                     changes_per_call: 2.5,
                     listener_disabled: 1,
+                    shed: 0,
+                    closed_by: Vec::new(),
+                    last_closed: Vec::new(),
                 }),
             }),
         ];
@@ -927,6 +961,9 @@ mod tests {
                     messages: 20,
                     changes_per_call: 18.0 / 26.0,
                     listener_disabled: 0,
+                    shed: 0,
+                    closed_by: Vec::new(),
+                    last_closed: Vec::new(),
                 }),
             }),
         ];

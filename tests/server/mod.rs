@@ -235,3 +235,13 @@ fn panic_text(panic: Box<dyn Any + Send>) -> String {
         },
     }
 }
+
+/// SIGHUP (closing the terminal) ends a run like SIGTERM, summary included.
+mod hangup;
+
+/// Nothing lost: the read timeout never closes a client the server owes echoes, a stopped
+/// server reads what arrived before enforcing deadlines, server-chosen closes send no RST.
+mod nothing_lost;
+
+/// Nothing unbounded: the summary's knote list is capped, the client memory has a budget.
+mod bounded;

@@ -14,8 +14,7 @@
 # also shows from inside the binary). Runs on Linux or macOS with rustup, Zig and cargo-zigbuild
 # (`pip install ziglang cargo-zigbuild`). Before packing, each executable is checked: the macOS
 # and FreeBSD ones must import the kernel's kevent and kqueue, the Linux ones must be static.
-# The release builds are the ones .ci/run makes (same target directory), so after CI this only
-# packs.
+# CI links the same targets in the debug profile; the release builds are made here.
 #
 # The macOS binaries are not signed: see the README ("Prebuilt binaries") for the one command
 # an attendee runs after downloading.

@@ -512,9 +512,9 @@ impl From<ColorChoice> for crate::term::ColorMode {
     }
 }
 
-impl From<&CommonArgs> for crate::trace::TraceOptions {
-    fn from(common: &CommonArgs) -> crate::trace::TraceOptions {
-        crate::trace::TraceOptions {
+impl From<&CommonArgs> for crate::term::TraceOptions {
+    fn from(common: &CommonArgs) -> crate::term::TraceOptions {
+        crate::term::TraceOptions {
             json: common.json,
             color: common.color.into(),
             os_calls: common.record_os_calls(),

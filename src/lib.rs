@@ -18,7 +18,9 @@
 //!   repeat; the renderers: `text` (with `words` and `palette`) and `json` (serde, written and
 //!   read back; `Num`, the reports' numbers); `sink_output`, the bounded queue between a sink and
 //!   a pipe.
-//! - [`term`]: the terminal guard, key reading, TTY detection, and `screen`, the live text sink.
+//! - [`term`]: the terminal guard, key reading, TTY detection; `screen`, the live text sink; and
+//!   `sink_for`, which picks the sink for a run from its `TraceOptions` (JSON or text), so the
+//!   trace flows one way: stage → traced kqueue → record → renderer → terminal.
 //! - [`stages`]: `flood`, `oneshot`, `dispatch`, `clear`, one file each; `event_loop`, the loop
 //!   to hold beside the tutorial's; `narrate`, the stage's words for each delivery; the harness
 //!   they share (setup, built-in client, keys, `harness/actions`).

@@ -130,13 +130,13 @@ fn run_server(args: &ServerArgs) -> lab::Result<()> {
         interactive,
     };
     if !opts.predict {
-        lab::server::run(&opts, lab::trace::sink_for(&args.common))?;
+        lab::server::run(&opts, lab::term::sink_for(&args.common))?;
         lessons::run_finished(lesson, drive);
         return Ok(());
     }
     let mut out = predict::output(opts.json);
     let prediction = predict::ask_stdin("server", &SERVER_TOUR, &mut out)?;
-    let summary = lab::server::run(&opts, lab::trace::sink_for(&args.common))?;
+    let summary = lab::server::run(&opts, lab::term::sink_for(&args.common))?;
     lessons::run_finished(lesson, drive);
     match summary {
         Some(summary) => predict::verdict(

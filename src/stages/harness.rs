@@ -178,7 +178,7 @@ pub fn run(stage: &'static Stage, common: &StageConfig) -> crate::Result<Summary
         clients: Vec::new(),
         current: 0,
         external: common.external,
-        tracer: StageTrace::new(Tracer::new(trace::sink_for(common.trace)), stage),
+        tracer: StageTrace::new(Tracer::new(crate::term::sink_for(common.trace)), stage),
         keys: None,
         interactive,
         keys_handled: 0,

@@ -9,7 +9,7 @@
 //! `lab server`, is `crate::script`; the traced kqueue is `crate::trace::traced`.
 
 use crate::kq::Kevent;
-use crate::trace::TraceOptions;
+use crate::term::TraceOptions;
 
 mod clear;
 mod dispatch;

@@ -272,6 +272,37 @@ impl Drop for KeyReader {
     }
 }
 
+/// How a run's trace is written (from `--json`, `--color`, `--os-calls`, `--all-knotes`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TraceOptions {
+    /// JSON lines instead of the annotated text.
+    pub json: bool,
+    pub color: ColorMode,
+    /// Record and show the system calls the emulation makes under each kevent call. The text
+    /// shows them only when asked (`--os-calls`), so that a Linux and a macOS trace look alike;
+    /// the JSON trace always carries them (contract).
+    pub os_calls: bool,
+    /// The text shows the lab's own knotes (`signal`, `keys`, `wake`) in every block and
+    /// table, not only once (`--all-knotes`, or `--os-calls`). JSON always has them.
+    pub all_knotes: bool,
+}
+
+/// Choose the sink for a run (the trace flows one way: stage → traced kqueue → record →
+/// renderer → here): JSON lines with `json`, otherwise the annotated text, coloured
+/// per `color` (auto: only when stdout is a terminal and NO_COLOR is unset), with the epoll
+/// twin when `os_calls`.
+pub fn sink_for(options: impl Into<TraceOptions>) -> Box<dyn crate::trace::Sink> {
+    let options = options.into();
+    if options.json {
+        Box::new(crate::trace::JsonSink::stdout())
+    } else {
+        let color = use_color(options.color);
+        Box::new(
+            screen::TextSink::stdout(color, options.os_calls).with_all_knotes(options.all_knotes),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@
 //! the interactive footer need their escape sequences in order with the terminal's own.
 
 use std::collections::VecDeque;
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
@@ -190,7 +190,7 @@ impl Backlog {
 /// stdout for a sink: behind a [`BoundedOutput`] when it is not a terminal (with the backlog
 /// to report drops), directly when it is.
 pub fn stdout() -> (Box<dyn Write + Send>, Option<Backlog>) {
-    if crate::term::stdout_is_terminal() {
+    if io::stdout().is_terminal() {
         (Box::new(io::stdout()), None)
     } else {
         let (out, backlog) = BoundedOutput::new(Box::new(io::stdout()), BUDGET_BYTES);

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::sink_output::Backlog;
 use super::{
-    CloseReason, Entry, KeventCall, KnoteRow, KnoteState, LabeledKevent, Record, Role,
+    CloseReason, Entry, KeventCall, KnoteRow, KnoteState, LabeledKevent, OtherKnotes, Record, Role,
     ServerSummary, Summary,
 };
 use crate::kq::{self, Kevent, OsCall};
@@ -691,13 +691,20 @@ fn from_wire(wire: Wire) -> Result<Record, String> {
             changes,
             events,
             by_label,
-            by_label_others: _,
+            by_label_others,
             server,
         } => Record::Summary(Summary {
             kevent_calls,
             changes,
             events,
             by_label: by_label.0,
+            // The knotes the summary added up come back as one aggregate (shown the same way).
+            untracked: by_label_others
+                .map(|o| OtherKnotes {
+                    knotes: o.knotes,
+                    events: o.events,
+                })
+                .unwrap_or_default(),
             server: server.map(|w| ServerSummary {
                 messages: w.messages,
                 changes_per_call: w.changes_per_call,
@@ -1086,6 +1093,7 @@ mod tests {
                     changes: 2,
                     events: 3,
                     by_label: vec![("conn1 READ".into(), 2), ("listener READ".into(), 1)],
+                    untracked: Default::default(),
                     server: Some(ServerSummary {
                         messages: 5,
                         changes_per_call: 1.5,

@@ -109,8 +109,13 @@ pub struct Summary {
     pub kevent_calls: u64,
     pub changes: u64,
     pub events: u64,
-    /// `"<label> <FILTER>"` → number of events delivered, in first-seen order.
+    /// `"<label> <FILTER>"` → number of events delivered, in first-seen order: at most
+    /// [`BY_LABEL_TRACKED`] knotes, one by one.
     pub by_label: Vec<(String, u64)>,
+    /// The knotes a long run stopped counting one by one, added up: when [`BY_LABEL_TRACKED`]
+    /// knotes are tracked and a new one delivers, the one with the fewest events is folded in
+    /// here, so a server that has made 100,000 connections keeps a bounded table (issue 14).
+    pub untracked: OtherKnotes,
     /// Server only: echoed messages, mean changes per call, times the listener was disabled.
     pub server: Option<ServerSummary>,
 }
@@ -139,6 +144,9 @@ pub const LAST_CLOSED: usize = 8;
 /// connections, and one `connN READ` entry each would make the summary grow without bound.
 pub const BY_LABEL_SHOWN: usize = 32;
 
+/// The most knotes the tracer counts one by one (see [`Summary::untracked`]).
+pub const BY_LABEL_TRACKED: usize = 1024;
+
 /// The knotes the summary leaves out of `by_label`, added up.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct OtherKnotes {
@@ -150,8 +158,9 @@ impl Summary {
     /// `by_label` as the summary shows it: the [`BY_LABEL_SHOWN`] knotes that delivered the
     /// most events, in first-seen order, and the rest added up (`None` when nothing was left out).
     pub fn shown_by_label(&self) -> (Vec<(String, u64)>, Option<OtherKnotes>) {
+        let untracked = (self.untracked.knotes > 0).then_some(self.untracked);
         if self.by_label.len() <= BY_LABEL_SHOWN {
-            return (self.by_label.clone(), None);
+            return (self.by_label.clone(), untracked);
         }
         // The most events first; among equals, the first seen.
         let mut order: Vec<usize> = (0..self.by_label.len()).collect();
@@ -159,11 +168,12 @@ impl Summary {
         let mut kept = order[..BY_LABEL_SHOWN].to_vec();
         kept.sort_unstable();
         let others = OtherKnotes {
-            knotes: order[BY_LABEL_SHOWN..].len() as u64,
+            knotes: order[BY_LABEL_SHOWN..].len() as u64 + self.untracked.knotes,
             events: order[BY_LABEL_SHOWN..]
                 .iter()
                 .map(|&i| self.by_label[i].1)
-                .sum(),
+                .sum::<u64>()
+                + self.untracked.events,
         };
         let shown = kept.iter().map(|&i| self.by_label[i].clone()).collect();
         (shown, Some(others))
@@ -261,6 +271,10 @@ pub struct Tracer {
     collapse: Collapse,
     /// When the sink last heard about the run's count (seconds since the start).
     last_progress: f64,
+    /// Where each key of `summary.by_label` is (a lookup per event, not a scan).
+    slots: std::collections::HashMap<String, usize>,
+    /// A slot of `summary.by_label` was given to a new key since the last look (see `add_to`).
+    evicted: bool,
 }
 
 /// How often a growing collapsed run is reported to the sink: a few times a second is enough
@@ -275,6 +289,8 @@ impl Tracer {
             summary: Summary::default(),
             collapse: Collapse::default(),
             last_progress: 0.0,
+            slots: std::collections::HashMap::new(),
+            evicted: false,
         }
     }
 
@@ -293,6 +309,10 @@ impl Tracer {
         let t = self.elapsed();
         if let Record::Kevent(call) = &record {
             self.count(call);
+            if std::mem::take(&mut self.evicted) {
+                // The run's remembered slots may name a knote that was just folded away.
+                self.end_run()?;
+            }
             if call.changes.is_empty() {
                 return match self.collapse.offer(t, call) {
                     Offer::Repeat => self.report_run(false),
@@ -325,11 +345,7 @@ impl Tracer {
             .iter()
             .map(|e| {
                 let key = format!("{} {}", e.label, crate::kq::filter_name(e.kevent.filter));
-                self.summary
-                    .by_label
-                    .iter()
-                    .position(|(k, _)| *k == key)
-                    .unwrap_or(0)
+                self.slots.get(&key).copied().unwrap_or(0)
             })
             .collect()
     }
@@ -404,11 +420,33 @@ impl Tracer {
                 event.label,
                 crate::kq::filter_name(event.kevent.filter)
             );
-            match self.summary.by_label.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, n)) => *n += call.repeat,
-                None => self.summary.by_label.push((key, call.repeat)),
-            }
+            self.add_to(key, call.repeat);
         }
+    }
+
+    /// Count `n` events for `key` in `summary.by_label`. A new key when [`BY_LABEL_TRACKED`]
+    /// keys are tracked takes the slot of the one with the fewest events, which is added up
+    /// in `summary.untracked`; the collapsed run, which remembers slots, starts afresh then
+    /// (a new knote's first event is never a repeat, so nothing is lost).
+    fn add_to(&mut self, key: String, n: u64) {
+        if let Some(&slot) = self.slots.get(&key) {
+            self.summary.by_label[slot].1 += n;
+            return;
+        }
+        if self.summary.by_label.len() < BY_LABEL_TRACKED {
+            self.slots.insert(key.clone(), self.summary.by_label.len());
+            self.summary.by_label.push((key, n));
+            return;
+        }
+        let slot = (0..self.summary.by_label.len())
+            .min_by_key(|&i| self.summary.by_label[i].1)
+            .unwrap_or(0);
+        let (old, events) = std::mem::replace(&mut self.summary.by_label[slot], (key.clone(), n));
+        self.slots.remove(&old);
+        self.slots.insert(key, slot);
+        self.summary.untracked.knotes += 1;
+        self.summary.untracked.events += events;
+        self.evicted = true;
     }
 
     /// Count calls that the trace shows as notes, not as kevent records, into the summary: the
@@ -421,10 +459,11 @@ impl Tracer {
         self.summary.changes += changes;
         self.summary.events += events.len() as u64;
         for key in events {
-            match self.summary.by_label.iter_mut().find(|(k, _)| k == key) {
-                Some((_, n)) => *n += 1,
-                None => self.summary.by_label.push((key.clone(), 1)),
-            }
+            self.add_to(key.clone(), 1);
+        }
+        if std::mem::take(&mut self.evicted) {
+            // No kevent records here (the raw epoll server), so no run to report.
+            let _ = self.collapse.end();
         }
     }
 
@@ -483,6 +522,36 @@ mod tests {
             os_calls: vec![],
             notes: vec![],
         }
+    }
+
+    /// A long-running server: more knotes deliver than the tracer counts one by one. The table
+    /// stays at [`BY_LABEL_TRACKED`], the ones with the fewest events are added up, and every
+    /// event is still counted exactly once (issue 14: nothing grows per connection).
+    #[test]
+    fn the_knote_table_stays_bounded_and_every_event_is_counted() {
+        let kept = Arc::new(Mutex::new(Vec::new()));
+        let mut tracer = Tracer::new(Box::new(Keep(Arc::clone(&kept))));
+        let extra = 100;
+        for n in 0..BY_LABEL_TRACKED + extra {
+            let mut one = call(n as u64 + 1, 0, &[1]);
+            one.events[0].label = Role::Conn(n + 1);
+            // conn1 delivers twice, so it is never the one folded away.
+            one.repeat = if n == 0 { 2 } else { 1 };
+            tracer.emit(Record::Kevent(one)).unwrap();
+        }
+        let summary = tracer.finish(None).unwrap();
+        assert_eq!(summary.by_label.len(), BY_LABEL_TRACKED);
+        assert_eq!(summary.untracked.knotes, extra as u64);
+        let tracked: u64 = summary.by_label.iter().map(|(_, n)| n).sum();
+        assert_eq!(tracked + summary.untracked.events, summary.events);
+        assert_eq!(summary.by_label[0], ("conn1 READ".to_string(), 2));
+        let (shown, others) = summary.shown_by_label();
+        assert_eq!(shown.len(), BY_LABEL_SHOWN);
+        let others = others.expect("the rest, added up");
+        assert_eq!(
+            others.knotes,
+            (BY_LABEL_TRACKED + extra - BY_LABEL_SHOWN) as u64
+        );
     }
 
     #[test]

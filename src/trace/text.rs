@@ -913,6 +913,7 @@ mod tests {
                 changes: 2,
                 events: 1230,
                 by_label: vec![("conn1 READ".into(), 1229)],
+                untracked: Default::default(),
                 server: Some(super::super::ServerSummary {
                     messages: 4,
                     changes_per_call: 2.5,
@@ -957,6 +958,7 @@ mod tests {
                 changes: 18,
                 events: 28,
                 by_label: vec![("conn2 OUT".into(), 6)],
+                untracked: Default::default(),
                 server: Some(super::super::ServerSummary {
                     messages: 20,
                     changes_per_call: 18.0 / 26.0,

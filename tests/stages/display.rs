@@ -212,7 +212,12 @@ fn a_long_knote_table_prints_only_its_changed_rows_and_whole_at_the_end() {
     assert_eq!(rc, 0);
     let output = wait_output(child);
     assert!(output.status.success());
-    text.extend(rx.try_iter().map(|l| l + "\n"));
+    // The reader thread may still be forwarding the last lines (the summary): take them until
+    // it hangs up at the end of the output, not only what has arrived so far.
+    while let Ok(line) = rx.recv_timeout(RUN_PATIENCE) {
+        text.push_str(&line);
+        text.push('\n');
+    }
 
     assert!(
         text.contains("┌ knotes that changed ("),

@@ -1,9 +1,8 @@
 //! Helpers for the workshop tests.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::support::wait_until;
@@ -12,31 +11,7 @@ use crate::support::wait_until;
 /// catches a command that waits forever (which a lesson must never contain).
 pub const RUN_LIMIT: Duration = Duration::from_secs(60);
 
-/// A directory under the system's temp dir, removed when dropped: the test's LAB_STATE_DIR and
-/// working directory.
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let dir =
-            std::env::temp_dir().join(format!("lab-lessons-test-{}-{tag}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create a temporary directory");
-        TempDir(dir)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+pub use crate::support::TempDir;
 
 /// `lab ARGS` with its progress kept in `state`, colours off, stdin from `input` (or null).
 pub fn run_lab(state: &TempDir, args: &[&str], input: Option<&str>) -> Output {

@@ -18,39 +18,14 @@ mod quiet;
 mod tour;
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
 
 /// How long one `lab` run may take before the test gives up on it.
 pub const RUN_LIMIT: Duration = Duration::from_secs(60);
 
-/// A directory of its own for one test (its LAB_STATE_DIR), removed when dropped.
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let dir =
-            std::env::temp_dir().join(format!("lab-robust-test-{}-{tag}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create a temporary directory");
-        TempDir(dir)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+pub use crate::support::TempDir;
 
 /// `lab ARGS` with its progress in `state`, colours off, and stdin, stdout, stderr piped.
 pub fn lab_in(state: &TempDir, args: &[&str]) -> Command {

@@ -52,3 +52,39 @@ pub fn seconds(s: f64) -> String {
         format!("{s:.1} s")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The units change exactly at their boundaries: below a millisecond µs, below a second ms.
+    #[test]
+    fn durations_pick_their_unit_at_the_boundaries() {
+        assert_eq!(duration(0.000_012), "12 µs");
+        assert_eq!(duration(0.001), "1.0 ms");
+        assert_eq!(duration(0.25), "250.0 ms");
+        assert_eq!(duration(1.0), "1.00 s");
+        assert_eq!(duration(2.5), "2.50 s");
+    }
+
+    /// A count line's span: ms under a second, then seconds with one decimal (0.9995 s would
+    /// round to "1000 ms", so it is already "1.0 s").
+    #[test]
+    fn spans_are_ms_under_a_second_then_seconds() {
+        assert_eq!(seconds(0.05), "50 ms");
+        assert_eq!(seconds(0.9995), "1.0 s");
+        assert_eq!(seconds(2.04), "2.0 s");
+    }
+
+    /// Rates keep one decimal below 10 per second (an idle server's wake-ups), whole numbers
+    /// with separators from 10 on (a flood).
+    #[test]
+    fn rates_keep_a_decimal_only_when_slow() {
+        assert_eq!(rate(1.04), "1.0");
+        assert_eq!(rate(10.0), "10");
+        assert_eq!(rate(18_402.4), "18,402");
+        assert_eq!(group(1_234_567), "1,234,567");
+        assert_eq!(plural(1), "");
+        assert_eq!(plural(2), "s");
+    }
+}

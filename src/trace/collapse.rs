@@ -310,4 +310,35 @@ mod tests {
         assert_eq!(run.total, 3);
         assert!((run.span() - 2.997).abs() < 1e-9, "{}", run.span());
     }
+
+    /// `lab replay` hands over a record that already stands for several calls (`repeat` 5,
+    /// 1 s blocked in all): the run shows one, counts four repeats numbered from the next call,
+    /// and shares the blocked time out evenly (0.2 s each).
+    #[test]
+    fn a_replayed_record_of_several_calls_counts_them_all() {
+        let mut c = Collapse::default();
+        let mut k = call(10, &[1]);
+        k.repeat = 5;
+        k.blocked_s = 1.0;
+        assert!(matches!(c.offer(3.0, &k), Offer::Show { ended: None }));
+        let run = c.end().unwrap();
+        assert_eq!(run.total, 5);
+        assert_eq!(run.repeats(), 4);
+        assert!((run.start - 2.8).abs() < 1e-9, "{}", run.start);
+        assert!((run.span() - 0.2).abs() < 1e-9, "{}", run.span());
+        let shown = &run.shapes[0];
+        assert_eq!(shown.call.repeat, 1);
+        assert!((shown.call.blocked_s - 0.2).abs() < 1e-9);
+        let records = run.repeat_records();
+        assert_eq!(records.len(), 1);
+        let Record::Kevent(repeats) = &records[0].record else {
+            panic!("{records:?}")
+        };
+        assert_eq!((repeats.call, repeats.repeat), (11, 4));
+        assert!(
+            (repeats.blocked_s - 0.8).abs() < 1e-9,
+            "{}",
+            repeats.blocked_s
+        );
+    }
 }

@@ -61,10 +61,7 @@ pub fn set_nonblocking(fd: RawFd) -> io::Result<()> {
 pub fn tcp_socket_bound_to_loopback() -> io::Result<(OwnedFd, u16)> {
     let socket = cloexec::tcp_socket()?;
     let fd = socket.as_raw_fd();
-    // SAFETY: an all-zero sockaddr_in is a valid value (port 0, address 0).
-    let mut addr: libc::sockaddr_in = unsafe { std::mem::zeroed() };
-    addr.sin_family = libc::AF_INET as libc::sa_family_t;
-    addr.sin_addr.s_addr = u32::from(Ipv4Addr::LOCALHOST).to_be();
+    let mut addr = sockaddr_in(std::net::SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0));
     let mut len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
     let sockaddr = (&mut addr as *mut libc::sockaddr_in).cast::<libc::sockaddr>();
     // SAFETY: `sockaddr` points to a live sockaddr_in of `len` bytes.
@@ -202,8 +199,8 @@ pub fn tcp_socket() -> io::Result<OwnedFd> {
     cloexec::tcp_socket()
 }
 
-/// `connect(fd, addr)`; on a non-blocking socket an `Err` of EINPROGRESS means "under way".
-pub fn connect(fd: RawFd, addr: std::net::SocketAddrV4) -> io::Result<()> {
+/// `addr` as the C `sockaddr_in` the socket calls take (the BSDs also want its length inside).
+fn sockaddr_in(addr: std::net::SocketAddrV4) -> libc::sockaddr_in {
     // SAFETY: an all-zero sockaddr_in is a valid value, filled in below.
     let mut sin: libc::sockaddr_in = unsafe { std::mem::zeroed() };
     sin.sin_family = libc::AF_INET as libc::sa_family_t;
@@ -220,6 +217,12 @@ pub fn connect(fd: RawFd, addr: std::net::SocketAddrV4) -> io::Result<()> {
     {
         sin.sin_len = std::mem::size_of::<libc::sockaddr_in>() as u8;
     }
+    sin
+}
+
+/// `connect(fd, addr)`; on a non-blocking socket an `Err` of EINPROGRESS means "under way".
+pub fn connect(fd: RawFd, addr: std::net::SocketAddrV4) -> io::Result<()> {
+    let sin = sockaddr_in(addr);
     let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
     let sockaddr = (&sin as *const libc::sockaddr_in).cast::<libc::sockaddr>();
     // SAFETY: `sockaddr` points to a live sockaddr_in of `len` bytes.

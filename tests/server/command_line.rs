@@ -13,7 +13,7 @@ use crate::support::{frame, PATIENCE};
 
 /// Runs `lab` to its end, stdin closed. `support::lab` sets LAB_STATE_DIR, so the progress a
 /// finished run records goes to a scratch directory, never to the tester's home.
-fn lab(args: &[&str]) -> Output {
+pub(super) fn lab(args: &[&str]) -> Output {
     crate::support::lab(args)
         .stdin(Stdio::null())
         .output()

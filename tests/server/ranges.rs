@@ -1,14 +1,6 @@
 //! The server's numeric options and their ranges, through the binary.
 
-use std::process::{Output, Stdio};
-
-/// Runs `lab` to its end, stdin closed.
-fn lab(args: &[&str]) -> Output {
-    crate::support::lab(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run lab")
-}
+use super::command_line::lab;
 
 /// Someone types a huge or a zero number for any of the server's numeric options: each has a
 /// documented range, and a value outside it is one line naming the option and the bound, exit

@@ -36,3 +36,7 @@ mod pager;
 
 /// `lab replay FILE`: a saved `--json` trace redrawn as text; bad files give one-line errors.
 mod replay;
+
+/// Every lesson command typed into a real terminal (tmux) at 80×24 and 160×50: what the screen
+/// shows is what the lesson says.
+mod in_terminal;

@@ -185,6 +185,32 @@ impl Tmux {
     }
 }
 
+/// Additions for the lesson walk-through (tests/lessons/in_terminal.rs): a blank screen before
+/// each command, the whole scrollback, and a typed shell line whose exit status is printed.
+impl Tmux {
+    /// Reset the terminal and forget its scrollback, as `reset` and a cleared history would:
+    /// what is captured from now on is only what the next command prints.
+    pub fn fresh_screen(&self) {
+        self.run(&["send-keys", "-R", "-t", "lab"]);
+        self.run(&["clear-history", "-t", "lab"]);
+    }
+
+    /// Everything the terminal holds, from the oldest line of its scrollback to the last row
+    /// (long lines joined, trailing spaces kept), as text.
+    pub fn whole_screen(&self) -> String {
+        let out = self.run(&["capture-pane", "-p", "-J", "-t", "lab", "-S", "-"]);
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
+    /// Type a shell line as it is (`lab flood --port 0 | cat`), with `; echo "exit status $?"`
+    /// after it, and press Enter: when the line ends, the shell prints its exit status (see
+    /// [`Tmux::wait_for_exit_status`]).
+    pub fn run_line(&self, line: &str) {
+        self.type_text(&format!("{line}; echo \"exit status $?\""));
+        self.press("Enter");
+    }
+}
+
 impl Drop for Tmux {
     fn drop(&mut self) {
         // Never panic here (a failing test may be unwinding): ignore errors.

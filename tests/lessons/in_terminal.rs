@@ -142,7 +142,7 @@ fn a_screen_that_differs_from_the_excerpt_is_caught() {
 }
 
 /// An attendee works through lessons 0 to 9 in a terminal, once at 80×24 and once at
-/// 160×50 (side by side). For every `lab` command in a lesson's `sh` blocks, and every
+/// 160×50 (side by side, each size in two terminals: lessons 0-5 and 6-9). For every `lab` command in a lesson's `sh` blocks, and every
 /// interactive command a sentence tells them to try with keys:
 ///
 /// - a run (a tour, a script, `--predict`, `lab selftest`, `lab explain`...) ends by itself
@@ -162,11 +162,23 @@ fn every_lesson_command_in_a_terminal_shows_what_its_lesson_says() {
     assert!(lessons.len() >= 10, "expected lessons 0 to 9");
     let tour_exists = tour_option_exists();
     let lessons = std::sync::Arc::new(lessons);
+    // Two attendees per size, one on lessons 0-5 and one on 6-9 (each lesson's commands in
+    // order, in one terminal: `lab replay` reads a file an earlier command wrote), so that the
+    // walk takes about half as long as one attendee would.
     let walks: Vec<_> = SIZES
         .iter()
-        .map(|&(width, height)| {
+        .flat_map(|&size| [(size, 0..6), (size, 6..usize::MAX)])
+        .map(|((width, height), part)| {
             let lessons = lessons.clone();
-            std::thread::spawn(move || walk(&lessons, width, height, tour_exists))
+            std::thread::spawn(move || {
+                let mine: Vec<&Lesson> = lessons
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| part.contains(i))
+                    .map(|(_, l)| l)
+                    .collect();
+                walk(&mine, width, height, tour_exists)
+            })
         })
         .collect();
     let mut failures = Vec::new();
@@ -191,7 +203,7 @@ fn tour_option_exists() -> bool {
 
 /// One attendee, one terminal of `width`×`height`: every lesson in order. Returns the
 /// failures, each naming the size, the lesson and the command.
-fn walk(lessons: &[Lesson], width: u16, height: u16, tour_exists: bool) -> Vec<String> {
+fn walk(lessons: &[&Lesson], width: u16, height: u16, tour_exists: bool) -> Vec<String> {
     let bin = crate::support::lab_path();
     let path = format!(
         "PATH={}:{}",
@@ -202,6 +214,7 @@ fn walk(lessons: &[Lesson], width: u16, height: u16, tour_exists: bool) -> Vec<S
     // tester's own settings: deterministic.
     let env = [path.as_str(), "PAGER=less", "LESS=FRX", "LANG=C.UTF-8"];
     let tmux = Tmux::start(&format!("walk{width}"), width, height, &env);
+    let mut overflow = Overflow::default();
     // A fresh directory, as a person in a new folder: `lab replay` reads what an earlier
     // command wrote there.
     let dir = TempDir::new("walk");
@@ -216,7 +229,8 @@ fn walk(lessons: &[Lesson], width: u16, height: u16, tour_exists: bool) -> Vec<S
                 continue;
             }
             let typed = with_port_zero(&command.written);
-            let problems = type_and_check(&tmux, command, &typed, width, tour_exists);
+            let problems =
+                type_and_check(&tmux, command, &typed, width, tour_exists, &mut overflow);
             for problem in problems {
                 failures.push(format!(
                     "{width}×{height} {}: `{typed}`: {problem}",
@@ -233,7 +247,22 @@ fn walk(lessons: &[Lesson], width: u16, height: u16, tour_exists: bool) -> Vec<S
             }
         }
     }
+    for (kind, (commands, columns, example)) in &overflow.kinds {
+        eprintln!(
+            "finding at {width}×{height}: {kind} lines wider than the terminal in {commands} \
+             command(s), up to {columns} columns, e.g. `{}`: {example}",
+            overflow.example_command[kind]
+        );
+    }
     failures
+}
+
+/// The lines the lab leaves to the terminal to wrap ([`MAY_OVERFLOW`]), per kind: in how many
+/// commands, the widest, and an example.
+#[derive(Default)]
+struct Overflow {
+    kinds: std::collections::BTreeMap<&'static str, (usize, usize, String)>,
+    example_command: std::collections::BTreeMap<&'static str, String>,
 }
 
 /// What the screen showed, once the command ended.
@@ -252,6 +281,7 @@ fn type_and_check(
     typed: &str,
     width: u16,
     tour_exists: bool,
+    overflow: &mut Overflow,
 ) -> Vec<String> {
     tmux.fresh_screen();
     tmux.run_line(typed);
@@ -286,7 +316,7 @@ fn type_and_check(
             eprintln!("expected until --tour: `{typed}` {why}");
         }
     }
-    problems.extend(too_wide(&ended.screen, width as usize, typed));
+    problems.extend(too_wide(&ended.screen, width as usize, typed, overflow));
     let traced = is_traced(typed);
     if traced {
         let stage = typed.split_whitespace().nth(1).unwrap_or_default();
@@ -548,9 +578,9 @@ fn is_pager_prompt(last: &str) -> bool {
 /// (knote tables, actions, collapse counts, the footer), must fit. The other kinds of line
 /// ([`MAY_OVERFLOW`]) are left to the terminal to wrap today, as lesson 8 says ("Trace lines
 /// are long; the terminal wraps them"); they are reported on stderr, not failed.
-fn too_wide(screen: &[String], width: usize, typed: &str) -> Vec<String> {
+fn too_wide(screen: &[String], width: usize, typed: &str, overflow: &mut Overflow) -> Vec<String> {
     let mut problems = Vec::new();
-    let mut reported = BTreeSet::new();
+    let mut counted = BTreeSet::new();
     for line in screen {
         if line.starts_with('{') {
             if serde_json::from_str::<serde_json::Value>(line).is_err() {
@@ -564,10 +594,14 @@ fn too_wide(screen: &[String], width: usize, typed: &str) -> Vec<String> {
         }
         let kind = line_kind(line, typed);
         if MAY_OVERFLOW.contains(&kind) {
-            if reported.insert(kind) {
-                eprintln!(
-                    "finding, {width} columns, `{typed}`: {kind} line of {columns} columns: {line}"
-                );
+            let entry = overflow.kinds.entry(kind).or_default();
+            if counted.insert(kind) {
+                entry.0 += 1;
+            }
+            if columns > entry.1 {
+                entry.1 = columns;
+                entry.2 = line.clone();
+                overflow.example_command.insert(kind, typed.to_string());
             }
             continue;
         }

@@ -141,19 +141,21 @@ fn a_screen_that_differs_from_the_excerpt_is_caught() {
     assert_eq!(check_excerpt(&excerpt, &other_run), Vec::<String>::new());
 }
 
-/// An attendee works through lessons 0 to 9 in a terminal, once at 80×24 and once at
-/// 160×50 (side by side, each size in two terminals: lessons 0-5 and 6-9). For every `lab` command in a lesson's `sh` blocks, and every
-/// interactive command a sentence tells them to try with keys:
+/// An attendee works through lessons 0 to 9 in a terminal, once at 80×24 and once at 160×50
+/// (side by side, each size in two terminals: lessons 0-5 and 6-9). For every `lab` command in
+/// a lesson's `sh` blocks, and every interactive command a sentence tells them to try with keys:
 ///
 /// - a run (a tour, a script, `--predict`, `lab selftest`, `lab explain`...) ends by itself
 ///   back at the prompt with exit status 0 (they answer `--predict`'s questions, and quit a
 ///   pager with `q`); a trace shows its header and summary, and when the lesson shows an
 ///   excerpt of the same run, the screen shows the excerpt's lines (times, ports, descriptors
 ///   and counts abstracted) and satisfies the excerpt marker's claims;
-/// - an interactive command shows the footer with `q quit`; each key the lesson names does what
-///   lesson 0 says it does (`s` sends, `r` reads, `k` shows the knote table...), and `q`
-///   returns to the prompt with exit 0 and the summary;
-/// - no line is wider than the terminal, except JSON, which stays one record per line;
+/// - an interactive command shows the footer with `q quit` (and, in a stage, `? keys`); each
+///   key the lesson names does what lesson 0 says it does (`s` sends, `r` reads, `k` shows the
+///   knote table...), and `q` returns to the prompt with exit 0 and the summary; a command whose
+///   lesson describes a run must not open the interactive mode (once `--tour` exists);
+/// - notes fit the terminal's width, as lesson 0 promises (JSON stays one record per line); the
+///   lines the lab still leaves to the terminal to wrap are listed on stderr;
 /// - `lab lesson N` (each lesson's last line) opens the pager on that lesson's title, and `q`
 ///   returns to the prompt with exit 0.
 #[test]

@@ -329,9 +329,39 @@ fn type_and_check(
             problems.push(format!("no summary line (`━━ summary:`):\n{text}"));
         }
     }
+    if traced && !typed.contains("--os-calls") && !typed.contains("--all-knotes") {
+        problems.extend(lab_knotes_named_once(&ended.screen));
+    }
     // The excerpt describes the tour's run; an interactive run (before `--tour`) is another run.
     if let (Some(excerpt), false) = (&command.excerpt, ended.interactive) {
         problems.extend(check_excerpt(excerpt, &ended.screen));
+    }
+    problems
+}
+
+/// Lesson 0: the lab's own knotes (`signal`, `keys`, `wake`) are named once, in one line, and
+/// then left out of the blocks and tables (unless `--all-knotes` or `--os-calls`).
+fn lab_knotes_named_once(screen: &[String]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for knote in ["signal", "keys", "wake"] {
+        let shown: Vec<&String> = screen
+            .iter()
+            .filter(|l| {
+                let cells: Vec<&str> = l.split_whitespace().collect();
+                match cells.first() {
+                    Some(&("▸" | "◂")) => cells.get(2) == Some(&knote),
+                    Some(&("┌" | "│" | "└")) => cells.contains(&knote),
+                    _ => false,
+                }
+            })
+            .collect();
+        if shown.len() > 1 {
+            problems.push(format!(
+                "the lab's own `{knote}` knote is in {} change, event or table lines, not once:\n{}",
+                shown.len(),
+                shown.iter().map(|l| l.as_str()).collect::<Vec<_>>().join("\n")
+            ));
+        }
     }
     problems
 }

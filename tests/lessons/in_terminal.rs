@@ -142,8 +142,9 @@ fn a_screen_that_differs_from_the_excerpt_is_caught() {
 }
 
 /// An attendee works through lessons 0 to 9 in a terminal, once at 80×24 and once at 160×50
-/// (side by side, each size in two terminals: lessons 0-5 and 6-9). For every `lab` command in
-/// a lesson's `sh` blocks, and every interactive command a sentence tells them to try with keys:
+/// (side by side, each size in three terminals: lessons 0-2, 3-5 and 6-9). For every `lab`
+/// command in a lesson's `sh` blocks, and every interactive command a sentence tells them to
+/// try with keys:
 ///
 /// - a run (a tour, a script, `--predict`, `lab selftest`, `lab explain`...) ends by itself
 ///   back at the prompt with exit status 0 (they answer `--predict`'s questions, and quit a
@@ -164,12 +165,12 @@ fn every_lesson_command_in_a_terminal_shows_what_its_lesson_says() {
     assert!(lessons.len() >= 10, "expected lessons 0 to 9");
     let tour_exists = tour_option_exists();
     let lessons = std::sync::Arc::new(lessons);
-    // Two attendees per size, one on lessons 0-5 and one on 6-9 (each lesson's commands in
-    // order, in one terminal: `lab replay` reads a file an earlier command wrote), so that the
-    // walk takes about half as long as one attendee would.
+    // Three attendees per size, on lessons 0-2, 3-5 and 6-9 (each lesson's commands in order,
+    // in one terminal: `lab replay` reads a file an earlier command wrote), so that the walk
+    // takes about a third of the time one attendee would.
     let walks: Vec<_> = SIZES
         .iter()
-        .flat_map(|&size| [(size, 0..6), (size, 6..usize::MAX)])
+        .flat_map(|&size| [(size, 0..3), (size, 3..6), (size, 6..usize::MAX)])
         .map(|((width, height), part)| {
             let lessons = lessons.clone();
             std::thread::spawn(move || {

@@ -182,7 +182,11 @@ fn tour_in_a_terminal_plays_the_lessons_run() {
     tmux.run_lab("", "server --port 0 --tour");
     tmux.wait_for_exit_status(0);
     // Notes wrap to the terminal's width: read the screen as one line of words.
-    let screen = tmux.screen().split_whitespace().collect::<Vec<_>>().join(" ");
+    let screen = tmux
+        .screen()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     for sight in [
         "the read timeout is shortened to 1500 ms",
         "client conn1 closed (eof)",

@@ -310,7 +310,11 @@ fn tour_in_a_terminal_plays_the_tour_and_ends_by_itself() {
         !screen.contains("c connect") && !screen.contains("q quit"),
         "no key footer in a --tour run:\n{screen}"
     );
-    assert_eq!(progress_in(&tmux), ["flood"], "the finished tour marks lesson 1");
+    assert_eq!(
+        progress_in(&tmux),
+        ["flood"],
+        "the finished tour marks lesson 1"
+    );
 }
 
 /// A facilitator narrates `lab flood --port 0 --step` at 80 × 24. The prompt line names the
@@ -326,13 +330,19 @@ fn step_waits_for_space_before_each_step() {
     let screen = tmux.wait_for("the first prompt", |s| {
         s.contains("step 1 of 3: connect") && s.contains("Space: next step, q: quit")
     });
-    assert!(!screen.contains("» connect conn1"), "waits for Space:\n{screen}");
+    assert!(
+        !screen.contains("» connect conn1"),
+        "waits for Space:\n{screen}"
+    );
 
     tmux.press("Space");
     let screen = tmux.wait_for("the connect, then the second prompt", |s| {
         s.contains("» connect conn1") && s.contains("step 2 of 3: send hello, then wait 1000 ms")
     });
-    assert!(!screen.contains("» send conn1"), "waits for Space:\n{screen}");
+    assert!(
+        !screen.contains("» send conn1"),
+        "waits for Space:\n{screen}"
+    );
 
     tmux.press("Space");
     tmux.wait_for("the send, then the third prompt", |s| {
@@ -408,7 +418,10 @@ fn run_piped(args: &[&str]) -> (Option<i32>, String) {
 #[test]
 fn tour_and_step_refuse_what_they_cannot_do_in_one_line() {
     let cases: [(&[&str], &str); 6] = [
-        (&["flood", "--port", "0", "--step"], "lab: --step waits for Space"),
+        (
+            &["flood", "--port", "0", "--step"],
+            "lab: --step waits for Space",
+        ),
         (
             &["flood", "--port", "0", "--tour", "--script", "x"],
             "lab: --tour plays the default tour, so it cannot be combined with --script",

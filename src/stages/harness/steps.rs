@@ -149,9 +149,16 @@ mod tests {
         let what: Vec<&str> = steps.iter().map(|s| s.what.as_str()).collect();
         assert_eq!(
             what,
-            ["connect", "send hello, then wait 1000 ms", "read, then wait 300 ms"]
+            [
+                "connect",
+                "send hello, then wait 1000 ms",
+                "read, then wait 300 ms"
+            ]
         );
-        assert_eq!(steps[1].actions, [Action::Send(b"hello".to_vec()), Action::Wait(1000)]);
+        assert_eq!(
+            steps[1].actions,
+            [Action::Send(b"hello".to_vec()), Action::Wait(1000)]
+        );
     }
 
     /// A tour that starts with a wait (`lab write`): the wait goes with the connect.

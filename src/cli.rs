@@ -95,12 +95,27 @@ pub struct CommonArgs {
     /// --os-calls
     #[arg(long, hide = true)]
     pub hide_os_calls: bool,
+    /// Play the default tour (what the lessons describe) even in a terminal, then exit; no keys
+    #[arg(long)]
+    pub tour: bool,
 }
 
 impl CommonArgs {
     /// Record the epoll calls underneath: shown with `--os-calls`, always in JSON (contract).
     fn record_os_calls(&self) -> bool {
         self.os_calls || self.json
+    }
+
+    /// Whether keys drive the run (contract: interactive mode): stdin and stdout are terminals
+    /// and nothing else was asked for: no `--script`, no `--tour`, and not `tour_asked` (another
+    /// flag that plays the tour: `--predict`, `--step`). The one place lab decides it; the
+    /// stages, the server and the lessons' progress take the answer as a setting.
+    pub fn interactive(&self, tour_asked: bool) -> bool {
+        self.script.is_none()
+            && !self.tour
+            && !tour_asked
+            && crate::term::stdin_is_terminal()
+            && crate::term::stdout_is_terminal()
     }
 }
 
@@ -112,6 +127,31 @@ pub struct StageArgs {
     /// Ask the lesson's question first, run the default tour, then compare your answer
     #[arg(long)]
     pub predict: bool,
+    /// Play the default tour one step at a time, for a facilitator to narrate: before each
+    /// action the lab shows it and waits for Space (or Enter); q or Ctrl-C ends the run.
+    /// Implies --tour; needs a terminal
+    #[arg(long)]
+    pub step: bool,
+}
+
+impl StageArgs {
+    /// Keys drive the run: see [`CommonArgs::interactive`].
+    pub fn interactive(&self) -> bool {
+        self.common.interactive(self.predict || self.step)
+    }
+
+    /// How to run the stage: the shared options, and whether keys or steps drive it.
+    pub fn to_config(&self) -> crate::stages::StageConfig {
+        crate::stages::StageConfig {
+            host: self.common.host.clone(),
+            port: self.common.port,
+            external: self.common.external,
+            script: self.common.script.clone(),
+            interactive: self.interactive(),
+            step: self.step,
+            trace: (&self.common).into(),
+        }
+    }
 }
 
 /// Which event API the server runs on.
@@ -368,6 +408,11 @@ impl From<ServerBackend> for crate::server::EventApi {
 }
 
 impl ServerArgs {
+    /// Keys drive the run: see [`CommonArgs::interactive`].
+    pub fn interactive(&self) -> bool {
+        self.common.interactive(self.predict)
+    }
+
     /// The server's settings, and how this run is driven and shown.
     pub fn to_run_options(&self) -> crate::server::RunOptions {
         // The numbers were checked by their value parsers (`range`).
@@ -394,6 +439,7 @@ impl ServerArgs {
             script: self.common.script.clone(),
             clients: self.clients,
             quiet: self.quiet,
+            interactive: self.interactive(),
             predict: self.predict,
             json: self.common.json,
             os_calls: self.common.record_os_calls(),
@@ -519,18 +565,6 @@ impl From<&CommonArgs> for crate::term::TraceOptions {
             color: common.color.into(),
             os_calls: common.record_os_calls(),
             all_knotes: common.all_knotes || common.os_calls,
-        }
-    }
-}
-
-impl From<&CommonArgs> for crate::stages::StageConfig {
-    fn from(common: &CommonArgs) -> crate::stages::StageConfig {
-        crate::stages::StageConfig {
-            host: common.host.clone(),
-            port: common.port,
-            external: common.external,
-            script: common.script.clone(),
-            trace: common.into(),
         }
     }
 }

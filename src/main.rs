@@ -9,9 +9,9 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
-use lab::cli::{Cli, ColorChoice, Command, ServerArgs, StageArgs};
+use lab::cli::{Cli, ColorChoice, Command, CommonArgs, ServerArgs, StageArgs};
 use lab::lessons::{self, predict};
-use lab::stages::{StageConfig, StageKind};
+use lab::stages::StageKind;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -72,36 +72,69 @@ const SERVER_TOUR: predict::ServerTour = predict::ServerTour {
     shares: lab::client::tour::DECLARED_ECHOES,
 };
 
+/// `--tour` and `--step` play the lesson's own tour: with the built-in client, and (`--step`)
+/// in a terminal that can answer its prompt. Anything else is a usage error, one line, before
+/// anything runs (`--step` without a terminal would wait for a key that cannot come).
+fn check_tour_flags(common: &CommonArgs, step: bool) -> lab::Result<()> {
+    let flag = match (step, common.tour) {
+        (true, _) => "--step",
+        (false, true) => "--tour",
+        (false, false) => return Ok(()),
+    };
+    if common.script.is_some() {
+        return Err(lab::Error::usage(format!(
+            "{flag} plays the default tour, so it cannot be combined with --script (which runs \
+             your own actions)"
+        )));
+    }
+    if common.external {
+        return Err(lab::Error::usage(format!(
+            "{flag} plays the tour with the built-in client, so it cannot be combined with \
+             --external"
+        )));
+    }
+    if step && common.json {
+        return Err(lab::Error::usage(
+            "--step shows its prompt under the text trace, so it cannot be combined with --json",
+        ));
+    }
+    if step && !(lab::term::stdin_is_terminal() && lab::term::stdout_is_terminal()) {
+        return Err(lab::Error::usage(
+            "--step waits for Space before each step, so it needs a terminal (stdin and \
+             stdout); without one, --tour plays the whole tour",
+        ));
+    }
+    Ok(())
+}
+
 /// A flag stage. With `--predict`: ask, play the default tour (or the `--script` given: the
 /// verdict grades the run that actually happened), then grade what the trace counted.
 fn run_stage(kind: StageKind, args: &StageArgs) -> lab::Result<()> {
-    // The harness's own rule: no script and a terminal on both ends means the keys drive it.
-    let interactive = args.common.script.is_none()
-        && !args.predict
-        && lab::term::stdin_is_terminal()
-        && lab::term::stdout_is_terminal();
+    check_tour_flags(&args.common, args.step)?;
+    let mut config = args.to_config();
     let drive = lessons::Drive {
-        script: args.common.script.is_some(),
-        external: args.common.external,
-        interactive,
+        script: config.script.is_some(),
+        external: config.external,
+        interactive: config.interactive,
+        reached_end: false,
     };
     if !args.predict {
-        lab::stages::run(kind, &StageConfig::from(&args.common))?;
-        lessons::run_finished(kind.name(), drive);
+        let run = lab::stages::run(kind, &config)?;
+        lessons::run_finished(kind.name(), drive.ended(run.reached_end));
         return Ok(());
     }
     let mut out = predict::output(args.common.json);
     let prediction = predict::ask_stdin(kind.name(), &SERVER_TOUR, &mut out)?;
-    let mut run = args.clone();
-    if run.common.script.is_none() {
+    if config.script.is_none() && !config.step {
         // stdin was just used for the answer, so no keys: the default tour, written out.
-        run.common.script = Some(kind.default_tour().to_string());
+        config.script = Some(kind.default_tour().to_string());
     }
-    let summary = lab::stages::run(kind, &StageConfig::from(&run.common))?;
+    let run = lab::stages::run(kind, &config)?;
+    let drive = drive.ended(run.reached_end);
     lessons::run_finished(kind.name(), drive);
     predict::verdict(
         &prediction,
-        &summary,
+        &run.summary,
         &SERVER_TOUR,
         drive.is_tour(),
         &mut out,
@@ -111,23 +144,23 @@ fn run_stage(kind: StageKind, args: &StageArgs) -> lab::Result<()> {
 /// `lab server`. With `--predict`: ask, play the default tour (built-in clients) or the
 /// `--script` given, then grade the run's summary.
 fn run_server(args: &ServerArgs) -> lab::Result<()> {
+    check_tour_flags(&args.common, false)?;
     let mut opts = args.to_run_options();
     let lesson = lessons::server_lesson(
         opts.config.as_published,
         opts.config.backend == lab::server::EventApi::Epoll,
     );
-    let interactive = opts.script.is_none()
-        && !opts.predict
-        && lab::term::stdin_is_terminal()
-        && lab::term::stdout_is_terminal();
     if opts.predict && opts.script.is_none() {
         // The question is about the tour: play it even when --external was given.
         opts.external = false;
     }
+    // The server's tour ends by itself; Ctrl-C (a signal: no raw mode) is what stops it early,
+    // and `lessons::run_finished` checks for that.
     let drive = lessons::Drive {
         script: opts.script.is_some(),
         external: opts.external,
-        interactive,
+        interactive: opts.interactive,
+        reached_end: true,
     };
     if !opts.predict {
         lab::server::run(&opts, lab::term::sink_for(&args.common))?;

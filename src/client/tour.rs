@@ -96,6 +96,12 @@ pub fn messages_echoed(clients: usize) -> usize {
 
 /// One sentence per built-in client, for the trace's opening note.
 pub fn describe(clients: usize) -> String {
+    describe_from(clients, 1)
+}
+
+/// [`describe`], for clients the server numbers from `conn{first}` on: the interactive `t`
+/// after `c` opened connections of its own (the tour's conn1 is then `conn{first}`).
+pub fn describe_from(clients: usize, first: usize) -> String {
     if clients == 0 {
         return "tour: no built-in clients (--clients 0)".into();
     }
@@ -120,15 +126,28 @@ pub fn describe(clients: usize) -> String {
                     "sends one message, then goes idle until the read timeout".to_string()
                 }
             };
-            format!("conn{} {what}", i + 1)
+            format!("conn{} {what}", first + i)
         })
         .collect();
     let after = if clients > 1 {
-        "; the others start once conn1 is done"
+        format!("; the others start once conn{first} is done")
     } else {
-        ""
+        String::new()
     };
-    format!("tour: {}{after}", parts.join("; "))
+    let numbering = if first > 1 {
+        let shown = clients.min(DEFAULT_CLIENTS);
+        let labels = |from: usize| -> Vec<String> {
+            (from..from + shown).map(|n| format!("conn{n}")).collect()
+        };
+        format!(
+            " (the server numbers connections as it accepts them: the lessons' {} are {} here)",
+            labels(1).join(", "),
+            labels(first).join(", ")
+        )
+    } else {
+        String::new()
+    };
+    format!("tour: {}{after}{numbering}", parts.join("; "))
 }
 
 /// The tour's clients, connected before the server loop runs (see the module's notes).

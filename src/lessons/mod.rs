@@ -84,7 +84,7 @@ pub fn list(reset: bool, color: bool) -> crate::Result<()> {
         )),
         Some(next) => out.push_str(&format!(
             "next: lab lesson {} ({}); it is marked done when its tour runs to the end: \
-             `{} --predict`, or `{} | cat`\n",
+             `{} --tour`, or `{} --predict`\n",
             next.number, next.name, next.done_by, next.done_by
         )),
         None => out.push_str("All done. `lab lessons --reset` starts again.\n"),
@@ -152,22 +152,35 @@ pub struct Drive {
     pub script: bool,
     /// `--external`: real clients, not the tour's.
     pub external: bool,
-    /// The keys drove it (a terminal on both ends, no script).
+    /// The keys drove it (a terminal on both ends, no script, no `--tour`).
     pub interactive: bool,
+    /// The run reached its last action: not stopped by `q` or Ctrl-C as keys (`--step`). A
+    /// Ctrl-C that is a signal is checked apart, by [`run_finished`].
+    pub reached_end: bool,
 }
 
 impl Drive {
-    /// The lesson's own tour: the default tour, played by itself (piped, or with `--predict`).
+    /// The lesson's own tour: the default tour, played by itself (piped, `--tour`, `--step` or
+    /// `--predict`).
     pub fn is_tour(self) -> bool {
         !self.script && !self.external && !self.interactive
+    }
+
+    /// The same run, once it is known whether it reached its end.
+    pub fn ended(self, reached_end: bool) -> Drive {
+        Drive {
+            reached_end,
+            ..self
+        }
     }
 }
 
 /// After a stage or server run returned: mark its lesson done when the run was the lesson's own
 /// tour and it reached its end. A run stopped with Ctrl-C (or SIGTERM) returns normally with its
-/// summary, so the signal flag is what tells the two apart; a run that failed never gets here.
+/// summary, so the signal flag is what tells the two apart (and, under `--step`, where Ctrl-C
+/// and `q` are keys, `reached_end`); a run that failed never gets here.
 pub fn run_finished(name: &str, drive: Drive) {
-    if drive.is_tour() && !crate::term::interrupted() {
+    if drive.is_tour() && drive.reached_end && !crate::term::interrupted() {
         stage_finished(name);
     }
 }

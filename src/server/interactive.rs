@@ -17,6 +17,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::poller::Waker;
 use super::recorder::Recorder;
@@ -34,6 +35,9 @@ pub trait ServerView {
     fn label_of_peer(&self, peer: SocketAddr) -> Option<String>;
     /// End the loop after the events at hand (`q`, Ctrl-C).
     fn request_stop(&mut self);
+    /// The read timeout from now on; every open client's deadline starts again from now (`t`
+    /// switches to the tour's).
+    fn set_read_timeout(&mut self, timeout: Duration);
 }
 
 /// The interactive mode's state, owned by the server loop while it runs.
@@ -47,6 +51,12 @@ pub struct Console {
     /// How a key wakes the loop, said once.
     keys_how: &'static str,
     keys_noted: bool,
+    /// The read timeout `t` switches to (the tour's), unless `--read-timeout-ms` was given or
+    /// it has switched already.
+    tour_read_timeout: Option<Duration>,
+    /// Connections the tours started by `t` opened so far: the server numbers its `connN` in
+    /// the order it accepts, after the ones `c` opened.
+    tour_connections: usize,
     /// Set when the key reader went away: the run ends with this error.
     pub failure: Option<String>,
 }
@@ -61,6 +71,8 @@ pub struct ConsoleSetup {
     pub stop: Arc<AtomicBool>,
     pub backend: &'static str,
     pub keys_how: &'static str,
+    /// What `t` sets the server's read timeout to; `None` keeps it (`--read-timeout-ms`).
+    pub tour_read_timeout: Option<Duration>,
 }
 
 impl Console {
@@ -76,6 +88,8 @@ impl Console {
             backend: setup.backend,
             keys_how: setup.keys_how,
             keys_noted: false,
+            tour_read_timeout: setup.tour_read_timeout,
+            tour_connections: 0,
             failure: None,
         }
     }
@@ -129,6 +143,8 @@ impl Console {
                 "the server reads and re-arms by itself: its knotes are level-triggered, and \
                  read mode / write mode are its own EV_ENABLE and EV_DISABLE",
             ),
+            // Enter has no action here (it goes on in the stages' `--step`).
+            Key::Char('\n') => {}
             Key::Char(other) => server.rec().note(format!(
                 "key '{other}' does nothing; the keys are in the footer"
             )),
@@ -223,12 +239,24 @@ impl Console {
             return;
         }
         action(server.rec(), "tour", None, None);
-        let plan = self.client.plan();
-        server.rec().note(format!(
-            "{} (they take the next connN numbers; the idle one waits for the {} ms read timeout)",
-            tour::describe(plan.clients),
-            plan.read_timeout.as_millis()
-        ));
+        if let Some(timeout) = self.tour_read_timeout.take() {
+            // The lesson's tour runs with the tour's read timeout, so its idle client is closed
+            // within the tour, not a minute later.
+            server.set_read_timeout(timeout);
+            server.rec().note(format!(
+                "t: the read timeout is now the tour's {} ms (it was {} ms; --read-timeout-ms \
+                 keeps yours), counted from now for every client, the ones `c` opened too",
+                timeout.as_millis(),
+                self.client.plan().read_timeout.as_millis()
+            ));
+        }
+        // The server numbers connections as it accepts them: the tour's clients come after
+        // every connection opened before them (by `c` or an earlier `t`), so the note names
+        // them by the numbers they will get, not the tour's usual conn1, conn2, conn3.
+        let first = self.client.opened() + self.tour_connections + 1;
+        let clients = self.client.plan().clients;
+        self.tour_connections += clients;
+        server.rec().note(tour::describe_from(clients, first));
         self.client.start_tour();
     }
 

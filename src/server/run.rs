@@ -42,6 +42,9 @@ pub struct RunOptions {
     pub clients: Option<usize>,
     /// Only the summary reaches the trace.
     pub quiet: bool,
+    /// Keys drive the run (decided once, by the command line: `cli::CommonArgs::interactive`:
+    /// a terminal on both ends, no `--script`, `--tour` or `--predict`).
+    pub interactive: bool,
     /// A `--predict` run: the default tour, never the keys.
     pub predict: bool,
     /// The trace is JSON lines (with the knote table after every change).
@@ -53,8 +56,9 @@ pub struct RunOptions {
 /// `lab server`: run the server with its trace, written to `sink`; the summary it ended with (`None` if the output
 /// went away). `--predict` and the lessons' progress are handled by the caller, one level up.
 ///
-/// Interactive mode (contract) when stdin and stdout are terminals and there is no `--script`
-/// (and no `--predict`, which asks its question and then plays the tour): the terminal goes to
+/// Interactive mode (contract) when `opts.interactive` says so: stdin and stdout are terminals
+/// and there is no `--script`, no `--tour` (and no `--predict`, which asks its question and
+/// then plays the tour). The terminal goes to
 /// raw mode, the key footer stays under the trace, and keys drive a built-in client
 /// ([`interactive`](super::interactive)). The [`crate::term::TerminalGuard`] restores the terminal on every way out.
 pub fn run(opts: &RunOptions, sink: Box<dyn Sink>) -> Result<Option<crate::trace::Summary>> {
@@ -65,10 +69,7 @@ pub fn run(opts: &RunOptions, sink: Box<dyn Sink>) -> Result<Option<crate::trace
         None => None,
     };
     let external = opts.external;
-    let interactive = script.is_none()
-        && !opts.predict
-        && crate::term::stdin_is_terminal()
-        && crate::term::stdout_is_terminal();
+    let interactive = opts.interactive && script.is_none() && !opts.predict;
     let tour = !external && script.is_none() && !interactive;
     let scripted = script.is_some();
     let mut config = opts.config.clone();
@@ -217,6 +218,7 @@ pub fn run(opts: &RunOptions, sink: Box<dyn Sink>) -> Result<Option<crate::trace
                 plan: plan.clone(),
                 stop: Arc::clone(&stop),
                 backend: backend_name,
+                tour_read_timeout: (!opts.read_timeout_given).then_some(TOUR_READ_TIMEOUT),
                 keys_how: match config.backend {
                     EventApi::Kqueue => {
                         "the key reader thread NOTE_TRIGGERed the `keys` EVFILT_USER knote \

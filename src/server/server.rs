@@ -688,6 +688,26 @@ impl<P: Poller> ServerView for Server<P> {
     fn request_stop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
     }
+
+    fn set_read_timeout(&mut self, timeout: Duration) {
+        self.config.read_timeout = timeout;
+        // Every client's deadline starts again from now, taken in the list's order: one
+        // deadline for all keeps the list sorted (timeouts.rs), whether the timeout shrank or
+        // grew.
+        let deadline = Instant::now() + timeout;
+        let mut clients: Vec<(Instant, Token)> = self
+            .clients
+            .iter()
+            .map(|(token, client)| (client.read_deadline, token))
+            .collect();
+        clients.sort_by_key(|&(old, _)| old);
+        for (_, token) in clients {
+            if let Some(client) = self.clients.get_mut(token) {
+                client.read_deadline = deadline;
+            }
+            self.read_timeout_list.push_back(token, deadline);
+        }
+    }
 }
 
 /// Keep the memory counters: the bytes all clients hold now, and the most one client ever held.

@@ -26,9 +26,10 @@ use crate::error::Error;
 use crate::kq::{self, Kevent, Kqueue, Timespec};
 use crate::script::{self, Action};
 use crate::term::{self, Key, KeyReader, TerminalGuard};
-use crate::trace::{self, CallError, KnotePolicy, Record, Role, Summary, TracedKqueue, Tracer};
+use crate::trace::{self, CallError, KnotePolicy, Record, Role, TracedKqueue, Tracer};
 
 mod actions;
+mod steps;
 
 /// Eventlist capacity: room for the listener, the signal pipe, the keys and a few connections,
 /// so one call can return a socket's event *and* a key press together. A run with more ready
@@ -55,6 +56,8 @@ enum Drive {
     Keys,
     /// `--external` without a terminal or a script: serve until SIGINT/SIGTERM.
     Serve,
+    /// `--step`: the default tour, one step at a time, each started by Space.
+    Step(Vec<steps::TourStep>),
 }
 
 /// TEST HOOK, not part of the contract: `LAB_TEST_FAULT=panic` or `LAB_TEST_FAULT=error`,
@@ -108,6 +111,8 @@ pub(super) struct Lab {
     pub(super) tracer: StageTrace,
     pub(super) keys: Option<Receiver<Key>>,
     pub(super) interactive: bool,
+    /// `--step`: where the tour is, and whether Space was pressed.
+    pub(super) stepping: Option<steps::Stepping>,
     /// Keys handled so far (interactive mode).
     pub(super) keys_handled: u64,
     test_fault: TestFault,
@@ -140,14 +145,16 @@ impl From<io::Error> for Stop {
 
 pub(super) type Step<T = ()> = std::result::Result<T, Stop>;
 
-/// Run a stage to the end and return its summary.
-pub fn run(stage: &'static Stage, common: &StageConfig) -> crate::Result<Summary> {
-    let interactive =
-        common.script.is_none() && term::stdin_is_terminal() && term::stdout_is_terminal();
+/// Run a stage to the end: its summary, and whether its script or tour reached its end.
+pub fn run(stage: &'static Stage, common: &StageConfig) -> crate::Result<super::StageRun> {
+    // Whether keys drive the run was decided once, by the command line (contract: interactive
+    // mode); `--tour` and `--step` make it false.
+    let interactive = common.interactive;
     // A bad script is an error before anything runs (contract).
     let drive = match &common.script {
         Some(s) => Drive::Script(script::parse(s, common.external)?),
         None if interactive => Drive::Keys,
+        None if common.step => Drive::Step(steps::plan(stage.tour)?),
         None if common.external => Drive::Serve,
         None => Drive::Script(script::parse(stage.tour, false)?),
     };
@@ -181,15 +188,16 @@ pub fn run(stage: &'static Stage, common: &StageConfig) -> crate::Result<Summary
         tracer: StageTrace::new(Tracer::new(crate::term::sink_for(common.trace)), stage),
         keys: None,
         interactive,
+        stepping: None,
         keys_handled: 0,
         test_fault: TestFault::from_env(),
         quit: false,
     };
 
-    // Raw mode only for keys; the guard restores the terminal on every way out of this
-    // function, and the key reader is stopped before it.
+    // Raw mode only for keys (`--step` waits for them too); the guard restores the terminal on
+    // every way out of this function, and the key reader is stopped before it.
     let guard = match drive {
-        Drive::Keys => Some(
+        Drive::Keys | Drive::Step(_) => Some(
             TerminalGuard::enter()
                 .map_err(|e| Error::runtime(format!("cannot put the terminal in raw mode: {e}")))?,
         ),
@@ -200,9 +208,15 @@ pub fn run(stage: &'static Stage, common: &StageConfig) -> crate::Result<Summary
     drop(key_reader);
     let _ = lab.tracer.tracer.set_footer(None);
     drop(guard);
+    // Stopped by `q`, Ctrl-C or a signal before the last action: not the whole tour.
+    let reached_end = !lab.quit;
+    let ended = |summary| super::StageRun {
+        summary,
+        reached_end,
+    };
     match outcome {
         Ok(()) => {}
-        Err(Stop::BrokenPipe) => return Ok(lab.tracer.tracer.summary().clone()),
+        Err(Stop::BrokenPipe) => return Ok(ended(lab.tracer.tracer.summary().clone())),
         Err(Stop::Fail(e)) => {
             let _ = lab.tracer.tracer.flush();
             return Err(e);
@@ -213,8 +227,8 @@ pub fn run(stage: &'static Stage, common: &StageConfig) -> crate::Result<Summary
     }
     let summary = lab.tracer.tracer.summary().clone();
     match lab.tracer.tracer.finish(None) {
-        Ok(summary) => Ok(summary),
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(summary),
+        Ok(summary) => Ok(ended(summary)),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(ended(summary)),
         Err(e) => Err(Error::runtime(format!("cannot write the trace: {e}"))),
     }
 }
@@ -244,6 +258,10 @@ impl Lab {
     fn drive(&mut self, drive: Drive, key_reader: &mut Option<KeyReader>) -> Step {
         // In raw mode every line needs the footer machinery (and `\r\n`) from the first one.
         self.update_footer()?;
+        if let Drive::Step(tour) = &drive {
+            self.stepping = Some(steps::Stepping::new(tour.len()));
+            self.show_step(None)?;
+        }
         self.tracer.emit(Record::Start {
             stage: self.stage.name.to_string(),
             backend: kq::Backend::CURRENT.json_name().to_string(),
@@ -251,6 +269,9 @@ impl Lab {
             addr: self.addr.to_string(),
         })?;
         self.note(self.stage.teaches.to_string())?;
+        if self.stepping.is_some() {
+            self.note(steps::INTRO.to_string())?;
+        }
         if self.stage.server_writes() {
             self.note(format!(
                 "the server's sockets get SO_SNDBUF {0} and the client's SO_RCVBUF {0}, so a \
@@ -260,9 +281,10 @@ impl Lab {
             ))?;
         }
 
-        self.register(matches!(drive, Drive::Keys))?;
+        let keys = matches!(drive, Drive::Keys | Drive::Step(_));
+        self.register(keys)?;
 
-        if let Drive::Keys = drive {
+        if keys {
             let kq = Arc::clone(self.kq.kqueue());
             let (reader, rx) = KeyReader::spawn(move || {
                 // NOTE_TRIGGER wakes the loop blocked in kevent (B24). The udata goes along
@@ -276,7 +298,9 @@ impl Lab {
             self.keys = Some(rx);
         }
 
-        if !self.external {
+        if let Drive::Step(_) = drive {
+            // The built-in client's connect is the tour's first step.
+        } else if !self.external {
             self.perform(&Action::Connect)?;
         } else {
             self.note(format!(
@@ -295,6 +319,7 @@ impl Lab {
                     self.perform(action)?;
                 }
             }
+            Drive::Step(tour) => self.step_through(&tour)?,
             Drive::Keys | Drive::Serve => {
                 while !self.quit {
                     self.poll(None)?;

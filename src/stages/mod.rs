@@ -54,7 +54,8 @@ impl StageKind {
         self.stage().name
     }
 
-    /// The default tour (contract: run when not interactive and no `--script`).
+    /// The default tour (contract: run when not interactive and no `--script`, and with
+    /// `--tour` or `--step`).
     pub fn default_tour(self) -> &'static str {
         self.stage().tour
     }
@@ -91,7 +92,20 @@ pub struct StageConfig {
     pub external: bool,
     /// The actions to run instead of keys or the default tour (`--script`).
     pub script: Option<String>,
+    /// Keys drive the run (decided once, by the command line: `cli::CommonArgs::interactive`).
+    pub interactive: bool,
+    /// `--step`: the default tour, waiting for Space before each action (needs a terminal).
+    pub step: bool,
     pub trace: TraceOptions,
+}
+
+/// How a stage run ended.
+#[derive(Clone, Debug)]
+pub struct StageRun {
+    pub summary: crate::trace::Summary,
+    /// The script or tour ran to its last action: not stopped by `q`, Ctrl-C or a signal (the
+    /// lessons count only a tour that reached its end).
+    pub reached_end: bool,
 }
 
 /// What re-arming means in a stage.
@@ -105,6 +119,6 @@ pub enum Rearm {
 /// `lab flood`, `lab oneshot`, `lab dispatch`, `lab clear`, `lab write`: run a stage, driven by its script,
 /// its keys or its default tour, and return its summary (`--predict` and the lessons' progress
 /// are handled by the caller, one level up).
-pub fn run(kind: StageKind, config: &StageConfig) -> crate::Result<crate::trace::Summary> {
+pub fn run(kind: StageKind, config: &StageConfig) -> crate::Result<StageRun> {
     harness::run(kind.stage(), config)
 }

@@ -236,6 +236,8 @@ impl KeyReader {
                     }
                     KeyCode::Char(c) => Key::Char(c),
                     KeyCode::Esc => Key::Char('q'),
+                    // Enter goes on to the next step in `--step` (the stages' harness).
+                    KeyCode::Enter => Key::Char('\n'),
                     _ => continue,
                 };
                 if tx.send(key).is_err() {

@@ -120,3 +120,13 @@ fn predict_grades_the_script_that_runs_and_only_the_tour_finishes_the_lesson() {
     assert!(tour.status.success(), "{}", text(&tour.stderr));
     assert_eq!(progress(&state), vec!["oneshot".to_string()]);
 }
+
+/// An attendee runs a lesson's command as the lesson prints it, with `--tour`: the tour runs to
+/// its end and the lesson is marked done, as a piped run or `--predict` would.
+#[test]
+fn a_finished_tour_run_marks_its_lesson_done() {
+    let state = TempDir::new("progress-tour");
+    let run = run_lab(&state, &["dispatch", "--port", "0", "--tour"], None);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    assert_eq!(progress(&state), vec!["dispatch".to_string()]);
+}

@@ -171,3 +171,70 @@ fn number_keys_choose_the_connection_and_x_closes_it() {
     );
     tmux.assert_terminal_usable();
 }
+
+/// An attendee types lesson 5's command, `lab server --port 0 --tour`, in a real terminal of
+/// 80 × 24: the tour's clients play by themselves with the tour's 1500 ms read timeout (conn3,
+/// the idle one, is closed by it), the run ends with its summary and no key footer, and
+/// lesson 5 is marked done.
+#[test]
+fn tour_in_a_terminal_plays_the_lessons_run() {
+    let tmux = Tmux::start("server", 80, 24, &["NO_COLOR=1"]);
+    tmux.run_lab("", "server --port 0 --tour");
+    tmux.wait_for_exit_status(0);
+    // Notes wrap to the terminal's width: read the screen as one line of words.
+    let screen = tmux
+        .screen()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for sight in [
+        "the read timeout is shortened to 1500 ms",
+        "client conn1 closed (eof)",
+        "client conn3 closed (timeout)",
+        "summary:",
+    ] {
+        assert!(screen.contains(sight), "{sight:?}:\n{screen}");
+    }
+    assert!(!screen.contains("c connect"), "no key footer:\n{screen}");
+    let progress = std::fs::read_to_string(tmux.state_dir().join("progress")).unwrap_or_default();
+    assert!(progress.lines().any(|l| l == "server"), "{progress}");
+}
+
+/// A facilitator opens a connection with `c` first, then presses `t`. The trace says that the
+/// read timeout is now the tour's 1500 ms (the server's own is 60 s), and names the tour's
+/// clients by the numbers the server gives them: conn1 is taken, so the lessons' conn1, conn2,
+/// conn3 are conn2, conn3, conn4. As the lesson says, the idle client is closed by the read
+/// timeout of 1500 ms (here conn4), and so is the idle connection `c` opened.
+#[test]
+fn c_then_t_plays_the_tour_with_its_read_timeout_and_names_its_clients() {
+    let tmux = Tmux::start("server", 80, 24, &["NO_COLOR=1"]);
+    tmux.start_server("");
+    tmux.press("c");
+    tmux.wait_for("conn1 accepted", |s| s.contains("client conn1 accepted"));
+    tmux.press("t");
+    // Notes wrap to the terminal's width: read them as one line of words.
+    let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    tmux.wait_for("the read-timeout note", |s| {
+        words(s).contains("the read timeout is now the tour's 1500 ms (it was 60000 ms")
+    });
+    tmux.wait_for("the tour's clients named", |s| {
+        let s = words(s);
+        s.contains("the lessons' conn1, conn2, conn3 are conn2, conn3, conn4 here")
+            && s.contains("conn4 sends one message, then goes idle until the read timeout")
+    });
+    tmux.wait_for("the idle client closed by the tour's read timeout", |s| {
+        words(s).contains("conn4 sent no complete message for 1500 ms: closed")
+            && s.contains("client conn4 closed (timeout)")
+    });
+    tmux.wait_for("the tour's end", |s| {
+        s.contains("the tour's clients are done")
+    });
+    let screen = tmux.screen();
+    assert!(
+        screen.contains("client conn1 closed (timeout)"),
+        "the connection `c` opened follows the same timeout, as the note said:\n{screen}"
+    );
+    tmux.press("q");
+    tmux.wait_for_exit_status(0);
+    tmux.assert_terminal_usable();
+}

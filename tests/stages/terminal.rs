@@ -278,3 +278,175 @@ fn every_key_works_in_dispatch_and_escape_restores_the_terminal() {
 fn every_key_works_in_clear_and_escape_restores_the_terminal() {
     every_key_in("clear");
 }
+
+/// The lessons this terminal's runs marked done (its own progress file).
+fn progress_in(tmux: &Tmux) -> Vec<String> {
+    std::fs::read_to_string(tmux.state_dir().join("progress"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(str::to_string)
+        .collect()
+}
+
+/// An attendee types lesson 1's command, `lab flood --port 0 --tour`, in a real terminal of
+/// 80 × 24: the tour plays by itself (send, the flood, the read) and the stage ends with its
+/// summary, with no key footer and no key needed; lesson 1 is marked done.
+#[test]
+fn tour_in_a_terminal_plays_the_tour_and_ends_by_itself() {
+    let tmux = terminal_sized(80, 24);
+    tmux.run_lab("", "flood --port 0 --tour");
+    tmux.wait_for_exit_status(0);
+    let screen = tmux.screen();
+    for sight in [
+        "» send conn1 (5 bytes)",
+        "↻ READ conn1 data=5 ×",
+        "the server read 5 bytes from conn1",
+        "summary:",
+    ] {
+        assert!(screen.contains(sight), "{sight:?} in the tour:\n{screen}");
+    }
+    assert!(
+        !screen.contains("c connect") && !screen.contains("q quit"),
+        "no key footer in a --tour run:\n{screen}"
+    );
+    assert_eq!(
+        progress_in(&tmux),
+        ["flood"],
+        "the finished tour marks lesson 1"
+    );
+}
+
+/// A facilitator narrates `lab flood --port 0 --step` at 80 × 24. The prompt line names the
+/// next step and waits: nothing connects until Space. After Space the client connects and
+/// the prompt names the send; after Space again the flood runs, and keeps running while the
+/// prompt for the read waits (the live count moves on, and no read happens). Enter performs
+/// the read; the run then ends by itself with its summary, the prompt is gone from the screen,
+/// the terminal is usable and the lesson is done.
+#[test]
+fn step_waits_for_space_before_each_step() {
+    let tmux = terminal_sized(80, 24);
+    tmux.run_lab("", "flood --port 0 --step");
+    let screen = tmux.wait_for("the first prompt", |s| {
+        s.contains("step 1 of 3: connect") && s.contains("Space: next step, q: quit")
+    });
+    assert!(
+        !screen.contains("» connect conn1"),
+        "waits for Space:\n{screen}"
+    );
+
+    tmux.press("Space");
+    let screen = tmux.wait_for("the connect, then the second prompt", |s| {
+        s.contains("» connect conn1") && s.contains("step 2 of 3: send hello, then wait 1000 ms")
+    });
+    assert!(
+        !screen.contains("» send conn1"),
+        "waits for Space:\n{screen}"
+    );
+
+    tmux.press("Space");
+    tmux.wait_for("the send, then the third prompt", |s| {
+        s.contains("» send conn1 (5 bytes)") && s.contains("step 3 of 3: read")
+    });
+    // While the prompt waits, the loop runs: the flood's live count moves on by itself.
+    let count = |s: &str| {
+        s.lines()
+            .rev()
+            .find(|l| l.contains("↻ READ conn1 data=5 ×"))
+            .map(str::to_string)
+    };
+    let first = count(&tmux.screen());
+    let screen = tmux.wait_for("the flood going on under the prompt", |s| {
+        count(s).is_some() && count(s) != first
+    });
+    assert!(
+        !screen.contains("» read conn1") && screen.contains("step 3 of 3"),
+        "no read before the key:\n{screen}"
+    );
+
+    tmux.press("Enter");
+    tmux.wait_for_exit_status(0);
+    let screen = tmux.screen();
+    assert!(screen.contains("» read conn1"), "{screen}");
+    assert!(screen.contains("summary:"), "{screen}");
+    assert!(
+        !screen.contains("Space: next step"),
+        "the prompt line does not stay in the trace:\n{screen}"
+    );
+    tmux.assert_terminal_usable();
+    assert_eq!(progress_in(&tmux), ["flood"], "a --step run to its end");
+}
+
+/// `q` at a `--step` prompt ends the run at once: the summary, exit status 0, a usable
+/// terminal, and the lesson is not done (the tour did not reach its end).
+#[test]
+fn q_during_step_ends_the_run_and_restores_the_terminal() {
+    let tmux = terminal_sized(80, 24);
+    tmux.run_lab("", "oneshot --port 0 --step");
+    tmux.wait_for("the first prompt", |s| s.contains("step 1 of 4: connect"));
+    tmux.press("Space");
+    tmux.wait_for("the second prompt", |s| {
+        s.contains("» connect conn1") && s.contains("step 2 of 4: send hello")
+    });
+    tmux.press("q");
+    tmux.wait_for_exit_status(0);
+    let screen = tmux.screen();
+    assert!(
+        screen.contains("» quit") && screen.contains("summary:"),
+        "{screen}"
+    );
+    assert!(!screen.contains("» send conn1"), "{screen}");
+    tmux.assert_terminal_usable();
+    assert!(progress_in(&tmux).is_empty(), "{:?}", progress_in(&tmux));
+}
+
+/// A run of `lab ARGS` with stdin not a terminal: exit status and stderr.
+fn run_piped(args: &[&str]) -> (Option<i32>, String) {
+    let out = crate::support::lab(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run lab");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+/// Flags that cannot go together are refused before anything runs, each with one line and
+/// exit status 2: `--step` without a terminal (it would wait for a key that cannot come),
+/// `--tour` or `--step` with `--script` or `--external`, and `--step` with `--json`.
+#[test]
+fn tour_and_step_refuse_what_they_cannot_do_in_one_line() {
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &["flood", "--port", "0", "--step"],
+            "lab: --step waits for Space",
+        ),
+        (
+            &["flood", "--port", "0", "--tour", "--script", "x"],
+            "lab: --tour plays the default tour, so it cannot be combined with --script",
+        ),
+        (
+            &["clear", "--port", "0", "--step", "--script", "send a"],
+            "lab: --step plays the default tour",
+        ),
+        (
+            &["oneshot", "--port", "0", "--tour", "--external"],
+            "lab: --tour plays the tour with the built-in client",
+        ),
+        (
+            &["flood", "--port", "0", "--step", "--json"],
+            "lab: --step shows its prompt under the text trace",
+        ),
+        (
+            &["server", "--port", "0", "--tour", "--script", "send a"],
+            "lab: --tour plays the default tour",
+        ),
+    ];
+    for (args, start) in cases {
+        let (status, stderr) = run_piped(args);
+        assert_eq!(status, Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with(start), "{args:?}: {stderr}");
+    }
+}

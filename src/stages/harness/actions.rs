@@ -71,11 +71,21 @@ impl Lab {
         }
         for key in keys {
             self.keys_handled += 1;
+            if self.stepping.is_some() {
+                // `--step`: Space goes on, q and Ctrl-C quit; the tour does the rest.
+                self.step_key(key)?;
+                if self.quit {
+                    break;
+                }
+                continue;
+            }
             let action = match key {
                 Key::Char('k') => {
                     self.emit_knotes()?;
                     None
                 }
+                // Enter has no action of its own (it goes on in `--step`).
+                Key::Char('\n') => None,
                 Key::Char('?') => {
                     // The key reader toggled the key list (`term::help_shown`): draw it, and
                     // say once what each key does (the footer has room for names only).

@@ -58,8 +58,9 @@ struct Lesson {
 
 #[test]
 fn the_lessons_are_read_into_commands_keys_and_excerpts() {
-    // Sanity of the reading itself, on the real lessons: lesson 1 has its tour (matched with
-    // its excerpt) and an interactive flood with the keys `s`, `r`, `q`.
+    // Sanity of the reading itself, on the real lessons: lesson 1 has its tour (`--tour`, or
+    // the tour written out as a script) matched with its excerpt, and an interactive flood
+    // with the keys `s`, `r`, `q`; lesson 5's interactive server names `c s x k t`.
     let lessons = lessons();
     let flood = lessons
         .iter()
@@ -69,7 +70,7 @@ fn the_lessons_are_read_into_commands_keys_and_excerpts() {
         flood
             .commands
             .iter()
-            .any(|c| c.excerpt.is_some() && c.written.contains("--script")),
+            .any(|c| c.excerpt.is_some() && !c.written.contains("--predict")),
         "lesson 1's tour command has no excerpt: {:?}",
         flood.commands
     );
@@ -79,6 +80,37 @@ fn the_lessons_are_read_into_commands_keys_and_excerpts() {
         .find(|c| c.written == "lab flood --port 0")
         .expect("lesson 1 names the interactive flood");
     assert_eq!(interactive.keys, ["s", "r", "q"]);
+    let server = lessons
+        .iter()
+        .find(|l| l.file.starts_with("05"))
+        .and_then(|l| {
+            l.commands
+                .iter()
+                .find(|c| c.written == "lab server --port 0")
+        })
+        .expect("lesson 5 names the interactive server");
+    assert_eq!(server.keys, ["c", "s", "x", "k", "t"]);
+    // Every excerpt is the run of some command the lessons type (lesson 0's `lab clear` block
+    // is lesson 4's tour, and lesson 7's `lab dispatch --os-calls` a sentence's command).
+    let matched: Vec<&str> = lessons
+        .iter()
+        .flat_map(|l| &l.commands)
+        .filter_map(|c| c.excerpt.as_ref().map(|e| e.command.as_str()))
+        .collect();
+    for command in [
+        "lab flood",
+        "lab oneshot",
+        "lab dispatch",
+        "lab clear",
+        "lab server",
+        "lab server --as-published --max-clients 2",
+        "lab server --backend epoll",
+    ] {
+        assert!(
+            matched.contains(&command),
+            "no lesson command runs the excerpt `{command}`"
+        );
+    }
     assert!(flood
         .next
         .as_ref()
@@ -1111,8 +1143,12 @@ fn commands(markdown: &str) -> Vec<Typed> {
         &mut prose_sentences,
     );
 
-    // "run `lab flood --port 0` and press `s` to send ..., `r` to read, `q` to quit."
-    for sentence in prose_sentences.iter().filter(|s| s.contains("press")) {
+    // "run `lab flood --port 0` and press `s` to send ..., `r` to read, `q` to quit"; "`lab
+    // server --port 0` starts in interactive mode, on purpose: `c`, `s`, `x` and `k` ...".
+    for sentence in prose_sentences
+        .iter()
+        .filter(|s| s.contains("press") || s.contains("interactive"))
+    {
         for (at, span) in spans(sentence) {
             let command = with_port_zero(span);
             if !interactive_by_contract(&command) || typed.iter().any(|t| t.written == command) {
@@ -1149,8 +1185,21 @@ fn spans(sentence: &str) -> Vec<(usize, &str)> {
 }
 
 /// The keys a sentence names: its backquoted single characters, in order; "`s` twice" is two.
+/// A remark in brackets ("(a note says so; after `c`, ...)") names no key to press.
 fn keys_in(sentence: &str) -> Vec<String> {
-    let parts: Vec<&str> = sentence.split('`').collect();
+    let mut depth = 0;
+    let outside: String = sentence
+        .chars()
+        .filter(|c| {
+            match c {
+                '(' => depth += 1,
+                ')' => depth = (depth - 1).max(0),
+                _ => return depth == 0,
+            }
+            false
+        })
+        .collect();
+    let parts: Vec<&str> = outside.split('`').collect();
     let mut keys = Vec::new();
     for (i, part) in parts.iter().enumerate() {
         if i % 2 == 1 && part.chars().count() == 1 {

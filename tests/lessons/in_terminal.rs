@@ -60,7 +60,8 @@ struct Lesson {
 fn the_lessons_are_read_into_commands_keys_and_excerpts() {
     // Sanity of the reading itself, on the real lessons: lesson 1 has its tour (`--tour`, or
     // the tour written out as a script) matched with its excerpt, and an interactive flood
-    // with the keys `s`, `r`, `q`; lesson 5's interactive server names `c s x k t`.
+    // with the keys `s`, `r`, `q`; lesson 5's interactive server names `c s x k t`; lesson 8's
+    // `--step` waits for Space, and `q` ends it.
     let lessons = lessons();
     let flood = lessons
         .iter()
@@ -90,6 +91,16 @@ fn the_lessons_are_read_into_commands_keys_and_excerpts() {
         })
         .expect("lesson 5 names the interactive server");
     assert_eq!(server.keys, ["c", "s", "x", "k", "t"]);
+    let step = lessons
+        .iter()
+        .find(|l| l.file.starts_with("08"))
+        .and_then(|l| {
+            l.commands
+                .iter()
+                .find(|c| c.written == "lab oneshot --port 0 --step")
+        })
+        .expect("lesson 8 names --step");
+    assert_eq!(step.keys, ["Space", "q"]);
     // Every excerpt is the run of some command the lessons type (lesson 0's `lab clear` block
     // is lesson 4's tour, and lesson 7's `lab dispatch --os-calls` a sentence's command).
     let matched: Vec<&str> = lessons
@@ -186,7 +197,9 @@ fn a_screen_that_differs_from_the_excerpt_is_caught() {
 /// - an interactive command shows the footer with `q quit` (and, in a stage, `? keys`); each
 ///   key the lesson names does what lesson 0 says it does (`s` sends, `r` reads, `k` shows the
 ///   knote table...), and `q` returns to the prompt with exit 0 and the summary; a command whose
-///   lesson describes a run must not open the interactive mode (once `--tour` exists);
+///   lesson describes a run must not open the interactive mode;
+/// - `--step` (lesson 8) shows its prompt, Space performs the next step, `q` ends the run with
+///   the summary;
 /// - notes fit the terminal's width, as lesson 0 promises (JSON stays one record per line); the
 ///   lines the lab still leaves to the terminal to wrap are listed on stderr;
 /// - `lab lesson N` (each lesson's last line) opens the pager on that lesson's title, and `q`
@@ -195,7 +208,6 @@ fn a_screen_that_differs_from_the_excerpt_is_caught() {
 fn every_lesson_command_in_a_terminal_shows_what_its_lesson_says() {
     let lessons = lessons();
     assert!(lessons.len() >= 10, "expected lessons 0 to 9");
-    let tour_exists = tour_option_exists();
     let lessons = std::sync::Arc::new(lessons);
     // Three attendees per size, on lessons 0-2, 3-5 and 6-9 (each lesson's commands in order,
     // in one terminal: `lab replay` reads a file an earlier command wrote), so that the walk
@@ -212,7 +224,7 @@ fn every_lesson_command_in_a_terminal_shows_what_its_lesson_says() {
                     .filter(|(i, _)| part.contains(i))
                     .map(|(_, l)| l)
                     .collect();
-                walk(&mine, width, height, tour_exists)
+                walk(&mine, width, height)
             })
         })
         .collect();
@@ -227,18 +239,9 @@ fn every_lesson_command_in_a_terminal_shows_what_its_lesson_says() {
     );
 }
 
-/// `--tour` (play the default tour in a terminal) exists in this build: then a command whose
-/// lesson describes a tour run must not open the interactive mode any more.
-fn tour_option_exists() -> bool {
-    let out = crate::support::lab(&["flood", "--help"])
-        .output()
-        .expect("lab flood --help");
-    String::from_utf8_lossy(&out.stdout).contains("--tour")
-}
-
 /// One attendee, one terminal of `width`×`height`: every lesson in order. Returns the
 /// failures, each naming the size, the lesson and the command.
-fn walk(lessons: &[&Lesson], width: u16, height: u16, tour_exists: bool) -> Vec<String> {
+fn walk(lessons: &[&Lesson], width: u16, height: u16) -> Vec<String> {
     let bin = crate::support::lab_path();
     let path = format!(
         "PATH={}:{}",
@@ -264,8 +267,7 @@ fn walk(lessons: &[&Lesson], width: u16, height: u16, tour_exists: bool) -> Vec<
                 continue;
             }
             let typed = with_port_zero(&command.written);
-            let problems =
-                type_and_check(&tmux, command, &typed, width, tour_exists, &mut overflow);
+            let problems = type_and_check(&tmux, command, &typed, width, &mut overflow);
             for problem in problems {
                 failures.push(format!(
                     "{width}×{height} {}: `{typed}`: {problem}",
@@ -315,7 +317,6 @@ fn type_and_check(
     command: &Typed,
     typed: &str,
     width: u16,
-    tour_exists: bool,
     overflow: &mut Overflow,
 ) -> Vec<String> {
     tmux.fresh_screen();
@@ -342,14 +343,12 @@ fn type_and_check(
         problems.push(format!("a panic:\n{text}"));
     }
     if ended.interactive && !command.said_interactive {
-        let why = "opened the interactive mode, but its lesson describes a run that ends by itself";
-        if tour_exists {
-            problems.push(why.to_string());
-        } else {
-            // Before `--tour` exists, a lesson's tour command opens the interactive mode in a
-            // terminal (issue 11); it was driven with `t` or `q` above.
-            eprintln!("expected until --tour: `{typed}` {why}");
-        }
+        // It was driven with `t` or `q` to get the terminal back; the lesson needs `--tour`.
+        problems.push(
+            "opened the interactive mode, but its lesson describes a run that ends by itself \
+             (the command needs `--tour`)"
+                .to_string(),
+        );
     }
     problems.extend(too_wide(&ended.screen, width as usize, typed, overflow));
     let traced = is_traced(typed);
@@ -365,7 +364,7 @@ fn type_and_check(
     if traced && !typed.contains("--os-calls") && !typed.contains("--all-knotes") {
         problems.extend(lab_knotes_named_once(&ended.screen));
     }
-    // The excerpt describes the tour's run; an interactive run (before `--tour`) is another run.
+    // The excerpt describes the tour's run; an interactive run is another run.
     if let (Some(excerpt), false) = (&command.excerpt, ended.interactive) {
         problems.extend(check_excerpt(excerpt, &ended.screen));
     }
@@ -419,6 +418,9 @@ fn drive(tmux: &Tmux, command: &Typed, width: u16) -> Result<Ended, String> {
         let last = last_row(&rows);
         if footer_open(&rows) {
             return drive_interactive(tmux, command, width, &rows);
+        }
+        if step_prompt(last) {
+            return drive_steps(tmux, command, width, &rows);
         }
         let asked = whole.matches("Your answer:").count();
         if asked > answered && last.trim_start().starts_with("Your answer:") {
@@ -488,8 +490,8 @@ fn drive_interactive(
     }
     let mut keys: Vec<&str> = command.keys.iter().map(String::as_str).collect();
     if keys.is_empty() {
-        // A lesson's tour command that opens the interactive mode (before `--tour`): play the
-        // tour where the footer offers it, then quit.
+        // A command whose lesson describes a run, yet opens the interactive mode (a failure,
+        // reported by the caller): play the tour where the footer offers it, then quit.
         keys = if stage_footer {
             vec!["q"]
         } else {
@@ -514,6 +516,39 @@ fn drive_interactive(
     })
 }
 
+/// `--step`: the prompt line at the bottom names the next step ("▶ step 2 of 4: send hello,
+/// ... · Space: next step, q: quit").
+fn step_prompt(last: &str) -> bool {
+    last.starts_with("▶ step") && last.contains("Space")
+}
+
+/// `--step`, as lesson 8 tells a facilitator: the prompt waits for Space, which performs the
+/// step it names; `q` ends the run with the summary. The prompt fits the width.
+fn drive_steps(tmux: &Tmux, command: &Typed, width: u16, rows: &str) -> Result<Ended, String> {
+    let prompt = last_row(rows);
+    if prompt.chars().count() > width as usize {
+        return Err(format!(
+            "the step prompt is wider than the terminal:\n{rows}"
+        ));
+    }
+    for key in &command.keys {
+        press_and_see(tmux, key)?;
+        if key == "q" {
+            break;
+        }
+    }
+    let whole = tmux.whole_screen();
+    let status = exit_status(&whole).ok_or(format!(
+        "the lesson's keys for `--step` did not end the run:\n{}",
+        tmux.visible()
+    ))?;
+    Ok(Ended {
+        status,
+        screen: after_typed_line(&whole),
+        interactive: false,
+    })
+}
+
 /// The server's footer (`c connect ... t tour  q quit`) fits both terminals whole, and has no
 /// `?` key: issue 11 asks for `?` at every width. Reported to the lead; when it gains `? keys`
 /// this check says so, and the constant goes.
@@ -532,6 +567,8 @@ fn press_and_see(tmux: &Tmux, key: &str) -> Result<(), String> {
         "x" => "» close",
         "t" => "» tour",
         "k" => "┌ knotes:",
+        // `--step`: Space performs the next step of the tour, an action line.
+        "Space" => " » ",
         "q" => {
             tmux.press("q");
             return wait(tmux, "`q` back at the prompt", |s| exit_status(s).is_some());
@@ -1147,17 +1184,25 @@ fn commands(markdown: &str) -> Vec<Typed> {
     // server --port 0` starts in interactive mode, on purpose: `c`, `s`, `x` and `k` ...".
     for sentence in prose_sentences
         .iter()
-        .filter(|s| s.contains("press") || s.contains("interactive"))
+        .filter(|s| s.contains("press") || s.contains("interactive") || s.contains("--step`"))
     {
         for (at, span) in spans(sentence) {
             let command = with_port_zero(span);
-            if !interactive_by_contract(&command) || typed.iter().any(|t| t.written == command) {
+            let step = command.split_whitespace().any(|w| w == "--step");
+            if !(interactive_by_contract(&command) || step)
+                || typed.iter().any(|t| t.written == command)
+            {
                 continue;
+            }
+            let mut keys = keys_in(&sentence[at..]);
+            if step {
+                // "waits for Space (or Enter) before doing it": one step, then the keys named.
+                keys.insert(0, "Space".to_string());
             }
             typed.push(Typed {
                 written: command,
-                keys: keys_in(&sentence[at..]),
-                said_interactive: true,
+                keys,
+                said_interactive: !step,
                 excerpt: None,
             });
         }

@@ -91,13 +91,14 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::{Backend, Kevent, OsCall, OsCallCounts, Timespec};
 
 mod closed;
 mod data;
+mod fdclose;
 mod knote;
 mod nested;
 mod os;
@@ -162,14 +163,38 @@ use consts::*;
 const EPOLL_BATCH: usize = 64;
 
 pub struct Kqueue {
+    /// The queue itself, shared with the process's list of kqueues that a close through the
+    /// lab reaches (`fdclose.rs`, B22).
+    core: Arc<Core>,
+    /// The ready queue's length, for a kqueue that watches this one (`nested.rs`, B25).
+    published: nested::Published,
+}
+
+/// A kqueue's descriptors and state, reachable from `fdclose.rs` as well as from its owner.
+struct Core {
     /// The epoll instance: the kqueue descriptor the caller sees (B25).
     epoll: OwnedFd,
     /// The eventfd in the epoll set that wakes a waiter.
     wake: OwnedFd,
     state: Mutex<State>,
     rec: Recorder,
-    /// The ready queue's length, for a kqueue that watches this one (`nested.rs`, B25).
-    published: nested::Published,
+}
+
+impl Core {
+    fn os(&self) -> Os<'_> {
+        Os {
+            rec: &self.rec,
+            epfd: self.epoll.as_raw_fd(),
+            wakefd: self.wake.as_raw_fd(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves plain data behind; carry on with it.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 impl Kqueue {
@@ -186,28 +211,22 @@ impl Kqueue {
             os::WAKE_TOKEN,
         )?;
         let published = nested::Published::new(epoll.as_raw_fd());
-        Ok(Kqueue {
+        let core = Arc::new(Core {
             epoll,
             wake,
             state: Mutex::new(State::default()),
             rec,
-            published,
-        })
+        });
+        fdclose::register(&core);
+        Ok(Kqueue { core, published })
     }
 
     fn os(&self) -> Os<'_> {
-        Os {
-            rec: &self.rec,
-            epfd: self.epoll.as_raw_fd(),
-            wakefd: self.wake.as_raw_fd(),
-        }
+        self.core.os()
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        // A panic while holding the lock leaves plain data behind; carry on with it.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.core.lock()
     }
 
     pub fn kevent(
@@ -336,21 +355,34 @@ impl Kqueue {
     }
 
     pub fn set_recording(&self, on: bool) {
-        self.rec.set_recording(on)
+        self.core.rec.set_recording(on)
     }
 
     pub fn take_os_calls(&self) -> Vec<OsCall> {
-        self.rec.take()
+        self.core.rec.take()
     }
 
     pub fn os_call_counts(&self) -> OsCallCounts {
-        self.rec.counts()
+        self.core.rec.counts()
     }
 
     pub fn as_raw_fd(&self) -> RawFd {
-        self.epoll.as_raw_fd()
+        self.core.epoll.as_raw_fd()
     }
 }
+
+impl Drop for Kqueue {
+    /// Dropping the kqueue closes its descriptor, a close like any other (B22): a kqueue that
+    /// watches this one for READ (B25) loses that knote.
+    fn drop(&mut self) {
+        fdclose::unregister(&self.core);
+        fdclose::knote_fdclose(self.core.epoll.as_raw_fd());
+    }
+}
+
+/// FreeBSD's `knote_fdclose` for descriptor number `fd`, in every emulated kqueue of the
+/// process: what [`crate::kq::close`] and [`crate::kq::dup2`] run before the system call.
+pub use fdclose::knote_fdclose;
 
 /// After a changelist: one epoll_ctl per descriptor whose interest changed, and a wake-up for
 /// a thread blocked in epoll_wait if the changes queued a knote that epoll itself may not report

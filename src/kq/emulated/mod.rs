@@ -17,7 +17,9 @@
 //!   touching what the program itself would read (no SO_ERROR, no SO_RCVLOWAT); timers and
 //!   user events have their own files (`timer.rs`, `user.rs`), regular files too (`vnode.rs`,
 //!   epoll refuses them).
-//! - Descriptors closed behind the kqueue's back: `closed.rs` (B22).
+//! - Descriptors closed through the lab (`kq::close`, `kq::dup2`): `fdclose.rs` runs
+//!   FreeBSD's `knote_fdclose` in every kqueue of the process; closed behind the kqueues' back:
+//!   `closed.rs` (B22).
 //! - Every system call goes through `os.rs`, which counts and, on request, records it
 //!   (`record.rs`); the calls themselves, and their `unsafe`, are the crate's Linux module
 //!   ([`crate::sys::linux`]), shared with the raw epoll server.
@@ -53,17 +55,24 @@
 //!   between two kevent calls leave no event, where FreeBSD would deliver one, and `data` is
 //!   not updated by later arrivals before the collect. A knote collected by a later kevent
 //!   call than the one it fired in costs one fstat, to make sure its descriptor was not closed
-//!   in between (B22).
-//! - B22: close() is invisible, so the knotes of a closed descriptor are purged lazily: a
-//!   change naming it fails with EBADF, an EV_ADD on a reused number makes a fresh knote, and a
-//!   measurement that finds it closed drops its event. An epoll item whose file lives on (a
-//!   dup, a child) is recognised by its token once the number is registered again, never
-//!   delivered, and removed by rebuilding the epoll set (`closed.rs`); when epoll and the
-//!   number disagree (a first EOF, or "readable" with nothing to read) one fstat checks that
-//!   the number still names the registered file. What stays different: a knote whose number
-//!   now names another file (dup2 onto it, or a new socket) that has bytes of its own reports
-//!   them when the old file's item fires, until the kqueue touches the number again; and a
-//!   dup2 back to the same file revives the old knote. Delete before close (pitfall P6).
+//!   in between by a close the emulation did not see (B22).
+//! - B22: a close through the lab ([`crate::kq::close`], [`crate::kq::dup2`]) is exact:
+//!   `fdclose.rs` drops the number's knotes and queued events in every kqueue of the process
+//!   and removes its epoll item first, as FreeBSD's `knote_fdclose`. The one cost is an
+//!   EPOLL_CTL_DEL per close of a number that has an epoll item, counted but shown in no
+//!   kevent call's trace. Any other close (dropping a `TcpStream` or an `OwnedFd`, libc's
+//!   close or dup2, a close by a library) is invisible, and its knotes are purged lazily: a
+//!   change naming the number fails with EBADF, an EV_ADD on a reused number makes a fresh
+//!   knote, and a measurement that finds the number closed drops its event. An epoll item whose
+//!   file lives on after such a close (a dup, a child) is recognised by its token once the
+//!   number is registered again, never delivered, and removed by rebuilding the epoll set
+//!   (`closed.rs`); when epoll and the number disagree (a first EOF, or "readable" with
+//!   nothing to read) one fstat checks that the number still names the registered file. What
+//!   stays different after such a close only: a knote whose number now names another file
+//!   (dup2 onto it, or a new socket) that has bytes of its own reports them when the old
+//!   file's item fires, until the kqueue touches the number again; and a dup2 back to the same
+//!   file revives the old knote. The lab's own programs close their watched descriptors through
+//!   `kq::close`; the built-in clients' sockets, which no kqueue watches, are simply dropped.
 //! - B14: epoll re-polls a descriptor when its mask is changed with MOD, so an EV_CLEAR knote
 //!   whose condition still holds can be reported once more after the other knote on the same
 //!   descriptor is enabled or disabled. Edge-triggered WRITE also fires on wakeups that BSD

@@ -87,3 +87,48 @@ fn drop_knotes_of(state: &mut State, os: &Os, fd: RawFd) {
     let knotes = &state.knotes;
     state.delivered.retain(|key| knotes.contains_key(key));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::consts::*;
+    use super::super::Kqueue;
+    use super::*;
+    use crate::kq::Kevent;
+
+    fn listed(core: &Arc<Core>) -> bool {
+        kqueues()
+            .iter()
+            .any(|weak| std::ptr::eq(weak.as_ptr(), Arc::as_ptr(core)))
+    }
+
+    /// A kqueue is on the process's list from its constructor until it is dropped.
+    #[test]
+    fn a_kqueue_is_listed_while_it_lives() {
+        let kq = Kqueue::new().expect("kqueue");
+        let core = Arc::clone(&kq.core);
+        assert!(listed(&core));
+        drop(kq);
+        assert!(!listed(&core), "taken off the list by its drop");
+    }
+
+    /// B22 with B25: a kqueue watches another one for READ; dropping the watched kqueue closes
+    /// its descriptor, and the watcher's knote and epoll registration go with it at once.
+    #[test]
+    fn dropping_a_kqueue_drops_the_knote_of_a_kqueue_watching_it() {
+        let outer = Kqueue::new().expect("kqueue");
+        let inner = Kqueue::new().expect("kqueue");
+        let fd = inner.as_raw_fd();
+        let add = Kevent::new(fd as usize, EVFILT_READ, EV_ADD);
+        outer
+            .kevent(&[add], &mut [], None)
+            .expect("watch the inner kqueue");
+        assert!(outer
+            .lock()
+            .knotes
+            .contains_key(&(fd as usize, EVFILT_READ)));
+        drop(inner);
+        let state = outer.lock();
+        assert!(state.knotes.is_empty(), "the knote went with the close");
+        assert!(!state.regs.contains_key(&fd), "and so did the registration");
+    }
+}

@@ -249,8 +249,8 @@ pub fn an_orphaned_epoll_item_does_not_make_the_wait_spin() {
 /// B22 underneath, for a close through the lab (`kq::close`): the emulation removes the
 /// number's epoll item with one EPOLL_CTL_DEL while the number still names the file, and shows
 /// it in no kevent call's trace (the close is no kevent call). A dup() keeps the file alive
-/// and its peer sends bytes, yet a 50 ms wait is one epoll_wait and no epoll_ctl: no orphaned
-/// item is left to wake it or to be rebuilt away.
+/// and its peer sends bytes, yet a 50 ms wait costs one epoll_wait and nothing else: no
+/// orphaned item is left to wake it or to be rebuilt away.
 pub fn a_close_through_the_lab_is_one_del_and_leaves_no_orphan() {
     use std::os::fd::AsRawFd;
 
@@ -278,5 +278,8 @@ pub fn a_close_through_the_lab_is_one_del_and_leaves_no_orphan() {
             .expect("kevent");
         assert_eq!(n, 0, "nothing of fd {fd}: {:?}", &events[..n]);
     });
-    assert_eq!((wait.epoll_wait, wait.epoll_ctl), (1, 0), "{wait:?}");
+    // One epoll_wait (two if its timer ended a hair before the deadline); no epoll_ctl and
+    // nothing else: no orphan to ignore, no epoll set rebuilt (epoll_create1, dup3...).
+    assert!(wait.epoll_wait <= 2, "{wait:?}");
+    assert_eq!((wait.epoll_ctl, wait.other), (0, 0), "{wait:?}");
 }

@@ -10,6 +10,8 @@
 //! - a **knote** is one registration, keyed by `(ident, filter)` (B1);
 //! - a **change** is one entry of the changelist; the **eventlist** is filled by the collect;
 //! - `kevent(changes, events, timeout)` applies every change first, then collects (B9).
+//! - [`close`] and [`dup2`] close a descriptor a kqueue may watch, and its knotes with it, in
+//!   every kqueue of the process (B22); on Linux they are how the emulation learns of a close.
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};

@@ -1,8 +1,9 @@
 //! close() and dup2() that the emulation sees: FreeBSD's `knote_fdclose` (B22).
 //!
 //! On FreeBSD, closing a descriptor number (close(), or dup2() onto a number that was open)
-//! runs `knote_fdclose` (sys/kern/kern_event.c, called from `closefp` and `do_dup` in
-//! sys/kern/kern_descrip.c): every knote filed under that number, in every kqueue of the
+//! runs `knote_fdclose` (sys/kern/kern_event.c, called from `closefp` in
+//! sys/kern/kern_descrip.c, which close() and `kern_dup` both reach; older releases call it
+//! from `do_dup` directly): every knote filed under that number, in every kqueue of the
 //! process, is dropped at once, with any event it had queued. The file may live on through a
 //! dup() or a child; its knotes do not.
 //!

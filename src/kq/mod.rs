@@ -10,16 +10,19 @@
 //! - a **knote** is one registration, keyed by `(ident, filter)` (B1);
 //! - a **change** is one entry of the changelist; the **eventlist** is filled by the collect;
 //! - `kevent(changes, events, timeout)` applies every change first, then collects (B9).
+//! - [`close`] and [`dup2`] close a descriptor a kqueue may watch, and its knotes with it, in
+//!   every kqueue of the process (B22); on Linux they are how the emulation learns of a close.
 
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 mod names;
 pub use names::{describe_flags, errno_name, filter_name, flag_names};
 
 // Select the backend at module level (STYLE.md habit 3): each backend exposes the same small set
-// of items: `Kqueue` (new, kevent, as_raw_fd, recording hooks), `BACKEND` and the constants.
+// of items: `Kqueue` (new, kevent, as_raw_fd, recording hooks), `knote_fdclose`, `BACKEND` and
+// the constants.
 #[cfg(any(
     target_os = "macos",
     target_os = "ios",
@@ -307,6 +310,37 @@ impl AsRawFd for Kqueue {
     fn as_raw_fd(&self) -> RawFd {
         self.inner.as_raw_fd()
     }
+}
+
+/// `close(fd)` for a descriptor a kqueue may watch: its knotes go, in every kqueue of the
+/// process, with any event they had queued, even if the file lives on through a dup() or a
+/// child (B22, FreeBSD `knote_fdclose`).
+///
+/// On macOS and the BSDs this is the plain system call: the kernel does the rest. The Linux
+/// emulation never sees a close() made any other way (dropping a `TcpStream` or an `OwnedFd`,
+/// libc's close): it then purges the knotes lazily, and a number reused in the meantime can
+/// still carry something of the old registration (`emulated/mod.rs`, "Where the emulation
+/// differs"). The lab's own programs close their watched descriptors here.
+pub fn close(fd: impl Into<OwnedFd>) {
+    let fd: OwnedFd = fd.into();
+    sys::knote_fdclose(fd.as_raw_fd());
+    drop(fd); // close(2)
+}
+
+/// `dup2(from, onto)` for a number a kqueue may watch: `onto` now names `from`'s file, and the
+/// file it named before is closed as by [`close`], knotes included (B22: FreeBSD's `do_dup` runs
+/// `knote_fdclose` on the replaced number), even when both name the same file (a dup2 back).
+/// `onto` stays close-on-exec; `from == onto` is EINVAL, as for dup3; a `from` that is not
+/// open is EBADF, and then `onto` and its knotes are left as they were.
+pub fn dup2(from: RawFd, onto: RawFd) -> io::Result<()> {
+    if from == onto {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    if !crate::sys::unix::is_open(from) {
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
+    }
+    sys::knote_fdclose(onto);
+    crate::sys::unix::dup2(from, onto)
 }
 
 impl std::fmt::Debug for Kqueue {

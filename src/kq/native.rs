@@ -220,6 +220,10 @@ impl Kqueue {
     }
 }
 
+/// FreeBSD's `knote_fdclose`: nothing to do here, the kernel runs it itself inside close() and
+/// dup2() (B22). The emulation's twin does the work (`emulated/fdclose.rs`).
+pub fn knote_fdclose(_fd: RawFd) {}
+
 /// A list's length as kevent's count argument: `int`, or `size_t` on NetBSD (spec §2). A list too
 /// long for an `int` is EINVAL rather than a silently truncated count.
 fn c_count<T: TryFrom<usize>>(len: usize) -> io::Result<T> {

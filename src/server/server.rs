@@ -62,6 +62,7 @@ use super::recorder::{Counters, Recorder};
 use super::timeouts::TimeoutList;
 use super::token::{Slab, Token};
 use super::Config;
+use crate::kq;
 use crate::trace::{CloseReason, KnoteRow};
 
 /// What the server says in the trace: the notes, apart from the loop.
@@ -392,7 +393,9 @@ impl<P: Poller> Server<P> {
         let label = client.label();
         let token = self.clients.insert(client);
         if let Err(err) = self.poller.new_client(fd, token, &label, &mut self.rec) {
-            self.clients.remove(token);
+            if let Some(client) = self.clients.remove(token) {
+                kq::close(client.socket); // a knote may have been added before the failure
+            }
             return Err(err);
         }
         self.read_timeout_list.push_back(token, deadline);
@@ -448,7 +451,9 @@ impl<P: Poller> Server<P> {
             // A close the server chose: no RST may destroy echoes already accepted.
             close_gracefully(&client.socket);
         }
-        drop(client); // close(2)
+        // close(2) through the lab's kqueue API, so that the emulation drops the knotes at once
+        // as FreeBSD's knote_fdclose does, whatever becomes of the number (B22).
+        kq::close(client.socket);
         Counters::add(&self.rec.counters.closed, 1);
         self.rec.closed(conn, reason);
         if self.config.as_published {
@@ -658,6 +663,7 @@ impl<P: Poller> Server<P> {
                 Counters::sub(&self.rec.counters.held_bytes, client.accounted_bytes as u64);
                 // Stopping is a close the server chooses too: FIN after the echoes written.
                 close_gracefully(&client.socket);
+                kq::close(client.socket);
             }
         }
     }

@@ -102,7 +102,9 @@ impl Lab {
         if !deletes.is_empty() {
             self.kevent(&deletes, &mut [], None)?;
         }
-        self.conns[i].stream = None;
+        if let Some(stream) = self.conns[i].stream.take() {
+            kq::close(stream); // what FreeBSD's close() does, in the emulation too (B22)
+        }
         let n = self.conns[i].n;
         self.note(format!("the server closed conn{n} (fd {fd})"))
     }

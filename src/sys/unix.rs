@@ -2,7 +2,7 @@
 
 use std::io;
 use std::net::Ipv4Addr;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use crate::syscall;
 
@@ -41,6 +41,21 @@ pub fn dup2(from: RawFd, onto: RawFd) -> io::Result<()> {
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
     }
     cloexec::dup2(from, onto)
+}
+
+/// Whether descriptor number `fd` is open (`fcntl(fd, F_GETFD)` succeeds).
+pub fn is_open(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD takes no argument and only reads the descriptor table.
+    syscall!(fcntl(fd, libc::F_GETFD)).is_ok()
+}
+
+/// `fcntl(from, F_DUPFD_CLOEXEC, lowest)`: a new descriptor for `from`'s file, with the lowest
+/// free number that is at least `lowest` (so exactly `lowest` when that number is free).
+pub fn dup_at_least(from: RawFd, lowest: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC takes an int, no pointer.
+    let fd = syscall!(fcntl(from, libc::F_DUPFD_CLOEXEC, lowest))?;
+    // SAFETY: `fd` was just returned by fcntl() and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// `pipe()`: the reading end and the writing end, owned, both close-on-exec.

@@ -117,6 +117,13 @@ conformance_tests! {
         b24_add_never_triggers_disabled_trigger_is_remembered_oneshot_is_bare,
         b25_a_watched_kqueue_reports_its_pending_events,
     }
+    mod closing {
+        b22_a_closed_number_reused_by_another_socket_reports_nothing,
+        b22_a_dup2_back_to_the_same_file_does_not_revive_the_knote,
+        b22_closing_removes_the_knotes_in_every_kqueue,
+        b22_an_event_queued_at_the_close_is_not_delivered,
+        b22_closing_while_another_thread_waits_in_kevent,
+    }
     #[cfg(any(target_os = "linux", target_os = "android"))]
     mod no_wasted_calls {
         enable_of_enabled_and_disable_of_disabled_cost_no_epoll_ctl,
@@ -127,6 +134,7 @@ conformance_tests! {
         recorded_calls_read_like_strace_and_cost_nothing_when_off,
         socket_options_and_errors_are_left_to_the_program,
         an_orphaned_epoll_item_does_not_make_the_wait_spin,
+        a_close_through_the_lab_is_one_del_and_leaves_no_orphan,
     }
 }
 

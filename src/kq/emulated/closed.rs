@@ -1,8 +1,10 @@
 //! Descriptors closed behind the kqueue's back (B22).
 //!
 //! On FreeBSD, close() removes the knotes of that descriptor number at once (`knote_fdclose`),
-//! even when the file lives on through a dup() or a child. The emulation never sees close(),
-//! and epoll registers the *open file*, under the number it had: after close(fd), an item
+//! even when the file lives on through a dup() or a child. A close through the lab
+//! (`kq::close`, `kq::dup2`) does the same here (`fdclose.rs`); this module is for every other
+//! close, which the emulation never sees (a dropped `TcpStream`, libc's close()). Epoll
+//! registers the *open file*, under the number it had: after such a close(fd), an item
 //! whose file lives on keeps reporting under the old number, and the number cannot remove it
 //! any more (EPOLL_CTL_DEL needs the same file behind the same number).
 //!

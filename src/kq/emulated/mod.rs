@@ -17,7 +17,9 @@
 //!   touching what the program itself would read (no SO_ERROR, no SO_RCVLOWAT); timers and
 //!   user events have their own files (`timer.rs`, `user.rs`), regular files too (`vnode.rs`,
 //!   epoll refuses them).
-//! - Descriptors closed behind the kqueue's back: `closed.rs` (B22).
+//! - Descriptors closed through the lab (`kq::close`, `kq::dup2`): `fdclose.rs` runs
+//!   FreeBSD's `knote_fdclose` in every kqueue of the process; closed behind the kqueues' back:
+//!   `closed.rs` (B22).
 //! - Every system call goes through `os.rs`, which counts and, on request, records it
 //!   (`record.rs`); the calls themselves, and their `unsafe`, are the crate's Linux module
 //!   ([`crate::sys::linux`]), shared with the raw epoll server.
@@ -53,17 +55,24 @@
 //!   between two kevent calls leave no event, where FreeBSD would deliver one, and `data` is
 //!   not updated by later arrivals before the collect. A knote collected by a later kevent
 //!   call than the one it fired in costs one fstat, to make sure its descriptor was not closed
-//!   in between (B22).
-//! - B22: close() is invisible, so the knotes of a closed descriptor are purged lazily: a
-//!   change naming it fails with EBADF, an EV_ADD on a reused number makes a fresh knote, and a
-//!   measurement that finds it closed drops its event. An epoll item whose file lives on (a
-//!   dup, a child) is recognised by its token once the number is registered again, never
-//!   delivered, and removed by rebuilding the epoll set (`closed.rs`); when epoll and the
-//!   number disagree (a first EOF, or "readable" with nothing to read) one fstat checks that
-//!   the number still names the registered file. What stays different: a knote whose number
-//!   now names another file (dup2 onto it, or a new socket) that has bytes of its own reports
-//!   them when the old file's item fires, until the kqueue touches the number again; and a
-//!   dup2 back to the same file revives the old knote. Delete before close (pitfall P6).
+//!   in between by a close the emulation did not see (B22).
+//! - B22: a close through the lab ([`crate::kq::close`], [`crate::kq::dup2`]) is exact:
+//!   `fdclose.rs` drops the number's knotes and queued events in every kqueue of the process
+//!   and removes its epoll item first, as FreeBSD's `knote_fdclose`. The one cost is an
+//!   EPOLL_CTL_DEL per close of a number that has an epoll item, counted but shown in no
+//!   kevent call's trace. Any other close (dropping a `TcpStream` or an `OwnedFd`, libc's
+//!   close or dup2, a close by a library) is invisible, and its knotes are purged lazily: a
+//!   change naming the number fails with EBADF, an EV_ADD on a reused number makes a fresh
+//!   knote, and a measurement that finds the number closed drops its event. An epoll item whose
+//!   file lives on after such a close (a dup, a child) is recognised by its token once the
+//!   number is registered again, never delivered, and removed by rebuilding the epoll set
+//!   (`closed.rs`); when epoll and the number disagree (a first EOF, or "readable" with
+//!   nothing to read) one fstat checks that the number still names the registered file. What
+//!   stays different after such a close only: a knote whose number now names another file
+//!   (dup2 onto it, or a new socket) that has bytes of its own reports them when the old
+//!   file's item fires, until the kqueue touches the number again; and a dup2 back to the same
+//!   file revives the old knote. The lab's own programs close their watched descriptors through
+//!   `kq::close`; the built-in clients' sockets, which no kqueue watches, are simply dropped.
 //! - B14: epoll re-polls a descriptor when its mask is changed with MOD, so an EV_CLEAR knote
 //!   whose condition still holds can be reported once more after the other knote on the same
 //!   descriptor is enabled or disabled. Edge-triggered WRITE also fires on wakeups that BSD
@@ -91,13 +100,14 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::{Backend, Kevent, OsCall, OsCallCounts, Timespec};
 
 mod closed;
 mod data;
+mod fdclose;
 mod knote;
 mod nested;
 mod os;
@@ -162,14 +172,38 @@ use consts::*;
 const EPOLL_BATCH: usize = 64;
 
 pub struct Kqueue {
+    /// The queue itself, shared with the process's list of kqueues that a close through the
+    /// lab reaches (`fdclose.rs`, B22).
+    core: Arc<Core>,
+    /// The ready queue's length, for a kqueue that watches this one (`nested.rs`, B25).
+    published: nested::Published,
+}
+
+/// A kqueue's descriptors and state, reachable from `fdclose.rs` as well as from its owner.
+struct Core {
     /// The epoll instance: the kqueue descriptor the caller sees (B25).
     epoll: OwnedFd,
     /// The eventfd in the epoll set that wakes a waiter.
     wake: OwnedFd,
     state: Mutex<State>,
     rec: Recorder,
-    /// The ready queue's length, for a kqueue that watches this one (`nested.rs`, B25).
-    published: nested::Published,
+}
+
+impl Core {
+    fn os(&self) -> Os<'_> {
+        Os {
+            rec: &self.rec,
+            epfd: self.epoll.as_raw_fd(),
+            wakefd: self.wake.as_raw_fd(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves plain data behind; carry on with it.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 impl Kqueue {
@@ -186,28 +220,22 @@ impl Kqueue {
             os::WAKE_TOKEN,
         )?;
         let published = nested::Published::new(epoll.as_raw_fd());
-        Ok(Kqueue {
+        let core = Arc::new(Core {
             epoll,
             wake,
             state: Mutex::new(State::default()),
             rec,
-            published,
-        })
+        });
+        fdclose::register(&core);
+        Ok(Kqueue { core, published })
     }
 
     fn os(&self) -> Os<'_> {
-        Os {
-            rec: &self.rec,
-            epfd: self.epoll.as_raw_fd(),
-            wakefd: self.wake.as_raw_fd(),
-        }
+        self.core.os()
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        // A panic while holding the lock leaves plain data behind; carry on with it.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.core.lock()
     }
 
     pub fn kevent(
@@ -336,21 +364,34 @@ impl Kqueue {
     }
 
     pub fn set_recording(&self, on: bool) {
-        self.rec.set_recording(on)
+        self.core.rec.set_recording(on)
     }
 
     pub fn take_os_calls(&self) -> Vec<OsCall> {
-        self.rec.take()
+        self.core.rec.take()
     }
 
     pub fn os_call_counts(&self) -> OsCallCounts {
-        self.rec.counts()
+        self.core.rec.counts()
     }
 
     pub fn as_raw_fd(&self) -> RawFd {
-        self.epoll.as_raw_fd()
+        self.core.epoll.as_raw_fd()
     }
 }
+
+impl Drop for Kqueue {
+    /// Dropping the kqueue closes its descriptor, a close like any other (B22): a kqueue that
+    /// watches this one for READ (B25) loses that knote.
+    fn drop(&mut self) {
+        fdclose::unregister(&self.core);
+        fdclose::knote_fdclose(self.core.epoll.as_raw_fd());
+    }
+}
+
+/// FreeBSD's `knote_fdclose` for descriptor number `fd`, in every emulated kqueue of the
+/// process: what [`crate::kq::close`] and [`crate::kq::dup2`] run before the system call.
+pub use fdclose::knote_fdclose;
 
 /// After a changelist: one epoll_ctl per descriptor whose interest changed, and a wake-up for
 /// a thread blocked in epoll_wait if the changes queued a knote that epoll itself may not report

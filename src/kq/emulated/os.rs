@@ -104,6 +104,13 @@ pub(super) fn epoll_ctl(
     result
 }
 
+/// `epoll_ctl(epfd, DEL, fd)` made by a close through the lab (`fdclose.rs`): counted, not
+/// recorded, since it is part of no kevent call.
+pub(super) fn epoll_del_at_close(rec: &Recorder, epfd: RawFd, fd: RawFd) -> io::Result<()> {
+    rec.count(Kind::EpollCtl);
+    linux::epoll_ctl(epfd, CtlOp::Del.raw(), fd, 0, 0)
+}
+
 /// `epoll_wait(epfd, buf, buf.len(), timeout_ms)`; -1 blocks.
 pub(super) fn epoll_wait(
     rec: &Recorder,

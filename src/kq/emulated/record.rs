@@ -43,14 +43,7 @@ impl Recorder {
         args: impl FnOnce() -> String,
         ok: impl FnOnce(&T) -> String,
     ) {
-        let counter = match kind {
-            Kind::EpollWait => &self.epoll_wait,
-            Kind::EpollCtl => &self.epoll_ctl,
-            Kind::Ioctl => &self.ioctl,
-            Kind::Getsockopt => &self.getsockopt,
-            Kind::Other => &self.other,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+        self.count(kind);
         if !self.recording.load(Ordering::Relaxed) {
             return;
         }
@@ -67,6 +60,22 @@ impl Recorder {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .push(call);
+    }
+
+    /// Counts one call without recording it: a call made outside any kevent call (the DEL of
+    /// `fdclose.rs`), which a kevent call's trace must not show as its own.
+    pub(super) fn count(&self, kind: Kind) {
+        self.counter(kind).fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn counter(&self, kind: Kind) -> &AtomicU64 {
+        match kind {
+            Kind::EpollWait => &self.epoll_wait,
+            Kind::EpollCtl => &self.epoll_ctl,
+            Kind::Ioctl => &self.ioctl,
+            Kind::Getsockopt => &self.getsockopt,
+            Kind::Other => &self.other,
+        }
     }
 
     pub(super) fn set_recording(&self, on: bool) {

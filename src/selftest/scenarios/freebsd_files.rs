@@ -406,7 +406,8 @@ pub fn b19_pipes_are_writable_from_pipe_buf_and_epipe_without_a_reader() {
 /// knote went with the old number. They add READ on the number again (udata 2). The old
 /// socket's peer then sends 3 bytes and closes: nothing of that is reported under the number,
 /// neither its bytes nor its EOF. When the new socket's peer sends 4 bytes, the event carries
-/// data 4, udata 2, and no EV_EOF.
+/// data 4, udata 2, and no EV_EOF. The dup2 is the raw one: on Linux this checks the
+/// emulation's lazy path for a close it cannot see (`closing.rs` uses `kq::dup2`).
 pub fn b22_a_reused_number_never_reports_the_closed_files_events() {
     use crate::selftest::support::{send_all, tcp_pair, wait_for_bytes};
     use std::os::fd::AsRawFd;
@@ -483,7 +484,7 @@ pub fn b25_a_watched_kqueue_reports_its_pending_events() {
 /// keeps a dup() of it; they dup2() an idle connected socket onto its number and do not add
 /// anything again. The old socket's peer closes: nothing is reported under the number (the
 /// knote went with the number), and EV_DELETE on it is ENOENT, since the number is open but
-/// watched by no knote.
+/// watched by no knote. The dup2 is the raw one, as in the scenario above.
 pub fn b22_a_number_closed_by_dup2_reports_nothing_of_the_old_file() {
     use crate::selftest::support::{tcp_pair, wait_until, PATIENCE};
     use std::io::Read;

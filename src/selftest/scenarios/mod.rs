@@ -31,7 +31,7 @@
 //! | B19 | WRITE data = free send space, from the low-water mark, once connected | `sockets::b19_write_fires_with_free_send_space`, `freebsd_files::b19_pipes_are_writable_from_pipe_buf_and_epipe_without_a_reader`, `freebsd_sockets::b19_write_waits_for_the_connection`, `freebsd_sockets::b19_write_after_eagain_waits_for_the_low_water_mark`, `freebsd_sockets::b19_refused_connect_is_write_eof_and_so_error_still_says_why` |
 //! | B20 | NOTE_LOWAT, the knote's own | `sockets::b20_note_lowat_read_waits_for_the_threshold`, `freebsd_sockets::b20_note_lowat_belongs_to_the_knote_not_the_socket` |
 //! | B21 | EOF and socket errors | `sockets::b21_peer_close_is_eof_with_unread_data_and_reset_is_econnreset`, `freebsd_sockets::b21_local_shutdown_write_is_eof_on_write`, `freebsd_sockets::b21_reset_error_stays_for_the_programs_read`, `freebsd_sockets::b21_udp_refused_is_a_temporary_error_not_eof` |
-//! | B22 | close() on a watched fd | `sockets::b22_closed_descriptor_reports_nothing_and_reused_number_is_fresh`, `freebsd_files::b22_a_reused_number_never_reports_the_closed_files_events`, `freebsd_files::b22_a_number_closed_by_dup2_reports_nothing_of_the_old_file` |
+//! | B22 | close() on a watched fd | `sockets::b22_closed_descriptor_reports_nothing_and_reused_number_is_fresh`, `freebsd_files::b22_a_reused_number_never_reports_the_closed_files_events`, `freebsd_files::b22_a_number_closed_by_dup2_reports_nothing_of_the_old_file`, and through the lab's `kq::close`/`kq::dup2`: `closing::b22_a_closed_number_reused_by_another_socket_reports_nothing`, `closing::b22_a_dup2_back_to_the_same_file_does_not_revive_the_knote`, `closing::b22_closing_removes_the_knotes_in_every_kqueue`, `closing::b22_an_event_queued_at_the_close_is_not_delivered`, `closing::b22_closing_while_another_thread_waits_in_kevent` |
 //! | B23 | EVFILT_TIMER | `extras::b23_timer_repeats_counts_expirations_and_restarts_on_re_add`, `freebsd_files::b23_bad_timer_parameters_fail_the_add_and_report_through_a_re_added_knote` |
 //! | B24 | EVFILT_USER | `extras::b24_user_event_combines_fflags_and_keeps_the_last_data`, `extras::b24_trigger_from_another_thread_wakes_a_blocked_kevent`, `freebsd_files::b24_add_never_triggers_disabled_trigger_is_remembered_oneshot_is_bare` |
 //! | B25 | the kqueue descriptor itself | `extras::b25_kqueue_fd_is_pollable_and_cannot_watch_itself`, `freebsd_files::b25_a_watched_kqueue_reports_its_pending_events` |
@@ -51,6 +51,7 @@ use super::support::PATIENCE;
 use super::Scenario;
 use crate::kq::{Kevent, Kqueue, Timespec, EVFILT_READ};
 
+pub mod closing;
 pub mod errors;
 pub mod extras;
 pub mod freebsd_files;
@@ -232,6 +233,26 @@ pub static SCENARIOS: &[Scenario] = &[
         freebsd_files::b22_a_number_closed_by_dup2_reports_nothing_of_the_old_file
     ),
     scenario!(
+        "B22",
+        closing::b22_a_closed_number_reused_by_another_socket_reports_nothing
+    ),
+    scenario!(
+        "B22",
+        closing::b22_a_dup2_back_to_the_same_file_does_not_revive_the_knote
+    ),
+    scenario!(
+        "B22",
+        closing::b22_closing_removes_the_knotes_in_every_kqueue
+    ),
+    scenario!(
+        "B22",
+        closing::b22_an_event_queued_at_the_close_is_not_delivered
+    ),
+    scenario!(
+        "B22",
+        closing::b22_closing_while_another_thread_waits_in_kevent
+    ),
+    scenario!(
         "B23",
         extras::b23_timer_repeats_counts_expirations_and_restarts_on_re_add
     ),
@@ -301,6 +322,11 @@ pub static SCENARIOS: &[Scenario] = &[
     scenario!(
         "E5",
         no_wasted_calls::an_orphaned_epoll_item_does_not_make_the_wait_spin
+    ),
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    scenario!(
+        "E5",
+        no_wasted_calls::a_close_through_the_lab_is_one_del_and_leaves_no_orphan
     ),
 ];
 

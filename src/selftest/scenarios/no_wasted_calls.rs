@@ -245,3 +245,41 @@ pub fn an_orphaned_epoll_item_does_not_make_the_wait_spin() {
     });
     assert!(wait.epoll_wait <= 8, "no busy wait: {wait:?}");
 }
+
+/// B22 underneath, for a close through the lab (`kq::close`): the emulation removes the
+/// number's epoll item with one EPOLL_CTL_DEL while the number still names the file, and shows
+/// it in no kevent call's trace (the close is no kevent call). A dup() keeps the file alive
+/// and its peer sends bytes, yet a 50 ms wait costs one epoll_wait and nothing else: no
+/// orphaned item is left to wake it or to be rebuilt away.
+pub fn a_close_through_the_lab_is_one_del_and_leaves_no_orphan() {
+    use std::os::fd::AsRawFd;
+
+    let kq = new_kq();
+    let (mut peer, watched) = tcp_pair();
+    let fd = watched.as_raw_fd();
+    let old_file = watched.try_clone().expect("dup");
+    apply(&kq, &[read_change(&watched, EV_ADD)]);
+    kq.set_recording(true);
+    kq.take_os_calls();
+
+    let close = calls_during(&kq, || crate::kq::close(watched));
+    assert_eq!((close.epoll_ctl, close.total()), (1, 1), "{close:?}");
+    assert!(
+        kq.take_os_calls().is_empty(),
+        "the close's DEL is not a kevent call's"
+    );
+
+    send_all(&mut peer, b"after");
+    wait_for_bytes(&old_file, 5);
+    let wait = calls_during(&kq, || {
+        let mut events = [Kevent::default(); 4];
+        let n = kq
+            .kevent(&[], &mut events, Some(Timespec::from_millis(50)))
+            .expect("kevent");
+        assert_eq!(n, 0, "nothing of fd {fd}: {:?}", &events[..n]);
+    });
+    // One epoll_wait (two if its timer ended a hair before the deadline); no epoll_ctl and
+    // nothing else: no orphan to ignore, no epoll set rebuilt (epoll_create1, dup3...).
+    assert!(wait.epoll_wait <= 2, "{wait:?}");
+    assert_eq!((wait.epoll_ctl, wait.other), (0, 0), "{wait:?}");
+}

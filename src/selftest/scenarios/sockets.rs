@@ -323,7 +323,9 @@ fn reset(stream: TcpStream) {
 /// nothing is reported for it any more, and EV_DELETE then fails with EBADF (or ENOENT, if the
 /// number was already reused by another socket). When the number is reused (here: dup2 of
 /// another socket onto it), the old knote is gone and EV_ADD creates a fresh one that watches
-/// the new socket.
+/// the new socket. The close and the dup2 are the raw ones (a dropped `TcpStream`, `sys::dup2`):
+/// on Linux this checks the emulation's lazy path for a close it cannot see (`closing.rs` has
+/// the closes through `kq::close`).
 pub fn b22_closed_descriptor_reports_nothing_and_reused_number_is_fresh() {
     let kq = new_kq();
     let (mut client, server) = tcp_pair();

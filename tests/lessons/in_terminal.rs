@@ -309,6 +309,8 @@ struct Ended {
     screen: Vec<String>,
     /// The run went interactive (the footer with `q quit` appeared).
     interactive: bool,
+    /// The first page a pager showed (with its colours), if the output went to a pager.
+    paged: Option<String>,
 }
 
 /// Type one command on a fresh screen, drive it to its end, and check what it showed.
@@ -352,7 +354,21 @@ fn type_and_check(
     }
     problems.extend(too_wide(&ended.screen, width as usize, typed, overflow));
     let traced = is_traced(typed);
-    if traced {
+    if let Some(page) = &ended.paged {
+        // Through a pager (`| less -R`, `--pager`) the attendee sees the trace's first page,
+        // then quits with `q`: the page shows the trace's header, in colour where the lesson
+        // asks for it to survive the pager (`--color always`, `--pager`).
+        let stage = typed.split_whitespace().nth(1).unwrap_or_default();
+        if TRACED.contains(&stage) && !page.contains(&format!("lab {stage}")) {
+            problems.push(format!(
+                "the pager's first page has no trace header:\n{page}"
+            ));
+        }
+        let colour_asked = typed.contains("--color always") || typed.contains("--pager");
+        if colour_asked && !page.contains("\u{1b}[") {
+            problems.push(format!("the pager shows the trace without colour:\n{page}"));
+        }
+    } else if traced {
         let stage = typed.split_whitespace().nth(1).unwrap_or_default();
         if !text.contains(&format!("━━ lab {stage} ━━")) {
             problems.push(format!("no trace header `━━ lab {stage} ━━`:\n{text}"));
@@ -365,7 +381,7 @@ fn type_and_check(
         problems.extend(lab_knotes_named_once(&ended.screen));
     }
     // The excerpt describes the tour's run; an interactive run is another run.
-    if let (Some(excerpt), false) = (&command.excerpt, ended.interactive) {
+    if let (Some(excerpt), false, None) = (&command.excerpt, ended.interactive, &ended.paged) {
         problems.extend(check_excerpt(excerpt, &ended.screen));
     }
     problems
@@ -405,6 +421,7 @@ fn drive(tmux: &Tmux, command: &Typed, width: u16) -> Result<Ended, String> {
     let deadline = Instant::now() + RUN_LIMIT;
     let mut answered = 0;
     let mut pager_quits = 0;
+    let mut paged = None;
     loop {
         let whole = tmux.whole_screen();
         if let Some(status) = exit_status(&whole) {
@@ -412,6 +429,7 @@ fn drive(tmux: &Tmux, command: &Typed, width: u16) -> Result<Ended, String> {
                 status,
                 screen: after_typed_line(&whole),
                 interactive: false,
+                paged,
             });
         }
         let rows = tmux.visible();
@@ -431,6 +449,9 @@ fn drive(tmux: &Tmux, command: &Typed, width: u16) -> Result<Ended, String> {
                 return Err(format!("--predict kept asking:\n{whole}"));
             }
         } else if is_pager_prompt(last) && pager_quits < 3 {
+            if paged.is_none() {
+                paged = Some(tmux.visible_with_colours());
+            }
             tmux.press("q");
             pager_quits += 1;
         }
@@ -513,6 +534,7 @@ fn drive_interactive(
         status,
         screen: after_typed_line(&whole),
         interactive: true,
+        paged: None,
     })
 }
 
@@ -546,6 +568,7 @@ fn drive_steps(tmux: &Tmux, command: &Typed, width: u16, rows: &str) -> Result<E
         status,
         screen: after_typed_line(&whole),
         interactive: false,
+        paged: None,
     })
 }
 
@@ -734,8 +757,8 @@ const MAY_OVERFLOW: [&str; 7] = [
 /// What kind of line of `typed`'s output `line` is.
 fn line_kind(line: &str, typed: &str) -> &'static str {
     let trimmed = line.trim_start();
-    if typed.contains('|') {
-        // Through a pipe the lab cannot know the width: the pager shows the lines.
+    if typed.contains('|') || typed.contains("--pager") {
+        // Through a pipe or a pager, the pager lays out the lines, not the lab.
         return "piped";
     }
     if typed.starts_with("lab replay") {

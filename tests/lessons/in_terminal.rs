@@ -23,7 +23,7 @@ const TRACED: [&str; 6] = ["flood", "oneshot", "dispatch", "clear", "write", "se
 
 /// How often the screen is looked at while waiting for something (a poll, not a pause that
 /// synchronises anything: every wait has its own condition and deadline).
-const LOOK_EVERY: Duration = Duration::from_millis(40);
+const LOOK_EVERY: Duration = Duration::from_millis(100);
 
 /// One trace excerpt of a lesson: the command its marker names, the claims, the block.
 #[derive(Clone, Debug)]

@@ -56,9 +56,11 @@ struct Lesson {
     next: Option<(String, String)>,
 }
 
+/// Reading the lessons as an attendee does finds what they would type and press: the test
+/// below can only be as good as this reading.
 #[test]
 fn the_lessons_are_read_into_commands_keys_and_excerpts() {
-    // Sanity of the reading itself, on the real lessons: lesson 1 has its tour (`--tour`, or
+    // On the real lessons: lesson 1 has its tour (`--tour`, or
     // the tour written out as a script) matched with its excerpt, and an interactive flood
     // with the keys `s`, `r`, `q`; lesson 5's interactive server names `c s x k t`; lesson 8's
     // `--step` waits for Space, and `q` ends it.
@@ -937,14 +939,12 @@ fn compare(actual: u64, op: &str, expected: u64) -> bool {
 fn claim_holds(claim: &str, lines: &[String]) -> Result<(), String> {
     let text = lines.join("\n");
     let words: Vec<&str> = claim.split_whitespace().collect();
-    let counted = |name: &str| -> Option<(String, u64)> {
-        for op in [">=", "<=", "="] {
-            if let Some((_, n)) = claim.split_once(op) {
-                let _ = name;
-                return Some((op.to_string(), n.trim().parse().ok()?));
-            }
-        }
-        None
+    // `conn1 READ >= 2` → (`>=`, 2).
+    let counted = || -> Option<(String, u64)> {
+        [">=", "<=", "="].iter().find_map(|op| {
+            let (_, n) = claim.split_once(op)?;
+            Some((op.to_string(), n.trim().parse().ok()?))
+        })
     };
     match words.as_slice() {
         ["flag", name] => lines
@@ -985,7 +985,7 @@ fn claim_holds(claim: &str, lines: &[String]) -> Result<(), String> {
                 .ok_or(format!("no kevent call shows `timeout {n} ms`"))
         }
         [first, ..] if first.starts_with("errors") => {
-            let (op, n) = counted(claim).ok_or("cannot read the claim")?;
+            let (op, n) = counted().ok_or("cannot read the claim")?;
             let errno = words.get(1).filter(|w| w.starts_with('E'));
             let shown = lines
                 .iter()
@@ -1001,7 +1001,7 @@ fn claim_holds(claim: &str, lines: &[String]) -> Result<(), String> {
                 .ok_or(format!("the screen shows {shown} such EV_ERROR entries"))
         }
         _ => {
-            let (op, n) = counted(claim).ok_or("cannot read the claim")?;
+            let (op, n) = counted().ok_or("cannot read the claim")?;
             let name = claim
                 .split(['=', '<', '>'])
                 .next()

@@ -1205,19 +1205,27 @@ fn commands(markdown: &str) -> Vec<Typed> {
 
     // "run `lab flood --port 0` and press `s` to send ..., `r` to read, `q` to quit"; "`lab
     // server --port 0` starts in interactive mode, on purpose: `c`, `s`, `x` and `k` ...".
-    for sentence in prose_sentences
-        .iter()
-        .filter(|s| s.contains("press") || s.contains("interactive") || s.contains("--step`"))
-    {
+    for sentence in prose_sentences.iter().filter(|s| {
+        s.contains("press")
+            || s.contains("interactive")
+            || s.contains("--step`")
+            || s.contains("--pager`")
+    }) {
         for (at, span) in spans(sentence) {
             let command = with_port_zero(span);
             let step = command.split_whitespace().any(|w| w == "--step");
-            if !(interactive_by_contract(&command) || step)
+            // "`lab server --port 0 --pager` (`q` leaves the pager)": a run through the pager.
+            let paged = command.split_whitespace().any(|w| w == "--pager");
+            if !(interactive_by_contract(&command) || step || paged)
                 || typed.iter().any(|t| t.written == command)
             {
                 continue;
             }
-            let mut keys = keys_in(&sentence[at..]);
+            let mut keys = if paged {
+                Vec::new()
+            } else {
+                keys_in(&sentence[at..])
+            };
             if step {
                 // "waits for Space (or Enter) before doing it": one step, then the keys named.
                 keys.insert(0, "Space".to_string());
@@ -1225,7 +1233,7 @@ fn commands(markdown: &str) -> Vec<Typed> {
             typed.push(Typed {
                 written: command,
                 keys,
-                said_interactive: !step,
+                said_interactive: !step && !paged,
                 excerpt: None,
             });
         }

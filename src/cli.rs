@@ -91,6 +91,10 @@ pub struct CommonArgs {
     /// Show the lab's own knotes (signal, keys, wake) in every block and table, not only once
     #[arg(long)]
     pub all_knotes: bool,
+    /// In a terminal, show the trace through $PAGER (default `less -R`) with its colours, and
+    /// play the tour instead of waiting for keys; piped, it does nothing
+    #[arg(long)]
+    pub pager: bool,
     /// Accepted for older commands and does nothing: the epoll calls are hidden unless
     /// --os-calls
     #[arg(long, hide = true)]
@@ -339,6 +343,10 @@ pub struct ReplayArgs {
     /// Colour
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+    /// In a terminal, show the text through $PAGER (default `less -R`) with its colours;
+    /// piped, it does nothing
+    #[arg(long)]
+    pub pager: bool,
 }
 
 #[derive(Clone, Debug, Args)]
@@ -397,6 +405,7 @@ impl ServerArgs {
             predict: self.predict,
             json: self.common.json,
             os_calls: self.common.record_os_calls(),
+            pager: self.common.pager,
         }
     }
 }
@@ -519,6 +528,7 @@ impl From<&CommonArgs> for crate::term::TraceOptions {
             color: common.color.into(),
             os_calls: common.record_os_calls(),
             all_knotes: common.all_knotes || common.os_calls,
+            pager: common.pager,
         }
     }
 }

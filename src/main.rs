@@ -51,7 +51,7 @@ fn main() -> ExitCode {
             lab::lessons::list(args.reset, lab::term::use_color(ColorChoice::Auto))
         }
         Some(Command::Lesson(args)) => lab::lessons::show(&args.to_options()),
-        Some(Command::Replay(args)) => lab::replay::run(&args.file, args.color.into()),
+        Some(Command::Replay(args)) => lab::replay::run(&args.file, args.color.into(), args.pager),
         Some(Command::Selftest(args)) => lab::selftest::run(&args.to_settings()),
         Some(Command::Explain(args)) => lab::explain::run(&args.topic),
     };
@@ -75,9 +75,11 @@ const SERVER_TOUR: predict::ServerTour = predict::ServerTour {
 /// A flag stage. With `--predict`: ask, play the default tour (or the `--script` given: the
 /// verdict grades the run that actually happened), then grade what the trace counted.
 fn run_stage(kind: StageKind, args: &StageArgs) -> lab::Result<()> {
-    // The harness's own rule: no script and a terminal on both ends means the keys drive it.
+    // The harness's own rule: no script and a terminal on both ends means the keys drive it
+    // (not with --pager: the pager owns the keyboard, so the tour plays).
     let interactive = args.common.script.is_none()
         && !args.predict
+        && !args.common.pager
         && lab::term::stdin_is_terminal()
         && lab::term::stdout_is_terminal();
     let drive = lessons::Drive {
@@ -118,6 +120,7 @@ fn run_server(args: &ServerArgs) -> lab::Result<()> {
     );
     let interactive = opts.script.is_none()
         && !opts.predict
+        && !opts.pager
         && lab::term::stdin_is_terminal()
         && lab::term::stdout_is_terminal();
     if opts.predict && opts.script.is_none() {

@@ -48,13 +48,16 @@ pub struct RunOptions {
     pub json: bool,
     /// Show the epoll calls the emulation makes underneath each kevent call.
     pub os_calls: bool,
+    /// `--pager`: the trace goes through a pager (the sink's business), so no keys: the tour.
+    pub pager: bool,
 }
 
 /// `lab server`: run the server with its trace, written to `sink`; the summary it ended with (`None` if the output
 /// went away). `--predict` and the lessons' progress are handled by the caller, one level up.
 ///
 /// Interactive mode (contract) when stdin and stdout are terminals and there is no `--script`
-/// (and no `--predict`, which asks its question and then plays the tour): the terminal goes to
+/// (and no `--predict`, which asks its question and then plays the tour, nor `--pager`, whose
+/// pager owns the keyboard): the terminal goes to
 /// raw mode, the key footer stays under the trace, and keys drive a built-in client
 /// ([`interactive`](super::interactive)). The [`crate::term::TerminalGuard`] restores the terminal on every way out.
 pub fn run(opts: &RunOptions, sink: Box<dyn Sink>) -> Result<Option<crate::trace::Summary>> {
@@ -67,6 +70,7 @@ pub fn run(opts: &RunOptions, sink: Box<dyn Sink>) -> Result<Option<crate::trace
     let external = opts.external;
     let interactive = script.is_none()
         && !opts.predict
+        && !opts.pager
         && crate::term::stdin_is_terminal()
         && crate::term::stdout_is_terminal();
     let tour = !external && script.is_none() && !interactive;

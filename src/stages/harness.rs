@@ -142,8 +142,11 @@ pub(super) type Step<T = ()> = std::result::Result<T, Stop>;
 
 /// Run a stage to the end and return its summary.
 pub fn run(stage: &'static Stage, common: &StageConfig) -> crate::Result<Summary> {
-    let interactive =
-        common.script.is_none() && term::stdin_is_terminal() && term::stdout_is_terminal();
+    // Not with --pager: keys cannot reach lab while the pager owns the terminal.
+    let interactive = common.script.is_none()
+        && !common.trace.pager
+        && term::stdin_is_terminal()
+        && term::stdout_is_terminal();
     // A bad script is an error before anything runs (contract).
     let drive = match &common.script {
         Some(s) => Drive::Script(script::parse(s, common.external)?),

@@ -160,6 +160,19 @@ pub fn interrupted() -> bool {
     SIGNALLED.load(Ordering::SeqCst)
 }
 
+/// Make the signal pipe readable with no signal and without setting [`interrupted`]: the pager
+/// of `--pager` has exited, so nobody sees the trace any more. The run's event loop wakes as
+/// for Ctrl-C and ends (its next trace write meets the closed pipe); [`interrupted`] stays
+/// false, so a run that had reached its end before the person quit the pager still counts as
+/// finished (`lessons::run_finished`). Without the signal pipe (nothing caught yet) it does
+/// nothing.
+pub fn wake_as_if_interrupted() {
+    let fd = SIGNAL_PIPE_WRITE.load(Ordering::SeqCst);
+    if fd >= 0 {
+        crate::sys::unix::write_byte(fd, 1);
+    }
+}
+
 /// Empty the signal pipe after its knote fired (level-triggered, it would fire again).
 pub fn drain_signal_pipe() {
     let fd = SIGNAL_PIPE_READ.load(Ordering::SeqCst);
@@ -272,7 +285,8 @@ impl Drop for KeyReader {
     }
 }
 
-/// How a run's trace is written (from `--json`, `--color`, `--os-calls`, `--all-knotes`).
+/// How a run's trace is written (from `--json`, `--color`, `--os-calls`, `--all-knotes`,
+/// `--pager`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TraceOptions {
     /// JSON lines instead of the annotated text.
@@ -285,21 +299,38 @@ pub struct TraceOptions {
     /// The text shows the lab's own knotes (`signal`, `keys`, `wake`) in every block and
     /// table, not only once (`--all-knotes`, or `--os-calls`). JSON always has them.
     pub all_knotes: bool,
+    /// In a terminal, the trace goes through the pager (`crate::pager`), and the run plays
+    /// its tour: keys cannot reach lab while the pager owns the terminal. Does nothing when
+    /// stdout is not a terminal (as git).
+    pub pager: bool,
 }
 
 /// Choose the sink for a run (the trace flows one way: stage → traced kqueue → record →
 /// renderer → here): JSON lines with `json`, otherwise the annotated text, coloured
 /// per `color` (auto: only when stdout is a terminal and NO_COLOR is unset), with the epoll
-/// twin when `os_calls`.
+/// twin when `os_calls`. With `pager` and a terminal, either goes through the pager; the
+/// colour is decided as for the terminal the pager shows it on (`less -R` passes it through).
 pub fn sink_for(options: impl Into<TraceOptions>) -> Box<dyn crate::trace::Sink> {
     let options = options.into();
-    if options.json {
-        Box::new(crate::trace::JsonSink::stdout())
+    let color = use_color(options.color);
+    let pager = if options.pager && stdout_is_terminal() {
+        crate::pager::Pager::start()
     } else {
-        let color = use_color(options.color);
-        Box::new(
+        None
+    };
+    match (options.json, pager) {
+        (true, None) => Box::new(crate::trace::JsonSink::stdout()),
+        (true, Some(pager)) => {
+            let (out, backlog) = crate::trace::sink_output::bounded(Box::new(pager));
+            Box::new(crate::trace::JsonSink::new(out).with_backlog(backlog))
+        }
+        (false, None) => Box::new(
             screen::TextSink::stdout(color, options.os_calls).with_all_knotes(options.all_knotes),
-        )
+        ),
+        (false, Some(pager)) => Box::new(
+            screen::TextSink::paged(pager, color, options.os_calls)
+                .with_all_knotes(options.all_knotes),
+        ),
     }
 }
 

@@ -20,6 +20,9 @@ pub struct TextSink {
     renderer: TextRenderer,
     /// stdout is a terminal: the live count is updated in place.
     live: bool,
+    /// Notes wrap to the terminal's width: on the terminal, and in the pager (`--pager`) that
+    /// shows them on it.
+    wrap: bool,
     /// Interactive: raw mode (`\r\n` line ends) and this footer.
     footer: Option<String>,
     /// A collapsed run's live count line is the last line on screen (to be rewritten).
@@ -46,6 +49,19 @@ impl TextSink {
         }
     }
 
+    /// Text through the pager (`--pager`): behind a bounded queue as on a pipe (the pager reads
+    /// only as far as the person scrolls), without in-place updates (a pager shows lines, not
+    /// cursor moves: a collapsed run gets one count line when it ends), and with the notes
+    /// wrapped to the terminal as they would be without the pager.
+    pub fn paged(pager: crate::pager::Pager, color: bool, show_os_calls: bool) -> TextSink {
+        let (out, backlog) = sink_output::bounded(Box::new(pager));
+        TextSink {
+            backlog,
+            wrap: true,
+            ..TextSink::new(out, color, show_os_calls, false)
+        }
+    }
+
     /// Text on any writer; `live` asks for in-place updates (only for a terminal).
     pub fn new(
         out: Box<dyn Write + Send>,
@@ -57,6 +73,7 @@ impl TextSink {
             out,
             renderer: TextRenderer::new(color, show_os_calls),
             live,
+            wrap: live,
             footer: None,
             count_line_shown: false,
             backlog: None,
@@ -118,7 +135,7 @@ impl TextSink {
 
 impl Sink for TextSink {
     fn write(&mut self, entry: &Entry) -> io::Result<()> {
-        if self.live {
+        if self.wrap {
             // Notes wrap to the terminal's width (read each time: it may have been resized).
             let width = crossterm::terminal::size()
                 .map(|(w, _)| usize::from(w))

@@ -7,6 +7,7 @@ use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use super::super::poller::Poller;
+use super::super::reader::TooLarge;
 use super::super::token::Token;
 use super::{Server, ACCEPT_RETRY};
 
@@ -211,14 +212,29 @@ impl<P: Poller> Server<P> {
         ));
     }
 
-    pub(super) fn say_too_large(&mut self, token: Token, too_large: &impl std::fmt::Display) {
+    /// A frame too large for the buffer. When its "length" is text, someone typed a line
+    /// (`nc 127.0.0.1 PORT`, then `hello`): say so, and what to use instead.
+    pub(super) fn say_too_large(&mut self, token: Token, too_large: &TooLarge) {
         if !self.rec.on() {
             return;
         }
-        if let Some(client) = self.clients.get(token) {
-            let text = format!("{}: {too_large}: closed", client.label());
-            self.rec.note(text);
-        }
+        let Some(client) = self.clients.get(token) else {
+            return;
+        };
+        let label = client.label();
+        let text = if too_large.looks_like_text() {
+            let port = self.listener.local_addr().map_or(0, |addr| addr.port());
+            let first = too_large.prefix.escape_ascii();
+            format!(
+                "{label}: \"{first}…\" looks like a line of text (from nc?), not a frame: this \
+                 server speaks length-prefixed frames (a 4-byte little-endian length, then the \
+                 message, as in the tutorial), so \"{first}\" was read as the length, {too_large}; \
+                 send messages with `lab client --port {port} hello` instead: closed"
+            )
+        } else {
+            format!("{label}: {too_large}: closed")
+        };
+        self.rec.note(text);
     }
 
     pub(super) fn say_read_mode(&mut self, label: &str) {

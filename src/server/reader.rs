@@ -29,6 +29,20 @@ pub struct TooLarge {
     pub frame_len: usize,
     /// The buffer it would have had to fit in.
     pub buffer_len: usize,
+    /// The 4 bytes read as the length prefix.
+    pub prefix: [u8; PREFIX_LEN],
+}
+
+impl TooLarge {
+    /// The "length" is text: `nc 127.0.0.1 PORT` and `hello` sends `hell` as the prefix,
+    /// 1,819,043,176 bytes. Four printable ASCII bytes (or tabs and line ends) announce at least
+    /// 0x09090909 bytes, 151 MB, more than any buffer the server takes (64 MiB): never a real
+    /// frame, so saying "a line of text" cannot mislead.
+    pub fn looks_like_text(&self) -> bool {
+        self.prefix
+            .iter()
+            .all(|&b| b.is_ascii_graphic() || matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+    }
 }
 
 impl std::fmt::Display for TooLarge {
@@ -128,9 +142,14 @@ impl Reader {
     /// the unprocessed bytes to the front if they do not (the tutorial's `ensureSpace`).
     fn ensure_space(&mut self, needed: usize) -> Result<(), TooLarge> {
         if needed > self.buf.len() {
+            // Only a frame's length can be too large, so its prefix is all there.
+            let mut prefix = [0u8; PREFIX_LEN];
+            let available = (self.pos - self.start).min(PREFIX_LEN);
+            prefix[..available].copy_from_slice(&self.buf[self.start..self.start + available]);
             return Err(TooLarge {
                 frame_len: needed,
                 buffer_len: self.buf.len(),
+                prefix,
             });
         }
         if self.buf.len() - self.start >= needed {
@@ -172,13 +191,29 @@ mod tests {
         let mut reader = Reader::new(8);
         let mut input = &encode(b"12345")[..];
         reader.read_from(&mut input, 8).unwrap();
-        assert_eq!(
-            reader.next_frame(),
-            Err(TooLarge {
-                frame_len: 9,
-                buffer_len: 8
-            })
-        );
+        let too_large = reader.next_frame().unwrap_err();
+        assert_eq!((too_large.frame_len, too_large.buffer_len), (9, 8));
+        assert!(!too_large.looks_like_text(), "{too_large:?}");
+    }
+
+    /// `nc` and `hello`: the first 4 bytes of the line are taken for a length, which cannot
+    /// fit, and they are text.
+    #[test]
+    fn a_line_of_text_is_a_frame_too_large_that_looks_like_text() {
+        let mut reader = Reader::new(4096);
+        let mut input = &b"hello\n"[..];
+        reader.read_from(&mut input, 100).unwrap();
+        let too_large = reader.next_frame().unwrap_err();
+        assert_eq!(too_large.frame_len, 1_819_043_180);
+        assert_eq!(&too_large.prefix, b"hell");
+        assert!(too_large.looks_like_text());
+        // A real frame's binary length prefix is no text, however large.
+        let big = TooLarge {
+            frame_len: 1 << 30,
+            buffer_len: 4096,
+            prefix: (1u32 << 30).to_le_bytes(),
+        };
+        assert!(!big.looks_like_text());
     }
 
     #[test]

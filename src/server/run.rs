@@ -119,7 +119,7 @@ pub fn run(opts: &RunOptions, sink: Box<dyn Sink>) -> Result<Option<crate::trace
     };
     let mut tracer = Tracer::new(sink);
     if interactive {
-        let _ = tracer.set_footer(Some(interactive::footer(backend_name, 0)));
+        let _ = tracer.set_footer(Some(interactive::footer(backend_name, 0, external)));
     }
     let _ = tracer.emit(Record::Start {
         stage: "server".into(),

@@ -201,7 +201,8 @@ pub fn fit_footer(footer: &str, width: usize, help: bool) -> Vec<String> {
     let quit = keys.iter().position(|k| k.starts_with("q "));
     if help {
         let mut line = String::new();
-        for key in keys.iter().copied().chain(["? hide keys"]) {
+        let shown = keys.iter().copied().filter(|k| !k.starts_with("? "));
+        for key in shown.chain(["? hide keys"]) {
             let len = line.chars().count();
             if len > 0 && len + 2 + key.chars().count() > width {
                 lines.push(std::mem::take(&mut line));
@@ -221,7 +222,8 @@ pub fn fit_footer(footer: &str, width: usize, help: bool) -> Vec<String> {
     let tail = format!("? keys  {}", keys[quit.unwrap_or(0)]);
     let mut line = String::new();
     for (i, key) in keys.iter().enumerate() {
-        if Some(i) == quit {
+        // `q` and `?` are in the tail, once.
+        if Some(i) == quit || key.starts_with("? ") {
             continue;
         }
         let len = line.chars().count() + 2 + key.chars().count() + 2 + tail.chars().count();

@@ -293,7 +293,7 @@ pub fn footer(backend: &str, current: usize, external: bool) -> String {
         .max(20);
     let current = if external {
         // No built-in client, so no current connection either: the keys act on the server.
-        "--external: real clients".to_string()
+        "--external".to_string()
     } else if current == 0 {
         "current: none yet".to_string()
     } else {

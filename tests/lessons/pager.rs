@@ -6,7 +6,7 @@ use crate::support::tmux::Tmux;
 /// The pager the terminal tests use, whatever the tester's own settings: `less`, with the
 /// default `LESS=FRX` that `lab` sets when LESS is unset (a tester's own LESS is overridden
 /// with the same value).
-fn pager_env() -> Vec<&'static str> {
+pub(crate) fn pager_env() -> Vec<&'static str> {
     let mut env = vec!["PAGER=less"];
     if std::env::var_os("LESS").is_some() {
         env.push("LESS=FRX");

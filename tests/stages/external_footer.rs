@@ -34,7 +34,10 @@ fn a_stage_with_external_offers_only_the_server_side_keys() {
     for client_key in &CLIENT_KEYS[..3] {
         assert!(!keys.contains(client_key), "{client_key} offered: {keys}");
     }
-    assert!(keys.contains("r read") && keys.contains("a rearm"), "{keys}");
+    assert!(
+        keys.contains("r read") && keys.contains("a rearm"),
+        "{keys}"
+    );
     assert!(keys.contains("? keys") && keys.contains("q quit"), "{keys}");
     tmux.resize(44, 24);
     // A key redraws the footer at the new width (a resize alone does not).
@@ -44,7 +47,10 @@ fn a_stage_with_external_offers_only_the_server_side_keys() {
     });
     let keys = keys_row(&rows).expect("the keys line");
     assert!(keys.contains("? keys"), "{keys}");
-    assert!(!keys.contains("c connect") && !keys.contains("s send"), "{keys}");
+    assert!(
+        !keys.contains("c connect") && !keys.contains("s send"),
+        "{keys}"
+    );
     tmux.press("c");
     tmux.wait_for("the note for c", |s| {
         s.contains("--external: there is no built-in client")
@@ -63,10 +69,16 @@ fn the_server_with_external_offers_only_the_server_side_keys() {
         tmux.run_lab("", "server --external --port 0");
         let keys = footer_keys(&tmux);
         for client_key in CLIENT_KEYS {
-            assert!(!keys.contains(client_key), "{width}: {client_key} offered: {keys}");
+            assert!(
+                !keys.contains(client_key),
+                "{width}: {client_key} offered: {keys}"
+            );
         }
         assert!(keys.contains("k knotes"), "{width}: {keys}");
-        assert!(keys.contains("? keys") && keys.contains("q quit"), "{width}: {keys}");
+        assert!(
+            keys.contains("? keys") && keys.contains("q quit"),
+            "{width}: {keys}"
+        );
         let rows = tmux.visible();
         assert!(
             rows.contains("── lab server · kqueue · --external ─") && !rows.contains("current:"),

@@ -23,7 +23,8 @@ fn pager_prompt(rows: &str) -> bool {
 /// The shell printed lab's exit status (the typed command line also holds the words, so only a
 /// whole line counts).
 fn exited(rows: &str) -> bool {
-    rows.lines().any(|l| l.trim_end().starts_with("exit status "))
+    rows.lines()
+        .any(|l| l.trim_end().starts_with("exit status "))
 }
 
 /// An attendee on an 80×24 laptop runs `lab flood --port 0 --pager`. The trace opens in the
@@ -38,7 +39,10 @@ fn a_stage_trace_opens_in_the_pager_with_colour_and_q_returns_to_the_shell() {
         s.contains("lab flood") && pager_prompt(s)
     });
     assert!(!exited(&rows), "lab did not wait for the pager:\n{rows}");
-    assert!(!rows.contains("c connect"), "no key footer in the pager:\n{rows}");
+    assert!(
+        !rows.contains("c connect"),
+        "no key footer in the pager:\n{rows}"
+    );
     let colours = tmux.visible_with_colours();
     assert!(
         colours.contains("\u{1b}["),
@@ -78,7 +82,7 @@ fn ctrl_c_in_the_pager_leaves_the_pager_in_charge_and_q_ends_lab() {
 fn quitting_the_pager_ends_an_idle_external_run() {
     let tmux = Tmux::start("tracepagerext", 80, 12, &pager_env());
     tmux.run_lab("", "flood --port 0 --external --pager");
-    tmux.wait_for_visible("the trace in the pager", |s| pager_prompt(s));
+    tmux.wait_for_visible("the trace in the pager", pager_prompt);
     tmux.press("q");
     tmux.wait_for_exit_status(0);
     tmux.assert_terminal_usable();
@@ -131,7 +135,10 @@ fn piped_pager_is_the_plain_trace() {
     assert!(output.status.success(), "{output:?}");
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(!text.contains('\u{1b}'), "escape codes in a pipe:\n{text}");
-    assert!(text.contains("lab oneshot") && text.contains("summary:"), "{text}");
+    assert!(
+        text.contains("lab oneshot") && text.contains("summary:"),
+        "{text}"
+    );
 }
 
 /// `lab oneshot --json --pager | jq`: the same JSON lines as without `--pager`, every line a

@@ -223,13 +223,20 @@ impl<P: Poller> Server<P> {
         };
         let label = client.label();
         let text = if too_large.looks_like_text() {
-            let port = self.listener.local_addr().map_or(0, |addr| addr.port());
+            // `lab client` connects to 127.0.0.1 unless told otherwise.
+            let to = match self.listener.local_addr() {
+                Ok(addr) if addr.ip() == std::net::Ipv4Addr::LOCALHOST => {
+                    format!("--port {}", addr.port())
+                }
+                Ok(addr) => format!("--host {} --port {}", addr.ip(), addr.port()),
+                Err(_) => "--port PORT".to_string(),
+            };
             let first = too_large.prefix.escape_ascii();
             format!(
                 "{label}: \"{first}…\" looks like a line of text (from nc?), not a frame: this \
                  server speaks length-prefixed frames (a 4-byte little-endian length, then the \
                  message, as in the tutorial), so \"{first}\" was read as the length, {too_large}; \
-                 send messages with `lab client --port {port} hello` instead: closed"
+                 send messages with `lab client {to} hello` instead: closed"
             )
         } else {
             format!("{label}: {too_large}: closed")

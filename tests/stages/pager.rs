@@ -75,12 +75,12 @@ fn ctrl_c_in_the_pager_leaves_the_pager_in_charge_and_q_ends_lab() {
     tmux.assert_terminal_usable();
 }
 
-/// `lab flood --external --pager` in a small terminal (80×12, so the header fills a page and
-/// the pager takes keys): nothing happens until a client comes, and the person quits the pager.
+/// `lab flood --external --pager` in a small terminal (80×8, so the header fills a page and
+/// the pager takes keys: `less` reads no key while it waits for a first screenful): nothing happens until a client comes, and the person quits the pager.
 /// lab does not wait for a client that may never come: it ends at once, exit 0.
 #[test]
 fn quitting_the_pager_ends_an_idle_external_run() {
-    let tmux = Tmux::start("tracepagerext", 80, 12, &pager_env());
+    let tmux = Tmux::start("tracepagerext", 80, 8, &pager_env());
     tmux.run_lab("", "flood --port 0 --external --pager");
     tmux.wait_for_visible("the trace in the pager", pager_prompt);
     tmux.press("q");

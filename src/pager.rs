@@ -16,12 +16,15 @@
 //!
 //! A run that pages its trace waits for the pager at the end (dropping the [`Pager`] waits), so
 //! the shell's prompt comes back below the page, never in the middle of it. And a pager quit
-//! while the run still goes on wakes the run's event loop through the signal pipe
-//! ([`crate::term::wake_as_if_interrupted`]): an `--external` run, idle until a client comes,
-//! would otherwise keep the shell waiting with nothing on the screen.
+//! before its input ended (`q` while the run still goes on) counts as Ctrl-C
+//! ([`crate::term::interrupt`]): it wakes the run's event loop, which ends the run (an
+//! `--external` run, idle until a client comes, would otherwise keep the shell waiting with
+//! nothing on the screen), and a tour cut short that way does not mark its lesson done.
 
 use std::io::{self, Write};
 use std::process::{ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 /// Whether output may go through a pager.
@@ -37,7 +40,9 @@ pub enum Paging {
 /// close its input and wait until the person quits it.
 pub struct Pager {
     stdin: Option<ChildStdin>,
-    /// Waits for the pager to exit, then wakes the run (see the module comment).
+    /// Set when the input is closed: a pager that exits before is a pager quit early.
+    input_done: Arc<AtomicBool>,
+    /// Waits for the pager to exit; quit early, it interrupts the run (see the module comment).
     waiter: Option<JoinHandle<()>>,
 }
 
@@ -64,12 +69,17 @@ impl Pager {
         }
         let mut child = sh.spawn().ok()?;
         let stdin = child.stdin.take();
+        let input_done = Arc::new(AtomicBool::new(false));
+        let done = Arc::clone(&input_done);
         let waiter = std::thread::spawn(move || {
             let _ = child.wait();
-            crate::term::wake_as_if_interrupted();
+            if !done.load(Ordering::SeqCst) {
+                crate::term::interrupt();
+            }
         });
         Some(Pager {
             stdin,
+            input_done,
             waiter: Some(waiter),
         })
     }
@@ -82,6 +92,7 @@ impl Pager {
 
     fn close_and_wait(&mut self) {
         // End of input: `less` shows `(END)` and waits for `q`.
+        self.input_done.store(true, Ordering::SeqCst);
         drop(self.stdin.take());
         if let Some(waiter) = self.waiter.take() {
             let _ = waiter.join();

@@ -160,17 +160,13 @@ pub fn interrupted() -> bool {
     SIGNALLED.load(Ordering::SeqCst)
 }
 
-/// Make the signal pipe readable with no signal and without setting [`interrupted`]: the pager
-/// of `--pager` has exited, so nobody sees the trace any more. The run's event loop wakes as
-/// for Ctrl-C and ends (its next trace write meets the closed pipe); [`interrupted`] stays
-/// false, so a run that had reached its end before the person quit the pager still counts as
-/// finished (`lessons::run_finished`). Without the signal pipe (nothing caught yet) it does
-/// nothing.
-pub fn wake_as_if_interrupted() {
-    let fd = SIGNAL_PIPE_WRITE.load(Ordering::SeqCst);
-    if fd >= 0 {
-        crate::sys::unix::write_byte(fd, 1);
-    }
+/// What a SIGINT does, without the signal: the pager of `--pager` was quit while the run still
+/// wrote to it, so nobody sees the trace any more. The run's event loop wakes as for Ctrl-C and
+/// ends (an idle `--external` run included), and [`interrupted`] says the run did not reach
+/// its end on its own (`lessons::run_finished`). Before [`catch_interrupts`] only the flag is
+/// set.
+pub fn interrupt() {
+    on_signal(libc::SIGINT);
 }
 
 /// Empty the signal pipe after its knote fired (level-triggered, it would fire again).

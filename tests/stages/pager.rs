@@ -9,9 +9,9 @@ use std::process::Stdio;
 
 use super::run::{parse_lines, run_lab, wait_output};
 use crate::lessons::pager::pager_env;
-use crate::support::tmux::Tmux;
+use crate::support::tmux::{Tmux, SCREEN_PATIENCE};
 use crate::support::trace::{Field, Value};
-use crate::support::{lab, TempDir};
+use crate::support::{lab, wait_until, TempDir};
 
 /// `less`'s prompt is on the last row: it shows a page and waits for a key.
 fn pager_prompt(rows: &str) -> bool {
@@ -30,7 +30,8 @@ fn exited(rows: &str) -> bool {
 /// An attendee on an 80×24 laptop runs `lab flood --port 0 --pager`. The trace opens in the
 /// pager: the stage's header on screen, the pager's prompt on the last row, colours as on the
 /// terminal, and lab still running behind the pager (no exit status yet). No key footer: the
-/// tour plays by itself. `q` quits the pager, lab exits 0, and the terminal is usable.
+/// tour plays by itself. `G` shows its end, the summary; `q` quits the pager, lab exits 0, the
+/// terminal is usable, and the tour, run to its end, marked lesson 1 done.
 #[test]
 fn a_stage_trace_opens_in_the_pager_with_colour_and_q_returns_to_the_shell() {
     let tmux = Tmux::start("tracepager", 80, 24, &pager_env());
@@ -48,9 +49,18 @@ fn a_stage_trace_opens_in_the_pager_with_colour_and_q_returns_to_the_shell() {
         colours.contains("\u{1b}["),
         "the pager shows the trace without colour:\n{colours}"
     );
+    tmux.press("G");
+    tmux.wait_for_visible("the end of the trace", |s| {
+        s.contains("summary:") && s.contains("(END)")
+    });
     tmux.press("q");
     tmux.wait_for_exit_status(0);
     tmux.assert_terminal_usable();
+    let progress = std::fs::read_to_string(tmux.state_dir().join("progress")).unwrap_or_default();
+    assert!(
+        progress.lines().any(|l| l == "flood"),
+        "the tour in the pager marks lesson 1 done: {progress:?}"
+    );
 }
 
 /// A facilitator pages the server tour (`lab server --port 0 --pager`) and presses Ctrl-C in
@@ -65,10 +75,21 @@ fn ctrl_c_in_the_pager_leaves_the_pager_in_charge_and_q_ends_lab() {
         s.contains("lab server") && pager_prompt(s)
     });
     tmux.press("C-c");
-    tmux.press("G");
-    let rows = tmux.wait_for_visible("the end of the trace in the pager", |s| {
-        s.contains("summary:") && s.contains("(END)")
+    // `less` drops keys typed ahead when it gets the interrupt: `G` again until it is taken.
+    let mut rows = String::new();
+    let mut looks = 0;
+    let end_shown = wait_until(SCREEN_PATIENCE, || {
+        if looks % 50 == 0 {
+            tmux.press("G");
+        }
+        looks += 1;
+        rows = tmux.visible();
+        rows.contains("summary:") && rows.contains("(END)")
     });
+    assert!(
+        end_shown,
+        "never saw the end of the trace in the pager:\n{rows}"
+    );
     assert!(!exited(&rows), "lab ended before the pager:\n{rows}");
     tmux.press("q");
     tmux.wait_for_exit_status(0);

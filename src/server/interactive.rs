@@ -111,6 +111,11 @@ impl Console {
                 action(server.rec(), "quit", None, None);
                 server.request_stop();
             }
+            // Not in the footer with --external; pressed anyway, one line says why.
+            Key::Char(k @ ('s' | 'x' | '1'..='9')) if self.external => server.rec().note(format!(
+                "--external: there is no built-in client for '{k}' to drive; the footer lists \
+                 the server's keys"
+            )),
             Key::Char('c') => self.connect(server),
             Key::Char(d @ '1'..='9') => self.use_conn(d as usize - '0' as usize, server),
             Key::Char('s') => self.send_ping(server),

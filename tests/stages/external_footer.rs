@@ -25,7 +25,8 @@ const CLIENT_KEYS: [&str; 5] = ["c connect", "s send", "x close", "t tour", "1-9
 /// A facilitator runs `lab oneshot --external --port 0` in an 80×24 terminal, then narrows it
 /// to 44 columns. At both widths the footer offers none of the client's keys (no `c connect`,
 /// `s send`, `x close`), keeps `q quit` and `?`, and still offers the server's `r read` and
-/// `a rearm` at 80. `c` says in one line that there is no built-in client; `q` ends the run.
+/// `a rearm` at 80. `s` and `c`, pressed anyway, say that there is no built-in client; `q` ends
+/// the run.
 #[test]
 fn a_stage_with_external_offers_only_the_server_side_keys() {
     let tmux = Tmux::start("extfooter", 80, 24, &[]);
@@ -39,6 +40,10 @@ fn a_stage_with_external_offers_only_the_server_side_keys() {
         "{keys}"
     );
     assert!(keys.contains("? keys") && keys.contains("q quit"), "{keys}");
+    tmux.press("s");
+    tmux.wait_for("the note for s", |s| {
+        s.contains("--external: there is no built-in client for 's' to drive")
+    });
     tmux.resize(44, 24);
     // A key redraws the footer at the new width (a resize alone does not).
     tmux.press("k");
@@ -61,7 +66,8 @@ fn a_stage_with_external_offers_only_the_server_side_keys() {
 
 /// The same for `lab server --external --port 0` at 80×24 and at 44×24: `k knotes`, `? keys`
 /// and `q quit` only, no `c connect`, `1-9 use`, `s send ping`, `x close` or `t tour`; the
-/// rule says `--external`, not "current: none yet" (there is no client to be current). `q` ends the run, exit 0.
+/// rule says `--external`, not "current: none yet" (there is no client to be current). `s`
+/// says there is no client to drive; `q` ends the run, exit 0.
 #[test]
 fn the_server_with_external_offers_only_the_server_side_keys() {
     for width in [80, 44] {
@@ -84,6 +90,12 @@ fn the_server_with_external_offers_only_the_server_side_keys() {
             rows.contains("── lab server · kqueue · --external ─") && !rows.contains("current:"),
             "{width}: {rows}"
         );
+        if width == 80 {
+            tmux.press("s");
+            tmux.wait_for("the note for s", |s| {
+                s.contains("--external: there is no built-in client for 's' to drive")
+            });
+        }
         tmux.press("q");
         tmux.wait_for_exit_status(0);
     }

@@ -140,6 +140,18 @@ impl Lab {
                     }
                     None
                 }
+                Key::Char(c)
+                    if c != 'c'
+                        && self.external
+                        && client_key(&c.to_string(), self.stage.server_writes()) =>
+                {
+                    // Not in the footer with --external; pressed anyway, one line says why.
+                    self.note(format!(
+                        "--external: there is no built-in client for '{c}' to drive; the footer \
+                         lists the server's keys"
+                    ))?;
+                    None
+                }
                 key => {
                     let action = action_for_key(key);
                     if action.is_none() {

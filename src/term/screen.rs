@@ -259,6 +259,33 @@ mod tests {
         assert!(!wide[1].contains('?'), "everything fits: no help needed");
     }
 
+    /// Footers that list `? keys` among their keys (the stages', with or without --external):
+    /// at every width `?` and `q` are shown, each once.
+    #[test]
+    fn a_footer_listing_help_shows_it_once_at_every_width() {
+        let footers = [
+            "── lab flood ──\nc connect  1-9 use  s send  r read  a rearm  x close  k knotes  ? \
+             keys  q quit  p read 2  + add  - delete  e enable  d disable  R receipt",
+            "── lab flood ──\n1-9 use  r read  a rearm  k knotes  ? keys  q quit  p read 2  + \
+             add  - delete  e enable  d disable  R receipt",
+            "── lab server ──\nk knotes  ? keys  q quit",
+        ];
+        for footer in footers {
+            for width in 40..=160 {
+                let lines = fit_footer(footer, width - 1, false);
+                let keys = lines.last().unwrap();
+                assert!(keys.chars().count() < width, "{width}: {keys}");
+                assert_eq!(keys.matches("? keys").count(), 1, "{width}: {keys}");
+                assert_eq!(keys.matches("q quit").count(), 1, "{width}: {keys}");
+            }
+            let help = fit_footer(footer, 39, true)[1..].join("  ");
+            assert!(
+                !help.contains("? keys") && help.contains("? hide keys"),
+                "{help}"
+            );
+        }
+    }
+
     #[test]
     fn help_shows_every_key_on_as_many_lines_as_needed() {
         let lines = fit_footer(FOOTER, 39, true);

@@ -231,7 +231,7 @@ impl<P: Poller> Server<P> {
                 Ok(addr) => format!("--host {} --port {}", addr.ip(), addr.port()),
                 Err(_) => "--port PORT".to_string(),
             };
-            let first = too_large.prefix.escape_ascii();
+            let first = too_large.prefix_text();
             format!(
                 "{label}: \"{first}…\" looks like a line of text (from nc?), not a frame: this \
                  server speaks length-prefixed frames (a 4-byte little-endian length, then the \

@@ -35,13 +35,31 @@ pub struct TooLarge {
 
 impl TooLarge {
     /// The "length" is text: `nc 127.0.0.1 PORT` and `hello` sends `hell` as the prefix,
-    /// 1,819,043,176 bytes. Four printable ASCII bytes (or tabs and line ends) announce at least
-    /// 0x09090909 bytes, 151 MB, more than any buffer the server takes (64 MiB): never a real
+    /// 1,819,043,176 bytes. Text is UTF-8 (a character may be cut at the end) with no control
+    /// character but tabs and line ends, so its last byte is at least 0x09 and the length at
+    /// least 0x09000000, 151 MB, more than any buffer the server takes (64 MiB): never a real
     /// frame, so saying "a line of text" cannot mislead.
     pub fn looks_like_text(&self) -> bool {
-        self.prefix
-            .iter()
-            .all(|&b| b.is_ascii_graphic() || matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+        let text = match std::str::from_utf8(&self.prefix) {
+            Ok(text) => text,
+            // A character cut by the 4-byte boundary: the part before it must be text.
+            Err(cut) if cut.error_len().is_none() && cut.valid_up_to() > 0 => {
+                std::str::from_utf8(&self.prefix[..cut.valid_up_to()]).unwrap_or_default()
+            }
+            Err(_) => return false,
+        };
+        !text.is_empty()
+            && text
+                .chars()
+                .all(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r'))
+    }
+
+    /// The prefix as the person typed it: `hell`, `hé` (a cut character dropped), `ab\nc`.
+    pub fn prefix_text(&self) -> String {
+        String::from_utf8_lossy(&self.prefix)
+            .trim_end_matches('\u{fffd}')
+            .escape_debug()
+            .to_string()
     }
 }
 
@@ -214,6 +232,21 @@ mod tests {
             prefix: (1u32 << 30).to_le_bytes(),
         };
         assert!(!big.looks_like_text());
+        // Not only ASCII: `héllo` starts with `hél`; a character cut at the 4th byte is fine.
+        let typed = |prefix: &[u8; 4]| TooLarge {
+            frame_len: 0,
+            buffer_len: 4096,
+            prefix: *prefix,
+        };
+        assert!(typed(b"h\xc3\xa9l").looks_like_text());
+        assert_eq!(typed(b"h\xc3\xa9l").prefix_text(), "hél");
+        assert!(typed(b"ab\xc3\xa9").looks_like_text());
+        assert!(typed(b"hh\xe2\x82").looks_like_text());
+        assert_eq!(typed(b"hh\xe2\x82").prefix_text(), "hh");
+        assert_eq!(typed(b"ab\nc").prefix_text(), "ab\\nc");
+        // Control bytes or bytes that are no UTF-8 are no text.
+        assert!(!typed(b"\x00abc").looks_like_text());
+        assert!(!typed(b"\xff\xff\xff\xff").looks_like_text());
     }
 
     #[test]

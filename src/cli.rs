@@ -91,6 +91,10 @@ pub struct CommonArgs {
     /// Show the lab's own knotes (signal, keys, wake) in every block and table, not only once
     #[arg(long)]
     pub all_knotes: bool,
+    /// In a terminal, show the trace through $PAGER (default `less -R`) with its colours, and
+    /// play the tour instead of waiting for keys; piped, it does nothing
+    #[arg(long)]
+    pub pager: bool,
     /// Accepted for older commands and does nothing: the epoll calls are hidden unless
     /// --os-calls
     #[arg(long, hide = true)]
@@ -107,12 +111,14 @@ impl CommonArgs {
     }
 
     /// Whether keys drive the run (contract: interactive mode): stdin and stdout are terminals
-    /// and nothing else was asked for: no `--script`, no `--tour`, and not `tour_asked` (another
-    /// flag that plays the tour: `--predict`, `--step`). The one place lab decides it; the
-    /// stages, the server and the lessons' progress take the answer as a setting.
+    /// and nothing else was asked for: no `--script`, no `--tour`, no `--pager` (the pager owns
+    /// the keyboard, so the tour plays), and not `tour_asked` (another flag that plays the tour:
+    /// `--predict`, `--step`). The one place lab decides it; the stages, the server and the
+    /// lessons' progress take the answer as a setting.
     pub fn interactive(&self, tour_asked: bool) -> bool {
         self.script.is_none()
             && !self.tour
+            && !self.pager
             && !tour_asked
             && crate::term::stdin_is_terminal()
             && crate::term::stdout_is_terminal()
@@ -379,6 +385,10 @@ pub struct ReplayArgs {
     /// Colour
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+    /// In a terminal, show the text through $PAGER (default `less -R`) with its colours;
+    /// piped, it does nothing
+    #[arg(long)]
+    pub pager: bool,
 }
 
 #[derive(Clone, Debug, Args)]
@@ -443,6 +453,7 @@ impl ServerArgs {
             predict: self.predict,
             json: self.common.json,
             os_calls: self.common.record_os_calls(),
+            pager: self.common.pager,
         }
     }
 }
@@ -565,6 +576,7 @@ impl From<&CommonArgs> for crate::term::TraceOptions {
             color: common.color.into(),
             os_calls: common.record_os_calls(),
             all_knotes: common.all_knotes || common.os_calls,
+            pager: common.pager,
         }
     }
 }

@@ -41,7 +41,8 @@
 //!   progress and predictions. Nothing in the run path calls it (and it imports neither
 //!   `stages` nor `server`): `main.rs` asks, runs, grades and records progress.
 //! - [`replay`]: `lab replay`, a saved `--json` trace rendered as annotated text.
-//! - [`pager`]: long output through `$PAGER`/`less -R` when taller than the terminal, as git.
+//! - [`pager`]: long output through `$PAGER`/`less -R` when taller than the terminal, as git,
+//!   and a run's trace with `--pager`.
 //! - [`explain`]: `lab explain B15` / `errata 11`, the cited behaviour or erratum, from `docs/`.
 //! - [`selftest`]: `lab selftest`, the kqueue conformance scenarios (B1–B26, in `scenarios/`)
 //!   that `cargo test` also runs, checked in the binary against the kqueue of the machine it is

@@ -51,7 +51,7 @@ fn main() -> ExitCode {
             lab::lessons::list(args.reset, lab::term::use_color(ColorChoice::Auto))
         }
         Some(Command::Lesson(args)) => lab::lessons::show(&args.to_options()),
-        Some(Command::Replay(args)) => lab::replay::run(&args.file, args.color.into()),
+        Some(Command::Replay(args)) => lab::replay::run(&args.file, args.color.into(), args.pager),
         Some(Command::Selftest(args)) => lab::selftest::run(&args.to_settings()),
         Some(Command::Explain(args)) => lab::explain::run(&args.topic),
     };
@@ -92,6 +92,11 @@ fn check_tour_flags(common: &CommonArgs, step: bool) -> lab::Result<()> {
             "{flag} plays the tour with the built-in client, so it cannot be combined with \
              --external"
         )));
+    }
+    if step && common.pager {
+        return Err(lab::Error::usage(
+            "--step waits for Space, but with --pager the pager owns the keyboard: use one of them",
+        ));
     }
     if step && common.json {
         return Err(lab::Error::usage(

@@ -10,10 +10,22 @@
 //! quit early (`q` on the first page) is success, not a broken pipe.
 //!
 //! [`show`] pages a finished text (`lab lesson N`); [`Pager::start`] gives a writer for output
-//! that is produced as it goes (a trace).
+//! that is produced as it goes (a trace, `--pager`): `term::sink_for` puts it behind the
+//! trace's bounded queue (`trace::sink_output`), so a pager that waits for the person to scroll
+//! never holds up the event loop.
+//!
+//! A run that pages its trace waits for the pager at the end (dropping the [`Pager`] waits), so
+//! the shell's prompt comes back below the page, never in the middle of it. And a pager quit
+//! before its input ended (`q` while the run still goes on) counts as Ctrl-C
+//! ([`crate::term::interrupt`]): it wakes the run's event loop, which ends the run (an
+//! `--external` run, idle until a client comes, would otherwise keep the shell waiting with
+//! nothing on the screen), and a tour cut short that way does not mark its lesson done.
 
 use std::io::{self, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 
 /// Whether output may go through a pager.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,10 +36,14 @@ pub enum Paging {
     Never,
 }
 
-/// A running pager: write the text into it, then [`finish`](Pager::finish).
+/// A running pager: write the text into it, then [`finish`](Pager::finish) (or drop it): both
+/// close its input and wait until the person quits it.
 pub struct Pager {
-    child: Child,
     stdin: Option<ChildStdin>,
+    /// Set when the input is closed: a pager that exits before is a pager quit early.
+    input_done: Arc<AtomicBool>,
+    /// Waits for the pager to exit; quit early, it interrupts the run (see the module comment).
+    waiter: Option<JoinHandle<()>>,
 }
 
 impl Pager {
@@ -53,13 +69,42 @@ impl Pager {
         }
         let mut child = sh.spawn().ok()?;
         let stdin = child.stdin.take();
-        Some(Pager { child, stdin })
+        let input_done = Arc::new(AtomicBool::new(false));
+        let done = Arc::clone(&input_done);
+        let waiter = std::thread::spawn(move || {
+            let _ = child.wait();
+            if !done.load(Ordering::SeqCst) {
+                crate::term::interrupt();
+            }
+        });
+        Some(Pager {
+            stdin,
+            input_done,
+            waiter: Some(waiter),
+        })
     }
 
     /// Close the pager's input and wait until the person quits it.
     pub fn finish(mut self) -> io::Result<()> {
+        self.close_and_wait();
+        Ok(())
+    }
+
+    fn close_and_wait(&mut self) {
+        // End of input: `less` shows `(END)` and waits for `q`.
+        self.input_done.store(true, Ordering::SeqCst);
         drop(self.stdin.take());
-        self.child.wait().map(|_| ())
+        if let Some(waiter) = self.waiter.take() {
+            let _ = waiter.join();
+        }
+    }
+}
+
+impl Drop for Pager {
+    /// However the output ends (its end, an error, a panic unwinding), lab does not exit while
+    /// the pager still holds the terminal.
+    fn drop(&mut self) {
+        self.close_and_wait();
     }
 }
 

@@ -17,8 +17,9 @@ use crate::trace::{Collapse, Entry, Offer, Record};
 
 pub use crate::trace::json::{parse_entry, parse_trace};
 
-/// `lab replay FILE` (`-`: standard input).
-pub fn run(path: &Path, color: ColorMode) -> crate::Result<()> {
+/// `lab replay FILE` (`-`: standard input). With `pager` and a terminal, the text goes
+/// through the pager (`crate::pager`), coloured as it would be on the terminal.
+pub fn run(path: &Path, color: ColorMode, pager: bool) -> crate::Result<()> {
     let input: Box<dyn BufRead> = if path.as_os_str() == "-" {
         Box::new(io::stdin().lock())
     } else {
@@ -36,8 +37,20 @@ pub fn run(path: &Path, color: ColorMode) -> crate::Result<()> {
         path.display().to_string()
     };
     let color = crate::term::use_color(color);
-    let mut out = io::BufWriter::new(io::stdout().lock());
-    match replay(input, &mut out, color).and_then(|()| out.flush().map_err(Failure::Write)) {
+    let pager = if pager && crate::term::stdout_is_terminal() {
+        crate::pager::Pager::start()
+    } else {
+        None
+    };
+    let out: Box<dyn Write> = match pager {
+        Some(pager) => Box::new(pager),
+        None => Box::new(io::stdout().lock()),
+    };
+    let mut out = io::BufWriter::new(out);
+    let outcome = replay(input, &mut out, color).and_then(|()| out.flush().map_err(Failure::Write));
+    // Dropping the pager waits until the person quits it: the shell comes back below the page.
+    drop(out);
+    match outcome {
         Ok(()) => Ok(()),
         Err(Failure::Read(err)) => Err(crate::Error::runtime(format!("{name}: {err}"))),
         // `lab replay f | head` is success (STYLE.md habit 6).

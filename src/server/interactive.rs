@@ -125,6 +125,11 @@ impl Console {
                 action(server.rec(), "quit", None, None);
                 server.request_stop();
             }
+            // Not in the footer with --external; pressed anyway, one line says why.
+            Key::Char(k @ ('s' | 'x' | '1'..='9')) if self.external => server.rec().note(format!(
+                "--external: there is no built-in client for '{k}' to drive; the footer lists \
+                 the server's keys"
+            )),
             Key::Char('c') => self.connect(server),
             Key::Char(d @ '1'..='9') => self.use_conn(d as usize - '0' as usize, server),
             Key::Char('s') => self.send_ping(server),
@@ -286,7 +291,11 @@ impl Console {
 
     /// The two footer lines, for this console's current connection.
     fn update_footer(&self, rec: &mut Recorder) {
-        rec.set_footer(Some(footer(self.backend, self.client.current())));
+        rec.set_footer(Some(footer(
+            self.backend,
+            self.client.current(),
+            self.external,
+        )));
     }
 
     /// Close the client connections and wait for their threads and the tour's. Call it once the
@@ -310,19 +319,28 @@ fn action(rec: &mut Recorder, name: &str, conn: Option<usize>, bytes: Option<usi
 
 /// The key footer: a rule with the stage and the current connection, then the keys; both cut to
 /// the terminal's width so they never wrap.
-pub fn footer(backend: &str, current: usize) -> String {
+pub fn footer(backend: &str, current: usize, external: bool) -> String {
     let width = crossterm::terminal::size()
         .map(|(w, _)| w as usize)
         .unwrap_or(80)
         .max(20);
-    let current = if current == 0 {
-        "none yet".to_string()
+    let current = if external {
+        // No built-in client, so no current connection either: the keys act on the server.
+        "--external".to_string()
+    } else if current == 0 {
+        "current: none yet".to_string()
     } else {
-        format!("client connection {current}")
+        format!("current: client connection {current}")
     };
-    let line1 = format!("── lab server · {backend} · current: {current} ");
+    let line1 = format!("── lab server · {backend} · {current} ");
     let line1 = format!("{line1:─<width$}");
-    let line2 = "c connect  1-9 use  s send ping  x close  k knotes  t tour  q quit";
+    // With --external only the keys that act on the server's side: the built-in client's
+    // (`c`, `1-9`, `s`, `x`, `t`) have no client to drive.
+    let line2 = if external {
+        "k knotes  ? keys  q quit"
+    } else {
+        "c connect  1-9 use  s send ping  x close  k knotes  t tour  q quit"
+    };
     let cut = |s: &str| s.chars().take(width - 1).collect::<String>();
     // The keys line is fitted by the screen (term::screen::fit_footer): `q` and `?` stay.
     format!("{}\n{line2}", cut(&line1))

@@ -7,6 +7,7 @@ use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use super::super::poller::Poller;
+use super::super::reader::TooLarge;
 use super::super::token::Token;
 use super::{Server, ACCEPT_RETRY};
 
@@ -211,14 +212,36 @@ impl<P: Poller> Server<P> {
         ));
     }
 
-    pub(super) fn say_too_large(&mut self, token: Token, too_large: &impl std::fmt::Display) {
+    /// A frame too large for the buffer. When its "length" is text, someone typed a line
+    /// (`nc 127.0.0.1 PORT`, then `hello`): say so, and what to use instead.
+    pub(super) fn say_too_large(&mut self, token: Token, too_large: &TooLarge) {
         if !self.rec.on() {
             return;
         }
-        if let Some(client) = self.clients.get(token) {
-            let text = format!("{}: {too_large}: closed", client.label());
-            self.rec.note(text);
-        }
+        let Some(client) = self.clients.get(token) else {
+            return;
+        };
+        let label = client.label();
+        let text = if too_large.looks_like_text() {
+            // `lab client` connects to 127.0.0.1 unless told otherwise.
+            let to = match self.listener.local_addr() {
+                Ok(addr) if addr.ip() == std::net::Ipv4Addr::LOCALHOST => {
+                    format!("--port {}", addr.port())
+                }
+                Ok(addr) => format!("--host {} --port {}", addr.ip(), addr.port()),
+                Err(_) => "--port PORT".to_string(),
+            };
+            let first = too_large.prefix_text();
+            format!(
+                "{label}: \"{first}…\" looks like a line of text (from nc?), not a frame: this \
+                 server speaks length-prefixed frames (a 4-byte little-endian length, then the \
+                 message, as in the tutorial), so \"{first}\" was read as the length, {too_large}; \
+                 send messages with `lab client {to} hello` instead: closed"
+            )
+        } else {
+            format!("{label}: {too_large}: closed")
+        };
+        self.rec.note(text);
     }
 
     pub(super) fn say_read_mode(&mut self, label: &str) {

@@ -29,6 +29,38 @@ pub struct TooLarge {
     pub frame_len: usize,
     /// The buffer it would have had to fit in.
     pub buffer_len: usize,
+    /// The 4 bytes read as the length prefix.
+    pub prefix: [u8; PREFIX_LEN],
+}
+
+impl TooLarge {
+    /// The "length" is text: `nc 127.0.0.1 PORT` and `hello` sends `hell` as the prefix,
+    /// 1,819,043,176 bytes. Text is UTF-8 (a character may be cut at the end) with no control
+    /// character but tabs and line ends, so its last byte is at least 0x09 and the length at
+    /// least 0x09000000, 151 MB, more than any buffer the server takes (64 MiB): never a real
+    /// frame, so saying "a line of text" cannot mislead.
+    pub fn looks_like_text(&self) -> bool {
+        let text = match std::str::from_utf8(&self.prefix) {
+            Ok(text) => text,
+            // A character cut by the 4-byte boundary: the part before it must be text.
+            Err(cut) if cut.error_len().is_none() && cut.valid_up_to() > 0 => {
+                std::str::from_utf8(&self.prefix[..cut.valid_up_to()]).unwrap_or_default()
+            }
+            Err(_) => return false,
+        };
+        !text.is_empty()
+            && text
+                .chars()
+                .all(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r'))
+    }
+
+    /// The prefix as the person typed it: `hell`, `hé` (a cut character dropped), `ab\nc`.
+    pub fn prefix_text(&self) -> String {
+        String::from_utf8_lossy(&self.prefix)
+            .trim_end_matches('\u{fffd}')
+            .escape_debug()
+            .to_string()
+    }
 }
 
 impl std::fmt::Display for TooLarge {
@@ -128,9 +160,14 @@ impl Reader {
     /// the unprocessed bytes to the front if they do not (the tutorial's `ensureSpace`).
     fn ensure_space(&mut self, needed: usize) -> Result<(), TooLarge> {
         if needed > self.buf.len() {
+            // Only a frame's length can be too large, so its prefix is all there.
+            let mut prefix = [0u8; PREFIX_LEN];
+            let available = (self.pos - self.start).min(PREFIX_LEN);
+            prefix[..available].copy_from_slice(&self.buf[self.start..self.start + available]);
             return Err(TooLarge {
                 frame_len: needed,
                 buffer_len: self.buf.len(),
+                prefix,
             });
         }
         if self.buf.len() - self.start >= needed {
@@ -172,13 +209,44 @@ mod tests {
         let mut reader = Reader::new(8);
         let mut input = &encode(b"12345")[..];
         reader.read_from(&mut input, 8).unwrap();
-        assert_eq!(
-            reader.next_frame(),
-            Err(TooLarge {
-                frame_len: 9,
-                buffer_len: 8
-            })
-        );
+        let too_large = reader.next_frame().unwrap_err();
+        assert_eq!((too_large.frame_len, too_large.buffer_len), (9, 8));
+        assert!(!too_large.looks_like_text(), "{too_large:?}");
+    }
+
+    /// `nc` and `hello`: the first 4 bytes of the line are taken for a length, which cannot
+    /// fit, and they are text.
+    #[test]
+    fn a_line_of_text_is_a_frame_too_large_that_looks_like_text() {
+        let mut reader = Reader::new(4096);
+        let mut input = &b"hello\n"[..];
+        reader.read_from(&mut input, 100).unwrap();
+        let too_large = reader.next_frame().unwrap_err();
+        assert_eq!(too_large.frame_len, 1_819_043_180);
+        assert_eq!(&too_large.prefix, b"hell");
+        assert!(too_large.looks_like_text());
+        // A real frame's binary length prefix is no text, however large.
+        let big = TooLarge {
+            frame_len: 1 << 30,
+            buffer_len: 4096,
+            prefix: (1u32 << 30).to_le_bytes(),
+        };
+        assert!(!big.looks_like_text());
+        // Not only ASCII: `héllo` starts with `hél`; a character cut at the 4th byte is fine.
+        let typed = |prefix: &[u8; 4]| TooLarge {
+            frame_len: 0,
+            buffer_len: 4096,
+            prefix: *prefix,
+        };
+        assert!(typed(b"h\xc3\xa9l").looks_like_text());
+        assert_eq!(typed(b"h\xc3\xa9l").prefix_text(), "hél");
+        assert!(typed(b"ab\xc3\xa9").looks_like_text());
+        assert!(typed(b"hh\xe2\x82").looks_like_text());
+        assert_eq!(typed(b"hh\xe2\x82").prefix_text(), "hh");
+        assert_eq!(typed(b"ab\nc").prefix_text(), "ab\\nc");
+        // Control bytes or bytes that are no UTF-8 are no text.
+        assert!(!typed(b"\x00abc").looks_like_text());
+        assert!(!typed(b"\xff\xff\xff\xff").looks_like_text());
     }
 
     #[test]

@@ -51,6 +51,8 @@ pub struct RunOptions {
     pub json: bool,
     /// Show the epoll calls the emulation makes underneath each kevent call.
     pub os_calls: bool,
+    /// `--pager`: the trace goes through a pager (the sink's business), so no keys: the tour.
+    pub pager: bool,
 }
 
 /// `lab server`: run the server with its trace, written to `sink`; the summary it ended with (`None` if the output
@@ -116,7 +118,7 @@ pub fn run(opts: &RunOptions, sink: Box<dyn Sink>) -> Result<Option<crate::trace
     };
     let mut tracer = Tracer::new(sink);
     if interactive {
-        let _ = tracer.set_footer(Some(interactive::footer(backend_name, 0)));
+        let _ = tracer.set_footer(Some(interactive::footer(backend_name, 0, external)));
     }
     let _ = tracer.emit(Record::Start {
         stage: "server".into(),

@@ -41,7 +41,7 @@ pub(super) const NEVENTS: usize = 8;
 pub(super) const KEYS: usize = 1;
 
 /// The keys, for the footer (cut to the terminal's width; `?` lists them all, see
-/// `actions::KEYS_HELP`).
+/// `actions::KEYS_HELP`; `--external` leaves out the client's, `Lab::keys_line`).
 const KEYS_LINE: &str = "c connect  1-9 use  s send  r read  a rearm  x close  k knotes  ? keys  \
      q quit  p read 2  + add  - delete  e enable  d disable  R receipt";
 
@@ -490,7 +490,7 @@ impl Lab {
             kq::describe_flags(self.stage.flags)
         );
         let line1 = format!("{line1:─<width$}");
-        let line2 = KEYS_LINE;
+        let line2 = self.keys_line();
         let cut = |s: &str| s.chars().take(width - 1).collect::<String>();
         self.tracer
             .tracer

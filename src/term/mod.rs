@@ -160,6 +160,15 @@ pub fn interrupted() -> bool {
     SIGNALLED.load(Ordering::SeqCst)
 }
 
+/// What a SIGINT does, without the signal: the pager of `--pager` was quit while the run still
+/// wrote to it, so nobody sees the trace any more. The run's event loop wakes as for Ctrl-C and
+/// ends (an idle `--external` run included), and [`interrupted`] says the run did not reach
+/// its end on its own (`lessons::run_finished`). Before [`catch_interrupts`] only the flag is
+/// set.
+pub fn interrupt() {
+    on_signal(libc::SIGINT);
+}
+
 /// Empty the signal pipe after its knote fired (level-triggered, it would fire again).
 pub fn drain_signal_pipe() {
     let fd = SIGNAL_PIPE_READ.load(Ordering::SeqCst);
@@ -274,7 +283,8 @@ impl Drop for KeyReader {
     }
 }
 
-/// How a run's trace is written (from `--json`, `--color`, `--os-calls`, `--all-knotes`).
+/// How a run's trace is written (from `--json`, `--color`, `--os-calls`, `--all-knotes`,
+/// `--pager`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TraceOptions {
     /// JSON lines instead of the annotated text.
@@ -287,21 +297,38 @@ pub struct TraceOptions {
     /// The text shows the lab's own knotes (`signal`, `keys`, `wake`) in every block and
     /// table, not only once (`--all-knotes`, or `--os-calls`). JSON always has them.
     pub all_knotes: bool,
+    /// In a terminal, the trace goes through the pager (`crate::pager`), and the run plays
+    /// its tour: keys cannot reach lab while the pager owns the terminal. Does nothing when
+    /// stdout is not a terminal (as git).
+    pub pager: bool,
 }
 
 /// Choose the sink for a run (the trace flows one way: stage → traced kqueue → record →
 /// renderer → here): JSON lines with `json`, otherwise the annotated text, coloured
 /// per `color` (auto: only when stdout is a terminal and NO_COLOR is unset), with the epoll
-/// twin when `os_calls`.
+/// twin when `os_calls`. With `pager` and a terminal, either goes through the pager; the
+/// colour is decided as for the terminal the pager shows it on (`less -R` passes it through).
 pub fn sink_for(options: impl Into<TraceOptions>) -> Box<dyn crate::trace::Sink> {
     let options = options.into();
-    if options.json {
-        Box::new(crate::trace::JsonSink::stdout())
+    let color = use_color(options.color);
+    let pager = if options.pager && stdout_is_terminal() {
+        crate::pager::Pager::start()
     } else {
-        let color = use_color(options.color);
-        Box::new(
+        None
+    };
+    match (options.json, pager) {
+        (true, None) => Box::new(crate::trace::JsonSink::stdout()),
+        (true, Some(pager)) => {
+            let (out, backlog) = crate::trace::sink_output::bounded(Box::new(pager));
+            Box::new(crate::trace::JsonSink::new(out).with_backlog(backlog))
+        }
+        (false, None) => Box::new(
             screen::TextSink::stdout(color, options.os_calls).with_all_knotes(options.all_knotes),
-        )
+        ),
+        (false, Some(pager)) => Box::new(
+            screen::TextSink::paged(pager, color, options.os_calls)
+                .with_all_knotes(options.all_knotes),
+        ),
     }
 }
 

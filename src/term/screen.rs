@@ -20,6 +20,9 @@ pub struct TextSink {
     renderer: TextRenderer,
     /// stdout is a terminal: the live count is updated in place.
     live: bool,
+    /// Notes wrap to the terminal's width: on the terminal, and in the pager (`--pager`) that
+    /// shows them on it.
+    wrap: bool,
     /// Interactive: raw mode (`\r\n` line ends) and this footer.
     footer: Option<String>,
     /// A collapsed run's live count line is the last line on screen (to be rewritten).
@@ -46,6 +49,19 @@ impl TextSink {
         }
     }
 
+    /// Text through the pager (`--pager`): behind a bounded queue as on a pipe (the pager reads
+    /// only as far as the person scrolls), without in-place updates (a pager shows lines, not
+    /// cursor moves: a collapsed run gets one count line when it ends), and with the notes
+    /// wrapped to the terminal as they would be without the pager.
+    pub fn paged(pager: crate::pager::Pager, color: bool, show_os_calls: bool) -> TextSink {
+        let (out, backlog) = sink_output::bounded(Box::new(pager));
+        TextSink {
+            backlog,
+            wrap: true,
+            ..TextSink::new(out, color, show_os_calls, false)
+        }
+    }
+
     /// Text on any writer; `live` asks for in-place updates (only for a terminal).
     pub fn new(
         out: Box<dyn Write + Send>,
@@ -57,6 +73,7 @@ impl TextSink {
             out,
             renderer: TextRenderer::new(color, show_os_calls),
             live,
+            wrap: live,
             footer: None,
             count_line_shown: false,
             backlog: None,
@@ -118,7 +135,7 @@ impl TextSink {
 
 impl Sink for TextSink {
     fn write(&mut self, entry: &Entry) -> io::Result<()> {
-        if self.live {
+        if self.wrap {
             // Notes wrap to the terminal's width (read each time: it may have been resized).
             let width = crossterm::terminal::size()
                 .map(|(w, _)| usize::from(w))
@@ -184,7 +201,8 @@ pub fn fit_footer(footer: &str, width: usize, help: bool) -> Vec<String> {
     let quit = keys.iter().position(|k| k.starts_with("q "));
     if help {
         let mut line = String::new();
-        for key in keys.iter().copied().chain(["? hide keys"]) {
+        let shown = keys.iter().copied().filter(|k| !k.starts_with("? "));
+        for key in shown.chain(["? hide keys"]) {
             let len = line.chars().count();
             if len > 0 && len + 2 + key.chars().count() > width {
                 lines.push(std::mem::take(&mut line));
@@ -204,7 +222,8 @@ pub fn fit_footer(footer: &str, width: usize, help: bool) -> Vec<String> {
     let tail = format!("? keys  {}", keys[quit.unwrap_or(0)]);
     let mut line = String::new();
     for (i, key) in keys.iter().enumerate() {
-        if Some(i) == quit {
+        // `q` and `?` are in the tail, once.
+        if Some(i) == quit || key.starts_with("? ") {
             continue;
         }
         let len = line.chars().count() + 2 + key.chars().count() + 2 + tail.chars().count();
@@ -238,6 +257,33 @@ mod tests {
         let wide = fit_footer(FOOTER, 120, false);
         assert!(wide[1].starts_with("c connect") && wide[1].ends_with("q quit"));
         assert!(!wide[1].contains('?'), "everything fits: no help needed");
+    }
+
+    /// Footers that list `? keys` among their keys (the stages', with or without --external):
+    /// at every width `?` and `q` are shown, each once.
+    #[test]
+    fn a_footer_listing_help_shows_it_once_at_every_width() {
+        let footers = [
+            "── lab flood ──\nc connect  1-9 use  s send  r read  a rearm  x close  k knotes  ? \
+             keys  q quit  p read 2  + add  - delete  e enable  d disable  R receipt",
+            "── lab flood ──\n1-9 use  r read  a rearm  k knotes  ? keys  q quit  p read 2  + \
+             add  - delete  e enable  d disable  R receipt",
+            "── lab server ──\nk knotes  ? keys  q quit",
+        ];
+        for footer in footers {
+            for width in 40..=160 {
+                let lines = fit_footer(footer, width - 1, false);
+                let keys = lines.last().unwrap();
+                assert!(keys.chars().count() < width, "{width}: {keys}");
+                assert_eq!(keys.matches("? keys").count(), 1, "{width}: {keys}");
+                assert_eq!(keys.matches("q quit").count(), 1, "{width}: {keys}");
+            }
+            let help = fit_footer(footer, 39, true)[1..].join("  ");
+            assert!(
+                !help.contains("? keys") && help.contains("? hide keys"),
+                "{help}"
+            );
+        }
     }
 
     #[test]

@@ -833,6 +833,12 @@ impl JsonSink {
             backlog: None,
         }
     }
+
+    /// `out` is a bounded queue (`sink_output::bounded`, the pager of `--pager`): report drops.
+    pub fn with_backlog(mut self, backlog: Option<Backlog>) -> JsonSink {
+        self.backlog = backlog;
+        self
+    }
 }
 
 impl JsonSink {

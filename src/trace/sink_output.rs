@@ -193,9 +193,15 @@ pub fn stdout() -> (Box<dyn Write + Send>, Option<Backlog>) {
     if io::stdout().is_terminal() {
         (Box::new(io::stdout()), None)
     } else {
-        let (out, backlog) = BoundedOutput::new(Box::new(io::stdout()), BUDGET_BYTES);
-        (Box::new(out), Some(backlog))
+        bounded(Box::new(io::stdout()))
     }
+}
+
+/// `out` behind a [`BoundedOutput`] of [`BUDGET_BYTES`], with the backlog to report drops: for
+/// a pipe, and for the pager of `--pager`, which reads only as far as the person scrolls.
+pub fn bounded(out: Box<dyn Write + Send>) -> (Box<dyn Write + Send>, Option<Backlog>) {
+    let (out, backlog) = BoundedOutput::new(out, BUDGET_BYTES);
+    (Box::new(out), Some(backlog))
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ mod predict;
 mod explain;
 
 /// `lab lesson N` in a terminal: the pager keeps the colours, `q` returns to the shell.
-mod pager;
+pub(crate) mod pager;
 
 /// `lab replay FILE`: a saved `--json` trace redrawn as text; bad files give one-line errors.
 mod replay;

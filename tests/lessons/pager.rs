@@ -1,12 +1,13 @@
 //! `lab lesson N` in a real terminal: a lesson taller than the screen opens in a pager that
 //! keeps its colours, as git does.
 
-use crate::support::tmux::Tmux;
+use crate::support::tmux::{Tmux, SCREEN_PATIENCE};
+use crate::support::wait_until;
 
 /// The pager the terminal tests use, whatever the tester's own settings: `less`, with the
 /// default `LESS=FRX` that `lab` sets when LESS is unset (a tester's own LESS is overridden
 /// with the same value).
-fn pager_env() -> Vec<&'static str> {
+pub(crate) fn pager_env() -> Vec<&'static str> {
     let mut env = vec!["PAGER=less"];
     if std::env::var_os("LESS").is_some() {
         env.push("LESS=FRX");
@@ -36,6 +37,20 @@ fn a_long_lesson_opens_in_a_pager_with_colour_and_q_returns_to_the_shell() {
         "the pager shows the lesson without colour:\n{colours}"
     );
     tmux.press("C-c");
+    // `less` drops keys typed ahead of an interrupt: `G` (to the end) until it is taken, so the
+    // `q` after it is not lost.
+    let mut rows = String::new();
+    let mut looks = 0;
+    let at_end = wait_until(SCREEN_PATIENCE, || {
+        if looks % 50 == 0 {
+            tmux.press("G");
+        }
+        looks += 1;
+        rows = tmux.visible();
+        rows.contains("(END)")
+    });
+    assert!(at_end, "the pager never took a key after Ctrl-C:\n{rows}");
+    assert!(!rows.contains("exit status 0"), "Ctrl-C ended lab:\n{rows}");
     tmux.press("q");
     tmux.wait_for_exit_status(0);
     tmux.assert_terminal_usable();

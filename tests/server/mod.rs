@@ -245,3 +245,6 @@ mod nothing_lost;
 
 /// Nothing unbounded: the summary's knote list is capped, the client memory has a budget.
 mod bounded;
+
+/// `nc` and a typed line: the trace says it looks like text and to use `lab client`.
+mod text_client;

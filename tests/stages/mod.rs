@@ -21,6 +21,13 @@ mod external;
 /// Output in pipes: no escape codes, `lab flood | head` ends quietly.
 mod output;
 
+/// `--pager`: the trace in a pager with its colours, the tour instead of keys, `q` ends the run;
+/// piped it does nothing (stages, server, replay).
+mod pager;
+
+/// `--external` in a terminal: the footer offers no built-in-client keys, at 80 and 44 columns.
+mod external_footer;
+
 /// Interactive mode in a real terminal (tmux): keys, footer, and the terminal restored after q,
 /// Ctrl-C, a runtime error and a panic.
 mod terminal;

@@ -14,12 +14,66 @@ use crate::stages::Rearm;
 use crate::term::Key;
 use crate::trace::{KnoteRow, KnoteState};
 
-/// What `?` says: every key (the footer is cut to the terminal's width).
-const KEYS_HELP: &str = "keys: c connect, 1-9 use connection N, s send ping, r read all, \
-     p read 2 bytes (a partial read), a rearm as the stage teaches, + EV_ADD with the stage's \
-     flags, - EV_DELETE, e EV_ENABLE, d EV_DISABLE, R EV_ADD|EV_RECEIPT (each on the current \
-     connection's knote), x close, k knote table, ? these keys, q quit; `lab STAGE --help` \
-     lists the script actions (`add read oneshot`, `delete write`, ...)";
+/// What `?` says: every key, in this order (the footer is cut to the terminal's width).
+const KEYS_HELP: &[&str] = &[
+    "c connect",
+    "1-9 use connection N",
+    "s send ping",
+    "r read all",
+    "p read 2 bytes (a partial read)",
+    "a rearm as the stage teaches",
+    "+ EV_ADD with the stage's flags",
+    "- EV_DELETE",
+    "e EV_ENABLE",
+    "d EV_DISABLE",
+    "R EV_ADD|EV_RECEIPT (each on the current connection's knote)",
+    "x close",
+    "k knote table",
+    "? these keys",
+    "q quit",
+];
+
+/// Whether `key` (a footer or help entry, `s send`) is one of the built-in client's keys,
+/// which `--external` has no use for: connect, send, close, and the reads where the client is
+/// the one that reads (the write stage). `1-9` stays: with `--external` it chooses which
+/// accepted connection the server-side keys act on.
+fn client_key(entry: &str, client_reads: bool) -> bool {
+    let key = entry.split(' ').next().unwrap_or_default();
+    matches!(key, "c" | "s" | "x") || (client_reads && matches!(key, "r" | "p"))
+}
+
+impl Lab {
+    /// The footer's keys line: every key, or with `--external` only those that act on the
+    /// server's side (reads, rearm, knote changes) and the lab's own (`k`, `?`, `q`).
+    pub(super) fn keys_line(&self) -> String {
+        let client_reads = self.stage.server_writes();
+        super::KEYS_LINE
+            .split("  ")
+            .filter(|entry| !(self.external && client_key(entry, client_reads)))
+            .collect::<Vec<_>>()
+            .join("  ")
+    }
+
+    /// What `?` says, with the same keys as the footer.
+    fn keys_help(&self) -> String {
+        let client_reads = self.stage.server_writes();
+        let keys: Vec<&str> = KEYS_HELP
+            .iter()
+            .copied()
+            .filter(|entry| !(self.external && client_key(entry, client_reads)))
+            .collect();
+        let external = if self.external {
+            " (--external: no built-in client, so none of its keys)"
+        } else {
+            ""
+        };
+        format!(
+            "keys{external}: {}; `lab STAGE --help` lists the script actions (`add read \
+             oneshot`, `delete write`, ...)",
+            keys.join(", ")
+        )
+    }
+}
 
 /// The action bound to a key, if any (`k` and `?` print and are handled apart).
 fn action_for_key(key: Key) -> Option<Action> {
@@ -91,8 +145,21 @@ impl Lab {
                     // say once what each key does (the footer has room for names only).
                     self.update_footer()?;
                     if crate::term::help_shown() {
-                        self.note(KEYS_HELP.to_string())?;
+                        let help = self.keys_help();
+                        self.note(help)?;
                     }
+                    None
+                }
+                Key::Char(c)
+                    if c != 'c'
+                        && self.external
+                        && client_key(&c.to_string(), self.stage.server_writes()) =>
+                {
+                    // Not in the footer with --external; pressed anyway, one line says why.
+                    self.note(format!(
+                        "--external: there is no built-in client for '{c}' to drive; the footer \
+                         lists the server's keys"
+                    ))?;
                     None
                 }
                 key => {

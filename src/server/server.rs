@@ -245,9 +245,9 @@ impl<P: Poller> Server<P> {
                     console.on_reports(self);
                     self.console = Some(console);
                 }
-                // Under --step the key reader wakes a call this way (`step.rs`).
+                // Under --step: the tour's end, or keys during a call (`step.rs`).
                 if let Some(stepper) = self.stepper.as_mut() {
-                    stepper.take_keys(&mut self.rec);
+                    stepper.on_wake(&mut self.rec);
                 }
             }
             Ready::Keys => {

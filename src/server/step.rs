@@ -12,6 +12,11 @@
 //! the pause is closed at the next pass, unless bytes wait in its socket (it spoke; the server
 //! was the one not listening).
 //!
+//! The end: when its last client is done the tour sets its flag, then NOTE_TRIGGERs the `wake`
+//! knote, as in every tour (lesson 5). The call that collects that wake-up is the last one
+//! (it also collects the clients' last closes); the run then ends by itself with its summary.
+//! If the tour ends while a prompt waits, the prompt says so, and its Space makes that call.
+//!
 //! Where the keys go: the key reader thread sends each key on a channel. At the prompt the
 //! server thread waits on that channel itself. During a call, a key must be able to wake
 //! `kevent` (`q` while it blocks until a deadline): the key reader then also NOTE_TRIGGERs the
@@ -49,11 +54,12 @@ pub struct Stepper {
     gate: Gate,
     /// The server's stop flag: set by `q`, Ctrl-C and signals.
     stop: Arc<AtomicBool>,
-    /// Set by the tour when its last client is done. The server has not seen every client's
-    /// close yet: one more call collects them (and the tour's `wake`), then the run ends.
+    /// Set by the tour when its last client is done, before it triggers the `wake` knote. The
+    /// server may not have seen every client's close yet: the call that collects that wake-up
+    /// collects them too, and then the run ends.
     tour_done: Arc<AtomicBool>,
-    /// That last call has been made.
-    last_call_made: bool,
+    /// A call collected the tour's wake-up: the run ends.
+    tour_end_seen: bool,
     /// The server is inside a call: the key reader wakes it (see the module's notes).
     in_call: Arc<AtomicBool>,
     /// The call the loop blocks in: `kevent`, `epoll_wait`.
@@ -81,7 +87,7 @@ impl Stepper {
             gate: Gate::default(),
             stop,
             tour_done,
-            last_call_made: false,
+            tour_end_seen: false,
             in_call,
             wait_call,
             real_time_noted: false,
@@ -104,7 +110,7 @@ impl Stepper {
         // Keys pressed while the last call ran do not count for this prompt (one press, one
         // step); `q` still quits.
         self.take_keys(rec);
-        if self.stop.load(Ordering::SeqCst) || rec.broken || self.last_call_made {
+        if self.stop.load(Ordering::SeqCst) || rec.broken || self.tour_end_seen {
             return false;
         }
         let call = format!("{} call {next_call}", self.wait_call);
@@ -141,7 +147,6 @@ impl Stepper {
             }
         }
         self.gate.close();
-        self.last_call_made = shown == Some(true);
         rec.set_footer(Some(step::running_line(&call)));
         self.in_call.store(true, Ordering::SeqCst);
         true
@@ -164,9 +169,18 @@ impl Stepper {
         step::waiting_line(&what, &format!("next {} call", self.wait_call))
     }
 
-    /// The `wake` knote fired during a call: take the keys that came (`q` and Ctrl-C quit;
-    /// Space does not count before the next prompt).
-    pub fn take_keys(&mut self, rec: &mut Recorder) {
+    /// The `wake` knote fired: the tour's end, once it is done (the run then ends), and the
+    /// keys that came during the call.
+    pub fn on_wake(&mut self, rec: &mut Recorder) {
+        if self.tour_done.load(Ordering::SeqCst) {
+            self.tour_end_seen = true;
+        }
+        self.take_keys(rec);
+    }
+
+    /// Take the keys that came while no prompt was up (`q` and Ctrl-C quit; Space does not
+    /// count before the next prompt).
+    fn take_keys(&mut self, rec: &mut Recorder) {
         loop {
             match self.keys.try_recv() {
                 Ok(key) => {

@@ -120,7 +120,11 @@ pub fn describe_stepped(clients: usize) -> String {
 /// [`describe`], for clients the server numbers from `conn{first}` on: the interactive `t`
 /// after `c` opened connections of its own (the tour's conn1 is then `conn{first}`).
 pub fn describe_from(clients: usize, first: usize) -> String {
-    describe_with(clients, first, &format!("; the others start once conn{first} is done"))
+    describe_with(
+        clients,
+        first,
+        &format!("; the others start once conn{first} is done"),
+    )
 }
 
 /// The sentence, with `after` said of the clients after the first.

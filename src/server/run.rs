@@ -11,8 +11,7 @@ use std::time::Duration;
 use super::poller::{Poller, Waker};
 use super::recorder::{Counters, KnotePolicy, Recorder};
 use super::{
-    check_backend, interactive, kqueue_error, new_poller, server, step, words_for, Config,
-    EventApi,
+    check_backend, interactive, kqueue_error, new_poller, server, step, words_for, Config, EventApi,
 };
 use crate::client::{script, tour};
 use crate::kq::Backend;

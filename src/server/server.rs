@@ -29,6 +29,7 @@
 //! | `self.closeClient(client)`                           | `close_client(token, reason)`                     |
 //!
 //! What the server says about each step is in `narrate.rs` (`say_*`), so this file is the loop.
+//! With `--step` a prompt comes before each pass of it (`step.rs`): Space, then one pass.
 //!
 //! The loop is generic over [`Poller`]: the kqueue wrapper with its batched changelist, or the
 //! raw epoll twin. The notes written here take the API's own words from the poller ([`Words`]):
@@ -151,8 +152,8 @@ impl<P: Poller> Server<P> {
         })
     }
 
-    /// Run until the stop flag is set (and the loop woken), SIGINT/SIGTERM/SIGHUP, or the trace's
-    /// output goes away.
+    /// Run until the stop flag is set (and the loop woken), SIGINT/SIGTERM/SIGHUP, the trace's
+    /// output goes away, or (`--step`) the prompt ends the run.
     pub fn run(&mut self) -> io::Result<()> {
         let mut ready = std::mem::take(&mut self.ready);
         while !self.stop.load(Ordering::SeqCst) && !self.rec.broken {

@@ -156,10 +156,7 @@ impl Stepper {
     /// that this call is the last.
     fn prompt(&self, call: &str, staged: Option<usize>, tour_done: bool) -> String {
         if tour_done {
-            return step::waiting_line(
-                &format!("{call} · the tour is done"),
-                "last call, summary",
-            );
+            return step::waiting_line(&format!("{call} · the tour is done"), "last call, summary");
         }
         let what = match staged {
             Some(1) => format!("{call} · 1 change queued"),
@@ -197,7 +194,12 @@ impl Stepper {
     /// A client's read deadline passed while the prompt waited. `bytes_waiting`: its socket
     /// has bytes (or its end of file) the server has not read yet. Returns whether to close it:
     /// not when it spoke and only the server, paused, did not listen.
-    pub fn deadline_passed(&mut self, rec: &mut Recorder, label: &str, bytes_waiting: bool) -> bool {
+    pub fn deadline_passed(
+        &mut self,
+        rec: &mut Recorder,
+        label: &str,
+        bytes_waiting: bool,
+    ) -> bool {
         if bytes_waiting {
             if !std::mem::replace(&mut self.unheard_noted, true) {
                 rec.note(format!(
@@ -236,8 +238,7 @@ impl Stepper {
         // No key, not even `q`, can arrive any more: end the run rather than wait for ever.
         if self.failure.is_none() {
             self.failure = Some(
-                "the key reader stopped (cannot read the terminal); run with --tour instead"
-                    .into(),
+                "the key reader stopped (cannot read the terminal); run with --tour instead".into(),
             );
         }
         self.stop.store(true, Ordering::SeqCst);

@@ -260,7 +260,10 @@ fn step_to_the_end(tmux: &Tmux, first: usize) -> usize {
         );
         tmux.press("Space");
     }
-    panic!("the tour did not end within 200 kevent calls:\n{}", tmux.screen());
+    panic!(
+        "the tour did not end within 200 kevent calls:\n{}",
+        tmux.screen()
+    );
 }
 
 /// A facilitator narrates `lab server --port 0 --step` at 80 × 24. The prompt line names the
@@ -276,7 +279,10 @@ fn step_makes_one_kevent_call_per_space_to_the_end_of_the_tour() {
     let screen = tmux.wait_for_visible("the first prompt", |s| {
         s.contains("▶ kevent call 1 · 3 changes queued · Space: next kevent call, q: quit")
     });
-    assert!(!tmux.screen().contains("#1 +"), "waits for Space:\n{screen}");
+    assert!(
+        !tmux.screen().contains("#1 +"),
+        "waits for Space:\n{screen}"
+    );
 
     tmux.press("Space");
     let screen = tmux.wait_for("call 1, then the prompt for call 2", |s| {

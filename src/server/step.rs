@@ -99,7 +99,7 @@ impl Stepper {
 
     /// Before a pass: show the prompt for call `next_call` (`staged` changes queued for it;
     /// `None` when the API has no changelist) and wait for Space. False: the run ends (`q`,
-    /// Ctrl-C, a signal, the keys are gone, or the call after the tour's end was made).
+    /// Ctrl-C, a signal, the keys are gone, or a call collected the tour's wake-up).
     pub fn wait_for_space(
         &mut self,
         rec: &mut Recorder,
@@ -242,5 +242,44 @@ impl Stepper {
             );
         }
         self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stepper(wait_call: &'static str) -> Stepper {
+        let (_keys, rx) = std::sync::mpsc::channel();
+        let flag = || Arc::new(AtomicBool::new(false));
+        Stepper::new(rx, flag(), flag(), flag(), wait_call)
+    }
+
+    /// The prompt names the call and its queued changes, and keeps `q: quit` within 80
+    /// columns, the workshop's smallest terminal, even late in a long run.
+    #[test]
+    fn the_prompt_names_the_call_and_fits_80_columns() {
+        let kevent = stepper("kevent");
+        assert_eq!(
+            kevent.prompt("kevent call 7", Some(3), false),
+            "▶ kevent call 7 · 3 changes queued · Space: next kevent call, q: quit"
+        );
+        assert_eq!(
+            kevent.prompt("kevent call 2", Some(1), false),
+            "▶ kevent call 2 · 1 change queued · Space: next kevent call, q: quit"
+        );
+        let epoll = stepper("epoll_wait");
+        assert_eq!(
+            epoll.prompt("epoll_wait call 4", None, false),
+            "▶ epoll_wait call 4 · Space: next epoll_wait call, q: quit"
+        );
+        for line in [
+            kevent.prompt("kevent call 12345", Some(65536), false),
+            kevent.prompt("kevent call 12345", Some(0), true),
+            epoll.prompt("epoll_wait call 12345", None, false),
+        ] {
+            assert!(line.chars().count() <= 80, "{line}");
+            assert!(line.ends_with("q: quit"), "{line}");
+        }
     }
 }

@@ -73,7 +73,9 @@ pub struct ServerRun {
 /// and there is no `--script`, no `--tour` (and no `--predict`, which asks its question and
 /// then plays the tour). The terminal goes to
 /// raw mode, the key footer stays under the trace, and keys drive a built-in client
-/// ([`interactive`](super::interactive)). The [`crate::term::TerminalGuard`] restores the terminal on every way out.
+/// ([`interactive`](super::interactive)). With `--step` (the tour, in a terminal) raw mode too,
+/// and a prompt before each pass of the loop ([`step`](super::step)). The
+/// [`crate::term::TerminalGuard`] restores the terminal on every way out.
 pub fn run(opts: &RunOptions, sink: Box<dyn Sink>) -> Result<ServerRun> {
     check_backend(opts.config.backend)?;
     opts.config.check_budget()?;

@@ -21,7 +21,8 @@
 //! (errata 9) in every run, not only when a thread happens to win a race. The other clients start
 //! only once conn1 has seen the server's close, so nothing else is staged before those receipts
 //! (no early flush of the changelist), and every client socket exists before conn1's descriptor
-//! is freed, so the number is not reused and the receipts say EBADF, not ENOENT.
+//! is freed, so the number is not reused and the receipts say EBADF, not ENOENT. Under
+//! `lab server --step` they start at once instead ([`TourPlan::step`]).
 
 use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -216,13 +217,14 @@ impl Tour {
         let mut failures = Vec::new();
         let mut connected = connected.into_iter();
         let conn1 = connected.next();
-        // The preconnected clients start together: once conn1 is done, or (`--step`) at once.
+        // The other preconnected clients start together: once conn1 is done, or at once under
+        // `--step` (`TourPlan::step`).
         let together: Vec<(usize, io::Result<TcpStream>)> =
             connected.enumerate().map(|(i, s)| (i + 1, s)).collect();
-        let mut together = Some(together);
         let mut handles = Vec::new();
+        let mut waiting = Some(together);
         if plan.step {
-            handles = start_together(together.take().unwrap_or_default(), &plan);
+            handles = start_together(waiting.take().unwrap_or_default(), &plan);
         }
         match conn1 {
             Some(Ok(conn1)) => {
@@ -233,7 +235,7 @@ impl Tour {
             Some(Err(err)) => failures.push(failure(0, &err)),
             None => {}
         }
-        if let Some(together) = together {
+        if let Some(together) = waiting {
             if stop.load(Ordering::SeqCst) {
                 return failures; // the server stopped (Ctrl-C): nobody would answer the others
             }

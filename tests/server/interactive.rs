@@ -402,3 +402,21 @@ fn step_without_a_terminal_is_refused_in_one_line() {
         assert!(out.stdout.is_empty(), "nothing runs: {args:?}");
     }
 }
+
+/// Ctrl-C at the first `lab server --step` prompt (in raw mode it is a key, not a signal) ends
+/// the run as `q` does: the summary, exit status 0, no kevent call made, a usable terminal.
+#[test]
+fn ctrl_c_at_a_step_prompt_ends_the_server_run() {
+    let tmux = Tmux::start("server", 80, 24, &["NO_COLOR=1"]);
+    tmux.run_lab("", "server --port 0 --step");
+    tmux.wait_for_visible("the first prompt", |s| s.contains("▶ kevent call 1 ·"));
+    tmux.press("C-c");
+    tmux.wait_for_exit_status(0);
+    let screen = tmux.screen();
+    assert!(
+        screen.contains("» quit") && screen.contains("summary:"),
+        "{screen}"
+    );
+    assert!(!screen.contains("#1 +"), "no call after Ctrl-C:\n{screen}");
+    tmux.assert_terminal_usable();
+}

@@ -222,6 +222,11 @@ pub struct ServerArgs {
     /// 8192); default: the OS's own, which Linux grows to megabytes on loopback (1 to 268435456)
     #[arg(long, value_parser = range::<usize>(1, SNDBUF_MAX, "", ""))]
     pub sndbuf: Option<usize>,
+    /// Play the default tour one pass of the event loop at a time, for a facilitator to
+    /// narrate: before each kevent call the lab names it and waits for Space (or Enter); q or
+    /// Ctrl-C ends the run. Implies --tour; needs a terminal
+    #[arg(long)]
+    pub step: bool,
 }
 
 #[derive(Clone, Debug, Args)]
@@ -420,7 +425,7 @@ impl From<ServerBackend> for crate::server::EventApi {
 impl ServerArgs {
     /// Keys drive the run: see [`CommonArgs::interactive`].
     pub fn interactive(&self) -> bool {
-        self.common.interactive(self.predict)
+        self.common.interactive(self.predict || self.step)
     }
 
     /// The server's settings, and how this run is driven and shown.
@@ -451,6 +456,7 @@ impl ServerArgs {
             quiet: self.quiet,
             interactive: self.interactive(),
             predict: self.predict,
+            step: self.step,
             json: self.common.json,
             os_calls: self.common.record_os_calls(),
             pager: self.common.pager,

@@ -149,7 +149,7 @@ fn run_stage(kind: StageKind, args: &StageArgs) -> lab::Result<()> {
 /// `lab server`. With `--predict`: ask, play the default tour (built-in clients) or the
 /// `--script` given, then grade the run's summary.
 fn run_server(args: &ServerArgs) -> lab::Result<()> {
-    check_tour_flags(&args.common, false)?;
+    check_tour_flags(&args.common, args.step)?;
     let mut opts = args.to_run_options();
     let lesson = lessons::server_lesson(
         opts.config.as_published,
@@ -160,23 +160,24 @@ fn run_server(args: &ServerArgs) -> lab::Result<()> {
         opts.external = false;
     }
     // The server's tour ends by itself; Ctrl-C (a signal: no raw mode) is what stops it early,
-    // and `lessons::run_finished` checks for that.
+    // and `lessons::run_finished` checks for that; under `--step` (raw mode) the run says.
     let drive = lessons::Drive {
         script: opts.script.is_some(),
         external: opts.external,
         interactive: opts.interactive,
-        reached_end: true,
+        reached_end: false,
     };
     if !opts.predict {
-        lab::server::run(&opts, lab::term::sink_for(&args.common))?;
-        lessons::run_finished(lesson, drive);
+        let run = lab::server::run(&opts, lab::term::sink_for(&args.common))?;
+        lessons::run_finished(lesson, drive.ended(run.reached_end));
         return Ok(());
     }
     let mut out = predict::output(opts.json);
     let prediction = predict::ask_stdin("server", &SERVER_TOUR, &mut out)?;
-    let summary = lab::server::run(&opts, lab::term::sink_for(&args.common))?;
+    let run = lab::server::run(&opts, lab::term::sink_for(&args.common))?;
+    let drive = drive.ended(run.reached_end);
     lessons::run_finished(lesson, drive);
-    match summary {
+    match run.summary {
         Some(summary) => predict::verdict(
             &prediction,
             &summary,

@@ -21,7 +21,8 @@
 //! (errata 9) in every run, not only when a thread happens to win a race. The other clients start
 //! only once conn1 has seen the server's close, so nothing else is staged before those receipts
 //! (no early flush of the changelist), and every client socket exists before conn1's descriptor
-//! is freed, so the number is not reused and the receipts say EBADF, not ENOENT.
+//! is freed, so the number is not reused and the receipts say EBADF, not ENOENT. Under
+//! `lab server --step` they start at once instead ([`TourPlan::step`]).
 
 use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -40,6 +41,12 @@ pub struct TourPlan {
     pub clients: usize,
     pub buffer_size: usize,
     pub read_timeout: Duration,
+    /// `lab server --step`: a person holds the server between kevent calls, for as long as
+    /// they talk. The clients then have no deadline of their own (none could be right; the
+    /// server closes every socket when the run ends, `q` included, which ends every read and
+    /// write), and all start at once, conn1 too: a client that waited for conn1 would sit
+    /// silent past its read deadline, which is real time, while the facilitator narrates.
+    pub step: bool,
 }
 
 /// The messages an echo client pipelines (conn1's burst: 47 bytes with their prefixes).
@@ -99,9 +106,30 @@ pub fn describe(clients: usize) -> String {
     describe_from(clients, 1)
 }
 
+/// [`describe`], for `lab server --step`, whose clients all start at once (`TourPlan::step`).
+pub fn describe_stepped(clients: usize) -> String {
+    if clients < 2 {
+        return describe(clients);
+    }
+    let text = describe_with(clients, 1, "; under --step all start at once");
+    format!(
+        "{text} (a client that waited for conn1 would stay silent past its read deadline while \
+         you talk)"
+    )
+}
+
 /// [`describe`], for clients the server numbers from `conn{first}` on: the interactive `t`
 /// after `c` opened connections of its own (the tour's conn1 is then `conn{first}`).
 pub fn describe_from(clients: usize, first: usize) -> String {
+    describe_with(
+        clients,
+        first,
+        &format!("; the others start once conn{first} is done"),
+    )
+}
+
+/// The sentence, with `after` said of the clients after the first.
+fn describe_with(clients: usize, first: usize, after: &str) -> String {
     if clients == 0 {
         return "tour: no built-in clients (--clients 0)".into();
     }
@@ -129,11 +157,7 @@ pub fn describe_from(clients: usize, first: usize) -> String {
             format!("conn{} {what}", first + i)
         })
         .collect();
-    let after = if clients > 1 {
-        format!("; the others start once conn{first} is done")
-    } else {
-        String::new()
-    };
+    let after = if clients > 1 { after } else { "" };
     let numbering = if first > 1 {
         let shown = clients.min(DEFAULT_CLIENTS);
         let labels = |from: usize| -> Vec<String> {
@@ -192,7 +216,17 @@ impl Tour {
         let preconnected = connected.len();
         let mut failures = Vec::new();
         let mut connected = connected.into_iter();
-        match connected.next() {
+        let conn1 = connected.next();
+        // The other preconnected clients start together: once conn1 is done, or at once under
+        // `--step` (`TourPlan::step`).
+        let together: Vec<(usize, io::Result<TcpStream>)> =
+            connected.enumerate().map(|(i, s)| (i + 1, s)).collect();
+        let mut handles = Vec::new();
+        let mut waiting = Some(together);
+        if plan.step {
+            handles = start_together(waiting.take().unwrap_or_default(), &plan);
+        }
+        match conn1 {
             Some(Ok(conn1)) => {
                 if let Err(err) = read_echoes(conn1) {
                     failures.push(failure(0, &err));
@@ -201,25 +235,12 @@ impl Tour {
             Some(Err(err)) => failures.push(failure(0, &err)),
             None => {}
         }
-        if stop.load(Ordering::SeqCst) {
-            return failures; // the server stopped (Ctrl-C): nobody would answer the others
+        if let Some(together) = waiting {
+            if stop.load(Ordering::SeqCst) {
+                return failures; // the server stopped (Ctrl-C): nobody would answer the others
+            }
+            handles = start_together(together, &plan);
         }
-        // The preconnected clients start together, at once.
-        let together: Vec<(usize, io::Result<TcpStream>)> =
-            connected.enumerate().map(|(i, s)| (i + 1, s)).collect();
-        let start = Arc::new(Barrier::new(together.len()));
-        let mut handles: Vec<_> = together
-            .into_iter()
-            .map(|(index, stream)| {
-                let start = Arc::clone(&start);
-                let plan = plan.clone();
-                let handle = thread::spawn(move || {
-                    start.wait();
-                    play(role(index), stream, &plan)
-                });
-                (index, handle)
-            })
-            .collect();
         // Clients beyond the first PRECONNECTED connect now, still in order (accept is FIFO),
         // and each starts as soon as it is connected. Not after all of them are connected: the
         // server's read timeout starts when it accepts a client, and connecting thousands, one
@@ -254,6 +275,26 @@ impl Tour {
     }
 }
 
+/// Start these clients on threads of their own, all at the same moment.
+fn start_together(
+    together: Vec<(usize, io::Result<TcpStream>)>,
+    plan: &TourPlan,
+) -> Vec<(usize, thread::JoinHandle<io::Result<()>>)> {
+    let start = Arc::new(Barrier::new(together.len()));
+    together
+        .into_iter()
+        .map(|(index, stream)| {
+            let start = Arc::clone(&start);
+            let plan = plan.clone();
+            let handle = thread::spawn(move || {
+                start.wait();
+                play(role(index), stream, &plan)
+            });
+            (index, handle)
+        })
+        .collect()
+}
+
 /// One client's part of the tour, from its connection to the server's close.
 fn play(role: Role, connected: io::Result<TcpStream>, plan: &TourPlan) -> io::Result<()> {
     let stream = connected?;
@@ -283,7 +324,8 @@ fn connect_as(addr: SocketAddr, role: Role, plan: &TourPlan) -> io::Result<TcpSt
         Role::SlowReader => connect_with_rcvbuf(addr, SLOW_RCVBUF)?,
         _ => TcpStream::connect(addr)?,
     };
-    let patience = Some(plan.read_timeout + Duration::from_secs(2));
+    // No deadline under --step: see `TourPlan::step`.
+    let patience = (!plan.step).then(|| plan.read_timeout + Duration::from_secs(2));
     stream.set_read_timeout(patience)?;
     stream.set_write_timeout(patience)?;
     Ok(stream)

@@ -408,6 +408,10 @@ impl Poller for KQueue {
     fn words(&self) -> Words {
         KQueue::words(&self.config)
     }
+
+    fn staged_changes(&self) -> Option<usize> {
+        Some(self.change_list.len())
+    }
 }
 
 /// One eventlist entry as the server needs it. EV_ERROR is tested first, as a bit (P5).

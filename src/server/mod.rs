@@ -45,6 +45,8 @@ mod run;
 #[allow(clippy::module_inception)]
 pub mod server;
 mod spawn;
+/// `--step`: the tour one pass of the event loop per Space.
+pub mod step;
 pub mod timeouts;
 pub mod token;
 
@@ -58,7 +60,7 @@ use self::kqueue::KQueue;
 use self::poller::{Poller, Words};
 pub use self::recorder::Stats;
 use self::recorder::{Counters, Recorder};
-pub use self::run::{run, RunOptions, TOUR_READ_TIMEOUT, TOUR_SEND_BUFFER};
+pub use self::run::{run, RunOptions, ServerRun, TOUR_READ_TIMEOUT, TOUR_SEND_BUFFER};
 pub use self::spawn::{spawn, ServerHandle};
 
 /// `--backend epoll` needs Linux's epoll: elsewhere it is a usage error (exit 2).

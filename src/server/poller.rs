@@ -149,6 +149,11 @@ pub trait Poller {
     fn os_call_counter(&self) -> OsCallCounter;
     /// This API's words for the notes the shared loop writes.
     fn words(&self) -> Words;
+    /// The changes staged for the next wait (`--step` names them in its prompt); `None` when
+    /// the API applies each change at once (epoll_ctl).
+    fn staged_changes(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// A boxed poller is a poller, so the server can pick its event API at run time
@@ -206,5 +211,8 @@ impl<P: Poller + ?Sized> Poller for Box<P> {
     }
     fn words(&self) -> Words {
         (**self).words()
+    }
+    fn staged_changes(&self) -> Option<usize> {
+        (**self).staged_changes()
     }
 }

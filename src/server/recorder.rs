@@ -220,6 +220,13 @@ impl Recorder {
         }
     }
 
+    /// The calls the trace has counted so far (`--step` names the next one in its prompt).
+    pub fn calls_so_far(&self) -> u64 {
+        self.tracer
+            .as_ref()
+            .map_or(0, |tracer| tracer.summary().kevent_calls)
+    }
+
     /// Whether records are being built. Callers test this before formatting a note.
     pub fn on(&self) -> bool {
         self.tracer.is_some() && !self.broken

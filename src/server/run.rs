@@ -11,7 +11,7 @@ use std::time::Duration;
 use super::poller::{Poller, Waker};
 use super::recorder::{Counters, KnotePolicy, Recorder};
 use super::{
-    check_backend, interactive, kqueue_error, new_poller, server, words_for, Config, EventApi,
+    check_backend, interactive, kqueue_error, new_poller, server, step, words_for, Config, EventApi,
 };
 use crate::client::{script, tour};
 use crate::kq::Backend;
@@ -47,6 +47,9 @@ pub struct RunOptions {
     pub interactive: bool,
     /// A `--predict` run: the default tour, never the keys.
     pub predict: bool,
+    /// `--step`: the default tour, one pass of the event loop per Space (needs a terminal;
+    /// the command line checked that).
+    pub step: bool,
     /// The trace is JSON lines (with the knote table after every change).
     pub json: bool,
     /// Show the epoll calls the emulation makes underneath each kevent call.
@@ -55,15 +58,27 @@ pub struct RunOptions {
     pub pager: bool,
 }
 
-/// `lab server`: run the server with its trace, written to `sink`; the summary it ended with (`None` if the output
-/// went away). `--predict` and the lessons' progress are handled by the caller, one level up.
+/// How a `lab server` run ended.
+#[derive(Clone, Debug)]
+pub struct ServerRun {
+    /// The summary it ended with (`None` if the output went away).
+    pub summary: Option<crate::trace::Summary>,
+    /// Not stopped by `q` or Ctrl-C as keys before the tour's end (`--step`); a Ctrl-C that
+    /// is a signal is checked apart (`lessons::run_finished`).
+    pub reached_end: bool,
+}
+
+/// `lab server`: run the server with its trace, written to `sink`, and say how it ended.
+/// `--predict` and the lessons' progress are handled by the caller, one level up.
 ///
 /// Interactive mode (contract) when `opts.interactive` says so: stdin and stdout are terminals
 /// and there is no `--script`, no `--tour` (and no `--predict`, which asks its question and
 /// then plays the tour). The terminal goes to
 /// raw mode, the key footer stays under the trace, and keys drive a built-in client
-/// ([`interactive`](super::interactive)). The [`crate::term::TerminalGuard`] restores the terminal on every way out.
-pub fn run(opts: &RunOptions, sink: Box<dyn Sink>) -> Result<Option<crate::trace::Summary>> {
+/// ([`interactive`](super::interactive)). With `--step` (the tour, in a terminal) raw mode too,
+/// and a prompt before each pass of the loop ([`step`](super::step)). The
+/// [`crate::term::TerminalGuard`] restores the terminal on every way out.
+pub fn run(opts: &RunOptions, sink: Box<dyn Sink>) -> Result<ServerRun> {
     check_backend(opts.config.backend)?;
     opts.config.check_budget()?;
     let script = match &opts.script {
@@ -71,8 +86,10 @@ pub fn run(opts: &RunOptions, sink: Box<dyn Sink>) -> Result<Option<crate::trace
         None => None,
     };
     let external = opts.external;
-    let interactive = opts.interactive && script.is_none() && !opts.predict;
+    let interactive = opts.interactive && script.is_none() && !opts.predict && !opts.step;
     let tour = !external && script.is_none() && !interactive;
+    // `--step` is the tour with a prompt before each pass of the loop.
+    let step = opts.step && tour;
     let scripted = script.is_some();
     let mut config = opts.config.clone();
     if tour && !opts.read_timeout_given {
@@ -108,7 +125,7 @@ pub fn run(opts: &RunOptions, sink: Box<dyn Sink>) -> Result<Option<crate::trace
     };
     let backend_name = config.backend.name();
     // Raw mode, and the footer, before the first line: in raw mode every line needs `\r\n`.
-    let guard = if interactive {
+    let guard = if interactive || step {
         Some(
             crate::term::TerminalGuard::enter()
                 .map_err(|err| crate::error::io_context("putting the terminal in raw mode", err))?,
@@ -119,6 +136,9 @@ pub fn run(opts: &RunOptions, sink: Box<dyn Sink>) -> Result<Option<crate::trace
     let mut tracer = Tracer::new(sink);
     if interactive {
         let _ = tracer.set_footer(Some(interactive::footer(backend_name, 0, external)));
+    }
+    if step {
+        let _ = tracer.set_footer(Some(step::header(words_for(&config).wait_call)));
     }
     let _ = tracer.emit(Record::Start {
         stage: "server".into(),
@@ -141,6 +161,8 @@ pub fn run(opts: &RunOptions, sink: Box<dyn Sink>) -> Result<Option<crate::trace
     };
     let mode = if interactive {
         Mode::Interactive
+    } else if step {
+        Mode::Step
     } else if tour {
         Mode::Tour
     } else {
@@ -173,6 +195,7 @@ pub fn run(opts: &RunOptions, sink: Box<dyn Sink>) -> Result<Option<crate::trace
         clients,
         buffer_size: config.buffer_size,
         read_timeout: config.read_timeout,
+        step,
     };
 
     // The traffic: the tour's clients, the script's actions, the keys, or (with --external)
@@ -190,18 +213,45 @@ pub fn run(opts: &RunOptions, sink: Box<dyn Sink>) -> Result<Option<crate::trace
             Vec::new()
         }))
     } else if tour {
-        let stop = Arc::clone(&stop);
-        let waker = waker.clone();
+        let tour_stop = Arc::clone(&stop);
+        let tour_waker = waker.clone();
         // Connected here, before the loop runs: conn1's burst and FIN already wait in the accept
         // queue, so its first READ event carries both on every run (errata 9 shows every time).
         let tour = tour::Tour::connect(addr, &plan);
-        let tour_done = Arc::clone(&tour_done);
-        Some(std::thread::spawn(move || {
-            let failures = tour.run(&stop);
-            tour_done.store(true, Ordering::SeqCst);
-            finish_driver(&stop, &waker);
+        let done = Arc::clone(&tour_done);
+        let driver = std::thread::spawn(move || {
+            let failures = tour.run(&tour_stop);
+            done.store(true, Ordering::SeqCst);
+            if step {
+                // The server has not seen every client's close yet: the stepper makes one more
+                // call, which collects them and this wake-up, then ends the run.
+                let _ = tour_waker.wake();
+            } else {
+                finish_driver(&tour_stop, &tour_waker);
+            }
             failures
-        }))
+        });
+        if step {
+            // Keys answer the prompt; during a call they wake it through the `wake` knote,
+            // and only then (step.rs).
+            let in_call = Arc::new(AtomicBool::new(false));
+            let waking = Arc::clone(&in_call);
+            let waker = waker.clone();
+            let (reader, keys) = crate::term::KeyReader::spawn(move || {
+                if waking.load(Ordering::SeqCst) {
+                    let _ = waker.wake();
+                }
+            });
+            key_reader = Some(reader);
+            server.stepper = Some(step::Stepper::new(
+                keys,
+                Arc::clone(&stop),
+                Arc::clone(&tour_done),
+                in_call,
+                wait_call,
+            ));
+        }
+        Some(driver)
     } else {
         if interactive {
             let keys_waker = server
@@ -245,6 +295,7 @@ pub fn run(opts: &RunOptions, sink: Box<dyn Sink>) -> Result<Option<crate::trace
         end_of_run_knotes(&mut server);
     }
     let console = server.console.take();
+    let stepper = server.stepper.take();
     server.close_all();
     let os_calls = server.poller.os_call_counter().get();
     let stats = counters.snapshot(os_calls);
@@ -257,6 +308,7 @@ pub fn run(opts: &RunOptions, sink: Box<dyn Sink>) -> Result<Option<crate::trace
         console.finish();
         failure
     });
+    let failure = failure.or(stepper.and_then(|stepper| stepper.failure));
     let mut tour_failures = Vec::new();
     if let Some(driver) = driver {
         // The clients end on their own once the server's sockets are closed.
@@ -271,6 +323,9 @@ pub fn run(opts: &RunOptions, sink: Box<dyn Sink>) -> Result<Option<crate::trace
     }
     let summary = rec.finish(&stats);
     outcome.map_err(|err| kqueue_error(wait_call, err))?;
+    // A `--step` run reached its end when the tour did; `q` or Ctrl-C (keys) before that
+    // stopped it.
+    let reached_end = !step || tour_finished;
     // With --as-published, clients locked out (errata 4 and 5) are the lesson, not a failure.
     if tour_finished && !tour_failures.is_empty() && !config.as_published {
         // The summary is written; the exit status must not say "all echoed" when some client
@@ -282,7 +337,10 @@ pub fn run(opts: &RunOptions, sink: Box<dyn Sink>) -> Result<Option<crate::trace
             tour_failures[0]
         )));
     }
-    Ok(summary)
+    Ok(ServerRun {
+        summary,
+        reached_end,
+    })
 }
 
 /// The text trace shows the knote table once, at the end of a tour or script (the JSON trace
@@ -311,6 +369,8 @@ fn finish_driver(stop: &AtomicBool, waker: &Waker) {
 enum Mode {
     /// The default tour.
     Tour,
+    /// The default tour, one pass of the loop per Space (`--step`).
+    Step,
     /// Keys, in a terminal.
     Interactive,
     /// A script, or `--external` serving real clients.
@@ -361,7 +421,10 @@ fn intro_notes(
             ));
         }
     }
-    if mode == Mode::Tour {
+    if mode == Mode::Step {
+        rec.note(step::INTRO);
+    }
+    if mode == Mode::Tour || mode == Mode::Step {
         if !opts.read_timeout_given {
             rec.note(format!(
                 "tour: the read timeout is shortened to {} ms so the idle client is closed during \
@@ -375,7 +438,11 @@ fn intro_notes(
                  reader fills it quickly; Linux would grow a loopback send buffer to megabytes"
             ));
         }
-        rec.note(tour::describe(clients));
+        rec.note(if mode == Mode::Step {
+            tour::describe_stepped(clients)
+        } else {
+            tour::describe(clients)
+        });
     } else if opts.external {
         let until = if opts.script.is_some() {
             "until the script ends"

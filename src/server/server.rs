@@ -29,6 +29,7 @@
 //! | `self.closeClient(client)`                           | `close_client(token, reason)`                     |
 //!
 //! What the server says about each step is in `narrate.rs` (`say_*`), so this file is the loop.
+//! With `--step` a prompt comes before each pass of it (`step.rs`): Space, then one pass.
 //!
 //! The loop is generic over [`Poller`]: the kqueue wrapper with its batched changelist, or the
 //! raw epoll twin. The notes written here take the API's own words from the poller ([`Words`]):
@@ -59,6 +60,7 @@ use super::client::{Client, Mode, Written};
 use super::interactive::{Console, ServerView};
 use super::poller::{Poller, Ready, Words};
 use super::recorder::{Counters, Recorder};
+use super::step::Stepper;
 use super::timeouts::TimeoutList;
 use super::token::{Slab, Token};
 use super::Config;
@@ -115,6 +117,8 @@ pub struct Server<P: Poller> {
     /// Interactive mode: the keys and the built-in client (`None` for a tour, a script,
     /// `--external` without a terminal, and `spawn`).
     pub console: Option<Console>,
+    /// `--step`: the prompt before each pass of the loop (`step.rs`).
+    pub stepper: Option<Stepper>,
 }
 
 impl<P: Poller> Server<P> {
@@ -145,19 +149,37 @@ impl<P: Poller> Server<P> {
             stop,
             ready: Vec::new(),
             console: None,
+            stepper: None,
         })
     }
 
-    /// Run until the stop flag is set (and the loop woken), SIGINT/SIGTERM/SIGHUP, or the trace's
-    /// output goes away.
+    /// Run until the stop flag is set (and the loop woken), SIGINT/SIGTERM/SIGHUP, the trace's
+    /// output goes away, or (`--step`) the prompt ends the run.
     pub fn run(&mut self) -> io::Result<()> {
         let mut ready = std::mem::take(&mut self.ready);
         while !self.stop.load(Ordering::SeqCst) && !self.rec.broken {
-            self.collect_before_expiring(&mut ready)?;
+            if !self.wait_for_space() {
+                break;
+            }
+            if self.stepper.is_none() {
+                // Under --step the look would be a second kevent call for one Space:
+                // `enforce_timeout` peeks at an overdue client's socket instead.
+                self.collect_before_expiring(&mut ready)?;
+            }
             let timeout = self.enforce_timeout();
             self.wait_and_handle(timeout, &mut ready)?;
         }
         Ok(())
+    }
+
+    /// `--step`: the prompt before a pass; false when the run ends there. Without `--step`,
+    /// true at once.
+    fn wait_for_space(&mut self) -> bool {
+        let Some(stepper) = self.stepper.as_mut() else {
+            return true;
+        };
+        let next_call = self.rec.calls_so_far() + 1;
+        stepper.wait_for_space(&mut self.rec, next_call, self.poller.staged_changes())
     }
 
     /// One wait, then every event it returned. A wait that took far longer than its timeout (the
@@ -225,6 +247,10 @@ impl<P: Poller> Server<P> {
                     console.on_reports(self);
                     self.console = Some(console);
                 }
+                // Under --step: the tour's end, or keys during a call (`step.rs`).
+                if let Some(stepper) = self.stepper.as_mut() {
+                    stepper.on_wake(&mut self.rec);
+                }
             }
             Ready::Keys => {
                 if let Some(mut console) = self.console.take() {
@@ -288,6 +314,23 @@ impl<P: Poller> Server<P> {
                 self.read_timeout_list.push_back(token, deadline);
                 self.say_not_idle(token, owed);
                 continue;
+            }
+            // --step: the deadline passed while the server waited for Space. A client whose
+            // bytes wait in its socket spoke; the paused server did not listen: a new deadline.
+            if let Some(stepper) = self.stepper.as_mut() {
+                let (label, waiting) = self
+                    .clients
+                    .get(token)
+                    .map(|c| (c.label(), bytes_waiting(&c.socket)))
+                    .unwrap_or_default();
+                if !stepper.deadline_passed(&mut self.rec, &label, waiting) {
+                    let deadline = now + self.config.read_timeout;
+                    if let Some(client) = self.clients.get_mut(token) {
+                        client.read_deadline = deadline;
+                    }
+                    self.read_timeout_list.push_back(token, deadline);
+                    continue;
+                }
             }
             // This client's deadline is in the past. (The tutorial calls shutdown(.recv) and
             // lets the read path close it; we can close it directly.)
@@ -741,6 +784,13 @@ fn owed_bytes(client: &Client) -> Option<usize> {
         .map_or(0, |_| client.reader.buffered());
     let owed = pending + waiting;
     (owed > 0).then_some(owed)
+}
+
+/// Whether the peer sent something the server has not read yet: bytes, or its end of file
+/// (`recv(MSG_PEEK)` on the non-blocking socket; an error waits to be reported too). Only
+/// WouldBlock means silence.
+fn bytes_waiting(socket: &std::net::TcpStream) -> bool {
+    !matches!(socket.peek(&mut [0u8; 1]), Err(err) if err.kind() == io::ErrorKind::WouldBlock)
 }
 
 /// Before a close the server chose (timeout, too large): send FIN after the echoes already in

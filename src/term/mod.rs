@@ -17,6 +17,7 @@ use std::thread;
 use std::time::Duration;
 
 pub mod screen;
+pub mod step;
 
 /// When to colour the output (`--color`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -238,3 +238,185 @@ fn c_then_t_plays_the_tour_with_its_read_timeout_and_names_its_clients() {
     tmux.wait_for_exit_status(0);
     tmux.assert_terminal_usable();
 }
+
+/// Press Space at each `lab server --step` prompt from kevent call `first` on, as a person
+/// would: wait for the prompt that names call N, check that call N has not been made yet,
+/// press Space, and so on until the run ends (the shell's `exit status` line). Returns the
+/// number of the last call made.
+fn step_to_the_end(tmux: &Tmux, first: usize) -> usize {
+    let ended = |s: &str| s.lines().any(|l| l.starts_with("exit status"));
+    for n in first..=200 {
+        let prompt = format!("▶ kevent call {n} ·");
+        let screen = tmux.wait_for_visible(&format!("the prompt for call {n}, or the end"), |s| {
+            s.contains(&prompt) || ended(s)
+        });
+        if ended(&screen) {
+            return n - 1;
+        }
+        let trace = tmux.screen();
+        assert!(
+            !trace.lines().any(|l| l.starts_with(&format!("#{n} +"))),
+            "call {n} waits for its Space:\n{trace}"
+        );
+        tmux.press("Space");
+    }
+    panic!(
+        "the tour did not end within 200 kevent calls:\n{}",
+        tmux.screen()
+    );
+}
+
+/// A facilitator narrates `lab server --port 0 --step` at 80 × 24. The prompt line names the
+/// kevent call to come and the changes queued for it ("kevent call 1 · 3 changes queued"), and
+/// the trace stands still until Space: no call #1 before it, then call #1 and the prompt for
+/// call 2, with no #2. Pressing Space at each prompt plays the whole tour (conn3 closed by the
+/// read timeout, 20 messages echoed); the run ends by itself after the tour's last client, with
+/// its summary and no prompt left on screen; the terminal is usable and lesson 5 is done.
+#[test]
+fn step_makes_one_kevent_call_per_space_to_the_end_of_the_tour() {
+    let tmux = Tmux::start("server", 80, 24, &["NO_COLOR=1"]);
+    tmux.run_lab("", "server --port 0 --step");
+    let screen = tmux.wait_for_visible("the first prompt", |s| {
+        s.contains("▶ kevent call 1 · 3 changes queued · Space: next kevent call, q: quit")
+    });
+    assert!(
+        !tmux.screen().contains("#1 +"),
+        "waits for Space:\n{screen}"
+    );
+
+    tmux.press("Space");
+    let screen = tmux.wait_for("call 1, then the prompt for call 2", |s| {
+        s.contains("#1 +") && s.contains("▶ kevent call 2 ·")
+    });
+    assert!(
+        screen.contains("client conn1 accepted") && !screen.contains("#2 +"),
+        "one call per Space:\n{screen}"
+    );
+
+    let last = step_to_the_end(&tmux, 2);
+    assert!(last >= 3, "{last} calls");
+    tmux.wait_for_exit_status(0);
+    // Notes wrap to the terminal's width: read the screen as one line of words.
+    let words = tmux
+        .screen()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for sight in [
+        "--step: one pass of the event loop per Space",
+        "client conn3 closed (timeout)",
+        "20 messages echoed",
+        "summary:",
+    ] {
+        assert!(words.contains(sight), "{sight:?}:\n{words}");
+    }
+    assert!(
+        !words.contains("Space: next kevent call"),
+        "the prompt does not stay in the trace:\n{words}"
+    );
+    tmux.assert_terminal_usable();
+    let progress = std::fs::read_to_string(tmux.state_dir().join("progress")).unwrap_or_default();
+    assert!(progress.lines().any(|l| l == "server"), "{progress}");
+}
+
+/// A slow facilitator: with `--read-timeout-ms 1` every pause at a prompt outlasts the read
+/// timeout, as a minute of talk outlasts the tour's 1500 ms. The tour still finishes (exit
+/// status 0, all 20 messages echoed): a client whose bytes wait in its socket spoke, and the
+/// paused server only did not listen, which a note says; the idle client is closed at the next
+/// pass after its deadline, which a note also says.
+#[test]
+fn step_survives_pauses_longer_than_the_read_timeout() {
+    let tmux = Tmux::start("server", 80, 24, &["NO_COLOR=1"]);
+    tmux.run_lab("", "server --port 0 --step --read-timeout-ms 1");
+    step_to_the_end(&tmux, 1);
+    tmux.wait_for_exit_status(0);
+    let words = tmux
+        .screen()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for sight in [
+        "read deadline passed while the server waited for Space, but bytes wait in its socket",
+        "read deadline passed while the server waited for Space: the read timeout is real time",
+        "client conn3 closed (timeout)",
+        "20 messages echoed",
+    ] {
+        assert!(words.contains(sight), "{sight:?}:\n{words}");
+    }
+}
+
+/// `q` at a `lab server --step` prompt ends the run at once: the quit action, the summary, exit
+/// status 0, no further kevent call, a usable terminal, and lesson 5 is not done (the tour did
+/// not reach its end).
+#[test]
+fn q_at_a_step_prompt_ends_the_server_run_and_restores_the_terminal() {
+    let tmux = Tmux::start("server", 80, 24, &["NO_COLOR=1"]);
+    tmux.run_lab("", "server --port 0 --step");
+    tmux.wait_for_visible("the first prompt", |s| s.contains("▶ kevent call 1 ·"));
+    tmux.press("Space");
+    tmux.wait_for_visible("the second prompt", |s| s.contains("▶ kevent call 2 ·"));
+    tmux.press("q");
+    tmux.wait_for_exit_status(0);
+    let screen = tmux.screen();
+    assert!(
+        screen.contains("» quit") && screen.contains("summary:"),
+        "{screen}"
+    );
+    assert!(!screen.contains("#2 +"), "no call after q:\n{screen}");
+    tmux.assert_terminal_usable();
+    let progress = std::fs::read_to_string(tmux.state_dir().join("progress")).unwrap_or_default();
+    assert!(
+        !progress.lines().any(|l| l == "server"),
+        "a run stopped by q is not a finished lesson: {progress}"
+    );
+}
+
+/// `lab server --step` with stdin not a terminal (piped, in a script) would wait for a key that
+/// cannot come: one line and exit status 2, before anything runs; so does `--step` with
+/// `--json` or `--script`.
+#[test]
+fn step_without_a_terminal_is_refused_in_one_line() {
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["server", "--port", "0", "--step"],
+            "lab: --step waits for Space",
+        ),
+        (
+            &["server", "--port", "0", "--step", "--json"],
+            "lab: --step shows its prompt under the text trace",
+        ),
+        (
+            &["server", "--port", "0", "--step", "--script", "send a"],
+            "lab: --step plays the default tour",
+        ),
+    ];
+    for (args, start) in cases {
+        let out = crate::support::lab(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run lab");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with(start), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "nothing runs: {args:?}");
+    }
+}
+
+/// Ctrl-C at the first `lab server --step` prompt (in raw mode it is a key, not a signal) ends
+/// the run as `q` does: the summary, exit status 0, no kevent call made, a usable terminal.
+#[test]
+fn ctrl_c_at_a_step_prompt_ends_the_server_run() {
+    let tmux = Tmux::start("server", 80, 24, &["NO_COLOR=1"]);
+    tmux.run_lab("", "server --port 0 --step");
+    tmux.wait_for_visible("the first prompt", |s| s.contains("▶ kevent call 1 ·"));
+    tmux.press("C-c");
+    tmux.wait_for_exit_status(0);
+    let screen = tmux.screen();
+    assert!(
+        screen.contains("» quit") && screen.contains("summary:"),
+        "{screen}"
+    );
+    assert!(!screen.contains("#1 +"), "no call after Ctrl-C:\n{screen}");
+    tmux.assert_terminal_usable();
+}

@@ -14,6 +14,7 @@
 use super::{Lab, Step};
 use crate::error::Error;
 use crate::script::{self, Action};
+use crate::term::step::{self, Gate, Press};
 use crate::term::Key;
 
 /// The note that opens a `--step` run.
@@ -52,18 +53,15 @@ pub(in crate::stages) fn plan(tour: &str) -> Result<Vec<TourStep>, Error> {
 /// Where a `--step` run is.
 pub(in crate::stages) struct Stepping {
     steps: usize,
-    /// The prompt is up: Space goes on.
-    waiting: bool,
-    /// Space (or Enter) was pressed while the prompt was up.
-    go: bool,
+    /// The prompt's keys (`term::step`, shared with `lab server --step`).
+    gate: Gate,
 }
 
 impl Stepping {
     pub(in crate::stages) fn new(steps: usize) -> Stepping {
         Stepping {
             steps,
-            waiting: false,
-            go: false,
+            gate: Gate::default(),
         }
     }
 }
@@ -90,32 +88,29 @@ impl Lab {
     /// Show the prompt for step `n` and run the loop until Space, `q`, Ctrl-C or a signal.
     fn wait_for_space(&mut self, n: usize, what: &str) -> Step {
         if let Some(stepping) = self.stepping.as_mut() {
-            stepping.waiting = true;
-            stepping.go = false;
+            stepping.gate.open();
         }
         self.show_step(Some((n, what, true)))?;
-        while !self.quit && !self.stepping.as_ref().is_some_and(|s| s.go) {
+        while !self.quit && !self.stepping.as_ref().is_some_and(|s| s.gate.passed()) {
             self.poll(None)?;
         }
         if let Some(stepping) = self.stepping.as_mut() {
-            stepping.waiting = false;
+            stepping.gate.close();
         }
         Ok(())
     }
 
     /// A key during a `--step` run: Space or Enter starts the step the prompt names (a key
     /// pressed while a step runs is ignored, so one press is one step), `q`, Esc and Ctrl-C
-    /// quit; any other key does nothing.
+    /// quit; any other key does nothing (`term::step::Gate`).
     pub(super) fn step_key(&mut self, key: Key) -> Step {
-        match key {
-            Key::Char(' ') | Key::Char('\n') => {
-                if let Some(stepping) = self.stepping.as_mut() {
-                    stepping.go = stepping.waiting;
-                }
-                Ok(())
-            }
-            Key::Interrupt | Key::Char('q') => self.perform(&Action::Quit),
-            Key::Char(_) => Ok(()),
+        let press = self
+            .stepping
+            .as_mut()
+            .map_or(Press::Nothing, |s| s.gate.press(key));
+        match press {
+            Press::Quit => self.perform(&Action::Quit),
+            Press::Next | Press::Nothing => Ok(()),
         }
     }
 
@@ -129,9 +124,9 @@ impl Lab {
                 self.stage.name
             ),
             Some((n, what, true)) => {
-                format!("▶ step {n} of {steps}: {what} · Space: next step, q: quit")
+                step::waiting_line(&format!("step {n} of {steps}: {what}"), "next step")
             }
-            Some((n, what, false)) => format!("▶ step {n} of {steps}: {what} · running · q: quit"),
+            Some((n, what, false)) => step::running_line(&format!("step {n} of {steps}: {what}")),
         };
         self.tracer.tracer.set_footer(Some(line))?;
         Ok(())

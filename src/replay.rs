@@ -36,8 +36,11 @@ pub fn run(path: &Path, color: ColorMode) -> crate::Result<()> {
         path.display().to_string()
     };
     let color = crate::term::use_color(color);
+    // In a terminal the notes and lines wrap to its width, as in a live run; piped, one line
+    // per record.
+    let width = crate::term::screen::terminal_width();
     let mut out = io::BufWriter::new(io::stdout().lock());
-    match replay(input, &mut out, color).and_then(|()| out.flush().map_err(Failure::Write)) {
+    match replay(input, &mut out, color, width).and_then(|()| out.flush().map_err(Failure::Write)) {
         Ok(()) => Ok(()),
         Err(Failure::Read(err)) => Err(crate::Error::runtime(format!("{name}: {err}"))),
         // `lab replay f | head` is success (STYLE.md habit 6).
@@ -54,9 +57,16 @@ pub enum Failure {
     Write(io::Error),
 }
 
-/// Render the trace read from `input` as text on `out`, record by record.
-pub fn replay(input: impl BufRead, out: &mut impl Write, color: bool) -> Result<(), Failure> {
+/// Render the trace read from `input` as text on `out`, record by record, wrapped to `width`
+/// columns when it is known (a terminal).
+pub fn replay(
+    input: impl BufRead,
+    out: &mut impl Write,
+    color: bool,
+    width: Option<usize>,
+) -> Result<(), Failure> {
     let mut renderer = TextRenderer::new(color, true);
+    renderer.set_width(width);
     let mut collapse = Collapse::default();
     let mut any = false;
     for entry in TraceReader::new(input) {
@@ -68,7 +78,7 @@ pub fn replay(input: impl BufRead, out: &mut impl Write, color: bool) -> Result<
                 // A record of a result the run has shown is its repeats: counted, not drawn.
                 if let Offer::Show { ended } = collapse.offer(entry.t, call) {
                     if let Some(run) = ended {
-                        lines.push(renderer.repeat_line(&run, None));
+                        lines.push(renderer.repeat_line(&run, width));
                     }
                     let mut first = call.clone();
                     first.repeat = 1;
@@ -80,7 +90,7 @@ pub fn replay(input: impl BufRead, out: &mut impl Write, color: bool) -> Result<
             }
             _ => {
                 if let Some(run) = collapse.end() {
-                    lines.push(renderer.repeat_line(&run, None));
+                    lines.push(renderer.repeat_line(&run, width));
                 }
                 lines.extend(renderer.render(&entry));
             }
@@ -90,7 +100,7 @@ pub fn replay(input: impl BufRead, out: &mut impl Write, color: bool) -> Result<
         }
     }
     if let Some(run) = collapse.end() {
-        writeln!(out, "{}", renderer.repeat_line(&run, None)).map_err(Failure::Write)?;
+        writeln!(out, "{}", renderer.repeat_line(&run, width)).map_err(Failure::Write)?;
     }
     if !any {
         return Err(Failure::Read(

@@ -40,17 +40,18 @@ pub fn parse(words: &[String]) -> Option<Topic> {
     })
 }
 
-/// The text for a topic, wrapped to `width` columns, or `None` when the document has no such
-/// entry.
-pub fn text(topic: Topic, width: usize) -> Option<String> {
+/// The text for a topic, wrapped to `width` columns (a terminal's), or `None` when the
+/// document has no such entry. Without a width (piped) a behaviour keeps the document's own
+/// lines and an erratum (a table row) is wrapped at 80.
+pub fn text(topic: Topic, width: Option<usize>) -> Option<String> {
     match topic {
         Topic::Behaviour(n) => behaviour(n, width),
-        Topic::Erratum(n) => erratum(n, width),
+        Topic::Erratum(n) => erratum(n, width.unwrap_or(80)),
     }
 }
 
 /// `**B15. Title.** body…` up to the next behaviour or section heading, emphasis removed.
-fn behaviour(number: u32, width: usize) -> Option<String> {
+fn behaviour(number: u32, width: Option<usize>) -> Option<String> {
     let start_marker = format!("**B{number}. ");
     let start = SEMANTICS.find(&start_marker)?;
     let rest = &SEMANTICS[start..];
@@ -62,6 +63,9 @@ fn behaviour(number: u32, width: usize) -> Option<String> {
         .min()
         .map_or(rest.len(), |at| at + after);
     let body = without_emphasis(rest[..end].trim_end());
+    let Some(width) = width else {
+        return Some(format!("{body}\n\n(docs/kqueue-semantics.md, section 1)\n"));
+    };
     // The document's lines are its source's (about 98 columns): each paragraph (the text, then
     // `Test:`, `Sources:`...) is joined and wrapped again to the width asked for.
     let mut paragraphs: Vec<String> = Vec::new();
@@ -132,7 +136,11 @@ fn erratum(number: u32, width: usize) -> Option<String> {
     out.push_str(&wrap(&clean(issue), width, ""));
     out.push('\n');
     out.push_str(&wrap(&format!("Status: {}", clean(status)), width, "  "));
-    out.push_str(&wrap(&format!("Evidence: {}", clean(evidence)), width, "  "));
+    out.push_str(&wrap(
+        &format!("Evidence: {}", clean(evidence)),
+        width,
+        "  ",
+    ));
     out.push_str("\n(docs/errata.md)\n");
     Some(out)
 }
@@ -152,15 +160,15 @@ fn wrap(text: &str, width: usize, indent: &str) -> String {
 /// `lab explain WORDS...`: print the text, or one usage line naming the valid forms (exit 2).
 pub fn run(words: &[String]) -> crate::Result<()> {
     let asked = words.join(" ");
-    // A terminal's width (up to 100 columns, as the lessons); piped, 80.
-    let width = crate::term::screen::prose_width(Some(80)).unwrap_or(80);
+    // A terminal's width (up to 100 columns, as the lessons); piped, the document's lines.
+    let width = crate::term::screen::prose_width(None);
     let text = parse(words)
         .and_then(|topic| text(topic, width))
         .ok_or_else(|| {
-        crate::Error::usage(format!(
-            "nothing to explain for '{asked}'; valid forms: {FORMS}, e.g. `lab explain B15`"
-        ))
-    })?;
+            crate::Error::usage(format!(
+                "nothing to explain for '{asked}'; valid forms: {FORMS}, e.g. `lab explain B15`"
+            ))
+        })?;
     let mut stdout = std::io::stdout().lock();
     match stdout
         .write_all(text.as_bytes())
@@ -200,7 +208,7 @@ mod tests {
     #[test]
     fn every_behaviour_and_erratum_is_found_and_none_runs_into_the_next() {
         for n in 1..=26 {
-            let text = text(Topic::Behaviour(n), 80).unwrap_or_else(|| panic!("B{n}"));
+            let text = text(Topic::Behaviour(n), None).unwrap_or_else(|| panic!("B{n}"));
             assert!(text.starts_with(&format!("B{n}. ")), "{text}");
             assert!(
                 !text.contains(&format!("\nB{}. ", n + 1)),
@@ -209,27 +217,34 @@ mod tests {
             assert!(!text.contains("\n## "), "B{n} runs on:\n{text}");
         }
         for n in 1..=12 {
-            let text = text(Topic::Erratum(n), 80).unwrap_or_else(|| panic!("errata {n}"));
+            let text = text(Topic::Erratum(n), None).unwrap_or_else(|| panic!("errata {n}"));
             assert!(
                 text.contains("Status:") && text.contains("Evidence:"),
                 "{text}"
             );
         }
-        assert!(text(Topic::Behaviour(27), 80).is_none());
-        assert!(text(Topic::Erratum(13), 80).is_none());
+        assert!(text(Topic::Behaviour(27), None).is_none());
+        assert!(text(Topic::Erratum(13), None).is_none());
     }
 
     /// An attendee with an 80-column terminal reads B15 and errata 11 within 80 columns (a
     /// narrower one within its width), every word of the document still there.
     #[test]
     fn the_text_wraps_to_the_width_asked_for() {
-        for topic in [Topic::Behaviour(15), Topic::Erratum(11), Topic::Behaviour(3)] {
-            let wide = text(topic, 1000).unwrap();
+        for topic in [
+            Topic::Behaviour(15),
+            Topic::Erratum(11),
+            Topic::Behaviour(3),
+        ] {
+            let wide = text(topic, None).unwrap();
             for width in [80, 50] {
-                let narrow = text(topic, width).unwrap();
+                let narrow = text(topic, Some(width)).unwrap();
                 for line in narrow.lines() {
                     let long_word = line.split_whitespace().count() == 1;
-                    assert!(line.chars().count() <= width || long_word, "{width}: {line}");
+                    assert!(
+                        line.chars().count() <= width || long_word,
+                        "{width}: {line}"
+                    );
                 }
                 let words = |t: &str| t.split_whitespace().map(String::from).collect::<Vec<_>>();
                 assert_eq!(words(&narrow), words(&wide));

@@ -225,7 +225,9 @@ pub fn output(json: bool) -> Box<dyn Write> {
     } else {
         (Box::new(std::io::stdout()), std::io::stdout().is_terminal())
     };
-    let width = crossterm::terminal::size().ok().map(|(w, _)| usize::from(w));
+    let width = crossterm::terminal::size()
+        .ok()
+        .map(|(w, _)| usize::from(w));
     match width {
         Some(width) if terminal => Box::new(Wrapped::new(out, width.min(100))),
         _ => out,
@@ -720,7 +722,10 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines.iter().all(|l| l.chars().count() <= 30), "{text}");
         assert!(lines[0].starts_with("Predict: how many"), "{text}");
-        assert!(text.contains("\n  an indented line that is\n  long enough"), "{text}");
+        assert!(
+            text.contains("\n  an indented line that is\n  long enough"),
+            "{text}"
+        );
         assert!(text.ends_with("\nYour answer: "), "{text:?}");
     }
 

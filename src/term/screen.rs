@@ -177,7 +177,9 @@ pub fn terminal_width() -> Option<usize> {
     if !crate::term::stdout_is_terminal() {
         return None;
     }
-    crossterm::terminal::size().ok().map(|(w, _)| usize::from(w))
+    crossterm::terminal::size()
+        .ok()
+        .map(|(w, _)| usize::from(w))
 }
 
 /// The width for prose (`lab explain`, `lab selftest`, `--predict`'s questions): the

@@ -1193,7 +1193,10 @@ mod tests {
             assert!(!rest.is_empty(), "{lines:#?}");
             let continued = plain(&rest[0]);
             assert!(continued.starts_with("       ") && !continued.starts_with("        "));
-            assert!(!continued.contains('◂') && !continued.contains('▸'), "{lines:#?}");
+            assert!(
+                !continued.contains('◂') && !continued.contains('▸'),
+                "{lines:#?}"
+            );
             for line in &lines {
                 assert!(super::super::words::visible_width(line) <= 80, "{lines:#?}");
             }
@@ -1231,14 +1234,20 @@ mod tests {
         r.set_width(Some(80));
         let text = render_all(&mut r, vec![Record::Summary(summary.clone())]);
         let lines: Vec<&str> = text.lines().collect();
-        let first = lines.iter().position(|l| l.contains("events by knote:")).unwrap();
+        let first = lines
+            .iter()
+            .position(|l| l.contains("events by knote:"))
+            .unwrap();
         assert!(lines[first].starts_with("   events by knote: conn1 READ ×1,001,"));
         let indent = "   events by knote: ".len();
         let continued = &lines[first + 1..];
         assert!(!continued.is_empty(), "{text}");
         for line in continued {
             assert!(line.starts_with(&" ".repeat(indent)), "{text}");
-            assert!(line.trim_start().starts_with("conn"), "breaks between knotes: {text}");
+            assert!(
+                line.trim_start().starts_with("conn"),
+                "breaks between knotes: {text}"
+            );
         }
         assert!(lines.iter().all(|l| l.chars().count() <= 80), "{text}");
         let mut piped = TextRenderer::new(false, false);

@@ -223,10 +223,17 @@ mod tests {
         let lines = wrap_list("   by knote:", &items, 30, 5);
         assert_eq!(
             lines,
-            ["   by knote: conn1 READ ×5,", "     conn2 READ ×12,", "     listener READ ×3"]
+            [
+                "   by knote: conn1 READ ×5,",
+                "     conn2 READ ×12,",
+                "     listener READ ×3"
+            ]
         );
         let one = wrap_list("   by knote:", &items, 200, 5);
-        assert_eq!(one, ["   by knote: conn1 READ ×5, conn2 READ ×12, listener READ ×3"]);
+        assert_eq!(
+            one,
+            ["   by knote: conn1 READ ×5, conn2 READ ×12, listener READ ×3"]
+        );
     }
 
     /// A painted line keeps its leading spaces, wraps by what shows (not by its colour codes),
@@ -236,12 +243,24 @@ mod tests {
         let green = "\x1b[32m";
         let line = format!("   ◂ {green}READ  conn1 (fd 7) flags=0x0 data=5\x1b[0m  waiting");
         let lines = wrap_hanging(&line, 24, 7);
-        assert!(lines[0].starts_with("   ◂ \x1b[32mREAD  conn1"), "{lines:?}");
+        assert!(
+            lines[0].starts_with("   ◂ \x1b[32mREAD  conn1"),
+            "{lines:?}"
+        );
         assert!(lines[0].ends_with("\x1b[0m"), "{lines:?}");
         assert!(lines[1].starts_with("       \x1b[32m"), "{lines:?}");
         assert!(lines.iter().all(|l| visible_width(l) <= 24), "{lines:?}");
         assert_eq!(visible_width(&line), line.chars().count() - 9);
-        let plain: Vec<String> = lines.iter().map(|l| l.replace(green, "").replace("\x1b[0m", "")).collect();
-        assert_eq!(plain.join(" ").split_whitespace().collect::<Vec<_>>(), line.replace(green, "").replace("\x1b[0m", "").split_whitespace().collect::<Vec<_>>());
+        let plain: Vec<String> = lines
+            .iter()
+            .map(|l| l.replace(green, "").replace("\x1b[0m", ""))
+            .collect();
+        assert_eq!(
+            plain.join(" ").split_whitespace().collect::<Vec<_>>(),
+            line.replace(green, "")
+                .replace("\x1b[0m", "")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+        );
     }
 }

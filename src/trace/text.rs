@@ -318,8 +318,8 @@ impl TextRenderer {
             timeout,
             outcome
         );
-        // Continued under the time, past the call number.
-        let mut lines = self.fit(header, format!("#{} ", call.call).len());
+        // Continued under `kevent(`, clear of the `▸`/`◂` column below.
+        let mut lines = self.fit(header, format!("#{} +{t:.3}s ", call.call).len());
         let mut later = Vec::new();
         for change in &call.changes {
             if self.is_lab_knote(&change.label) {

@@ -7,6 +7,8 @@
 
 use std::io::Write;
 
+use crate::trace::words::wrap_hanging;
+
 /// `docs/kqueue-semantics.md`: the numbered behaviours B1–B26.
 const SEMANTICS: &str = include_str!("../docs/kqueue-semantics.md");
 /// `docs/errata.md`: the errata of the published Part 7, one table row each.
@@ -38,16 +40,18 @@ pub fn parse(words: &[String]) -> Option<Topic> {
     })
 }
 
-/// The text for a topic, or `None` when the document has no such entry.
-pub fn text(topic: Topic) -> Option<String> {
+/// The text for a topic, wrapped to `width` columns (a terminal's), or `None` when the
+/// document has no such entry. Without a width (piped) a behaviour keeps the document's own
+/// lines and an erratum (a table row) is wrapped at 80.
+pub fn text(topic: Topic, width: Option<usize>) -> Option<String> {
     match topic {
-        Topic::Behaviour(n) => behaviour(n),
-        Topic::Erratum(n) => erratum(n),
+        Topic::Behaviour(n) => behaviour(n, width),
+        Topic::Erratum(n) => erratum(n, width.unwrap_or(80)),
     }
 }
 
 /// `**B15. Title.** body…` up to the next behaviour or section heading, emphasis removed.
-fn behaviour(number: u32) -> Option<String> {
+fn behaviour(number: u32, width: Option<usize>) -> Option<String> {
     let start_marker = format!("**B{number}. ");
     let start = SEMANTICS.find(&start_marker)?;
     let rest = &SEMANTICS[start..];
@@ -59,7 +63,43 @@ fn behaviour(number: u32) -> Option<String> {
         .min()
         .map_or(rest.len(), |at| at + after);
     let body = without_emphasis(rest[..end].trim_end());
-    Some(format!("{body}\n\n(docs/kqueue-semantics.md, section 1)\n"))
+    let Some(width) = width else {
+        return Some(format!("{body}\n\n(docs/kqueue-semantics.md, section 1)\n"));
+    };
+    // The document's lines are its source's (about 98 columns): each paragraph (the text, then
+    // `Test:`, `Sources:`...) is joined and wrapped again to the width asked for.
+    let mut paragraphs: Vec<String> = Vec::new();
+    for line in body.lines().map(str::trim) {
+        match paragraphs.last_mut() {
+            Some(paragraph) if !line.is_empty() && !starts_a_paragraph(line) => {
+                paragraph.push(' ');
+                paragraph.push_str(line);
+            }
+            _ if line.is_empty() => {}
+            _ => paragraphs.push(line.to_string()),
+        }
+    }
+    let mut out = String::new();
+    for (i, paragraph) in paragraphs.iter().enumerate() {
+        let indent = if i == 0 { "" } else { "  " };
+        out.push_str(&wrap(paragraph, width, indent));
+    }
+    out.push_str("\n(docs/kqueue-semantics.md, section 1)\n");
+    Some(out)
+}
+
+/// A behaviour's paragraphs after its text start with a label, once emphasis is removed.
+fn starts_a_paragraph(line: &str) -> bool {
+    [
+        "Sources:",
+        "Test:",
+        "Test rule:",
+        "Caveat:",
+        "Linux emulation:",
+        "libkqueue bug:",
+    ]
+    .iter()
+    .any(|label| line.starts_with(label))
 }
 
 /// `**bold**` and `*Label:*` lose their asterisks; a `*` inside code (`void *udata`) stays.
@@ -79,7 +119,7 @@ fn without_emphasis(text: &str) -> String {
 }
 
 /// Row `| 11 | issue | status | evidence |` of the errata table.
-fn erratum(number: u32) -> Option<String> {
+fn erratum(number: u32, width: usize) -> Option<String> {
     let prefix = format!("| {number} |");
     let row = ERRATA.lines().find(|line| line.starts_with(&prefix))?;
     let cells: Vec<&str> = row
@@ -93,30 +133,24 @@ fn erratum(number: u32) -> Option<String> {
     };
     let clean = |s: &str| without_emphasis(s).replace("\\|", "|");
     let mut out = format!("Erratum {number} of the published Part 7\n\n");
-    out.push_str(&wrap(&clean(issue), 80, ""));
+    out.push_str(&wrap(&clean(issue), width, ""));
     out.push('\n');
-    out.push_str(&wrap(&format!("Status: {}", clean(status)), 80, "  "));
-    out.push_str(&wrap(&format!("Evidence: {}", clean(evidence)), 80, "  "));
+    out.push_str(&wrap(&format!("Status: {}", clean(status)), width, "  "));
+    out.push_str(&wrap(
+        &format!("Evidence: {}", clean(evidence)),
+        width,
+        "  ",
+    ));
     out.push_str("\n(docs/errata.md)\n");
     Some(out)
 }
 
-/// Wrap words to `width` columns; lines after the first start with `indent`.
+/// Wrap words to `width` columns, each line ending in a newline; lines after the first start
+/// with `indent` (the lab's one wrapper, `trace::words`).
 fn wrap(text: &str, width: usize, indent: &str) -> String {
+    let words: Vec<&str> = text.split_whitespace().collect();
     let mut out = String::new();
-    let mut line = String::new();
-    for word in text.split_whitespace() {
-        let len = line.chars().count();
-        if len > 0 && len + 1 + word.chars().count() > width {
-            out.push_str(&line);
-            out.push('\n');
-            line = indent.to_string();
-        } else if len > 0 && line != indent {
-            line.push(' ');
-        }
-        line.push_str(word);
-    }
-    if !line.trim().is_empty() {
+    for line in wrap_hanging(&words.join(" "), width, indent.len()) {
         out.push_str(&line);
         out.push('\n');
     }
@@ -126,11 +160,15 @@ fn wrap(text: &str, width: usize, indent: &str) -> String {
 /// `lab explain WORDS...`: print the text, or one usage line naming the valid forms (exit 2).
 pub fn run(words: &[String]) -> crate::Result<()> {
     let asked = words.join(" ");
-    let text = parse(words).and_then(text).ok_or_else(|| {
-        crate::Error::usage(format!(
-            "nothing to explain for '{asked}'; valid forms: {FORMS}, e.g. `lab explain B15`"
-        ))
-    })?;
+    // A terminal's width (up to 100 columns, as the lessons); piped, the document's lines.
+    let width = crate::term::screen::prose_width(None);
+    let text = parse(words)
+        .and_then(|topic| text(topic, width))
+        .ok_or_else(|| {
+            crate::Error::usage(format!(
+                "nothing to explain for '{asked}'; valid forms: {FORMS}, e.g. `lab explain B15`"
+            ))
+        })?;
     let mut stdout = std::io::stdout().lock();
     match stdout
         .write_all(text.as_bytes())
@@ -170,7 +208,7 @@ mod tests {
     #[test]
     fn every_behaviour_and_erratum_is_found_and_none_runs_into_the_next() {
         for n in 1..=26 {
-            let text = text(Topic::Behaviour(n)).unwrap_or_else(|| panic!("B{n}"));
+            let text = text(Topic::Behaviour(n), None).unwrap_or_else(|| panic!("B{n}"));
             assert!(text.starts_with(&format!("B{n}. ")), "{text}");
             assert!(
                 !text.contains(&format!("\nB{}. ", n + 1)),
@@ -179,13 +217,38 @@ mod tests {
             assert!(!text.contains("\n## "), "B{n} runs on:\n{text}");
         }
         for n in 1..=12 {
-            let text = text(Topic::Erratum(n)).unwrap_or_else(|| panic!("errata {n}"));
+            let text = text(Topic::Erratum(n), None).unwrap_or_else(|| panic!("errata {n}"));
             assert!(
                 text.contains("Status:") && text.contains("Evidence:"),
                 "{text}"
             );
         }
-        assert!(text(Topic::Behaviour(27)).is_none());
-        assert!(text(Topic::Erratum(13)).is_none());
+        assert!(text(Topic::Behaviour(27), None).is_none());
+        assert!(text(Topic::Erratum(13), None).is_none());
+    }
+
+    /// An attendee with an 80-column terminal reads B15 and errata 11 within 80 columns (a
+    /// narrower one within its width), every word of the document still there.
+    #[test]
+    fn the_text_wraps_to_the_width_asked_for() {
+        for topic in [
+            Topic::Behaviour(15),
+            Topic::Erratum(11),
+            Topic::Behaviour(3),
+        ] {
+            let wide = text(topic, None).unwrap();
+            for width in [80, 50] {
+                let narrow = text(topic, Some(width)).unwrap();
+                for line in narrow.lines() {
+                    let long_word = line.split_whitespace().count() == 1;
+                    assert!(
+                        line.chars().count() <= width || long_word,
+                        "{width}: {line}"
+                    );
+                }
+                let words = |t: &str| t.split_whitespace().map(String::from).collect::<Vec<_>>();
+                assert_eq!(words(&narrow), words(&wide));
+            }
+        }
     }
 }

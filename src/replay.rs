@@ -46,8 +46,12 @@ pub fn run(path: &Path, color: ColorMode, pager: bool) -> crate::Result<()> {
         Some(pager) => Box::new(pager),
         None => Box::new(io::stdout().lock()),
     };
+    // In a terminal (or its pager) the notes and lines wrap to its width, as in a live run;
+    // piped, one line per record.
+    let width = crate::term::screen::terminal_width();
     let mut out = io::BufWriter::new(out);
-    let outcome = replay(input, &mut out, color).and_then(|()| out.flush().map_err(Failure::Write));
+    let outcome =
+        replay(input, &mut out, color, width).and_then(|()| out.flush().map_err(Failure::Write));
     // Dropping the pager waits until the person quits it: the shell comes back below the page.
     drop(out);
     match outcome {
@@ -67,9 +71,16 @@ pub enum Failure {
     Write(io::Error),
 }
 
-/// Render the trace read from `input` as text on `out`, record by record.
-pub fn replay(input: impl BufRead, out: &mut impl Write, color: bool) -> Result<(), Failure> {
+/// Render the trace read from `input` as text on `out`, record by record, wrapped to `width`
+/// columns when it is known (a terminal).
+pub fn replay(
+    input: impl BufRead,
+    out: &mut impl Write,
+    color: bool,
+    width: Option<usize>,
+) -> Result<(), Failure> {
     let mut renderer = TextRenderer::new(color, true);
+    renderer.set_width(width);
     let mut collapse = Collapse::default();
     let mut any = false;
     for entry in TraceReader::new(input) {
@@ -81,7 +92,7 @@ pub fn replay(input: impl BufRead, out: &mut impl Write, color: bool) -> Result<
                 // A record of a result the run has shown is its repeats: counted, not drawn.
                 if let Offer::Show { ended } = collapse.offer(entry.t, call) {
                     if let Some(run) = ended {
-                        lines.push(renderer.repeat_line(&run, None));
+                        lines.push(renderer.repeat_line(&run, width));
                     }
                     let mut first = call.clone();
                     first.repeat = 1;
@@ -93,7 +104,7 @@ pub fn replay(input: impl BufRead, out: &mut impl Write, color: bool) -> Result<
             }
             _ => {
                 if let Some(run) = collapse.end() {
-                    lines.push(renderer.repeat_line(&run, None));
+                    lines.push(renderer.repeat_line(&run, width));
                 }
                 lines.extend(renderer.render(&entry));
             }
@@ -103,7 +114,7 @@ pub fn replay(input: impl BufRead, out: &mut impl Write, color: bool) -> Result<
         }
     }
     if let Some(run) = collapse.end() {
-        writeln!(out, "{}", renderer.repeat_line(&run, None)).map_err(Failure::Write)?;
+        writeln!(out, "{}", renderer.repeat_line(&run, width)).map_err(Failure::Write)?;
     }
     if !any {
         return Err(Failure::Read(

@@ -2,7 +2,7 @@
 //! `--no-batch`, several rounds interleaved, and the ratios of the same round.
 
 use super::plan::Plan;
-use super::report::ReportJson;
+use super::report::{self, ReportJson};
 use super::run::{run_once, Report};
 use crate::server::{self, EventApi, Stats};
 use crate::trace::json::Num;
@@ -89,41 +89,46 @@ pub fn compare(plan: &Plan, json: bool) -> Result<()> {
         return Ok(());
     }
 
-    println!(
-        "lab bench --compare: {} connection(s) × {} message(s) of {} bytes, {} in flight per \
-         connection, {} client thread(s); {} rounds, the servers interleaved",
-        plan.connections, plan.messages, plan.size, plan.pipeline, plan.threads, plan.rounds
+    report::say(
+        &format!(
+            "lab bench --compare: {} connection(s) × {} message(s) of {} bytes, {} in flight \
+             per connection, {} client thread(s); {} rounds, the servers interleaved",
+            plan.connections, plan.messages, plan.size, plan.pipeline, plan.threads, plan.rounds
+        ),
+        "lab bench --compare: ".len(),
     );
-    println!(
-        "{:<18} {:>10} {:>9} {:>9} {:>10} {:>10} {:>10}  msgs/s per round",
-        "server", "msgs/s", "p50 ms", "p99 ms", "sys/msg", "kevent/msg", "cpu µs/msg"
-    );
+    // The table fits 80 columns; each round's msgs/s follow it (issue 11).
+    println!("{}", report::compare_heading());
+    let mut per_round = Vec::new();
     for (c, _) in configs.iter().enumerate() {
         let runs: Vec<&Report> = rounds.iter().map(|round| &round[c]).collect();
         let rates: Vec<f64> = runs.iter().map(|r| r.msgs_per_s()).collect();
         let mid = runs[median_index(&rates)];
         let side = mid.server.as_ref();
         println!(
-            "{:<18} {:>10.0} {:>9.3} {:>9.3} {:>10.3} {:>10} {:>10}  {}",
-            mid.label(),
-            median(&rates),
-            mid.rtt.quantile(0.5).as_secs_f64() * 1000.0,
-            mid.rtt.quantile(0.99).as_secs_f64() * 1000.0,
-            side.map_or(0.0, |s| s.stats.syscalls_per_message()),
-            match (mid.backend, side) {
-                (EventApi::Kqueue, Some(s)) => format!("{:.4}", kevent_per_message(&s.stats)),
-                _ => "-".to_string(),
-            },
-            side.and_then(|s| s.cpu)
-                .map_or("-".to_string(), |cpu| format!(
-                    "{:.2}",
+            "{}",
+            report::compare_row(
+                &mid.label(),
+                median(&rates),
+                mid.rtt.quantile(0.5).as_secs_f64() * 1000.0,
+                mid.rtt.quantile(0.99).as_secs_f64() * 1000.0,
+                side.map_or(0.0, |s| s.stats.syscalls_per_message()),
+                match (mid.backend, side) {
+                    (EventApi::Kqueue, Some(s)) => Some(kevent_per_message(&s.stats)),
+                    _ => None,
+                },
+                side.and_then(|s| s.cpu).map(|cpu| {
                     cpu.as_secs_f64() * 1e6 / side.map_or(1, |s| s.stats.messages.max(1)) as f64
-                )),
-            rates
-                .iter()
-                .map(|r| format!("{r:.0}"))
-                .collect::<Vec<_>>()
-                .join(" ")
+                }),
+            )
+        );
+        let rates: Vec<String> = rates.iter().map(|r| format!("{r:.0}")).collect();
+        per_round.push(format!("{} {}", mid.label(), rates.join(" ")));
+    }
+    if plan.rounds > 1 {
+        report::say(
+            &format!("msgs/s per round: {}", per_round.join("; ")),
+            "msgs/s per round: ".len(),
         );
     }
     let show = |values: &[f64]| {
@@ -134,30 +139,42 @@ pub fn compare(plan: &Plan, json: bool) -> Result<()> {
             .join(" ")
     };
     match &kqueue_vs_epoll {
-        Some(r) => println!(
-            "kqueue / epoll msgs/s: {:.3}× (median of the rounds: {})",
-            median(r),
-            show(r)
+        Some(r) => report::say(
+            &format!(
+                "kqueue / epoll msgs/s: {:.3}× (median of the rounds: {})",
+                median(r),
+                show(r)
+            ),
+            2,
         ),
         None => println!("kqueue / epoll: --backend epoll needs Linux, not compared"),
     }
     if let Some(r) = &kqueue_vs_epoll_cpu {
-        println!(
-            "kqueue / epoll server CPU per message: {:.3}× (median of the rounds: {})",
-            median(r),
-            show(r)
+        report::say(
+            &format!(
+                "kqueue / epoll server CPU per message: {:.3}× (median of the rounds: {})",
+                median(r),
+                show(r)
+            ),
+            2,
         );
     }
-    println!(
-        "batched / --no-batch msgs/s: {:.3}× (median of the rounds: {})",
-        median(&batched_vs_no_batch),
-        show(&batched_vs_no_batch)
+    report::say(
+        &format!(
+            "batched / --no-batch msgs/s: {:.3}× (median of the rounds: {})",
+            median(&batched_vs_no_batch),
+            show(&batched_vs_no_batch)
+        ),
+        2,
     );
-    println!(
-        "batched / --no-batch kevent calls per message: {:.3}× (median of the rounds: {}; each \
-         is one system call on a real kqueue)",
-        median(&kevent_calls_batched_vs_no_batch),
-        show(&kevent_calls_batched_vs_no_batch)
+    report::say(
+        &format!(
+            "batched / --no-batch kevent calls per message: {:.3}× (median of the rounds: {}; \
+             each is one system call on a real kqueue)",
+            median(&kevent_calls_batched_vs_no_batch),
+            show(&kevent_calls_batched_vs_no_batch)
+        ),
+        2,
     );
     Ok(())
 }

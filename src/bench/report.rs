@@ -8,6 +8,7 @@ use super::run::Report;
 use crate::kq::Backend;
 use crate::server::{EventApi, Stats};
 use crate::trace::json::{Num, Numbers};
+use crate::trace::words::wrap_hanging;
 
 /// The wait calls of the server: kevent for the kqueue server, epoll_wait for the epoll one.
 pub fn wait_calls(report: &Report, stats: &Stats) -> u64 {
@@ -71,31 +72,85 @@ fn ms(d: Duration) -> String {
     format!("{:.3} ms", d.as_secs_f64() * 1000.0)
 }
 
+/// Print `line` as it fits the terminal: wrapped at spaces, continued `indent` columns in;
+/// piped, one line (scripts grep it).
+pub fn say(line: &str, indent: usize) {
+    match crate::term::screen::prose_width(None) {
+        Some(width) => {
+            for part in wrap_hanging(line, width, indent) {
+                println!("{part}");
+            }
+        }
+        None => println!("{line}"),
+    }
+}
+
+/// The `--compare` table's heading: the columns lesson 7 names (`sys/msg`, `kevent/msg`),
+/// 76 columns in all so that the table fits an 80-column terminal.
+pub fn compare_heading() -> String {
+    format!(
+        "{:<18} {:>8} {:>8} {:>8} {:>8} {:>10} {:>10}",
+        "server", "msgs/s", "p50 ms", "p99 ms", "sys/msg", "kevent/msg", "cpu µs/msg"
+    )
+}
+
+/// One row of the `--compare` table, under [`compare_heading`]; `-` where a column does not
+/// apply (no kevent calls on epoll, no CPU time off Linux).
+pub fn compare_row(
+    label: &str,
+    msgs_per_s: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    sys_per_msg: f64,
+    kevent_per_msg: Option<f64>,
+    cpu_us_per_msg: Option<f64>,
+) -> String {
+    let or_dash =
+        |v: Option<f64>, decimals: usize| v.map_or("-".to_string(), |v| format!("{v:.decimals$}"));
+    format!(
+        "{label:<18} {msgs_per_s:>8.0} {p50_ms:>8.3} {p99_ms:>8.3} {sys_per_msg:>8.3} {:>10} {:>10}",
+        or_dash(kevent_per_msg, 4),
+        or_dash(cpu_us_per_msg, 2)
+    )
+}
+
 pub fn print_report(report: &Report) {
     let plan = &report.plan;
-    println!(
-        "lab bench: {} connection(s) × {} message(s) of {} bytes, {} in flight per connection, {} client thread(s)",
-        plan.connections, plan.messages, plan.size, plan.pipeline, plan.threads
+    say(
+        &format!(
+            "lab bench: {} connection(s) × {} message(s) of {} bytes, {} in flight per \
+             connection, {} client thread(s)",
+            plan.connections, plan.messages, plan.size, plan.pipeline, plan.threads
+        ),
+        "lab bench: ".len(),
     );
-    println!("{}", server_description(report));
+    say(&server_description(report), "server: ".len());
     if let Some((old, new)) = report.nofile_raised {
-        println!("raised this process's open-file limit (RLIMIT_NOFILE soft) from {old} to {new}");
+        say(
+            &format!(
+                "raised this process's open-file limit (RLIMIT_NOFILE soft) from {old} to {new}"
+            ),
+            2,
+        );
     }
     println!(
         "warm-up: {} round trip(s) per connection first, not measured",
         plan.warmup
     );
-    println!(
-        "echoed {} of {} messages in {}: {:.0} msgs/s{}",
-        report.echoed,
-        report.expected,
-        seconds(report.elapsed),
-        report.msgs_per_s(),
-        if report.cut_short {
-            " (stopped by --duration: not every message was sent)"
-        } else {
-            ""
-        }
+    say(
+        &format!(
+            "echoed {} of {} messages in {}: {:.0} msgs/s{}",
+            report.echoed,
+            report.expected,
+            seconds(report.elapsed),
+            report.msgs_per_s(),
+            if report.cut_short {
+                " (stopped by --duration: not every message was sent)"
+            } else {
+                ""
+            }
+        ),
+        2,
     );
     println!(
         "round trip: p50 {}, p99 {}, max {}",
@@ -113,46 +168,58 @@ pub fn print_report(report: &Report) {
         "server side, over the measured phase only ({} messages echoed):",
         stats.messages
     );
-    match report.backend {
-        EventApi::Kqueue => println!(
+    let calls = match report.backend {
+        EventApi::Kqueue => format!(
             "  kevent calls: {:.3} per message, {:.2} changes per call, {:.2} events per call",
             stats.kevent_calls as f64 / msgs,
             stats.changes_per_call(),
             stats.events as f64 / waits
         ),
-        EventApi::Epoll => println!(
-            "  epoll_wait calls: {:.3} per message, {:.2} events per call; epoll_ctl: {:.3} per message",
+        EventApi::Epoll => format!(
+            "  epoll_wait calls: {:.3} per message, {:.2} events per call; epoll_ctl: {:.3} per \
+             message",
             stats.os_calls.epoll_wait as f64 / msgs,
             stats.events as f64 / waits,
             stats.os_calls.epoll_ctl as f64 / msgs
         ),
-    }
+    };
+    say(&calls, 4);
     let parts: Vec<String> = per_message(stats)
         .into_iter()
         .filter(|(name, value)| *value > 0.0 || matches!(*name, "read" | "write" | "epoll_ctl"))
         .map(|(name, value)| format!("{name} {value:.3}"))
         .collect();
-    println!(
-        "  system calls per echoed message: {:.3} = {}",
-        stats.syscalls_per_message(),
-        parts.join(" + ")
+    say(
+        &format!(
+            "  system calls per echoed message: {:.3} = {}",
+            stats.syscalls_per_message(),
+            parts.join(" + ")
+        ),
+        4,
     );
     if let Some(cpu) = side.cpu {
-        println!(
-            "  server thread CPU: {:.2} µs per message ({:.0}% of the measured time)",
-            cpu.as_secs_f64() * 1e6 / msgs,
-            100.0 * cpu.as_secs_f64() / report.elapsed.as_secs_f64().max(1e-9)
+        say(
+            &format!(
+                "  server thread CPU: {:.2} µs per message ({:.0}% of the measured time)",
+                cpu.as_secs_f64() * 1e6 / msgs,
+                100.0 * cpu.as_secs_f64() / report.elapsed.as_secs_f64().max(1e-9)
+            ),
+            4,
         );
     }
     if let (Some(idle), Some(loaded)) = (side.rss_idle_kib, side.rss_loaded_kib) {
-        println!(
-            "  memory: process RSS {:.1} MiB above the idle server with {} connections (server and \
-             client side together)",
-            loaded.saturating_sub(idle) as f64 / 1024.0,
-            plan.connections
+        say(
+            &format!(
+                "  memory: process RSS {:.1} MiB above the idle server with {} connections \
+                 (server and client side together)",
+                loaded.saturating_sub(idle) as f64 / 1024.0,
+                plan.connections
+            ),
+            4,
         );
     }
 }
+
 /// Seconds with microseconds, for `elapsed_s`.
 #[derive(Clone, Copy, Debug)]
 struct Seconds(Duration);

@@ -14,6 +14,7 @@
 use std::io::{BufRead, Write};
 
 use crate::trace::text::group;
+use crate::trace::words::wrap_hanging;
 use crate::trace::Summary;
 
 /// How an answer is graded.
@@ -215,12 +216,68 @@ pub const QUESTIONS: [Question; 6] = [
 ];
 
 /// Where the question and the verdict go: stdout, or stderr with `--json` so that the JSON
-/// lines stay clean.
+/// lines stay clean. In a terminal the text wraps to its width (up to 100 columns, as the
+/// lessons); piped, a sentence stays on one line.
 pub fn output(json: bool) -> Box<dyn Write> {
-    if json {
-        Box::new(std::io::stderr())
+    use std::io::IsTerminal;
+    let (out, terminal): (Box<dyn Write>, bool) = if json {
+        (Box::new(std::io::stderr()), std::io::stderr().is_terminal())
     } else {
-        Box::new(std::io::stdout())
+        (Box::new(std::io::stdout()), std::io::stdout().is_terminal())
+    };
+    let width = crossterm::terminal::size()
+        .ok()
+        .map(|(w, _)| usize::from(w));
+    match width {
+        Some(width) if terminal => Box::new(Wrapped::new(out, width.min(100))),
+        _ => out,
+    }
+}
+
+/// A writer that wraps each line it is given to `width` columns at spaces; a continuation keeps
+/// the line's own indent. A partial line (the `Your answer: ` prompt) goes out as it is on
+/// `flush`, so the answer is typed after it.
+struct Wrapped<W: Write> {
+    out: W,
+    width: usize,
+    line: String,
+}
+
+impl<W: Write> Wrapped<W> {
+    fn new(out: W, width: usize) -> Wrapped<W> {
+        Wrapped {
+            out,
+            width,
+            line: String::new(),
+        }
+    }
+}
+
+impl<W: Write> Write for Wrapped<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.line.push_str(&String::from_utf8_lossy(buf));
+        while let Some(end) = self.line.find('\n') {
+            let line: String = self.line.drain(..=end).collect();
+            let line = line.trim_end_matches('\n');
+            let indent = line.len() - line.trim_start_matches(' ').len();
+            for part in wrap_hanging(line, self.width, indent) {
+                writeln!(self.out, "{part}")?;
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let partial = std::mem::take(&mut self.line);
+        self.out.write_all(partial.as_bytes())?;
+        self.out.flush()
+    }
+}
+
+impl<W: Write> Drop for Wrapped<W> {
+    fn drop(&mut self) {
+        // Nothing to report on: a closed pipe is not an error here (STYLE.md habit 6).
+        let _ = self.flush();
     }
 }
 
@@ -649,6 +706,27 @@ mod tests {
 
     fn first(stage: &str) -> &'static Question {
         questions(stage).next().unwrap()
+    }
+
+    /// In a terminal a long question or explanation wraps to its width, an indented line
+    /// under its own indent; the prompt, a partial line, goes out whole on flush.
+    #[test]
+    fn text_in_a_terminal_wraps_to_its_width() {
+        let mut buf = Vec::new();
+        {
+            let mut out = Wrapped::new(&mut buf, 30);
+            write!(out, "Predict: how many READ events will the flood deliver in one second?\n  an indented line that is long enough to wrap\nYour answer: ").unwrap();
+            out.flush().unwrap();
+        }
+        let text = String::from_utf8(buf).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines.iter().all(|l| l.chars().count() <= 30), "{text}");
+        assert!(lines[0].starts_with("Predict: how many"), "{text}");
+        assert!(
+            text.contains("\n  an indented line that is\n  long enough"),
+            "{text}"
+        );
+        assert!(text.ends_with("\nYour answer: "), "{text:?}");
     }
 
     #[test]

@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::{Failure, Scenario, Verdict};
 use crate::kq;
 use crate::trace::json::Num;
+use crate::trace::words::wrap_hanging;
 
 /// The machine a self-test ran on, as a bug report needs it.
 #[derive(Clone, Debug, Default)]
@@ -93,13 +94,24 @@ fn paint(color: bool, code: &str, text: &str) -> String {
     }
 }
 
-/// The header line: what is about to be checked.
+/// The header line: what is about to be checked (wrapped to a terminal, continued under
+/// itself past `lab selftest:`).
 pub fn header(machine: &Machine, count: usize) -> String {
-    format!(
+    let line = format!(
         "lab selftest: {} of docs/kqueue-semantics.md, against the {}",
         scenarios(count),
         machine.backend
-    )
+    );
+    fit(&line, "lab selftest: ".len()).join("\n")
+}
+
+/// `line` as it fits the terminal stdout is: wrapped at spaces with `indent` columns before
+/// each continuation; one line when stdout is not a terminal (a pipe, a bug report's file).
+fn fit(line: &str, indent: usize) -> Vec<String> {
+    match crate::term::screen::prose_width(None) {
+        Some(width) => wrap_hanging(line, width, indent),
+        None => vec![line.to_string()],
+    }
 }
 
 /// `1 scenario`, `33 scenarios`.
@@ -115,26 +127,30 @@ pub fn scenarios(count: usize) -> String {
 pub fn outcome_lines(outcome: &Outcome, color: bool) -> Vec<String> {
     let scenario = outcome.scenario;
     let title = format!("{:<4} {}", scenario.id, scenario.title());
+    // A title continues under itself, past `  ✓ B12  `; the lines under it keep their indent.
+    const UNDER: usize = 9;
+    let mark = |ok: bool| {
+        let (code, mark) = if ok { ("32", "✓") } else { ("31", "✗") };
+        fit(&format!("  {} {title}", paint(color, code, mark)), UNDER)
+    };
+    let under = |code: &str, line: &str| -> Vec<String> {
+        fit(&paint(color, code, &format!("         {line}")), UNDER)
+    };
     match &outcome.verdict {
-        Verdict::Passed => vec![format!("  {} {title}", paint(color, "32", "✓"))],
-        Verdict::DiffersAsDocumented(what) => vec![
-            format!("  {} {title}", paint(color, "32", "✓")),
-            paint(
-                color,
+        Verdict::Passed => mark(true),
+        Verdict::DiffersAsDocumented(what) => {
+            let mut lines = mark(true);
+            lines.extend(under(
                 "33",
-                &format!(
-                    "         differs on {}, as documented: {what}",
-                    os_display_name()
-                ),
-            ),
-        ],
+                &format!("differs on {}, as documented: {what}", os_display_name()),
+            ));
+            lines
+        }
         Verdict::Failed(failure) => {
-            let mut lines = vec![format!("  {} {title}", paint(color, "31", "✗"))];
-            lines.extend(
-                failure_lines(failure)
-                    .into_iter()
-                    .map(|line| paint(color, "31", &format!("         {line}"))),
-            );
+            let mut lines = mark(false);
+            for line in failure_lines(failure) {
+                lines.extend(under("31", &line));
+            }
             lines
         }
     }
@@ -222,7 +238,8 @@ pub fn summary_lines(outcomes: &[Outcome], machine: &Machine, took: Duration) ->
                 .to_string(),
         );
     }
-    lines
+    // `kernel:  ` and the others continue under their values.
+    lines.iter().flat_map(|line| fit(line, 9)).collect()
 }
 
 /// The whole run as one JSON object, a scenario a line, for pasting into a bug report.

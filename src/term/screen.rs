@@ -188,6 +188,27 @@ impl Sink for TextSink {
     }
 }
 
+/// The width of the terminal stdout is, `None` when stdout is a pipe or a file (or the size
+/// is unknown): trace lines wrap to it, piped output keeps one line per record.
+pub fn terminal_width() -> Option<usize> {
+    if !crate::term::stdout_is_terminal() {
+        return None;
+    }
+    crossterm::terminal::size()
+        .ok()
+        .map(|(w, _)| usize::from(w))
+}
+
+/// The width for prose (`lab explain`, `lab selftest`, `--predict`'s questions): the
+/// terminal's, up to 100 columns (a readable line, as the lessons), or `piped` when stdout is not
+/// a terminal.
+pub fn prose_width(piped: Option<usize>) -> Option<usize> {
+    match terminal_width() {
+        Some(width) => Some(width.min(100)),
+        None => piped,
+    }
+}
+
 /// The key footer as it fits `width` columns. The first line (a rule with the stage and the
 /// current connection) is cut; the last line lists keys as `k what` separated by two spaces.
 /// When they do not all fit, `? keys  q quit` stay at the end and keys are dropped from the

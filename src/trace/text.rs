@@ -15,7 +15,7 @@ use super::KnoteState;
 
 use super::palette::{self, Style};
 pub use super::words::group;
-use super::words::{duration, plural, rate, seconds};
+use super::words::{duration, plural, rate, seconds, wrap, wrap_hanging, wrap_list};
 use super::{Entry, KeventCall, KnoteRow, LabeledKevent, Record, Role, Run, Summary};
 use crate::kq::{self, Kevent};
 
@@ -49,6 +49,9 @@ pub struct TextRenderer {
 /// `--external` run with many clients) shows only its changed rows, so the output grows with
 /// the changes, not with the square of the connections (issue 14).
 const SMALL_TABLE: usize = 8;
+/// A wrapped change, event or epoll-twin line continues in this column: under its fields,
+/// two columns past where they start, so the `▸`/`◂` column keeps only the markers.
+const FIELDS: usize = 7;
 /// At most this many rows of a knote table in one block; the rest is counted.
 const MAX_TABLE_ROWS: usize = 40;
 
@@ -117,6 +120,25 @@ impl TextRenderer {
             .collect()
     }
 
+    /// A trace line as it fits the terminal: wrapped at spaces, the continuation lines
+    /// indented by `indent` columns (under the line's fields, past its marker). One line when
+    /// the width is unknown (a pipe, a file: one record per line for grep and scripts).
+    fn fit(&self, line: String, indent: usize) -> Vec<String> {
+        match self.width {
+            Some(width) if width > 20 => wrap_hanging(&line, width, indent),
+            _ => vec![line],
+        }
+    }
+
+    /// A summary line, `head` and a list, as it fits the terminal: broken between the list's
+    /// items and continued under itself. One line when the width is unknown.
+    fn fit_list(&self, head: &str, items: Vec<String>) -> Vec<String> {
+        match self.width {
+            Some(width) if width > 20 => wrap_list(head, &items, width, head.chars().count() + 1),
+            _ => vec![format!("{head} {}", items.join(", "))],
+        }
+    }
+
     fn paint(&self, style: Style, text: &str) -> String {
         palette::paint(self.color, style, text)
     }
@@ -156,11 +178,11 @@ impl TextRenderer {
                         "   legend: ▸ change in · ◂ event out{twin} · ✎ note · ↻ identical calls collapsed"
                     )
                 };
-                let mut lines = vec![
-                    self.paint(Style::Bold, &format!("━━ lab {stage} ━━ {backend}")),
-                    format!("   listening on {addr}"),
-                    self.paint(Style::Dim, &legend),
-                ];
+                let title = self.paint(Style::Bold, &format!("━━ lab {stage} ━━ {backend}"));
+                let mut lines = self.fit(title, 3);
+                lines.push(format!("   listening on {addr}"));
+                // Continued under itself, past `legend:`.
+                lines.extend(self.fit(self.paint(Style::Dim, &legend), "   legend: ".len()));
                 if !self.show_os_calls && backend.starts_with("kqueue emulated") {
                     // Said once, so that a Linux and a macOS attendee see the same trace.
                     lines.push(self.paint(Style::Dim, "   the epoll calls underneath: --os-calls"));
@@ -296,18 +318,19 @@ impl TextRenderer {
             timeout,
             outcome
         );
-        let mut lines = vec![header];
+        // Continued under `kevent(`, clear of the `▸`/`◂` column below.
+        let mut lines = self.fit(header, format!("#{} +{t:.3}s ", call.call).len());
         let mut later = Vec::new();
         for change in &call.changes {
             if self.is_lab_knote(&change.label) {
                 if !self.lab_knotes_told.contains(&change.label) {
                     self.lab_knotes_told.push(change.label.clone());
                     let line = format!("   ▸ {}", self.lab_knote_words(change));
-                    lines.push(self.paint(Style::Dim, &line));
+                    lines.extend(self.fit(self.paint(Style::Dim, &line), FIELDS));
                 }
                 continue;
             }
-            lines.push(format!("   ▸ {}", self.change_line(change)));
+            lines.extend(self.fit(format!("   ▸ {}", self.change_line(change)), FIELDS));
             if change.kevent.udata > u32::MAX as usize && !self.token_told {
                 self.token_told = true;
                 later.push(token_words(change.kevent.udata));
@@ -317,11 +340,12 @@ impl TextRenderer {
             if self.is_lab_knote(&event.label) {
                 continue;
             }
-            lines.push(format!("   ◂ {}", self.event_line(event)));
+            lines.extend(self.fit(format!("   ◂ {}", self.event_line(event)), FIELDS));
         }
         if self.show_os_calls && !call.os_calls.is_empty() {
             for os_call in &call.os_calls {
-                lines.push(self.paint(Style::Dim, &format!("     ≈ {os_call}")));
+                let line = self.paint(Style::Dim, &format!("     ≈ {os_call}"));
+                lines.extend(self.fit(line, FIELDS));
             }
         }
         for note in later.iter().chain(&call.notes) {
@@ -580,7 +604,7 @@ impl TextRenderer {
                 "changes per kevent call",
             )
         };
-        let mut lines = vec![self.paint(
+        let title = self.paint(
             Style::Bold,
             &format!(
                 "━━ summary: {} {call}{}, {} {change}{}, {} event{}",
@@ -591,7 +615,8 @@ impl TextRenderer {
                 group(s.events),
                 plural(s.events)
             ),
-        )];
+        );
+        let mut lines = self.fit(title, 3);
         let (shown, others) = s.shown_by_label();
         if !shown.is_empty() {
             let mut parts: Vec<String> = shown
@@ -606,24 +631,30 @@ impl TextRenderer {
                     group(others.events)
                 ));
             }
-            lines.push(format!("   {by}: {}", parts.join(", ")));
+            lines.extend(self.fit_list(&format!("   {by}:"), parts));
         }
         if let Some(server) = &s.server {
-            lines.push(format!(
-                "   server: {} message{} echoed, {:.2} {ratio}, listener disabled {} time{}",
-                group(server.messages),
-                plural(server.messages),
-                server.changes_per_call,
-                group(server.listener_disabled),
-                plural(server.listener_disabled)
-            ));
+            let parts = vec![
+                format!(
+                    "{} message{} echoed",
+                    group(server.messages),
+                    plural(server.messages)
+                ),
+                format!("{:.2} {ratio}", server.changes_per_call),
+                format!(
+                    "listener disabled {} time{}",
+                    group(server.listener_disabled),
+                    plural(server.listener_disabled)
+                ),
+            ];
+            lines.extend(self.fit_list("   server:", parts));
             if !server.closed_by.is_empty() {
                 let parts: Vec<String> = server
                     .closed_by
                     .iter()
                     .map(|(reason, n)| format!("{} {}", group(*n), reason.as_str()))
                     .collect();
-                lines.push(format!("   clients closed: {}", parts.join(", ")));
+                lines.extend(self.fit_list("   clients closed:", parts));
             }
             if !server.last_closed.is_empty() {
                 let parts: Vec<String> = server
@@ -631,14 +662,15 @@ impl TextRenderer {
                     .iter()
                     .map(|(conn, reason)| format!("conn{conn} {}", reason.as_str()))
                     .collect();
-                lines.push(format!("   last closed: {}", parts.join(", ")));
+                lines.extend(self.fit_list("   last closed:", parts));
             }
             if server.shed > 0 {
-                lines.push(format!(
+                let line = format!(
                     "   {} connection{} shed: the memory budget was full (--memory-budget-mib)",
                     group(server.shed),
                     plural(server.shed)
-                ));
+                );
+                lines.extend(self.fit(line, 5));
             }
         }
         lines
@@ -654,25 +686,6 @@ fn token_words(udata: usize) -> String {
          reused and the generation tells a stale event for the old client from the new one's \
          (errata 9)"
     )
-}
-
-/// Split `text` into lines of at most `width` characters, at spaces (a word longer than the
-/// width stays whole).
-fn wrap(text: &str, width: usize) -> Vec<String> {
-    let mut lines = Vec::new();
-    let mut line = String::new();
-    for word in text.split(' ') {
-        let len = line.chars().count();
-        if len > 0 && len + 1 + word.chars().count() > width {
-            lines.push(std::mem::take(&mut line));
-        }
-        if !line.is_empty() {
-            line.push(' ');
-        }
-        line.push_str(word);
-    }
-    lines.push(line);
-    lines
 }
 
 /// `data` in words, per filter and per what the ident is (B13, B18, B19, B21, B23, B24).
@@ -1139,6 +1152,108 @@ mod tests {
         assert!(lines.iter().all(|l| l.chars().count() <= 40), "{lines:?}");
         r.set_width(None);
         assert_eq!(r.note_lines(text).len(), 1);
+    }
+
+    /// In an 80-column terminal, a long event line (an EOF on a server connection, with its
+    /// token and its words) wraps at its spaces: the `◂` stays alone in its column and the rest
+    /// continues under the fields; piped, the same event is one line.
+    #[test]
+    fn an_event_line_wraps_under_its_fields_at_80_columns() {
+        let token = (1usize << 32) | 12;
+        let eof = labeled(
+            15,
+            kq::EVFILT_READ,
+            kq::EV_EOF | kq::EV_ONESHOT,
+            token,
+            Role::Conn(12),
+        );
+        let mut add = eof.clone();
+        add.kevent.flags = kq::EV_ADD | kq::EV_ONESHOT;
+        let c = bare_call(vec![add], vec![eof]);
+        for color in [false, true] {
+            let mut r = TextRenderer::new(color, false);
+            r.set_width(Some(80));
+            let lines = r.kevent_block(123.456, &c);
+            let event = lines.iter().position(|l| l.contains('◂')).unwrap();
+            let rest = &lines[event + 1..];
+            // The line as it shows: without its colour codes.
+            let plain = |l: &String| {
+                let mut shown = String::new();
+                let mut in_code = false;
+                for c in l.chars() {
+                    match (c, in_code) {
+                        ('\x1b', _) => in_code = true,
+                        (c, true) => in_code = !c.is_ascii_alphabetic(),
+                        (c, false) => shown.push(c),
+                    }
+                }
+                shown
+            };
+            assert!(plain(&lines[event]).starts_with("   ◂ READ  conn12 (fd 15) flags="));
+            assert!(!rest.is_empty(), "{lines:#?}");
+            let continued = plain(&rest[0]);
+            assert!(continued.starts_with("       ") && !continued.starts_with("        "));
+            assert!(
+                !continued.contains('◂') && !continued.contains('▸'),
+                "{lines:#?}"
+            );
+            for line in &lines {
+                assert!(super::super::words::visible_width(line) <= 80, "{lines:#?}");
+            }
+            let words = |ls: &[String]| -> Vec<String> {
+                ls.iter()
+                    .map(plain)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .split_whitespace()
+                    .map(String::from)
+                    .collect()
+            };
+            let mut piped = TextRenderer::new(color, false);
+            let one = piped.kevent_block(123.456, &c);
+            assert_eq!(words(&lines), words(&one), "the same words, only broken");
+            assert!(one.iter().any(|l| plain(l).chars().count() > 80));
+        }
+    }
+
+    /// The summary's knote list at 80 columns breaks between knotes (`conn7 READ ×2` stays
+    /// whole) and continues under itself, past `events by knote:`.
+    #[test]
+    fn a_summary_line_wraps_between_knotes_at_80_columns() {
+        let by_label: Vec<(String, u64)> = (1..=12)
+            .map(|n| (format!("conn{n} READ"), 1000 + n))
+            .collect();
+        let summary = Summary {
+            kevent_calls: 40,
+            changes: 30,
+            events: 12_078,
+            by_label,
+            ..Summary::default()
+        };
+        let mut r = TextRenderer::new(false, false);
+        r.set_width(Some(80));
+        let text = render_all(&mut r, vec![Record::Summary(summary.clone())]);
+        let lines: Vec<&str> = text.lines().collect();
+        let first = lines
+            .iter()
+            .position(|l| l.contains("events by knote:"))
+            .unwrap();
+        assert!(lines[first].starts_with("   events by knote: conn1 READ ×1,001,"));
+        let indent = "   events by knote: ".len();
+        let continued = &lines[first + 1..];
+        assert!(!continued.is_empty(), "{text}");
+        for line in continued {
+            assert!(line.starts_with(&" ".repeat(indent)), "{text}");
+            assert!(
+                line.trim_start().starts_with("conn"),
+                "breaks between knotes: {text}"
+            );
+        }
+        assert!(lines.iter().all(|l| l.chars().count() <= 80), "{text}");
+        let mut piped = TextRenderer::new(false, false);
+        let one = render_all(&mut piped, vec![Record::Summary(summary)]);
+        let joined: String = continued.iter().map(|l| format!(" {}", l.trim())).collect();
+        assert!(one.contains(&format!("{}{joined}", lines[first])), "{one}");
     }
 
     #[test]

@@ -16,6 +16,8 @@ use std::sync::{Arc, Once};
 use std::thread;
 use std::time::Duration;
 
+use crate::sys::unix::Readiness;
+
 pub mod screen;
 
 /// When to colour the output (`--color`).
@@ -196,64 +198,124 @@ pub enum Key {
 /// A thread that reads keys from the terminal and hands each one to the event loop: it sends the
 /// key on a channel, then calls `wake` (the stages pass a closure that NOTE_TRIGGERs an
 /// EVFILT_USER knote, so the loop blocks in `kevent` and never polls on a timer).
+///
+/// When the terminal goes away (its window closed, the tmux server killed, the SSH session
+/// lost) the thread sees the hang-up, ends the run as SIGHUP would ([`hang_up`]), and stops.
 pub struct KeyReader {
     stop: Arc<AtomicBool>,
     thread: Option<thread::JoinHandle<()>>,
+    /// Disconnected once the thread has ended (its sender is dropped, even by a panic).
+    finished: mpsc::Receiver<()>,
 }
+
+/// How long [`KeyReader`]'s drop waits for the thread: it notices `stop` within one 50 ms
+/// poll, so this is only reached when it is stuck in the terminal library.
+const KEY_READER_PATIENCE: Duration = Duration::from_secs(1);
 
 impl KeyReader {
     pub fn spawn(wake: impl Fn() + Send + 'static) -> (KeyReader, mpsc::Receiver<Key>) {
         let (tx, rx) = mpsc::channel();
+        let (finished_tx, finished) = mpsc::channel::<()>();
         let stop = Arc::new(AtomicBool::new(false));
         let stop_flag = Arc::clone(&stop);
         let thread = thread::spawn(move || {
-            use crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
+            // Dropped when the thread ends, however it ends: `KeyReader::drop` sees it.
+            let _finished = finished_tx;
             // However this thread ends (asked to stop, the terminal failed, or a panic), wake
             // the loop once more: it then finds the channel disconnected and ends the stage,
             // instead of blocking in kevent for keys that will never come.
             let wake = WakeOnExit(wake);
-            // Poll with a short timeout only so that the thread can notice `stop`; the event
-            // loop itself is woken by `wake`, never by this timer.
-            while !stop_flag.load(Ordering::SeqCst) {
-                match event::poll(Duration::from_millis(50)) {
-                    Ok(true) => {}
-                    Ok(false) => continue,
-                    Err(_) => break,
-                }
-                let key = match event::read() {
-                    Ok(Event::Key(k)) if k.kind != KeyEventKind::Release => k,
-                    Ok(_) => continue,
-                    Err(_) => break,
-                };
-                let key = match key.code {
-                    KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => {
-                        Key::Interrupt
-                    }
-                    KeyCode::Char('?') => {
-                        // The loop draws the footer again when it sees the key.
-                        HELP.fetch_xor(true, Ordering::SeqCst);
-                        Key::Char('?')
-                    }
-                    KeyCode::Char(c) => Key::Char(c),
-                    KeyCode::Esc => Key::Char('q'),
-                    // Enter goes on to the next step in `--step` (the stages' harness).
-                    KeyCode::Enter => Key::Char('\n'),
-                    _ => continue,
-                };
-                if tx.send(key).is_err() {
-                    break;
-                }
-                (wake.0)();
-            }
+            read_keys(&stop_flag, &tx, &wake.0);
         });
         (
             KeyReader {
                 stop,
                 thread: Some(thread),
+                finished,
             },
             rx,
         )
     }
+}
+
+/// The key reader's loop: until `stop`, the channel is gone, or the terminal fails.
+///
+/// Why it polls the terminal itself before asking crossterm: on a hung-up terminal a read
+/// returns 0 (end of file) for ever, and crossterm's event reader, finding no bytes, reads
+/// again without returning, spinning a core; so the thread must see the hang-up first. The
+/// short timeout lets it notice `stop`; the event loop is woken by `wake`, never by this timer.
+fn read_keys(stop: &AtomicBool, tx: &mpsc::Sender<Key>, wake: &dyn Fn()) {
+    use crossterm::event;
+    const TICK: Duration = Duration::from_millis(50);
+    // crossterm reads stdin when it is a terminal (otherwise /dev/tty, which we cannot poll).
+    let stdin = stdin_is_terminal().then_some(libc::STDIN_FILENO);
+    while !stop.load(Ordering::SeqCst) {
+        let readiness = match stdin {
+            Some(fd) => match crate::sys::unix::wait_readable(fd, TICK.as_millis() as i32) {
+                Ok(readiness) => readiness,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => Readiness::HungUp,
+            },
+            None => Readiness::Unknown,
+        };
+        let mut timeout = match readiness {
+            Readiness::Quiet => continue,
+            Readiness::HungUp => {
+                hang_up();
+                return;
+            }
+            Readiness::Readable => Duration::ZERO,
+            // poll(2) cannot watch this terminal: crossterm waits (and cannot see a hang-up).
+            Readiness::Unknown => TICK,
+        };
+        // One read may hold several keys (a paste, fast typing): take all crossterm has.
+        loop {
+            match event::poll(timeout) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(_) => return,
+            }
+            timeout = Duration::ZERO;
+            let key = match event::read() {
+                Ok(event::Event::Key(k)) => key_of(k),
+                Ok(_) => None,
+                Err(_) => return,
+            };
+            let Some(key) = key else { continue };
+            if tx.send(key).is_err() {
+                return;
+            }
+            wake();
+        }
+    }
+}
+
+/// The key a crossterm key event stands for, if the lab has a use for it.
+fn key_of(key: crossterm::event::KeyEvent) -> Option<Key> {
+    use crossterm::event::{KeyCode, KeyEventKind, KeyModifiers};
+    if key.kind == KeyEventKind::Release {
+        return None;
+    }
+    Some(match key.code {
+        KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => Key::Interrupt,
+        KeyCode::Char('?') => {
+            // The loop draws the footer again when it sees the key.
+            HELP.fetch_xor(true, Ordering::SeqCst);
+            Key::Char('?')
+        }
+        KeyCode::Char(c) => Key::Char(c),
+        KeyCode::Esc => Key::Char('q'),
+        // Enter goes on to the next step in `--step` (the stages' harness).
+        KeyCode::Enter => Key::Char('\n'),
+        _ => return None,
+    })
+}
+
+/// The terminal hung up: end the run as the SIGHUP that usually comes with it would (the flag
+/// and the signal pipe of [`catch_interrupts`]), whether or not that signal ever arrives (a
+/// shell killed outright sends none).
+fn hang_up() {
+    on_signal(libc::SIGHUP);
 }
 
 /// Calls its closure when dropped: on a normal return and while unwinding from a panic.
@@ -266,10 +328,19 @@ impl<F: Fn()> Drop for WakeOnExit<F> {
 }
 
 impl Drop for KeyReader {
+    /// Stop the thread and join it, but never wait for ever: a thread stuck in the terminal
+    /// library (a terminal gone away in the instant between two reads) is left behind; the
+    /// process is ending and takes it along.
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
+        let ended = matches!(
+            self.finished.recv_timeout(KEY_READER_PATIENCE),
+            Err(mpsc::RecvTimeoutError::Disconnected)
+        );
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            if ended {
+                let _ = t.join();
+            }
         }
     }
 }

@@ -1083,7 +1083,12 @@ mod tests {
             assert!(!line.contains(own), "{line}");
         }
         let line = by_knote(&mut TextRenderer::new(false, false).with_all_knotes(true));
-        for own in ["keys USER ×3", "wake USER ×1", "signal READ ×1", "conn1 READ ×4"] {
+        for own in [
+            "keys USER ×3",
+            "wake USER ×1",
+            "signal READ ×1",
+            "conn1 READ ×4",
+        ] {
             assert!(line.contains(own), "{line}");
         }
     }

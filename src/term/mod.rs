@@ -209,7 +209,7 @@ pub struct KeyReader {
 }
 
 /// How long [`KeyReader`]'s drop waits for the thread: it notices `stop` within one 50 ms
-/// poll, so this is only reached when it is stuck in the terminal library.
+/// poll, so this is only reached when it is stuck in a read (see `read_keys`).
 const KEY_READER_PATIENCE: Duration = Duration::from_secs(1);
 
 impl KeyReader {
@@ -238,50 +238,41 @@ impl KeyReader {
     }
 }
 
-/// The key reader's loop: until `stop`, the channel is gone, or the terminal fails.
+/// The key reader's loop: until `stop`, the channel is gone, or the terminal hangs up.
 ///
-/// Why it polls the terminal itself before asking crossterm: on a hung-up terminal a read
-/// returns 0 (end of file) for ever, and crossterm's event reader, finding no bytes, reads
-/// again without returning, spinning a core; so the thread must see the hang-up first. The
-/// short timeout lets it notice `stop`; the event loop is woken by `wake`, never by this timer.
+/// It reads the terminal (stdin, in raw mode: the callers only run it when stdin is one) with
+/// read(2) itself, after poll(2) said there is something. Why not crossterm's event reader: on
+/// a hung-up terminal a read returns 0 (end of file) for ever, and that reader, finding no
+/// bytes, reads again without returning, spinning a core; a thread stuck there can neither
+/// see the hang-up nor `stop`. The short poll timeout lets it notice `stop`; the event loop is
+/// woken by `wake`, never by this timer.
 fn read_keys(stop: &AtomicBool, tx: &mpsc::Sender<Key>, wake: &dyn Fn()) {
-    use crossterm::event;
-    const TICK: Duration = Duration::from_millis(50);
-    // crossterm reads stdin when it is a terminal (otherwise /dev/tty, which we cannot poll).
-    let stdin = stdin_is_terminal().then_some(libc::STDIN_FILENO);
+    use std::io::ErrorKind::{Interrupted, WouldBlock};
+    const TICK_MS: i32 = 50;
+    let stdin = libc::STDIN_FILENO;
+    let mut buf = [0u8; 256];
     while !stop.load(Ordering::SeqCst) {
-        let readiness = match stdin {
-            Some(fd) => match crate::sys::unix::wait_readable(fd, TICK.as_millis() as i32) {
-                Ok(readiness) => readiness,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(_) => Readiness::HungUp,
-            },
-            None => Readiness::Unknown,
+        match crate::sys::unix::wait_readable(stdin, TICK_MS) {
+            Ok(Readiness::Quiet) => continue,
+            Err(e) if e.kind() == Interrupted => continue,
+            // Unknown: poll(2) cannot watch this terminal; the read below waits instead (and
+            // `stop` is then noticed after the next key; `KeyReader::drop` does not wait).
+            Ok(Readiness::Readable | Readiness::Unknown) => {}
+            Ok(Readiness::HungUp) | Err(_) => return hang_up(),
+        }
+        let n = match crate::sys::unix::read(stdin, &mut buf) {
+            // End of file: in raw mode a terminal only says that once it has hung up.
+            Ok(0) => return hang_up(),
+            Ok(n) => n,
+            Err(e) if matches!(e.kind(), Interrupted | WouldBlock) => continue,
+            // EIO: the terminal is gone.
+            Err(_) => return hang_up(),
         };
-        let mut timeout = match readiness {
-            Readiness::Quiet => continue,
-            Readiness::HungUp => {
-                hang_up();
-                return;
+        for key in keys_in(&buf[..n]) {
+            if key == Key::Char('?') {
+                // The loop draws the footer again when it sees the key.
+                HELP.fetch_xor(true, Ordering::SeqCst);
             }
-            Readiness::Readable => Duration::ZERO,
-            // poll(2) cannot watch this terminal: crossterm waits (and cannot see a hang-up).
-            Readiness::Unknown => TICK,
-        };
-        // One read may hold several keys (a paste, fast typing): take all crossterm has.
-        loop {
-            match event::poll(timeout) {
-                Ok(true) => {}
-                Ok(false) => break,
-                Err(_) => return,
-            }
-            timeout = Duration::ZERO;
-            let key = match event::read() {
-                Ok(event::Event::Key(k)) => key_of(k),
-                Ok(_) => None,
-                Err(_) => return,
-            };
-            let Some(key) = key else { continue };
             if tx.send(key).is_err() {
                 return;
             }
@@ -290,25 +281,45 @@ fn read_keys(stop: &AtomicBool, tx: &mpsc::Sender<Key>, wake: &dyn Fn()) {
     }
 }
 
-/// The key a crossterm key event stands for, if the lab has a use for it.
-fn key_of(key: crossterm::event::KeyEvent) -> Option<Key> {
-    use crossterm::event::{KeyCode, KeyEventKind, KeyModifiers};
-    if key.kind == KeyEventKind::Release {
-        return None;
-    }
-    Some(match key.code {
-        KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => Key::Interrupt,
-        KeyCode::Char('?') => {
-            // The loop draws the footer again when it sees the key.
-            HELP.fetch_xor(true, Ordering::SeqCst);
-            Key::Char('?')
+/// The keys in the bytes one read of a raw-mode terminal returned. A key is one character;
+/// Ctrl-C is byte 3 (raw mode makes it a key, not SIGINT); Enter is `\r`; Esc alone (the last
+/// byte read, or before another Esc) quits like `q`. Esc followed by `[` or `O` starts an
+/// escape sequence (an arrow, a function key), which is no lab key and skipped whole; Esc
+/// before another character is Alt with it, taken as that character. Other control bytes (Tab,
+/// Backspace, Ctrl-letters) are no lab keys either.
+fn keys_in(bytes: &[u8]) -> Vec<Key> {
+    let text = String::from_utf8_lossy(bytes);
+    let mut chars = text.chars().peekable();
+    let mut keys = Vec::new();
+    while let Some(c) = chars.next() {
+        match c {
+            '\x03' => keys.push(Key::Interrupt),
+            // Enter goes on to the next step in `--step` (the stages' harness).
+            '\r' | '\n' => keys.push(Key::Char('\n')),
+            '\x1b' => match chars.peek() {
+                None | Some('\x1b') => keys.push(Key::Char('q')),
+                Some('[') => {
+                    // CSI: parameters, then one final byte in `@`..=`~`.
+                    chars.next();
+                    for c in chars.by_ref() {
+                        if ('@'..='~').contains(&c) {
+                            break;
+                        }
+                    }
+                }
+                Some('O') => {
+                    // SS3 (F1–F4, some arrows): one more byte.
+                    chars.next();
+                    chars.next();
+                }
+                // Alt with a key: the next turn of the loop takes the key.
+                Some(_) => {}
+            },
+            c if c.is_control() => {}
+            c => keys.push(Key::Char(c)),
         }
-        KeyCode::Char(c) => Key::Char(c),
-        KeyCode::Esc => Key::Char('q'),
-        // Enter goes on to the next step in `--step` (the stages' harness).
-        KeyCode::Enter => Key::Char('\n'),
-        _ => return None,
-    })
+    }
+    keys
 }
 
 /// The terminal hung up: end the run as the SIGHUP that usually comes with it would (the flag
@@ -328,9 +339,8 @@ impl<F: Fn()> Drop for WakeOnExit<F> {
 }
 
 impl Drop for KeyReader {
-    /// Stop the thread and join it, but never wait for ever: a thread stuck in the terminal
-    /// library (a terminal gone away in the instant between two reads) is left behind; the
-    /// process is ending and takes it along.
+    /// Stop the thread and join it, but never wait for ever: a thread stuck in a read is left
+    /// behind; the process is ending and takes it along.
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         let ended = matches!(
@@ -379,6 +389,23 @@ pub fn sink_for(options: impl Into<TraceOptions>) -> Box<dyn crate::trace::Sink>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What a person types in a raw-mode terminal, as one read returns it: letters, Enter,
+    /// Ctrl-C, `?`, an arrow key (nothing), Alt-c (`c`), and Esc alone (quit).
+    #[test]
+    fn keys_in_a_read_of_the_terminal() {
+        use Key::{Char, Interrupt};
+        assert_eq!(
+            keys_in(b"cs\r\x03?"),
+            [Char('c'), Char('s'), Char('\n'), Interrupt, Char('?')]
+        );
+        assert_eq!(keys_in(b"\x1b[A\x1b[1;5Cr\x1bOPk"), [Char('r'), Char('k')]);
+        assert_eq!(keys_in(b"\x1bc"), [Char('c')]);
+        assert_eq!(keys_in(b"\x1b"), [Char('q')]);
+        assert_eq!(keys_in(b"\x1b\x1b"), [Char('q'), Char('q')]);
+        assert_eq!(keys_in(b"\t\x7f\x04"), []);
+        assert_eq!(keys_in("é".as_bytes()), [Char('é')]);
+    }
 
     #[test]
     fn never_and_always_override_the_terminal() {

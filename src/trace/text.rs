@@ -594,12 +594,13 @@ impl TextRenderer {
         )];
         let (shown, others) = s.shown_by_label();
         // The lab's own knotes (`keys USER`, `wake USER`, `signal READ`) stay out of this line
-        // too, unless `--all-knotes`: the JSON summary keeps every one (contract).
+        // too, unless `--all-knotes`: the JSON summary keeps every one (contract). Raw epoll
+        // keeps its `wake IN` item, which its notes show on every epoll_wait.
         let shown: Vec<&(String, u64)> = shown
             .iter()
             .filter(|(k, _)| {
                 let label = k.split_whitespace().next().unwrap_or_default();
-                !self.is_lab_knote(&Role::parse(label))
+                self.raw_epoll || !self.is_lab_knote(&Role::parse(label))
             })
             .collect();
         if !shown.is_empty() {

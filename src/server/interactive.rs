@@ -104,6 +104,12 @@ impl Console {
             match self.keys.try_recv() {
                 Ok(key) => self.on_key(key, server),
                 Err(TryRecvError::Empty) => return,
+                Err(TryRecvError::Disconnected) if crate::term::interrupted() => {
+                    // The terminal hung up (or a signal came): the key reader ended the run as
+                    // SIGHUP would; the signal knote ends it as well, not as a failure.
+                    server.request_stop();
+                    return;
+                }
                 Err(TryRecvError::Disconnected) => {
                     // The key reader ended on its own (the terminal failed): no key, not even
                     // `q`, can arrive any more, so end the run rather than hang.
@@ -142,8 +148,14 @@ impl Console {
                 ),
             },
             Key::Char('t') => self.start_tour(server),
-            // The key reader toggled the key list (`term::help_shown`): draw it.
-            Key::Char('?') => self.update_footer(server.rec()),
+            Key::Char('?') => {
+                // The key reader toggled the key list (`term::help_shown`): draw it, and say
+                // once what each key does (the footer has room for names only).
+                self.update_footer(server.rec());
+                if crate::term::help_shown() {
+                    server.rec().note(KEYS_HELP);
+                }
+            }
             Key::Char('r') | Key::Char('a') => server.rec().note(
                 "the server reads and re-arms by itself: its knotes are level-triggered, and \
                  read mode / write mode are its own EV_ENABLE and EV_DISABLE",
@@ -305,6 +317,11 @@ impl Console {
     }
 }
 
+/// What `?` says: every key and what it does (the footer has room for names only).
+const KEYS_HELP: &str = "keys: c connect (a new connection of the built-in client), 1-9 use \
+     connection N, s send \"ping\" on it, x close it, k knote table, t play the tour's clients, \
+     ? these keys, q quit with the summary";
+
 /// An `action` record (contract: `action`, `conn`, and `bytes` where bytes moved).
 fn action(rec: &mut Recorder, name: &str, conn: Option<usize>, bytes: Option<usize>) {
     if rec.on() {
@@ -334,12 +351,19 @@ pub fn footer(backend: &str, current: usize, external: bool) -> String {
     };
     let line1 = format!("── lab server · {backend} · {current} ");
     let line1 = format!("{line1:─<width$}");
+    // `? keys` is offered at every width, as in the stages (issue 11), even when every key
+    // fits; once pressed, the screen lists every key and adds `? hide keys` itself.
+    let help = if crate::term::help_shown() {
+        ""
+    } else {
+        "? keys  "
+    };
     // With --external only the keys that act on the server's side: the built-in client's
     // (`c`, `1-9`, `s`, `x`, `t`) have no client to drive.
     let line2 = if external {
-        "k knotes  ? keys  q quit"
+        format!("k knotes  {help}q quit")
     } else {
-        "c connect  1-9 use  s send ping  x close  k knotes  t tour  q quit"
+        format!("c connect  1-9 use  s send ping  x close  k knotes  t tour  {help}q quit")
     };
     let cut = |s: &str| s.chars().take(width - 1).collect::<String>();
     // The keys line is fitted by the screen (term::screen::fit_footer): `q` and `?` stay.

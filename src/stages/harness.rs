@@ -133,9 +133,10 @@ impl From<Error> for Stop {
 }
 
 impl From<io::Error> for Stop {
-    /// Trace output failed. A closed pipe is a normal way for a reader to stop listening.
+    /// Trace output failed. A closed pipe is a normal way for a reader to stop listening; so
+    /// is a terminal that went away (EIO once it hung up, which ends the run as SIGHUP).
     fn from(e: io::Error) -> Stop {
-        if e.kind() == io::ErrorKind::BrokenPipe {
+        if reader_gone(&e) {
             Stop::BrokenPipe
         } else {
             Stop::Fail(Error::runtime(format!("cannot write the trace: {e}")))
@@ -144,6 +145,13 @@ impl From<io::Error> for Stop {
 }
 
 pub(super) type Step<T = ()> = std::result::Result<T, Stop>;
+
+/// Whether a failed write of the trace only means that nobody reads it any more: a closed pipe,
+/// or the terminal after a hang-up (the key reader or SIGHUP set `term::interrupted`).
+fn reader_gone(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::BrokenPipe
+        || (term::interrupted() && e.raw_os_error() == Some(libc::EIO))
+}
 
 /// Run a stage to the end: its summary, and whether its script or tour reached its end.
 pub fn run(stage: &'static Stage, common: &StageConfig) -> crate::Result<super::StageRun> {
@@ -228,7 +236,7 @@ pub fn run(stage: &'static Stage, common: &StageConfig) -> crate::Result<super::
     let summary = lab.tracer.tracer.summary().clone();
     match lab.tracer.tracer.finish(None) {
         Ok(summary) => Ok(ended(summary)),
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(ended(summary)),
+        Err(e) if reader_gone(&e) => Ok(ended(summary)),
         Err(e) => Err(Error::runtime(format!("cannot write the trace: {e}"))),
     }
 }

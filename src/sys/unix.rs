@@ -272,6 +272,49 @@ pub fn readable_now(fd: RawFd) -> io::Result<bool> {
     Ok(entry.revents & libc::POLLIN != 0)
 }
 
+/// What [`wait_readable`] saw on a descriptor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Readiness {
+    /// A read would find something now.
+    Readable,
+    /// Nothing came within the timeout.
+    Quiet,
+    /// The other end is gone (POLLHUP or POLLERR; POLLNVAL on a closed descriptor): a
+    /// terminal whose window, tmux server or SSH session went away. A read would return 0 or
+    /// fail with EIO, for ever.
+    HungUp,
+    /// poll(2) cannot tell: the descriptor is open, yet poll calls it invalid (POLLNVAL), as
+    /// macOS does for some devices.
+    Unknown,
+}
+
+/// `poll(POLLIN)` for at most `timeout_ms` milliseconds: whether `fd` has something to read,
+/// nothing yet, or has hung up.
+pub fn wait_readable(fd: RawFd, timeout_ms: i32) -> io::Result<Readiness> {
+    let mut entry = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: `entry` is one live pollfd, and the count passed is 1.
+    let n = syscall!(poll(&mut entry, 1, timeout_ms))?;
+    let revents = entry.revents;
+    Ok(if n == 0 {
+        Readiness::Quiet
+    } else if revents & (libc::POLLHUP | libc::POLLERR) != 0 {
+        // Checked before POLLIN: a hung-up terminal is also "readable" (a read returns 0).
+        Readiness::HungUp
+    } else if revents & libc::POLLNVAL != 0 {
+        if is_open(fd) {
+            Readiness::Unknown
+        } else {
+            Readiness::HungUp
+        }
+    } else {
+        Readiness::Readable
+    })
+}
+
 // ---- descriptors that a child process does not inherit ----
 
 /// Every descriptor these wrappers create is close-on-exec, as std's own are: another thread
@@ -372,6 +415,21 @@ mod tests {
         };
         assert_eq!(name.sysname, expected);
         assert!(!name.release.is_empty());
+    }
+
+    /// The key reader's view of the terminal, on a pipe: nothing yet, something to read, and
+    /// once the other end is closed, hung up (not "readable" for ever).
+    #[test]
+    fn wait_readable_tells_quiet_readable_and_hung_up_apart() {
+        let (read_end, write_end) = pipe().expect("pipe");
+        let fd = read_end.as_raw_fd();
+        assert_eq!(wait_readable(fd, 0).expect("poll"), Readiness::Quiet);
+        write_byte(write_end.as_raw_fd(), b'q');
+        assert_eq!(wait_readable(fd, 0).expect("poll"), Readiness::Readable);
+        let mut buf = [0u8; 4];
+        assert_eq!(read(fd, &mut buf).expect("read"), 1);
+        drop(write_end);
+        assert_eq!(wait_readable(fd, 0).expect("poll"), Readiness::HungUp);
     }
 
     /// Whether close-on-exec is set on `fd`.

@@ -16,6 +16,8 @@ use std::sync::{Arc, Once};
 use std::thread;
 use std::time::Duration;
 
+use crate::sys::unix::Readiness;
+
 pub mod screen;
 pub mod step;
 
@@ -206,64 +208,135 @@ pub enum Key {
 /// A thread that reads keys from the terminal and hands each one to the event loop: it sends the
 /// key on a channel, then calls `wake` (the stages pass a closure that NOTE_TRIGGERs an
 /// EVFILT_USER knote, so the loop blocks in `kevent` and never polls on a timer).
+///
+/// When the terminal goes away (its window closed, the tmux server killed, the SSH session
+/// lost) the thread sees the hang-up, ends the run as SIGHUP would ([`hang_up`]), and stops.
 pub struct KeyReader {
     stop: Arc<AtomicBool>,
     thread: Option<thread::JoinHandle<()>>,
+    /// Disconnected once the thread has ended (its sender is dropped, even by a panic).
+    finished: mpsc::Receiver<()>,
 }
+
+/// How long [`KeyReader`]'s drop waits for the thread: it notices `stop` within one 50 ms
+/// poll, so this is only reached when it is stuck in a read (see `read_keys`).
+const KEY_READER_PATIENCE: Duration = Duration::from_secs(1);
 
 impl KeyReader {
     pub fn spawn(wake: impl Fn() + Send + 'static) -> (KeyReader, mpsc::Receiver<Key>) {
         let (tx, rx) = mpsc::channel();
+        let (finished_tx, finished) = mpsc::channel::<()>();
         let stop = Arc::new(AtomicBool::new(false));
         let stop_flag = Arc::clone(&stop);
         let thread = thread::spawn(move || {
-            use crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
+            // Dropped when the thread ends, however it ends: `KeyReader::drop` sees it.
+            let _finished = finished_tx;
             // However this thread ends (asked to stop, the terminal failed, or a panic), wake
             // the loop once more: it then finds the channel disconnected and ends the stage,
             // instead of blocking in kevent for keys that will never come.
             let wake = WakeOnExit(wake);
-            // Poll with a short timeout only so that the thread can notice `stop`; the event
-            // loop itself is woken by `wake`, never by this timer.
-            while !stop_flag.load(Ordering::SeqCst) {
-                match event::poll(Duration::from_millis(50)) {
-                    Ok(true) => {}
-                    Ok(false) => continue,
-                    Err(_) => break,
-                }
-                let key = match event::read() {
-                    Ok(Event::Key(k)) if k.kind != KeyEventKind::Release => k,
-                    Ok(_) => continue,
-                    Err(_) => break,
-                };
-                let key = match key.code {
-                    KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => {
-                        Key::Interrupt
-                    }
-                    KeyCode::Char('?') => {
-                        // The loop draws the footer again when it sees the key.
-                        HELP.fetch_xor(true, Ordering::SeqCst);
-                        Key::Char('?')
-                    }
-                    KeyCode::Char(c) => Key::Char(c),
-                    KeyCode::Esc => Key::Char('q'),
-                    // Enter goes on to the next step in `--step` (the stages' harness).
-                    KeyCode::Enter => Key::Char('\n'),
-                    _ => continue,
-                };
-                if tx.send(key).is_err() {
-                    break;
-                }
-                (wake.0)();
-            }
+            read_keys(&stop_flag, &tx, &wake.0);
         });
         (
             KeyReader {
                 stop,
                 thread: Some(thread),
+                finished,
             },
             rx,
         )
     }
+}
+
+/// The key reader's loop: until `stop`, the channel is gone, or the terminal hangs up.
+///
+/// It reads the terminal (stdin, in raw mode: the callers only run it when stdin is one) with
+/// read(2) itself, after poll(2) said there is something. Why not crossterm's event reader: on
+/// a hung-up terminal a read returns 0 (end of file) for ever, and that reader, finding no
+/// bytes, reads again without returning, spinning a core; a thread stuck there can neither
+/// see the hang-up nor `stop`. The short poll timeout lets it notice `stop`; the event loop is
+/// woken by `wake`, never by this timer.
+fn read_keys(stop: &AtomicBool, tx: &mpsc::Sender<Key>, wake: &dyn Fn()) {
+    use std::io::ErrorKind::{Interrupted, WouldBlock};
+    const TICK_MS: i32 = 50;
+    let stdin = libc::STDIN_FILENO;
+    let mut buf = [0u8; 256];
+    while !stop.load(Ordering::SeqCst) {
+        match crate::sys::unix::wait_readable(stdin, TICK_MS) {
+            Ok(Readiness::Quiet) => continue,
+            Err(e) if e.kind() == Interrupted => continue,
+            // Unknown: poll(2) cannot watch this terminal; the read below waits instead (and
+            // `stop` is then noticed after the next key; `KeyReader::drop` does not wait).
+            Ok(Readiness::Readable | Readiness::Unknown) => {}
+            Ok(Readiness::HungUp) | Err(_) => return hang_up(),
+        }
+        let n = match crate::sys::unix::read(stdin, &mut buf) {
+            // End of file: in raw mode a terminal only says that once it has hung up.
+            Ok(0) => return hang_up(),
+            Ok(n) => n,
+            Err(e) if matches!(e.kind(), Interrupted | WouldBlock) => continue,
+            // EIO: the terminal is gone.
+            Err(_) => return hang_up(),
+        };
+        for key in keys_in(&buf[..n]) {
+            if key == Key::Char('?') {
+                // The loop draws the footer again when it sees the key.
+                HELP.fetch_xor(true, Ordering::SeqCst);
+            }
+            if tx.send(key).is_err() {
+                return;
+            }
+            wake();
+        }
+    }
+}
+
+/// The keys in the bytes one read of a raw-mode terminal returned. A key is one character;
+/// Ctrl-C is byte 3 (raw mode makes it a key, not SIGINT); Enter is `\r`; Esc alone (the last
+/// byte read, or before another Esc) quits like `q`. Esc followed by `[` or `O` starts an
+/// escape sequence (an arrow, a function key), which is no lab key and skipped whole; Esc
+/// before another character is Alt with it, taken as that character. Other control bytes (Tab,
+/// Backspace, Ctrl-letters) are no lab keys either.
+fn keys_in(bytes: &[u8]) -> Vec<Key> {
+    let text = String::from_utf8_lossy(bytes);
+    let mut chars = text.chars().peekable();
+    let mut keys = Vec::new();
+    while let Some(c) = chars.next() {
+        match c {
+            '\x03' => keys.push(Key::Interrupt),
+            // Enter goes on to the next step in `--step` (the stages' harness).
+            '\r' | '\n' => keys.push(Key::Char('\n')),
+            '\x1b' => match chars.peek() {
+                None | Some('\x1b') => keys.push(Key::Char('q')),
+                Some('[') => {
+                    // CSI: parameters, then one final byte in `@`..=`~`.
+                    chars.next();
+                    for c in chars.by_ref() {
+                        if ('@'..='~').contains(&c) {
+                            break;
+                        }
+                    }
+                }
+                Some('O') => {
+                    // SS3 (F1–F4, some arrows): one more byte.
+                    chars.next();
+                    chars.next();
+                }
+                // Alt with a key: the next turn of the loop takes the key.
+                Some(_) => {}
+            },
+            c if c.is_control() => {}
+            c => keys.push(Key::Char(c)),
+        }
+    }
+    keys
+}
+
+/// The terminal hung up: end the run as the SIGHUP that usually comes with it would (the flag
+/// and the signal pipe of [`catch_interrupts`]), whether or not that signal ever arrives (a
+/// shell killed outright sends none).
+fn hang_up() {
+    on_signal(libc::SIGHUP);
 }
 
 /// Calls its closure when dropped: on a normal return and while unwinding from a panic.
@@ -276,10 +349,18 @@ impl<F: Fn()> Drop for WakeOnExit<F> {
 }
 
 impl Drop for KeyReader {
+    /// Stop the thread and join it, but never wait for ever: a thread stuck in a read is left
+    /// behind; the process is ending and takes it along.
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
+        let ended = matches!(
+            self.finished.recv_timeout(KEY_READER_PATIENCE),
+            Err(mpsc::RecvTimeoutError::Disconnected)
+        );
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            if ended {
+                let _ = t.join();
+            }
         }
     }
 }
@@ -336,6 +417,23 @@ pub fn sink_for(options: impl Into<TraceOptions>) -> Box<dyn crate::trace::Sink>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What a person types in a raw-mode terminal, as one read returns it: letters, Enter,
+    /// Ctrl-C, `?`, an arrow key (nothing), Alt-c (`c`), and Esc alone (quit).
+    #[test]
+    fn keys_in_a_read_of_the_terminal() {
+        use Key::{Char, Interrupt};
+        assert_eq!(
+            keys_in(b"cs\r\x03?"),
+            [Char('c'), Char('s'), Char('\n'), Interrupt, Char('?')]
+        );
+        assert_eq!(keys_in(b"\x1b[A\x1b[1;5Cr\x1bOPk"), [Char('r'), Char('k')]);
+        assert_eq!(keys_in(b"\x1bc"), [Char('c')]);
+        assert_eq!(keys_in(b"\x1b"), [Char('q')]);
+        assert_eq!(keys_in(b"\x1b\x1b"), [Char('q'), Char('q')]);
+        assert_eq!(keys_in(b"\t\x7f\x04"), []);
+        assert_eq!(keys_in("é".as_bytes()), [Char('é')]);
+    }
 
     #[test]
     fn never_and_always_override_the_terminal() {

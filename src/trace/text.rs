@@ -618,6 +618,16 @@ impl TextRenderer {
         );
         let mut lines = self.fit(title, 3);
         let (shown, others) = s.shown_by_label();
+        // The lab's own knotes (`keys USER`, `wake USER`, `signal READ`) stay out of this line
+        // too, unless `--all-knotes`: the JSON summary keeps every one (contract). Raw epoll
+        // keeps its `wake IN` item, which its notes show on every epoll_wait.
+        let shown: Vec<&(String, u64)> = shown
+            .iter()
+            .filter(|(k, _)| {
+                let label = k.split_whitespace().next().unwrap_or_default();
+                self.raw_epoll || !self.is_lab_knote(&Role::parse(label))
+            })
+            .collect();
         if !shown.is_empty() {
             let mut parts: Vec<String> = shown
                 .iter()
@@ -1053,6 +1063,48 @@ mod tests {
             "{text}"
         );
         assert!(!all.is_hidden(&key_press));
+    }
+
+    /// A person ends an interactive `lab flood` after a few key presses: the text summary's
+    /// `events by knote` line names the stage's knotes, not the lab's own `keys`, `wake` and
+    /// `signal` ones; with `--all-knotes` (or `--os-calls`) it names them all.
+    #[test]
+    fn the_labs_own_knotes_stay_out_of_the_text_summary() {
+        let summary = Record::Summary(Summary {
+            kevent_calls: 9,
+            changes: 4,
+            events: 9,
+            by_label: vec![
+                ("listener READ".into(), 1),
+                ("keys USER".into(), 3),
+                ("conn1 READ".into(), 4),
+                ("wake USER".into(), 1),
+                ("signal READ".into(), 1),
+            ],
+            untracked: Default::default(),
+            server: None,
+        });
+        let by_knote = |r: &mut TextRenderer| {
+            let text = render_all(r, vec![summary.clone()]);
+            text.lines()
+                .find(|l| l.contains("events by knote:"))
+                .unwrap_or_else(|| panic!("no `events by knote` line in:\n{text}"))
+                .to_string()
+        };
+        let line = by_knote(&mut TextRenderer::new(false, false));
+        assert!(line.contains("listener READ ×1, conn1 READ ×4"), "{line}");
+        for own in ["keys", "wake", "signal"] {
+            assert!(!line.contains(own), "{line}");
+        }
+        let line = by_knote(&mut TextRenderer::new(false, false).with_all_knotes(true));
+        for own in [
+            "keys USER ×3",
+            "wake USER ×1",
+            "signal READ ×1",
+            "conn1 READ ×4",
+        ] {
+            assert!(line.contains(own), "{line}");
+        }
     }
 
     /// A window resize interrupts the wait: one short line, not a block with a note.

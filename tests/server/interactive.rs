@@ -420,3 +420,49 @@ fn ctrl_c_at_a_step_prompt_ends_the_server_run() {
     assert!(!screen.contains("#1 +"), "no call after Ctrl-C:\n{screen}");
     tmux.assert_terminal_usable();
 }
+
+/// A facilitator closes the terminal window of an interactive `lab server` (here: the tmux
+/// server is killed). The server ends by itself, as for SIGHUP: no process is left behind
+/// reading a terminal that is gone, nor holding its port.
+#[test]
+fn closing_the_terminal_ends_the_interactive_server() {
+    let tmux = terminal();
+    let lab = tmux.run_lab_with_pid("server --port 0");
+    tmux.wait_for("the key footer", |s| {
+        s.contains("── lab server") && s.contains("q quit")
+    });
+    tmux.press("c");
+    tmux.wait_for("conn1 accepted", |s| s.contains("client conn1 accepted"));
+    tmux.kill_server();
+    assert!(
+        lab.wait_gone(std::time::Duration::from_secs(30)),
+        "lab server (pid {}) still runs after its terminal went away",
+        lab.pid
+    );
+}
+
+/// The server's footer offers `? keys`, as the stages' does, even when every key fits. `?`
+/// lists what each key does and the footer offers `? hide keys`; `?` again hides them, and `q`
+/// still quits.
+#[test]
+fn question_mark_shows_the_servers_keys() {
+    let tmux = terminal();
+    tmux.start_server("");
+    let footer = tmux.wait_for_visible("`? keys` in the footer", |s| s.contains("? keys"));
+    assert!(
+        footer.contains("t tour") && footer.contains("q quit"),
+        "{footer}"
+    );
+    tmux.press("?");
+    tmux.wait_for("the keys help", |s| {
+        s.contains("keys: c connect") && s.contains("t play the tour")
+    });
+    tmux.wait_for_visible("`? hide keys` in the footer", |s| s.contains("? hide keys"));
+    tmux.press("?");
+    tmux.wait_for_visible("`? keys` again", |s| {
+        s.contains("? keys") && !s.contains("? hide keys")
+    });
+    tmux.press("q");
+    tmux.wait_for_exit_status(0);
+    tmux.assert_terminal_usable();
+}

@@ -450,3 +450,55 @@ fn tour_and_step_refuse_what_they_cannot_do_in_one_line() {
         assert!(stderr.starts_with(start), "{args:?}: {stderr}");
     }
 }
+
+/// How long a run may take to end once its terminal is gone (a loaded machine).
+const HANG_UP_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A person closes the terminal window in the middle of an interactive `lab flood` whose
+/// flood is running (here: the tmux server is killed). The run ends by itself, as for
+/// SIGHUP: no process is left behind reading a terminal that is gone.
+#[test]
+fn closing_the_terminal_ends_an_interactive_run() {
+    let tmux = terminal();
+    let lab = tmux.run_lab_with_pid("flood --port 0");
+    tmux.wait_for("the key footer", |s| {
+        s.contains("c connect") && s.contains("q quit")
+    });
+    tmux.send_and_flood();
+    tmux.kill_server();
+    assert!(
+        lab.wait_gone(HANG_UP_PATIENCE),
+        "lab (pid {}) still runs after its terminal went away",
+        lab.pid
+    );
+}
+
+/// The same for a `--step` run waiting at its prompt for Space: closing the terminal ends it.
+#[test]
+fn closing_the_terminal_ends_a_step_run() {
+    let tmux = terminal_sized(80, 24);
+    let lab = tmux.run_lab_with_pid("flood --port 0 --step");
+    tmux.wait_for("the first prompt", |s| s.contains("step 1 of 3: connect"));
+    tmux.kill_server();
+    assert!(
+        lab.wait_gone(HANG_UP_PATIENCE),
+        "lab (pid {}) still runs after its terminal went away",
+        lab.pid
+    );
+}
+
+/// Someone sends SIGTERM (`kill PID`) to an interactive `lab flood`: the run ends with its
+/// summary and exit status 0, and the terminal is usable again.
+#[test]
+fn sigterm_ends_an_interactive_run_with_its_summary() {
+    let tmux = terminal();
+    let lab = tmux.run_lab_with_pid("flood --port 0");
+    tmux.wait_for("the key footer", |s| {
+        s.contains("c connect") && s.contains("q quit")
+    });
+    lab.signal(libc::SIGTERM);
+    tmux.wait_for("the summary", |s| s.contains("summary:"));
+    tmux.wait_for_exit_status(0);
+    assert!(lab.wait_gone(HANG_UP_PATIENCE), "lab (pid {})", lab.pid);
+    tmux.assert_terminal_usable();
+}

@@ -211,8 +211,83 @@ impl Tmux {
     }
 }
 
-impl Drop for Tmux {
+/// A `lab` whose process id the test knows ([`Tmux::run_lab_with_pid`]). Dropping it kills
+/// the process with SIGKILL if it is still running, so a failing test leaves nothing behind.
+pub struct LabProcess {
+    pub pid: i32,
+}
+
+impl LabProcess {
+    /// Whether the process still runs (a zombie waiting for its parent does not).
+    pub fn running(&self) -> bool {
+        // SAFETY: kill(2) takes no pointers; signal 0 only checks that the process exists.
+        if unsafe { libc::kill(self.pid, 0) } != 0 {
+            return false;
+        }
+        #[cfg(target_os = "linux")]
+        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)) {
+            // `pid (comm) S ...`: the state follows the command's closing parenthesis.
+            let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+            return !state.starts_with('Z') && !state.starts_with('X');
+        }
+        true
+    }
+
+    /// Wait until the process has ended, up to `patience`; whether it did.
+    pub fn wait_gone(&self, patience: Duration) -> bool {
+        let deadline = std::time::Instant::now() + patience;
+        while self.running() {
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        true
+    }
+
+    /// Send `sig` (SIGTERM, SIGHUP) to the process.
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) takes no pointers.
+        unsafe { libc::kill(self.pid, sig) };
+    }
+}
+
+impl Drop for LabProcess {
     fn drop(&mut self) {
+        if self.running() {
+            self.signal(libc::SIGKILL);
+        }
+    }
+}
+
+/// Additions for the hang-up tests: a `lab` whose pid is known, and the terminal taken away.
+impl Tmux {
+    /// Type `lab ARGS` so that its process id shows: `sh -c` prints its own pid, then `exec`
+    /// becomes `lab` with that same pid, in the foreground of the terminal as usual. When lab
+    /// ends, the shell prints `exit status N`.
+    pub fn run_lab_with_pid(&self, args: &str) -> LabProcess {
+        self.type_text(&format!(
+            "sh -c 'echo PID=$$; exec {} {args}'; echo \"exit status $?\"",
+            lab_path().display()
+        ));
+        self.press("Enter");
+        let mut pid = None;
+        self.wait_for("the lab's pid", |s| {
+            // The typed line shows `PID=$$`; only the printed line has digits.
+            pid = s
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix("PID="))
+                .find_map(|n| n.parse::<i32>().ok());
+            pid.is_some()
+        });
+        LabProcess {
+            pid: pid.expect("seen"),
+        }
+    }
+
+    /// Take the terminal away, as closing its window does: kill the tmux server (every
+    /// program in it loses its terminal).
+    pub fn kill_server(&self) {
         // Never panic here (a failing test may be unwinding): ignore errors.
         // Ask for the socket's path first: kill-server leaves the socket file behind.
         let socket_path = Command::new("tmux")
@@ -233,6 +308,12 @@ impl Drop for Tmux {
         if let Some(path) = socket_path {
             let _ = std::fs::remove_file(path);
         }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        self.kill_server();
         let _ = std::fs::remove_dir_all(&self.state);
     }
 }

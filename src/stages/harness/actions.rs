@@ -179,6 +179,11 @@ impl Lab {
                 break;
             }
         }
+        if reader_gone && !self.quit && crate::term::interrupted() {
+            // The terminal hung up (or a signal came): the key reader ended the run as SIGHUP
+            // would, and the signal knote may not have fired yet.
+            return self.interrupted();
+        }
         if reader_gone && !self.quit {
             // The key reader thread ended on its own (the terminal failed, or it panicked):
             // no key, not even `q`, can arrive any more, so end the stage rather than hang.

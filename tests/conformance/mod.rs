@@ -104,6 +104,9 @@ conformance_tests! {
         b18_write_on_a_listener_never_fires,
         b22_close_removes_the_knotes_in_two_kqueues,
     }
+    mod mutants {
+        b26_enable_and_disable_at_creation_are_not_delivered,
+    }
     mod freebsd_files {
         b07_filters_the_emulation_lacks_answer_as_a_kernel_without_them,
         b08_receipts_of_new_knotes_carry_no_fflags_and_one_time_bits_are_not_kept,

@@ -35,7 +35,7 @@
 //! | B23 | EVFILT_TIMER | `extras::b23_timer_repeats_counts_expirations_and_restarts_on_re_add`, `freebsd_files::b23_bad_timer_parameters_fail_the_add_and_report_through_a_re_added_knote` |
 //! | B24 | EVFILT_USER | `extras::b24_user_event_combines_fflags_and_keeps_the_last_data`, `extras::b24_trigger_from_another_thread_wakes_a_blocked_kevent`, `freebsd_files::b24_add_never_triggers_disabled_trigger_is_remembered_oneshot_is_bare` |
 //! | B25 | the kqueue descriptor itself | `extras::b25_kqueue_fd_is_pollable_and_cannot_watch_itself`, `freebsd_files::b25_a_watched_kqueue_reports_its_pending_events` |
-//! | B26 | delivered flags | `knotes::b26_delivered_flags_keep_the_mode_not_the_actions` |
+//! | B26 | delivered flags | `knotes::b26_delivered_flags_keep_the_mode_not_the_actions`, `mutants::b26_enable_and_disable_at_creation_are_not_delivered` |
 //!
 //! Item 5 of the emulation contract (no wasted epoll calls, id `E5`) is checked, on Linux
 //! only, in `no_wasted_calls`.
@@ -56,6 +56,7 @@ pub mod extras;
 pub mod freebsd_files;
 pub mod freebsd_sockets;
 pub mod knotes;
+pub mod mutants;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub mod no_wasted_calls;
 pub mod sockets;
@@ -264,6 +265,11 @@ pub static SCENARIOS: &[Scenario] = &[
         "B26",
         knotes::b26_delivered_flags_keep_the_mode_not_the_actions,
         macos = "delivered flags keep EV_ADD"
+    ),
+    scenario!(
+        "B26",
+        mutants::b26_enable_and_disable_at_creation_are_not_delivered,
+        macos = "delivered flags keep the actions"
     ),
     #[cfg(any(target_os = "linux", target_os = "android"))]
     scenario!(

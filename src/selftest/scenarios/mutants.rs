@@ -1,0 +1,55 @@
+//! Sub-clauses that a mutation run showed no other scenario checks: each closes a hole where a
+//! small change to the emulation (`src/kq/emulated/`) passed the whole conformance suite
+//! (`tests/MUTATIONS.md`, "cargo-mutants"). Plain narratives over real loopback sockets, using
+//! only the portable API (`crate::kq`), std and the conformance helpers.
+//!
+//! | B | sub-clause | test |
+//! |---|---|---|
+//! | B26 | EV_ENABLE / EV_DISABLE given at creation are actions, not stored flags | `b26_enable_and_disable_at_creation_are_not_delivered` |
+
+use crate::kq::*;
+
+use super::{apply, new_kq, read_change, wait_for};
+use crate::selftest::support::{send_all, tcp_pair};
+
+/// B26. A person writes the common idiom `EV_ADD | EV_ENABLE` for a READ knote, and a second
+/// socket's READ knote `EV_ADD | EV_DISABLE | EV_CLEAR`, later turned on with EV_ENABLE. Data
+/// arrives on both. On FreeBSD (and the emulation) the first comes back with flags 0 and the
+/// second with EV_CLEAR only: ENABLE and DISABLE are actions, stripped like EV_ADD when the
+/// knote is stored, so neither comes back in an event. On macOS the mode is kept the same way,
+/// and the actions may come back too (B26: XNU stores the caller's flags).
+pub fn b26_enable_and_disable_at_creation_are_not_delivered() {
+    let kq = new_kq();
+    let (mut client_a, server_a) = tcp_pair();
+    let (mut client_b, server_b) = tcp_pair();
+    apply(
+        &kq,
+        &[
+            read_change(&server_a, EV_ADD | EV_ENABLE).with_udata(1),
+            read_change(&server_b, EV_ADD | EV_DISABLE | EV_CLEAR).with_udata(2),
+        ],
+    );
+    send_all(&mut client_a, b"a");
+    send_all(&mut client_b, b"b");
+    let enabled = wait_for(&kq, "READ on the EV_ENABLE knote", |e| e.udata == 1);
+
+    apply(&kq, &[read_change(&server_b, EV_ENABLE).with_udata(2)]);
+    let cleared = wait_for(&kq, "READ on the re-enabled knote", |e| e.udata == 2);
+
+    #[cfg(not(target_os = "macos"))]
+    {
+        assert_eq!(enabled.flags, 0, "B26: EV_ENABLE is not stored");
+        assert_eq!(cleared.flags, EV_CLEAR, "B26: EV_DISABLE is not stored");
+    }
+    #[cfg(target_os = "macos")]
+    {
+        // XNU stores the caller's flags (B26): compare without the actions.
+        const ACTIONS: u16 = EV_ADD | EV_DELETE | EV_ENABLE | EV_DISABLE;
+        assert_eq!(
+            enabled.flags & !ACTIONS,
+            0,
+            "B26: only actions besides the mode"
+        );
+        assert_eq!(cleared.flags & !ACTIONS, EV_CLEAR, "B26: the mode is kept");
+    }
+}

@@ -105,6 +105,7 @@ conformance_tests! {
         b22_close_removes_the_knotes_in_two_kqueues,
     }
     mod mutants {
+        b01_an_ident_beyond_int_max_names_no_descriptor,
         b26_enable_and_disable_at_creation_are_not_delivered,
     }
     mod freebsd_files {

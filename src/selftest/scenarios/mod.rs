@@ -10,7 +10,7 @@
 //!
 //! | B | behaviour | scenario |
 //! |---|---|---|
-//! | B1 | identity is (ident, filter) per kqueue | `knotes::b01_read_and_write_knotes_are_independent_and_namespaces_do_not_collide` |
+//! | B1 | identity is (ident, filter) per kqueue | `knotes::b01_read_and_write_knotes_are_independent_and_namespaces_do_not_collide`, `mutants::b01_an_ident_beyond_int_max_names_no_descriptor` |
 //! | B2 | EV_ADD on an existing knote modifies it | `knotes::b02_adding_the_same_knote_twice_modifies_it` |
 //! | B3 | a modification keeps the mode, does not re-enable | `knotes::b03_modification_keeps_the_mode_and_does_not_re_enable` |
 //! | B4 | every change replaces udata | `knotes::b04_every_change_replaces_udata` |
@@ -76,6 +76,10 @@ pub static SCENARIOS: &[Scenario] = &[
     scenario!(
         "B1",
         subclauses::b01_a_timer_and_a_socket_with_the_same_number_do_not_collide
+    ),
+    scenario!(
+        "B1",
+        mutants::b01_an_ident_beyond_int_max_names_no_descriptor
     ),
     scenario!("B2", knotes::b02_adding_the_same_knote_twice_modifies_it),
     scenario!(

@@ -5,12 +5,45 @@
 //!
 //! | B | sub-clause | test |
 //! |---|---|---|
+//! | B1 | a READ ident beyond INT_MAX names no descriptor (EBADF), even when its low 32 bits do | `b01_an_ident_beyond_int_max_names_no_descriptor` |
 //! | B26 | EV_ENABLE / EV_DISABLE given at creation are actions, not stored flags | `b26_enable_and_disable_at_creation_are_not_delivered` |
 
 use crate::kq::*;
 
-use super::{apply, new_kq, read_change, wait_for};
-use crate::selftest::support::{send_all, tcp_pair};
+use super::{apply, errno_of, ident, new_kq, poll, read_change, wait_for};
+use crate::selftest::support::{send_all, tcp_pair, wait_for_bytes};
+
+/// B1. The ident of a READ or WRITE knote is a descriptor number, an `int`. A person has a
+/// socket with a byte waiting, number N, and by mistake adds READ for ident 2³² + N (a
+/// pointer-sized value whose low 32 bits are N). FreeBSD refuses any ident beyond INT_MAX with
+/// EBADF before looking anything up, so nothing is registered and no event comes for N. (macOS
+/// documents nothing for this case: not checked there.)
+pub fn b01_an_ident_beyond_int_max_names_no_descriptor() {
+    if cfg!(target_os = "macos") {
+        return;
+    }
+    let kq = new_kq();
+    let (mut client, server) = tcp_pair();
+    send_all(&mut client, b"x");
+    wait_for_bytes(&server, 1);
+    let fd = ident(&server);
+    // A 32-bit usize cannot hold such an ident: nothing to check there.
+    let Some(wide) = fd.checked_add(1 << 31).and_then(|n| n.checked_add(1 << 31)) else {
+        return;
+    };
+    let added = kq.kevent(
+        &[Kevent::new(wide, EVFILT_READ, EV_ADD)],
+        &mut [],
+        Some(Timespec::ZERO),
+    );
+    assert_eq!(
+        errno_of(added),
+        libc::EBADF,
+        "ident {wide:#x} is no descriptor"
+    );
+    let events = poll(&kq, 8);
+    assert!(events.is_empty(), "nothing was registered: {events:?}");
+}
 
 /// B26. A person writes the common idiom `EV_ADD | EV_ENABLE` for a READ knote, and a second
 /// socket's READ knote `EV_ADD | EV_DISABLE | EV_CLEAR`, later turned on with EV_ENABLE. Data

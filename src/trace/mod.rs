@@ -583,4 +583,51 @@ mod tests {
             .collect();
         assert_eq!(written, vec![(1, 1), (2, 1), (3, 2), (5, 1)]);
     }
+
+    /// The end-of-run summary's knote list: a short run lists every knote and says nothing of
+    /// "others"; knotes the tracer stopped counting one by one are the others; past
+    /// [`BY_LABEL_SHOWN`] the busiest knotes stay, in first-seen order, and the rest are added
+    /// to the others.
+    #[test]
+    fn the_summary_shows_the_busiest_knotes_and_adds_up_the_rest() {
+        let knote = |n: usize, events: u64| (format!("conn{n} READ"), events);
+        let few = Summary {
+            by_label: vec![knote(1, 4), knote(2, 1)],
+            ..Summary::default()
+        };
+        assert_eq!(few.shown_by_label(), (few.by_label.clone(), None));
+
+        let untracked = OtherKnotes {
+            knotes: 3,
+            events: 4,
+        };
+        let folded = Summary {
+            untracked,
+            ..few.clone()
+        };
+        assert_eq!(
+            folded.shown_by_label(),
+            (few.by_label.clone(), Some(untracked))
+        );
+
+        // conn1 and the last knote delivered 1 event each, every other knote 2: those two are
+        // left out, and the rest keep their first-seen order.
+        let last = BY_LABEL_SHOWN + 2;
+        let many = Summary {
+            by_label: (1..=last)
+                .map(|n| knote(n, if n == 1 || n == last { 1 } else { 2 }))
+                .collect(),
+            untracked,
+            ..Summary::default()
+        };
+        let (shown, others) = many.shown_by_label();
+        assert_eq!(shown, many.by_label[1..last - 1].to_vec());
+        assert_eq!(
+            others,
+            Some(OtherKnotes {
+                knotes: 2 + 3,
+                events: 2 + 4,
+            })
+        );
+    }
 }

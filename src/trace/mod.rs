@@ -630,4 +630,26 @@ mod tests {
             })
         );
     }
+
+    /// Every record carries `t`, the seconds since the run started (contract): a record
+    /// written once a millisecond has passed says so, and a later one is not earlier.
+    #[test]
+    fn records_carry_the_time_since_the_start() {
+        let kept = Arc::new(Mutex::new(Vec::new()));
+        let mut tracer = Tracer::new(Box::new(Keep(Arc::clone(&kept))));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while tracer.start_instant().elapsed() < std::time::Duration::from_millis(1) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the clock does not move"
+            );
+            std::thread::yield_now();
+        }
+        tracer.emit(Record::Kevent(call(1, 1, &[]))).unwrap();
+        tracer.emit(Record::Kevent(call(2, 1, &[]))).unwrap();
+        let times: Vec<f64> = kept.lock().unwrap().iter().map(|(_, e)| e.t).collect();
+        assert_eq!(times.len(), 2);
+        assert!(times[0] >= 0.001, "{times:?}");
+        assert!(times[1] >= times[0], "{times:?}");
+    }
 }

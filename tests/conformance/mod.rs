@@ -106,6 +106,7 @@ conformance_tests! {
     }
     mod mutants {
         b01_an_ident_beyond_int_max_names_no_descriptor,
+        b01_the_emulations_own_descriptors_are_not_the_programs,
         b26_enable_and_disable_at_creation_are_not_delivered,
     }
     mod freebsd_files {

@@ -81,6 +81,10 @@ pub static SCENARIOS: &[Scenario] = &[
         "B1",
         mutants::b01_an_ident_beyond_int_max_names_no_descriptor
     ),
+    scenario!(
+        "B1",
+        mutants::b01_the_emulations_own_descriptors_are_not_the_programs
+    ),
     scenario!("B2", knotes::b02_adding_the_same_knote_twice_modifies_it),
     scenario!(
         "B3",

@@ -6,6 +6,7 @@
 //! | B | sub-clause | test |
 //! |---|---|---|
 //! | B1 | a READ ident beyond INT_MAX names no descriptor (EBADF), even when its low 32 bits do | `b01_an_ident_beyond_int_max_names_no_descriptor` |
+//! | B1 | the emulation's own eventfd and timerfds are no descriptors of the program (EBADF) | `b01_the_emulations_own_descriptors_are_not_the_programs` |
 //! | B26 | EV_ENABLE / EV_DISABLE given at creation are actions, not stored flags | `b26_enable_and_disable_at_creation_are_not_delivered` |
 
 use crate::kq::*;
@@ -43,6 +44,52 @@ pub fn b01_an_ident_beyond_int_max_names_no_descriptor() {
     );
     let events = poll(&kq, 8);
     assert!(events.is_empty(), "nothing was registered: {events:?}");
+}
+
+/// B1, on the emulation only. A kqueue over epoll holds descriptors of its own: an eventfd to
+/// wake a waiting thread, and a timerfd per EVFILT_TIMER knote. On BSD no number of the
+/// program's could name them. A person who guesses those numbers (here, read from the recorded
+/// system calls: the eventfd written by a NOTE_TRIGGER, the timerfd a timer created) and adds
+/// READ for them gets EBADF, as for any number the program does not have open. (Nothing to
+/// check on a native kqueue.)
+pub fn b01_the_emulations_own_descriptors_are_not_the_programs() {
+    if Backend::CURRENT != Backend::Emulated {
+        return; // a native kqueue has no descriptors of its own to guess
+    }
+    let kq = new_kq();
+    kq.set_recording(true);
+    apply(
+        &kq,
+        &[
+            Kevent::new(1, EVFILT_USER, EV_ADD | EV_CLEAR),
+            Kevent::new(2, EVFILT_TIMER, EV_ADD).with_fflags_data(0, 60_000),
+        ],
+    );
+    // EV_ADD never triggers (B24): the trigger is a change of its own.
+    apply(
+        &kq,
+        &[Kevent::new(1, EVFILT_USER, 0).with_fflags_data(NOTE_TRIGGER, 0)],
+    );
+    let calls = kq.take_os_calls();
+    kq.set_recording(false);
+    let wakefd = calls
+        .iter()
+        .find(|call| call.name == "write" && call.args.starts_with("eventfd "))
+        .and_then(|call| call.args.split([' ', ',']).nth(1)?.parse::<usize>().ok())
+        .unwrap_or_else(|| panic!("the trigger writes the eventfd: {calls:?}"));
+    let timerfd = calls
+        .iter()
+        .find(|call| call.name == "timerfd_create")
+        .and_then(|call| call.ret.parse::<usize>().ok())
+        .unwrap_or_else(|| panic!("the timer has a timerfd: {calls:?}"));
+    for (what, fd) in [("eventfd", wakefd), ("timerfd", timerfd)] {
+        let added = kq.kevent(
+            &[Kevent::new(fd, EVFILT_READ, EV_ADD)],
+            &mut [],
+            Some(Timespec::ZERO),
+        );
+        assert_eq!(errno_of(added), libc::EBADF, "the kqueue's own {what} {fd}");
+    }
 }
 
 /// B26. A person writes the common idiom `EV_ADD | EV_ENABLE` for a READ knote, and a second

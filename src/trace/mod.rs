@@ -652,4 +652,34 @@ mod tests {
         assert!(times[0] >= 0.001, "{times:?}");
         assert!(times[1] >= times[0], "{times:?}");
     }
+
+    /// A sink hears of a collapsed run only once it has repeats (the [`Sink::repeats`]
+    /// promise): a stage that shows the live count when its wait ends, before anything
+    /// repeated, makes the sink write no count line.
+    #[test]
+    fn the_sink_hears_of_a_run_only_once_it_has_repeats() {
+        struct Counts(Arc<Mutex<Vec<u64>>>);
+        impl Sink for Counts {
+            fn write(&mut self, _entry: &Entry) -> std::io::Result<()> {
+                Ok(())
+            }
+            fn repeats(&mut self, run: &Run, _done: bool) -> std::io::Result<()> {
+                self.0.lock().unwrap().push(run.repeats());
+                Ok(())
+            }
+        }
+        let heard = Arc::new(Mutex::new(Vec::new()));
+        let mut tracer = Tracer::new(Box::new(Counts(Arc::clone(&heard))));
+        tracer.emit(Record::Kevent(call(1, 0, &[5]))).unwrap();
+        tracer.show_progress().unwrap();
+        assert!(heard.lock().unwrap().is_empty(), "nothing repeated yet");
+        let raw = [Kevent::new(7, kq::EVFILT_READ, 0).with_fflags_data(0, 5)];
+        assert!(tracer.repeat_if_same(&raw, 0.0).unwrap());
+        tracer.show_progress().unwrap();
+        let heard = heard.lock().unwrap().clone();
+        assert!(
+            !heard.is_empty() && heard.iter().all(|&n| n == 1),
+            "{heard:?}"
+        );
+    }
 }

@@ -10,7 +10,7 @@
 //!
 //! | B | behaviour | scenario |
 //! |---|---|---|
-//! | B1 | identity is (ident, filter) per kqueue | `knotes::b01_read_and_write_knotes_are_independent_and_namespaces_do_not_collide`, `mutants::b01_an_ident_beyond_int_max_names_no_descriptor` |
+//! | B1 | identity is (ident, filter) per kqueue | `knotes::b01_read_and_write_knotes_are_independent_and_namespaces_do_not_collide`, `mutants::b01_an_ident_beyond_int_max_names_no_descriptor`, `mutants::b01_the_emulations_own_descriptors_are_not_the_programs` |
 //! | B2 | EV_ADD on an existing knote modifies it | `knotes::b02_adding_the_same_knote_twice_modifies_it` |
 //! | B3 | a modification keeps the mode, does not re-enable | `knotes::b03_modification_keeps_the_mode_and_does_not_re_enable` |
 //! | B4 | every change replaces udata | `knotes::b04_every_change_replaces_udata` |
@@ -32,7 +32,7 @@
 //! | B20 | NOTE_LOWAT, the knote's own | `sockets::b20_note_lowat_read_waits_for_the_threshold`, `freebsd_sockets::b20_note_lowat_belongs_to_the_knote_not_the_socket` |
 //! | B21 | EOF and socket errors | `sockets::b21_peer_close_is_eof_with_unread_data_and_reset_is_econnreset`, `freebsd_sockets::b21_local_shutdown_write_is_eof_on_write`, `freebsd_sockets::b21_reset_error_stays_for_the_programs_read`, `freebsd_sockets::b21_udp_refused_is_a_temporary_error_not_eof` |
 //! | B22 | close() on a watched fd | `sockets::b22_closed_descriptor_reports_nothing_and_reused_number_is_fresh`, `freebsd_files::b22_a_reused_number_never_reports_the_closed_files_events`, `freebsd_files::b22_a_number_closed_by_dup2_reports_nothing_of_the_old_file` |
-//! | B23 | EVFILT_TIMER | `extras::b23_timer_repeats_counts_expirations_and_restarts_on_re_add`, `freebsd_files::b23_bad_timer_parameters_fail_the_add_and_report_through_a_re_added_knote` |
+//! | B23 | EVFILT_TIMER | `extras::b23_timer_repeats_counts_expirations_and_restarts_on_re_add`, `freebsd_files::b23_bad_timer_parameters_fail_the_add_and_report_through_a_re_added_knote`, `mutants::b23_re_adding_a_timer_leaves_the_other_pending_events_alone` |
 //! | B24 | EVFILT_USER | `extras::b24_user_event_combines_fflags_and_keeps_the_last_data`, `extras::b24_trigger_from_another_thread_wakes_a_blocked_kevent`, `freebsd_files::b24_add_never_triggers_disabled_trigger_is_remembered_oneshot_is_bare` |
 //! | B25 | the kqueue descriptor itself | `extras::b25_kqueue_fd_is_pollable_and_cannot_watch_itself`, `freebsd_files::b25_a_watched_kqueue_reports_its_pending_events` |
 //! | B26 | delivered flags | `knotes::b26_delivered_flags_keep_the_mode_not_the_actions`, `mutants::b26_enable_and_disable_at_creation_are_not_delivered` |
@@ -248,6 +248,10 @@ pub static SCENARIOS: &[Scenario] = &[
         "B23",
         freebsd_files::b23_bad_timer_parameters_fail_the_add_and_report_through_a_re_added_knote,
         macos = "fflags 0x20 is NOTE_CRITICAL, a valid timer flag"
+    ),
+    scenario!(
+        "B23",
+        mutants::b23_re_adding_a_timer_leaves_the_other_pending_events_alone
     ),
     scenario!(
         "B24",

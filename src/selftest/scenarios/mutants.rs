@@ -7,11 +7,14 @@
 //! |---|---|---|
 //! | B1 | a READ ident beyond INT_MAX names no descriptor (EBADF), even when its low 32 bits do | `b01_an_ident_beyond_int_max_names_no_descriptor` |
 //! | B1 | the emulation's own eventfd and timerfds are no descriptors of the program (EBADF) | `b01_the_emulations_own_descriptors_are_not_the_programs` |
+//! | B23 | re-adding a timer drops its own pending expirations, not the other knotes' events | `b23_re_adding_a_timer_leaves_the_other_pending_events_alone` |
 //! | B26 | EV_ENABLE / EV_DISABLE given at creation are actions, not stored flags | `b26_enable_and_disable_at_creation_are_not_delivered` |
+
+use std::os::fd::AsRawFd;
 
 use crate::kq::*;
 
-use super::{apply, errno_of, ident, new_kq, poll, read_change, wait_for};
+use super::{apply, errno_of, ident, kevent, new_kq, poll, read_change, wait_for};
 use crate::selftest::support::{send_all, tcp_pair, wait_for_bytes};
 
 /// B1. The ident of a READ or WRITE knote is a descriptor number, an `int`. A person has a
@@ -90,6 +93,54 @@ pub fn b01_the_emulations_own_descriptors_are_not_the_programs() {
         );
         assert_eq!(errno_of(added), libc::EBADF, "the kqueue's own {what} {fd}");
     }
+}
+
+/// B23. A person has a 5 ms timer (ident 9) and two EV_CLEAR user events (idents 1 and 2).
+/// They wait, through a second kqueue watching the first one's descriptor (B25), until the
+/// timer has expired, then trigger both user events: three events are pending. They collect
+/// with room for one, then re-add the timer with a one-hour period, which throws away its
+/// expirations not yet delivered. The next collect still returns every user event the first
+/// one did not: restarting one knote touches no other knote's pending event.
+pub fn b23_re_adding_a_timer_leaves_the_other_pending_events_alone() {
+    let kq = new_kq();
+    let watcher = new_kq();
+    let timer = |ms: i64| Kevent::new(9, EVFILT_TIMER, EV_ADD).with_fflags_data(0, ms);
+    apply(
+        &kq,
+        &[
+            timer(5),
+            Kevent::new(1, EVFILT_USER, EV_ADD | EV_CLEAR),
+            Kevent::new(2, EVFILT_USER, EV_ADD | EV_CLEAR),
+        ],
+    );
+    apply(
+        &watcher,
+        &[Kevent::new(kq.as_raw_fd() as usize, EVFILT_READ, EV_ADD)],
+    );
+    wait_for(&watcher, "the timer's expiry", |_| true);
+    let trigger = |ident| Kevent::new(ident, EVFILT_USER, 0).with_fflags_data(NOTE_TRIGGER, 0);
+    apply(&kq, &[trigger(1), trigger(2)]);
+
+    let first = kevent(&kq, &[], 1, Some(Timespec::ZERO));
+    assert_eq!(first.len(), 1, "three are pending: {first:?}");
+    apply(&kq, &[timer(3_600_000)]);
+    let rest = poll(&kq, 8);
+    let users: Vec<usize> = first
+        .iter()
+        .chain(&rest)
+        .filter(|e| e.filter == EVFILT_USER)
+        .map(|e| e.ident)
+        .collect();
+    assert_eq!(
+        users.len(),
+        2,
+        "both user events come back: {first:?} then {rest:?}"
+    );
+    assert!(users.contains(&1) && users.contains(&2), "{users:?}");
+    assert!(
+        rest.iter().all(|e| e.filter != EVFILT_TIMER),
+        "the re-add dropped the timer's pending expiry: {rest:?}"
+    );
 }
 
 /// B26. A person writes the common idiom `EV_ADD | EV_ENABLE` for a READ knote, and a second

@@ -28,7 +28,7 @@
 //! | B16 | EV_DISPATCH | `knotes::b16_dispatch_fires_once_then_waits_for_enable` |
 //! | B17 | small eventlist: round-robin, no lost edge | `sockets::b17_small_eventlist_rotates_and_loses_no_edge`, `freebsd_sockets::b17_every_ready_knote_gets_its_turn` |
 //! | B18 | listener data = accept queue | `sockets::b18_listener_data_is_the_accept_queue_length`, `freebsd_files::b18_a_socket_that_listens_after_registration_is_a_listener` |
-//! | B19 | WRITE data = free send space, from the low-water mark, once connected | `sockets::b19_write_fires_with_free_send_space`, `freebsd_files::b19_pipes_are_writable_from_pipe_buf_and_epipe_without_a_reader`, `freebsd_sockets::b19_write_waits_for_the_connection`, `freebsd_sockets::b19_write_after_eagain_waits_for_the_low_water_mark`, `freebsd_sockets::b19_refused_connect_is_write_eof_and_so_error_still_says_why` |
+//! | B19 | WRITE data = free send space, from the low-water mark, once connected | `sockets::b19_write_fires_with_free_send_space`, `freebsd_files::b19_pipes_are_writable_from_pipe_buf_and_epipe_without_a_reader`, `freebsd_sockets::b19_write_waits_for_the_connection`, `freebsd_sockets::b19_write_after_eagain_waits_for_the_low_water_mark`, `freebsd_sockets::b19_refused_connect_is_write_eof_and_so_error_still_says_why`, `mutants::b19_an_unconnected_socket_does_not_wake_the_wait` |
 //! | B20 | NOTE_LOWAT, the knote's own | `sockets::b20_note_lowat_read_waits_for_the_threshold`, `freebsd_sockets::b20_note_lowat_belongs_to_the_knote_not_the_socket` |
 //! | B21 | EOF and socket errors | `sockets::b21_peer_close_is_eof_with_unread_data_and_reset_is_econnreset`, `freebsd_sockets::b21_local_shutdown_write_is_eof_on_write`, `freebsd_sockets::b21_reset_error_stays_for_the_programs_read`, `freebsd_sockets::b21_udp_refused_is_a_temporary_error_not_eof` |
 //! | B22 | close() on a watched fd | `sockets::b22_closed_descriptor_reports_nothing_and_reused_number_is_fresh`, `freebsd_files::b22_a_reused_number_never_reports_the_closed_files_events`, `freebsd_files::b22_a_number_closed_by_dup2_reports_nothing_of_the_old_file` |
@@ -202,6 +202,10 @@ pub static SCENARIOS: &[Scenario] = &[
         "B19",
         freebsd_files::b19_pipes_are_writable_from_pipe_buf_and_epipe_without_a_reader,
         macos = "a pipe READ honours NOTE_LOWAT"
+    ),
+    scenario!(
+        "B19",
+        mutants::b19_an_unconnected_socket_does_not_wake_the_wait
     ),
     scenario!(
         "B20",

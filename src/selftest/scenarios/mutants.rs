@@ -7,6 +7,7 @@
 //! |---|---|---|
 //! | B1 | a READ ident beyond INT_MAX names no descriptor (EBADF), even when its low 32 bits do | `b01_an_ident_beyond_int_max_names_no_descriptor` |
 //! | B1 | the emulation's own eventfd and timerfds are no descriptors of the program (EBADF) | `b01_the_emulations_own_descriptors_are_not_the_programs` |
+//! | B19 | a never-connected TCP socket reports nothing, and (emulation) does not wake the wait | `b19_an_unconnected_socket_does_not_wake_the_wait` |
 //! | B23 | re-adding a timer drops its own pending expirations, not the other knotes' events | `b23_re_adding_a_timer_leaves_the_other_pending_events_alone` |
 //! | B26 | EV_ENABLE / EV_DISABLE given at creation are actions, not stored flags | `b26_enable_and_disable_at_creation_are_not_delivered` |
 
@@ -92,6 +93,31 @@ pub fn b01_the_emulations_own_descriptors_are_not_the_programs() {
             Some(Timespec::ZERO),
         );
         assert_eq!(errno_of(added), libc::EBADF, "the kqueue's own {what} {fd}");
+    }
+}
+
+/// B19 (and the emulation's E5: no wasted calls). A person watches a TCP socket that was never
+/// connected for READ and WRITE, and waits 50 ms: nothing is reported, WRITE means connected.
+/// On the emulation Linux calls such a socket hung up (EPOLLHUP), and would say so to every
+/// level-triggered epoll_wait: the registration turns edge-triggered at the first report, so
+/// the wait costs a couple of epoll_wait calls, not one per wake-up for 50 ms.
+pub fn b19_an_unconnected_socket_does_not_wake_the_wait() {
+    let kq = new_kq();
+    let socket = crate::sys::unix::tcp_socket().expect("socket()");
+    let fd = socket.as_raw_fd() as usize;
+    apply(
+        &kq,
+        &[
+            Kevent::new(fd, EVFILT_READ, EV_ADD),
+            Kevent::new(fd, EVFILT_WRITE, EV_ADD),
+        ],
+    );
+    let before = kq.os_call_counts();
+    let events = kevent(&kq, &[], 8, Some(Timespec::from_millis(50)));
+    let spent = kq.os_call_counts().since(&before);
+    assert_eq!(events, [], "an unconnected TCP socket reports nothing");
+    if Backend::CURRENT == Backend::Emulated {
+        assert!(spent.epoll_wait <= 4, "the wait spun: {spent:?}");
     }
 }
 

@@ -682,4 +682,23 @@ mod tests {
             "{heard:?}"
         );
     }
+
+    /// The raw epoll server counts its epoll_wait and epoll_ctl calls into the summary: each
+    /// wait is a call, each epoll_ctl a change, each reported item an event under its label.
+    #[test]
+    fn epoll_calls_add_up_in_the_summary() {
+        let mut tracer = Tracer::new(Box::new(Keep(Arc::new(Mutex::new(Vec::new())))));
+        tracer.count_calls(0, 1, &[]);
+        tracer.count_calls(1, 0, &["conn1 IN".to_string()]);
+        tracer.count_calls(1, 2, &["conn1 IN".to_string(), "conn2 OUT".to_string()]);
+        let summary = tracer.finish(None).unwrap();
+        assert_eq!(
+            (summary.kevent_calls, summary.changes, summary.events),
+            (2, 3, 3)
+        );
+        assert_eq!(
+            summary.by_label,
+            vec![("conn1 IN".to_string(), 2), ("conn2 OUT".to_string(), 1)]
+        );
+    }
 }

@@ -107,6 +107,7 @@ conformance_tests! {
     mod mutants {
         b01_an_ident_beyond_int_max_names_no_descriptor,
         b01_the_emulations_own_descriptors_are_not_the_programs,
+        b15_a_fired_oneshot_carries_the_udata_of_the_last_change,
         b19_an_unconnected_socket_does_not_wake_the_wait,
         b23_re_adding_a_timer_leaves_the_other_pending_events_alone,
         b26_enable_and_disable_at_creation_are_not_delivered,

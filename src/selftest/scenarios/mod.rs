@@ -24,7 +24,7 @@
 //! | B12 | level-triggered is the default | `sockets::b12_level_read_repeats_until_the_bytes_are_read` |
 //! | B13 | READ data = all unread bytes | `sockets::b13_read_data_counts_every_unread_byte`, `freebsd_files::b13_datagram_read_data_counts_every_queued_datagram`, `freebsd_files::b13_regular_file_read_data_is_the_bytes_after_the_offset` |
 //! | B14 | EV_CLEAR | `sockets::b14_clear_fires_again_on_new_data_not_on_partial_read` |
-//! | B15 | EV_ONESHOT | `knotes::b15_oneshot_fires_once_and_is_deleted`, `freebsd_sockets::b15_oneshot_is_delivered_as_activated` |
+//! | B15 | EV_ONESHOT | `knotes::b15_oneshot_fires_once_and_is_deleted`, `freebsd_sockets::b15_oneshot_is_delivered_as_activated`, `mutants::b15_a_fired_oneshot_carries_the_udata_of_the_last_change` |
 //! | B16 | EV_DISPATCH | `knotes::b16_dispatch_fires_once_then_waits_for_enable` |
 //! | B17 | small eventlist: round-robin, no lost edge | `sockets::b17_small_eventlist_rotates_and_loses_no_edge`, `freebsd_sockets::b17_every_ready_knote_gets_its_turn` |
 //! | B18 | listener data = accept queue | `sockets::b18_listener_data_is_the_accept_queue_length`, `freebsd_files::b18_a_socket_that_listens_after_registration_is_a_listener` |
@@ -170,6 +170,10 @@ pub static SCENARIOS: &[Scenario] = &[
     scenario!(
         "B15",
         freebsd_sockets::b15_oneshot_is_delivered_as_activated
+    ),
+    scenario!(
+        "B15",
+        mutants::b15_a_fired_oneshot_carries_the_udata_of_the_last_change
     ),
     scenario!(
         "B16",

@@ -7,6 +7,7 @@
 //! |---|---|---|
 //! | B1 | a READ ident beyond INT_MAX names no descriptor (EBADF), even when its low 32 bits do | `b01_an_ident_beyond_int_max_names_no_descriptor` |
 //! | B1 | the emulation's own eventfd and timerfds are no descriptors of the program (EBADF) | `b01_the_emulations_own_descriptors_are_not_the_programs` |
+//! | B4, B15 | a fired ONESHOT knote is delivered with the udata of the change made after it fired | `b15_a_fired_oneshot_carries_the_udata_of_the_last_change` |
 //! | B19 | a never-connected TCP socket reports nothing, and (emulation) does not wake the wait | `b19_an_unconnected_socket_does_not_wake_the_wait` |
 //! | B23 | re-adding a timer drops its own pending expirations, not the other knotes' events | `b23_re_adding_a_timer_leaves_the_other_pending_events_alone` |
 //! | B26 | EV_ENABLE / EV_DISABLE given at creation are actions, not stored flags | `b26_enable_and_disable_at_creation_are_not_delivered` |
@@ -94,6 +95,25 @@ pub fn b01_the_emulations_own_descriptors_are_not_the_programs() {
         );
         assert_eq!(errno_of(added), libc::EBADF, "the kqueue's own {what} {fd}");
     }
+}
+
+/// B4 and B15. Bytes are waiting on a socket; a person adds READ with EV_ONESHOT and udata 1,
+/// so the knote fires at once, and before collecting they re-add it with udata 2 (a
+/// modification keeps the ONESHOT mode, B3). The one event delivered carries udata 2: every
+/// change replaces udata, also of a knote that has already fired.
+pub fn b15_a_fired_oneshot_carries_the_udata_of_the_last_change() {
+    let kq = new_kq();
+    let (mut client, server) = tcp_pair();
+    send_all(&mut client, b"xy");
+    wait_for_bytes(&server, 2);
+    apply(
+        &kq,
+        &[read_change(&server, EV_ADD | EV_ONESHOT).with_udata(1)],
+    );
+    apply(&kq, &[read_change(&server, EV_ADD).with_udata(2)]);
+    let event = wait_for(&kq, "the ONESHOT READ", |e| e.filter == EVFILT_READ);
+    assert_eq!(event.udata, 2, "the udata of the last change: {event:?}");
+    assert!(poll(&kq, 8).is_empty(), "ONESHOT: delivered once");
 }
 
 /// B19 (and the emulation's E5: no wasted calls). A person watches a TCP socket that was never

@@ -341,4 +341,56 @@ mod tests {
             repeats.blocked_s
         );
     }
+
+    /// A run whose shapes did not all repeat: only the shape that repeated gets a `repeat`
+    /// record (a record standing for 0 calls would tell a reader of the JSON of a call that
+    /// never happened); the fast path numbers its repeats after the calls already counted.
+    #[test]
+    fn only_shapes_that_repeated_get_a_repeat_record() {
+        let mut c = Collapse::default();
+        c.offer(0.0, &call(1, &[1]));
+        c.offer(0.0, &call(2, &[2]));
+        assert_eq!(c.repeat_raw(&[ready(1).kevent], 0.0, 1.0), Some(0));
+        assert_eq!(c.repeat_raw(&[ready(1).kevent], 0.0, 1.0), Some(0));
+        let run = c.end().expect("a run with repeats");
+        assert_eq!(run.total, 4);
+        let counts: Vec<(u64, u64)> = run
+            .repeat_records()
+            .iter()
+            .map(|e| match &e.record {
+                Record::Kevent(k) => (k.call, k.repeat),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        // Calls 1 and 2 were shown; calls 3 and 4 were the repeats of the first shape.
+        assert_eq!(counts, vec![(3, 2)]);
+    }
+
+    /// A run that never repeated has nothing left to write when it ends: no count line.
+    #[test]
+    fn a_run_without_repeats_ends_with_nothing_to_write() {
+        let mut c = Collapse::default();
+        c.offer(0.0, &call(1, &[1]));
+        c.offer(0.0, &call(2, &[2]));
+        assert!(c.end().is_none());
+        assert!(c.run().is_none());
+    }
+
+    /// A run holds at most MAX_SHAPES distinct results: the next new one starts a fresh run
+    /// (and the full run, which never repeated, is handed back as nothing to write).
+    #[test]
+    fn a_run_holds_at_most_max_shapes_results() {
+        let mut c = Collapse::default();
+        for n in 1..=MAX_SHAPES {
+            let offer = c.offer(0.0, &call(n as u64, &[n]));
+            assert!(matches!(offer, Offer::Show { ended: None }), "{offer:?}");
+        }
+        assert_eq!(c.run().unwrap().shapes.len(), MAX_SHAPES);
+        let next = MAX_SHAPES + 1;
+        let offer = c.offer(0.0, &call(next as u64, &[next]));
+        assert!(matches!(offer, Offer::Show { ended: None }), "{offer:?}");
+        let run = c.run().unwrap();
+        assert_eq!(run.shapes.len(), 1);
+        assert_eq!(run.total, 1);
+    }
 }

@@ -1150,4 +1150,15 @@ mod tests {
         assert!(parse_trace("{\"t\":0,\"type\":\"mystery\"}").is_err());
         assert!(parse_entry(&"[".repeat(1000)).is_err());
     }
+
+    /// A measured number in a report (`lab bench`, `check`, `selftest`) is rounded to three
+    /// decimals, written without a fraction when it has none, and `null` when not finite.
+    #[test]
+    fn report_numbers_round_to_three_decimals() {
+        let json = |x: f64| serde_json::to_string(&Num(x)).unwrap();
+        assert_eq!(json(1.23456), "1.235");
+        assert_eq!(json(1234.5), "1234.5");
+        assert_eq!(json(2.0), "2");
+        assert_eq!(json(f64::NAN), "null");
+    }
 }

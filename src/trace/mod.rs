@@ -583,4 +583,122 @@ mod tests {
             .collect();
         assert_eq!(written, vec![(1, 1), (2, 1), (3, 2), (5, 1)]);
     }
+
+    /// The end-of-run summary's knote list: a short run lists every knote and says nothing of
+    /// "others"; knotes the tracer stopped counting one by one are the others; past
+    /// [`BY_LABEL_SHOWN`] the busiest knotes stay, in first-seen order, and the rest are added
+    /// to the others.
+    #[test]
+    fn the_summary_shows_the_busiest_knotes_and_adds_up_the_rest() {
+        let knote = |n: usize, events: u64| (format!("conn{n} READ"), events);
+        let few = Summary {
+            by_label: vec![knote(1, 4), knote(2, 1)],
+            ..Summary::default()
+        };
+        assert_eq!(few.shown_by_label(), (few.by_label.clone(), None));
+
+        let untracked = OtherKnotes {
+            knotes: 3,
+            events: 4,
+        };
+        let folded = Summary {
+            untracked,
+            ..few.clone()
+        };
+        assert_eq!(
+            folded.shown_by_label(),
+            (few.by_label.clone(), Some(untracked))
+        );
+
+        // conn1 and the last knote delivered 1 event each, every other knote 2: those two are
+        // left out, and the rest keep their first-seen order.
+        let last = BY_LABEL_SHOWN + 2;
+        let many = Summary {
+            by_label: (1..=last)
+                .map(|n| knote(n, if n == 1 || n == last { 1 } else { 2 }))
+                .collect(),
+            untracked,
+            ..Summary::default()
+        };
+        let (shown, others) = many.shown_by_label();
+        assert_eq!(shown, many.by_label[1..last - 1].to_vec());
+        assert_eq!(
+            others,
+            Some(OtherKnotes {
+                knotes: 2 + 3,
+                events: 2 + 4,
+            })
+        );
+    }
+
+    /// Every record carries `t`, the seconds since the run started (contract): a record
+    /// written once a millisecond has passed says so, and a later one is not earlier.
+    #[test]
+    fn records_carry_the_time_since_the_start() {
+        let kept = Arc::new(Mutex::new(Vec::new()));
+        let mut tracer = Tracer::new(Box::new(Keep(Arc::clone(&kept))));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while tracer.start_instant().elapsed() < std::time::Duration::from_millis(1) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the clock does not move"
+            );
+            std::thread::yield_now();
+        }
+        tracer.emit(Record::Kevent(call(1, 1, &[]))).unwrap();
+        tracer.emit(Record::Kevent(call(2, 1, &[]))).unwrap();
+        let times: Vec<f64> = kept.lock().unwrap().iter().map(|(_, e)| e.t).collect();
+        assert_eq!(times.len(), 2);
+        assert!(times[0] >= 0.001, "{times:?}");
+        assert!(times[1] >= times[0], "{times:?}");
+    }
+
+    /// A sink hears of a collapsed run only once it has repeats (the [`Sink::repeats`]
+    /// promise): a stage that shows the live count when its wait ends, before anything
+    /// repeated, makes the sink write no count line.
+    #[test]
+    fn the_sink_hears_of_a_run_only_once_it_has_repeats() {
+        struct Counts(Arc<Mutex<Vec<u64>>>);
+        impl Sink for Counts {
+            fn write(&mut self, _entry: &Entry) -> std::io::Result<()> {
+                Ok(())
+            }
+            fn repeats(&mut self, run: &Run, _done: bool) -> std::io::Result<()> {
+                self.0.lock().unwrap().push(run.repeats());
+                Ok(())
+            }
+        }
+        let heard = Arc::new(Mutex::new(Vec::new()));
+        let mut tracer = Tracer::new(Box::new(Counts(Arc::clone(&heard))));
+        tracer.emit(Record::Kevent(call(1, 0, &[5]))).unwrap();
+        tracer.show_progress().unwrap();
+        assert!(heard.lock().unwrap().is_empty(), "nothing repeated yet");
+        let raw = [Kevent::new(7, kq::EVFILT_READ, 0).with_fflags_data(0, 5)];
+        assert!(tracer.repeat_if_same(&raw, 0.0).unwrap());
+        tracer.show_progress().unwrap();
+        let heard = heard.lock().unwrap().clone();
+        assert!(
+            !heard.is_empty() && heard.iter().all(|&n| n == 1),
+            "{heard:?}"
+        );
+    }
+
+    /// The raw epoll server counts its epoll_wait and epoll_ctl calls into the summary: each
+    /// wait is a call, each epoll_ctl a change, each reported item an event under its label.
+    #[test]
+    fn epoll_calls_add_up_in_the_summary() {
+        let mut tracer = Tracer::new(Box::new(Keep(Arc::new(Mutex::new(Vec::new())))));
+        tracer.count_calls(0, 1, &[]);
+        tracer.count_calls(1, 0, &["conn1 IN".to_string()]);
+        tracer.count_calls(1, 2, &["conn1 IN".to_string(), "conn2 OUT".to_string()]);
+        let summary = tracer.finish(None).unwrap();
+        assert_eq!(
+            (summary.kevent_calls, summary.changes, summary.events),
+            (2, 3, 3)
+        );
+        assert_eq!(
+            summary.by_label,
+            vec![("conn1 IN".to_string(), 2), ("conn2 OUT".to_string(), 1)]
+        );
+    }
 }

@@ -104,6 +104,14 @@ conformance_tests! {
         b18_write_on_a_listener_never_fires,
         b22_close_removes_the_knotes_in_two_kqueues,
     }
+    mod mutants {
+        b01_an_ident_beyond_int_max_names_no_descriptor,
+        b01_the_emulations_own_descriptors_are_not_the_programs,
+        b15_a_fired_oneshot_carries_the_udata_of_the_last_change,
+        b19_an_unconnected_socket_does_not_wake_the_wait,
+        b23_re_adding_a_timer_leaves_the_other_pending_events_alone,
+        b26_enable_and_disable_at_creation_are_not_delivered,
+    }
     mod freebsd_files {
         b07_filters_the_emulation_lacks_answer_as_a_kernel_without_them,
         b08_receipts_of_new_knotes_carry_no_fflags_and_one_time_bits_are_not_kept,

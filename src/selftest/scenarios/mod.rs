@@ -10,7 +10,7 @@
 //!
 //! | B | behaviour | scenario |
 //! |---|---|---|
-//! | B1 | identity is (ident, filter) per kqueue | `knotes::b01_read_and_write_knotes_are_independent_and_namespaces_do_not_collide` |
+//! | B1 | identity is (ident, filter) per kqueue | `knotes::b01_read_and_write_knotes_are_independent_and_namespaces_do_not_collide`, `mutants::b01_an_ident_beyond_int_max_names_no_descriptor`, `mutants::b01_the_emulations_own_descriptors_are_not_the_programs` |
 //! | B2 | EV_ADD on an existing knote modifies it | `knotes::b02_adding_the_same_knote_twice_modifies_it` |
 //! | B3 | a modification keeps the mode, does not re-enable | `knotes::b03_modification_keeps_the_mode_and_does_not_re_enable` |
 //! | B4 | every change replaces udata | `knotes::b04_every_change_replaces_udata` |
@@ -24,18 +24,18 @@
 //! | B12 | level-triggered is the default | `sockets::b12_level_read_repeats_until_the_bytes_are_read` |
 //! | B13 | READ data = all unread bytes | `sockets::b13_read_data_counts_every_unread_byte`, `freebsd_files::b13_datagram_read_data_counts_every_queued_datagram`, `freebsd_files::b13_regular_file_read_data_is_the_bytes_after_the_offset` |
 //! | B14 | EV_CLEAR | `sockets::b14_clear_fires_again_on_new_data_not_on_partial_read` |
-//! | B15 | EV_ONESHOT | `knotes::b15_oneshot_fires_once_and_is_deleted`, `freebsd_sockets::b15_oneshot_is_delivered_as_activated` |
+//! | B15 | EV_ONESHOT | `knotes::b15_oneshot_fires_once_and_is_deleted`, `freebsd_sockets::b15_oneshot_is_delivered_as_activated`, `mutants::b15_a_fired_oneshot_carries_the_udata_of_the_last_change` |
 //! | B16 | EV_DISPATCH | `knotes::b16_dispatch_fires_once_then_waits_for_enable` |
 //! | B17 | small eventlist: round-robin, no lost edge | `sockets::b17_small_eventlist_rotates_and_loses_no_edge`, `freebsd_sockets::b17_every_ready_knote_gets_its_turn` |
 //! | B18 | listener data = accept queue | `sockets::b18_listener_data_is_the_accept_queue_length`, `freebsd_files::b18_a_socket_that_listens_after_registration_is_a_listener` |
-//! | B19 | WRITE data = free send space, from the low-water mark, once connected | `sockets::b19_write_fires_with_free_send_space`, `freebsd_files::b19_pipes_are_writable_from_pipe_buf_and_epipe_without_a_reader`, `freebsd_sockets::b19_write_waits_for_the_connection`, `freebsd_sockets::b19_write_after_eagain_waits_for_the_low_water_mark`, `freebsd_sockets::b19_refused_connect_is_write_eof_and_so_error_still_says_why` |
+//! | B19 | WRITE data = free send space, from the low-water mark, once connected | `sockets::b19_write_fires_with_free_send_space`, `freebsd_files::b19_pipes_are_writable_from_pipe_buf_and_epipe_without_a_reader`, `freebsd_sockets::b19_write_waits_for_the_connection`, `freebsd_sockets::b19_write_after_eagain_waits_for_the_low_water_mark`, `freebsd_sockets::b19_refused_connect_is_write_eof_and_so_error_still_says_why`, `mutants::b19_an_unconnected_socket_does_not_wake_the_wait` |
 //! | B20 | NOTE_LOWAT, the knote's own | `sockets::b20_note_lowat_read_waits_for_the_threshold`, `freebsd_sockets::b20_note_lowat_belongs_to_the_knote_not_the_socket` |
 //! | B21 | EOF and socket errors | `sockets::b21_peer_close_is_eof_with_unread_data_and_reset_is_econnreset`, `freebsd_sockets::b21_local_shutdown_write_is_eof_on_write`, `freebsd_sockets::b21_reset_error_stays_for_the_programs_read`, `freebsd_sockets::b21_udp_refused_is_a_temporary_error_not_eof` |
 //! | B22 | close() on a watched fd | `sockets::b22_closed_descriptor_reports_nothing_and_reused_number_is_fresh`, `freebsd_files::b22_a_reused_number_never_reports_the_closed_files_events`, `freebsd_files::b22_a_number_closed_by_dup2_reports_nothing_of_the_old_file`, and through the lab's `kq::close`/`kq::dup2`: `closing::b22_a_closed_number_reused_by_another_socket_reports_nothing`, `closing::b22_a_dup2_back_to_the_same_file_does_not_revive_the_knote`, `closing::b22_closing_removes_the_knotes_in_every_kqueue`, `closing::b22_an_event_queued_at_the_close_is_not_delivered`, `closing::b22_closing_while_another_thread_waits_in_kevent` |
-//! | B23 | EVFILT_TIMER | `extras::b23_timer_repeats_counts_expirations_and_restarts_on_re_add`, `freebsd_files::b23_bad_timer_parameters_fail_the_add_and_report_through_a_re_added_knote` |
+//! | B23 | EVFILT_TIMER | `extras::b23_timer_repeats_counts_expirations_and_restarts_on_re_add`, `freebsd_files::b23_bad_timer_parameters_fail_the_add_and_report_through_a_re_added_knote`, `mutants::b23_re_adding_a_timer_leaves_the_other_pending_events_alone` |
 //! | B24 | EVFILT_USER | `extras::b24_user_event_combines_fflags_and_keeps_the_last_data`, `extras::b24_trigger_from_another_thread_wakes_a_blocked_kevent`, `freebsd_files::b24_add_never_triggers_disabled_trigger_is_remembered_oneshot_is_bare` |
 //! | B25 | the kqueue descriptor itself | `extras::b25_kqueue_fd_is_pollable_and_cannot_watch_itself`, `freebsd_files::b25_a_watched_kqueue_reports_its_pending_events` |
-//! | B26 | delivered flags | `knotes::b26_delivered_flags_keep_the_mode_not_the_actions` |
+//! | B26 | delivered flags | `knotes::b26_delivered_flags_keep_the_mode_not_the_actions`, `mutants::b26_enable_and_disable_at_creation_are_not_delivered` |
 //!
 //! Item 5 of the emulation contract (no wasted epoll calls, id `E5`) is checked, on Linux
 //! only, in `no_wasted_calls`.
@@ -57,6 +57,7 @@ pub mod extras;
 pub mod freebsd_files;
 pub mod freebsd_sockets;
 pub mod knotes;
+pub mod mutants;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub mod no_wasted_calls;
 pub mod sockets;
@@ -76,6 +77,14 @@ pub static SCENARIOS: &[Scenario] = &[
     scenario!(
         "B1",
         subclauses::b01_a_timer_and_a_socket_with_the_same_number_do_not_collide
+    ),
+    scenario!(
+        "B1",
+        mutants::b01_an_ident_beyond_int_max_names_no_descriptor
+    ),
+    scenario!(
+        "B1",
+        mutants::b01_the_emulations_own_descriptors_are_not_the_programs
     ),
     scenario!("B2", knotes::b02_adding_the_same_knote_twice_modifies_it),
     scenario!(
@@ -164,6 +173,10 @@ pub static SCENARIOS: &[Scenario] = &[
         freebsd_sockets::b15_oneshot_is_delivered_as_activated
     ),
     scenario!(
+        "B15",
+        mutants::b15_a_fired_oneshot_carries_the_udata_of_the_last_change
+    ),
+    scenario!(
         "B16",
         knotes::b16_dispatch_fires_once_then_waits_for_enable,
         macos = "EV_DISPATCH|EV_ONESHOT is FreeBSD's combination and is not tried"
@@ -194,6 +207,10 @@ pub static SCENARIOS: &[Scenario] = &[
         "B19",
         freebsd_files::b19_pipes_are_writable_from_pipe_buf_and_epipe_without_a_reader,
         macos = "a pipe READ honours NOTE_LOWAT"
+    ),
+    scenario!(
+        "B19",
+        mutants::b19_an_unconnected_socket_does_not_wake_the_wait
     ),
     scenario!(
         "B20",
@@ -262,6 +279,10 @@ pub static SCENARIOS: &[Scenario] = &[
         macos = "fflags 0x20 is NOTE_CRITICAL, a valid timer flag"
     ),
     scenario!(
+        "B23",
+        mutants::b23_re_adding_a_timer_leaves_the_other_pending_events_alone
+    ),
+    scenario!(
         "B24",
         extras::b24_user_event_combines_fflags_and_keeps_the_last_data
     ),
@@ -285,6 +306,11 @@ pub static SCENARIOS: &[Scenario] = &[
         "B26",
         knotes::b26_delivered_flags_keep_the_mode_not_the_actions,
         macos = "delivered flags keep EV_ADD"
+    ),
+    scenario!(
+        "B26",
+        mutants::b26_enable_and_disable_at_creation_are_not_delivered,
+        macos = "delivered flags keep the actions"
     ),
     #[cfg(any(target_os = "linux", target_os = "android"))]
     scenario!(

@@ -548,9 +548,57 @@ fn drive_interactive(
 }
 
 /// `--step`: the prompt line at the bottom names the next step ("▶ step 2 of 4: send hello,
-/// ... · Space: next step, q: quit").
+/// ... · Space: next step, q: quit"), or for `lab server` the next call ("▶ kevent call 7 · 2
+/// changes queued · Space: next kevent call, q: quit").
 fn step_prompt(last: &str) -> bool {
-    last.starts_with("▶ step") && last.contains("Space")
+    (last.starts_with("▶ step") || server_step_prompt(last)) && last.contains("Space")
+}
+
+/// The server's `--step` prompt: one pass of the event loop per Space.
+fn server_step_prompt(last: &str) -> bool {
+    last.starts_with("▶ kevent call") || last.starts_with("▶ epoll_wait call")
+}
+
+/// `lab server --step`, as lessons 5 and 8 tell it: each Space makes the one call the prompt
+/// names ("▶ kevent call 7 · ..."), after which the prompt names the next one, and the run ends
+/// by itself after the tour's last client. A person presses Space at each prompt until the
+/// shell is back.
+fn drive_server_steps(tmux: &Tmux) -> Result<(), String> {
+    // The default tour takes about ten passes (twenty on raw epoll); far more means the run
+    // does not end.
+    const MAX_PASSES: usize = 80;
+    let call_named = |s: &str| -> Option<u64> {
+        let prompt = last_row(s);
+        if !server_step_prompt(prompt) {
+            return None;
+        }
+        prompt
+            .split_whitespace()
+            .find_map(|w| w.parse::<u64>().ok())
+    };
+    for _ in 0..MAX_PASSES {
+        let whole = tmux.whole_screen();
+        if exit_status(&whole).is_some() {
+            return Ok(());
+        }
+        let Some(n) = call_named(&tmux.visible()) else {
+            // Between a Space and the next prompt: wait for one or the other.
+            wait(tmux, "the next prompt, or the end", |s| {
+                exit_status(s).is_some() || call_named(&tmux.visible()).is_some()
+            })?;
+            continue;
+        };
+        tmux.press("Space");
+        wait(
+            tmux,
+            &format!("Space: call {n} made, then the next prompt or the end"),
+            |s| exit_status(s).is_some() || call_named(&tmux.visible()).is_some_and(|m| m > n),
+        )?;
+    }
+    Err(format!(
+        "`lab server --step` did not end after {MAX_PASSES} Spaces:\n{}",
+        tmux.visible()
+    ))
 }
 
 /// `--step`, as lesson 8 tells a facilitator: the prompt waits for Space, which performs the
@@ -562,10 +610,14 @@ fn drive_steps(tmux: &Tmux, command: &Typed, width: u16, rows: &str) -> Result<E
             "the step prompt is wider than the terminal:\n{rows}"
         ));
     }
-    for key in &command.keys {
-        press_and_see(tmux, key)?;
-        if key == "q" {
-            break;
+    if server_step_prompt(prompt) {
+        drive_server_steps(tmux)?;
+    } else {
+        for key in &command.keys {
+            press_and_see(tmux, key)?;
+            if key == "q" {
+                break;
+            }
         }
     }
     let whole = tmux.whole_screen();

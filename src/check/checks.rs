@@ -817,7 +817,7 @@ fn slow_reader(s: &Settings) -> Verdict {
     // several times faster; otherwise this machine is what was slow.
     let verdict = match alone {
         None => Verdict::pass(evidence),
-        Some(alone) if alone * 4 > p50 => Verdict::warn(format!(
+        Some(alone) if !others_waited(p50, alone) => Verdict::warn(format!(
             "{evidence}; with nobody stuck, median {}: too slow to tell",
             ms(alone)
         )),
@@ -836,6 +836,13 @@ fn slow_reader(s: &Settings) -> Verdict {
 
 /// The median round trip of the slow-reader check's other clients over which they "waited".
 const OTHERS_WAITED: Duration = Duration::from_millis(100);
+
+/// Did the stuck client slow the others down? Their median `stuck` is over [`OTHERS_WAITED`]
+/// and more than four times their median `alone`, once nobody was stuck. When they were about
+/// as slow alone, the machine was what was slow.
+fn others_waited(stuck: Duration, alone: Duration) -> bool {
+    stuck > OTHERS_WAITED && stuck > alone * 4
+}
 
 #[cfg(test)]
 mod tests {
@@ -863,6 +870,17 @@ mod tests {
         let ms = Duration::from_millis;
         assert_eq!(median(&mut [ms(9), ms(1), ms(5)]), ms(5));
         assert_eq!(median(&mut []), Duration::ZERO);
+    }
+
+    /// A slow typical round trip is the stuck client's doing only when the same clients were
+    /// much faster alone; as slow alone, it is a busy machine.
+    #[test]
+    fn the_others_waited_only_when_they_were_fast_alone() {
+        let ms = Duration::from_millis;
+        assert!(others_waited(ms(400), ms(2)));
+        assert!(!others_waited(ms(168), ms(150)));
+        assert!(!others_waited(ms(400), ms(120)));
+        assert!(!others_waited(ms(50), ms(1)));
     }
 
     /// Churn runs last: a server it breaks would fail every check after it.

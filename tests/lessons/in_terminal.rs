@@ -541,9 +541,10 @@ fn drive_interactive(
 }
 
 /// `--step`: the prompt line at the bottom names the next step ("▶ step 2 of 4: send hello,
-/// ... · Space: next step, q: quit").
+/// ... · Space: next step, q: quit"), or under `lab server --step` the next kevent call ("▶
+/// kevent call 3 · 2 changes queued · Space: next kevent call, q: quit").
 fn step_prompt(last: &str) -> bool {
-    last.starts_with("▶ step") && last.contains("Space")
+    (last.starts_with("▶ step") || last.starts_with("▶ kevent call")) && last.contains("Space")
 }
 
 /// `--step`, as lesson 8 tells a facilitator: the prompt waits for Space, which performs the
@@ -555,7 +556,14 @@ fn drive_steps(tmux: &Tmux, command: &Typed, width: u16, rows: &str) -> Result<E
             "the step prompt is wider than the terminal:\n{rows}"
         ));
     }
+    // A stage's Space performs an action (a `»` line); the server's makes one kevent call (a
+    // `#N … kevent(…)` header).
+    let server = prompt.starts_with("▶ kevent call");
     for key in &command.keys {
+        if key == "Space" && server {
+            press_space_for_a_kevent_call(tmux)?;
+            continue;
+        }
         press_and_see(tmux, key)?;
         if key == "q" {
             break;
@@ -608,6 +616,22 @@ fn press_and_see(tmux: &Tmux, key: &str) -> Result<(), String> {
     tmux.press(key);
     wait(tmux, &format!("`{key}`: one more `{sight}`"), |s| {
         s.matches(sight).count() > before
+    })
+}
+
+/// `lab server --step`, as lessons 5 and 8 say: each Space makes the kevent call the prompt
+/// names, and its header (`#N +T kevent(…)`) joins the trace.
+fn press_space_for_a_kevent_call(tmux: &Tmux) -> Result<(), String> {
+    let headers = |screen: &str| {
+        screen
+            .lines()
+            .filter(|l| l.starts_with('#') && l.contains("kevent("))
+            .count()
+    };
+    let before = headers(&tmux.whole_screen());
+    tmux.press("Space");
+    wait(tmux, "`Space`: one more kevent call", |s| {
+        headers(s) > before
     })
 }
 

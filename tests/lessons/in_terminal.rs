@@ -559,7 +559,13 @@ fn drive_steps(tmux: &Tmux, command: &Typed, width: u16, rows: &str) -> Result<E
     // A stage's Space performs an action (a `»` line); the server's makes one kevent call (a
     // `#N … kevent(…)` header).
     let server = prompt.starts_with("▶ kevent call");
-    for key in &command.keys {
+    // The prompt offers `q: quit`: after the keys the lesson names (lesson 5 names only Space
+    // for `lab server --step`), the attendee ends the run with it, as in interactive mode.
+    let mut keys: Vec<&str> = command.keys.iter().map(String::as_str).collect();
+    if keys.last() != Some(&"q") {
+        keys.push("q");
+    }
+    for key in keys {
         if key == "Space" && server {
             press_space_for_a_kevent_call(tmux)?;
             continue;

@@ -241,6 +241,10 @@ fn driver(streams: Vec<TcpStream>, size: usize, pipeline: usize) -> Result<Drive
     Ok(driver)
 }
 
+/// How long churn waits for an echo that did not come within [`IO_TIMEOUT`] before it calls the
+/// server stopped: a starved server answers within it, one that stopped accepting never does.
+const SLOW_ECHO: Duration = Duration::from_secs(15);
+
 /// How long the load checks may send before they stop and call the server too slow to tell
 /// (a warning): far beyond what a working server needs, even a debug build on a busy machine.
 const LOAD_BOUND: Duration = Duration::from_secs(20);
@@ -493,11 +497,31 @@ fn churn(s: &Settings) -> Verdict {
     let bound = Duration::from_secs(if s.quick { 30 } else { 40 });
     let t0 = Instant::now();
     for i in 1..=count {
-        let step = || -> Result<(), String> {
+        let message = format!("churn {i}");
+        let mut late = None;
+        let mut step = || -> Result<(), String> {
             let mut stream = connect(s.addr)?;
-            echo_once(&mut stream, format!("churn {i}").as_bytes())
+            let err = match echo_once(&mut stream, message.as_bytes()) {
+                Ok(()) => return Ok(()),
+                Err(err) => err,
+            };
+            // No echo within IO_TIMEOUT: a server that stopped accepting never answers, a
+            // starved one answers late. Wait once more, longer, to tell them apart (issue 15).
+            let _ = stream.set_read_timeout(Some(SLOW_ECHO));
+            if expect_echo(&mut stream, message.as_bytes()).is_ok() {
+                late = Some(err);
+                return Ok(());
+            }
+            Err(err)
         };
-        if let Err(err) = step() {
+        let stepped = step();
+        if let Some(err) = late {
+            return Verdict::warn(format!(
+                "connection {i} of {count}: {err}, but its echo came later: too slow to tell"
+            ))
+            .echoed(i);
+        }
+        if let Err(err) = stepped {
             let total = CONNECTIONS.load(Ordering::Relaxed);
             return Verdict::fail(format!(
                 "connection {i} of {count}: {err}; the server stopped after {} connections in \

@@ -241,6 +241,10 @@ fn driver(streams: Vec<TcpStream>, size: usize, pipeline: usize) -> Result<Drive
     Ok(driver)
 }
 
+/// How long churn waits for an echo that did not come within [`IO_TIMEOUT`] before it calls the
+/// server stopped: a starved server answers within it, one that stopped accepting never does.
+const SLOW_ECHO: Duration = Duration::from_secs(15);
+
 /// How long the load checks may send before they stop and call the server too slow to tell
 /// (a warning): far beyond what a working server needs, even a debug build on a busy machine.
 const LOAD_BOUND: Duration = Duration::from_secs(20);
@@ -493,11 +497,31 @@ fn churn(s: &Settings) -> Verdict {
     let bound = Duration::from_secs(if s.quick { 30 } else { 40 });
     let t0 = Instant::now();
     for i in 1..=count {
-        let step = || -> Result<(), String> {
+        let message = format!("churn {i}");
+        let mut late = None;
+        let mut step = || -> Result<(), String> {
             let mut stream = connect(s.addr)?;
-            echo_once(&mut stream, format!("churn {i}").as_bytes())
+            let err = match echo_once(&mut stream, message.as_bytes()) {
+                Ok(()) => return Ok(()),
+                Err(err) => err,
+            };
+            // No echo within IO_TIMEOUT: a server that stopped accepting never answers, a
+            // starved one answers late. Wait once more, longer, to tell them apart (issue 15).
+            let _ = stream.set_read_timeout(Some(SLOW_ECHO));
+            if expect_echo(&mut stream, message.as_bytes()).is_ok() {
+                late = Some(err);
+                return Ok(());
+            }
+            Err(err)
         };
-        if let Err(err) = step() {
+        let stepped = step();
+        if let Some(err) = late {
+            return Verdict::warn(format!(
+                "connection {i} of {count}: {err}, but its echo came later: too slow to tell"
+            ))
+            .echoed(i);
+        }
+        if let Err(err) = stepped {
             let total = CONNECTIONS.load(Ordering::Relaxed);
             return Verdict::fail(format!(
                 "connection {i} of {count}: {err}; the server stopped after {} connections in \
@@ -736,7 +760,7 @@ fn slow_reader(s: &Settings) -> Verdict {
     let stalled = Duration::from_millis(if s.quick { 500 } else { 1000 });
     let (others, per_other) = (10usize, if s.quick { 50u64 } else { 200 });
     let size = s.max_message.min(4092);
-    let run = || -> Result<(usize, Histogram, u64, u64), String> {
+    let run = || -> Result<(usize, Histogram, u64, u64, Option<Duration>), String> {
         let mut slow = connect_small_window(s.addr)?;
         // Write until the server has taken none of our bytes for a while (it stopped reading
         // us: its writes to us are blocked), it closed us, or MOST bytes went out. A blocking
@@ -773,9 +797,24 @@ fn slow_reader(s: &Settings) -> Verdict {
                 )
             })?;
         drop(slow);
-        Ok((written, rtt, result.echoed, result.expected))
+        // The others were slow: was it the stuck client, or this machine? The same clients
+        // again with nobody stuck tell: a busy machine is as slow then (issue 15).
+        // A baseline that could not be measured (the server closed a client that sat idle
+        // too long on this machine) leaves the verdict as it was: the others waited.
+        let alone = if rtt.quantile(0.5) > OTHERS_WAITED {
+            let mut alone = Histogram::default();
+            let t1 = Instant::now();
+            driver
+                .run_phase(per_other, t1 + LOAD_BOUND, &mut alone)
+                .ok()
+                .filter(|phase| phase.echoed == phase.expected)
+                .map(|_| alone.quantile(0.5))
+        } else {
+            None
+        };
+        Ok((written, rtt, result.echoed, result.expected, alone))
     };
-    let (written, rtt, echoed, expected) = match run() {
+    let (written, rtt, echoed, expected, alone) = match run() {
         Ok(found) => found,
         Err(err) => return Verdict::fail(err),
     };
@@ -795,16 +834,37 @@ fn slow_reader(s: &Settings) -> Verdict {
         ms(p99)
     );
     // The median, with a wide margin: a busy machine stretches the tail (p99) of any server,
-    // but only a server that waits on the stuck client slows the typical round trip.
-    let verdict = if p50 > Duration::from_millis(100) {
-        Verdict::warn(format!("{evidence}: the others waited"))
-    } else {
-        Verdict::pass(evidence)
+    // but only a server that waits on the stuck client slows the typical round trip. A median
+    // over the margin counts against the server only when the same clients, alone, were
+    // several times faster; otherwise this machine is what was slow.
+    let verdict = match alone {
+        None if p50 <= OTHERS_WAITED => Verdict::pass(evidence),
+        None => Verdict::warn(format!("{evidence}: the others waited")),
+        Some(alone) if !others_waited(p50, alone) => Verdict::warn(format!(
+            "{evidence}; with nobody stuck, median {}: too slow to tell",
+            ms(alone)
+        )),
+        Some(alone) => Verdict::warn(format!(
+            "{evidence}: the others waited (median {} with nobody stuck)",
+            ms(alone)
+        )),
     };
+    // Both phases' echoes, for the per-message counts of `--pid`.
+    let phases = if alone.is_some() { 2 } else { 1 };
     verdict
-        .echoed(others as u64 * per_other)
+        .echoed(phases * others as u64 * per_other)
         .number("p50_ms", p50.as_secs_f64() * 1000.0)
         .number("p99_ms", p99.as_secs_f64() * 1000.0)
+}
+
+/// The median round trip of the slow-reader check's other clients over which they "waited".
+const OTHERS_WAITED: Duration = Duration::from_millis(100);
+
+/// Did the stuck client slow the others down? Their median `stuck` is over [`OTHERS_WAITED`]
+/// and more than four times their median `alone`, once nobody was stuck. When they were about
+/// as slow alone, the machine was what was slow.
+fn others_waited(stuck: Duration, alone: Duration) -> bool {
+    stuck > OTHERS_WAITED && stuck > alone * 4
 }
 
 #[cfg(test)]
@@ -833,6 +893,17 @@ mod tests {
         let ms = Duration::from_millis;
         assert_eq!(median(&mut [ms(9), ms(1), ms(5)]), ms(5));
         assert_eq!(median(&mut []), Duration::ZERO);
+    }
+
+    /// A slow typical round trip is the stuck client's doing only when the same clients were
+    /// much faster alone; as slow alone, it is a busy machine.
+    #[test]
+    fn the_others_waited_only_when_they_were_fast_alone() {
+        let ms = Duration::from_millis;
+        assert!(others_waited(ms(400), ms(2)));
+        assert!(!others_waited(ms(168), ms(150)));
+        assert!(!others_waited(ms(400), ms(120)));
+        assert!(!others_waited(ms(50), ms(1)));
     }
 
     /// Churn runs last: a server it breaks would fail every check after it.

@@ -45,6 +45,10 @@ struct Conn {
     write_enabled: bool,
     /// Received bytes not yet making a whole frame.
     pending: Vec<u8>,
+    /// The server closed the connection after it had echoed all of this phase's messages,
+    /// while it sat idle waiting for the other connections to finish (a read timeout on a
+    /// slow run): not an error in that phase, but the connection cannot take another.
+    closed_when_done: bool,
     /// When each in-flight frame was queued, oldest first (echoes come back in order).
     sent_at: std::collections::VecDeque<Instant>,
     /// Sequence number of the next frame, over the connection's whole life (warm-up included).
@@ -105,6 +109,7 @@ impl Driver {
                 out: Vec::new(),
                 out_pos: 0,
                 write_enabled: false,
+                closed_when_done: false,
                 pending: Vec::new(),
                 sent_at: std::collections::VecDeque::new(),
                 next_seq: 0,
@@ -149,6 +154,12 @@ impl Driver {
         let mut done = 0;
         for i in 0..self.conns.len() {
             let conn = &mut self.conns[i];
+            if conn.closed_when_done {
+                return Err(format!(
+                    "the server closed connection {} while it was idle after the last phase",
+                    self.first_conn + i + 1
+                ));
+            }
             conn.sent = 0;
             conn.received = 0;
             conn.target = per_conn;
@@ -233,6 +244,15 @@ impl Driver {
         let conn_no = self.first_conn + i + 1;
         let conn = &mut self.conns[i];
         let n = match conn.stream.read(&mut self.scratch) {
+            Ok(0) if conn.received == conn.target && conn.sent == conn.target => {
+                // Every echo of this phase is in: the server closed an idle connection (its
+                // read timeout, while the other connections finish). Stop watching it.
+                conn.closed_when_done = true;
+                let fd = conn.stream.as_raw_fd() as usize;
+                self.changes
+                    .push(Kevent::new(fd, EVFILT_READ, EV_DISABLE).with_udata(i));
+                return Ok(());
+            }
             Ok(0) => {
                 return Err(format!(
                     "the server closed connection {conn_no} after {} echo(es) of this phase \

@@ -85,7 +85,7 @@ fn records<'a>(stdout: &'a str, kind: &'a str) -> impl Iterator<Item = &'a str> 
         .filter(move |line| string_field(line, "type") == kind)
 }
 
-/// `lab check --addr ADDR --json --idle-timeout-ms 2000 …`.
+/// `lab check --addr ADDR --json --idle-timeout-ms 6000 …` ([`IDLE_TIMEOUT_MS`]).
 fn check(addr: SocketAddr, extra: &[&str]) -> Output {
     let addr = addr.to_string();
     let idle = IDLE_TIMEOUT_MS.to_string();
@@ -184,8 +184,8 @@ fn lab_server_scorecard(server_options: &[&str], failing: &[&str]) -> Output {
     output
 }
 
-/// An attendee runs the lab's own server (`lab server --external --read-timeout-ms 2000`) and
-/// points `lab check --quick --idle-timeout-ms 2000` at it (with `--pid` on Linux): all twelve
+/// An attendee runs the lab's own server (`lab server --external --read-timeout-ms 6000`) and
+/// points `lab check --quick --idle-timeout-ms 6000` at it (with `--pid` on Linux): all twelve
 /// checks pass, exit status 0, and the server has as many descriptors open after the run as
 /// before it.
 #[test]
@@ -203,17 +203,19 @@ fn the_epoll_twin_passes_every_check() {
 /// `lab server --as-published` keeps errata 4, 5 and 8 (and shows 9 without following it).
 /// Errata 4 and 5 predict one failure: `connected` is never decremented and the listener never
 /// re-enabled, so after `--max-clients` connections in all the server stops accepting, and churn
-/// (5,000 connections) fails. The limit is 1,000 here rather than the default 4,096, so churn
-/// reaches it in a few seconds even on a loaded machine (its 30 s bound would otherwise turn the
-/// failure into a "too slow to tell" warning). Errata 8 (a 999 ms wake-up) and 9 (stale receipts, shown, never
+/// (5,000 connections) fails. The limit is 200 here rather than the default 4,096: the checks
+/// before churn make about 125 connections, so churn reaches the limit after some 75 more. On
+/// a loaded test machine churn managed as few as 348 connections in its 30 s bound, so with a
+/// limit of 1,000 the failure became a "too slow to tell" warning (issue 15). Errata 8 (a
+/// 999 ms wake-up) and 9 (stale receipts, shown, never
 /// followed) are invisible from outside, and the lab keeps errata 11 and 12 fixed even as
 /// published: every other check passes. Churn runs last, so no other check pays for it.
 #[test]
 fn the_published_server_fails_only_churn() {
-    let output = lab_server_scorecard(&["--as-published", "--max-clients", "1000"], &["churn"]);
+    let output = lab_server_scorecard(&["--as-published", "--max-clients", "200"], &["churn"]);
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(
-        text.contains("the server stopped after 1,000 connections in all"),
+        text.contains("the server stopped after 200 connections in all"),
         "churn names the limit of errata 4: {}",
         explain(&output)
     );

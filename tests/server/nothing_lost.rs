@@ -50,15 +50,17 @@ fn read_echoes(stream: &mut TcpStream, count: usize) -> (Vec<Vec<u8>>, Option<St
     (echoes, None)
 }
 
-/// Someone pipelines 250 messages of 4,000 bytes to a server with `--read-timeout-ms 300` and
-/// `--sndbuf 8192`, then does not read for a second (over three read timeouts) while the server
-/// still holds echoes it could not write. That person was not silent: the server was behind.
+/// Someone pipelines 250 messages of 4,000 bytes to a server with `--read-timeout-ms 1000` and
+/// `--sndbuf 8192`, then does not read for over three seconds (three read timeouts) while the
+/// server still holds echoes it could not write. (The timeout is a second, not less, so that a
+/// client thread the loaded machine leaves unscheduled for a few hundred ms while it is still
+/// sending is not, rightly, closed as silent.) That person was not silent: the server was behind.
 /// When they read, all 1,001,000 bytes of echo arrive, in order, and no client was closed for a
 /// timeout.
 #[test]
 fn a_client_owed_echoes_is_not_closed_by_the_read_timeout() {
     const MESSAGES: usize = 250;
-    let timeout = Duration::from_millis(300);
+    let timeout = Duration::from_millis(1000);
     let server = spawn(Config {
         read_timeout: timeout,
         send_buffer: Some(8192),

@@ -456,6 +456,12 @@ fn drive(tmux: &Tmux, command: &Typed, width: u16) -> Result<Ended, String> {
             }
             tmux.press("q");
             pager_quits += 1;
+            // One `q` per pager: wait until it has taken this one (its prompt gone, or the run
+            // over) before looking again. A loaded machine can take longer than a look to
+            // redraw, and a second `q` would land at the shell prompt, in the next command.
+            let _ = wait(tmux, "the pager to take `q`", |s| {
+                exit_status(s).is_some() || !is_pager_prompt(last_row(&tmux.visible()))
+            });
         }
         if Instant::now() > deadline {
             return Err(format!(

@@ -8,12 +8,7 @@ use super::harness::{run_lab, text, TempDir};
 use crate::support::wait_until;
 
 fn progress(state: &TempDir) -> Vec<String> {
-    std::fs::read_to_string(state.path().join("progress"))
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .map(str::to_string)
-        .collect()
+    crate::support::lessons_done(state.path())
 }
 
 /// A new attendee follows lesson 0: its first command is a script on the flood stage. It shows

@@ -281,12 +281,7 @@ fn every_key_works_in_clear_and_escape_restores_the_terminal() {
 
 /// The lessons this terminal's runs marked done (its own progress file).
 fn progress_in(tmux: &Tmux) -> Vec<String> {
-    std::fs::read_to_string(tmux.state_dir().join("progress"))
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .map(str::to_string)
-        .collect()
+    crate::support::lessons_done(tmux.state_dir())
 }
 
 /// An attendee types lesson 1's command, `lab flood --port 0 --tour`, in a real terminal of

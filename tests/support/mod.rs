@@ -138,3 +138,14 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// The lessons a progress file in `state_dir` marks done, one name per line (its `#` comment
+/// lines left out); none when there is no file yet.
+pub fn lessons_done(state_dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(state_dir.join("progress"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(str::to_string)
+        .collect()
+}
